@@ -1,0 +1,1 @@
+//! Raw FFI bindings to libev (work in progress).

@@ -1,0 +1,1 @@
+//! Evented server (work in progress).

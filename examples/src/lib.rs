@@ -1,0 +1,1 @@
+//! Example handlers shared by the example binaries.

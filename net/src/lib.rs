@@ -1,0 +1,1 @@
+//! Shared connection API and blocking server.
