@@ -1,0 +1,463 @@
+//! `Connection`: buffered, timed I/O over one accepted socket, for blocking and
+//! non-blocking sockets alike.
+
+use std::fmt;
+use std::io::{self, BufRead, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::time::Duration;
+
+use crate::params::ServerParams;
+
+/// Writes are collected up to this many bytes before they go to the socket.
+const WRITE_FLUSH_THRESHOLD: usize = 64 * 1024;
+
+/// Which readiness a [`WaitFn`] waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Interest {
+    /// The socket has bytes to read (or EOF).
+    Read,
+    /// The socket can take more bytes.
+    Write,
+}
+
+/// Waits until a non-blocking socket is ready for `Interest`, at most the given time.
+/// Returns `Ok(true)` when ready, `Ok(false)` on timeout.
+///
+/// An evented server supplies one (built on `poll(2)`) so that handler code written for
+/// blocking sockets works unchanged on its non-blocking ones.
+pub type WaitFn = fn(&TcpStream, Interest, Duration) -> io::Result<bool>;
+
+/// What [`Connection::await_request`] saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Arrival {
+    /// Bytes of a request are buffered.
+    Ready,
+    /// The peer closed the connection cleanly.
+    Closed,
+    /// Nothing arrived within the wait.
+    TimedOut,
+}
+
+#[derive(Clone, Copy)]
+enum Mode {
+    /// A blocking socket; the timeouts currently applied with `SO_RCVTIMEO`/`SO_SNDTIMEO`.
+    Blocking {
+        rcv: Option<Duration>,
+        snd: Option<Duration>,
+    },
+    /// A non-blocking socket; would-block waits go through the server's wait function.
+    NonBlocking(WaitFn),
+}
+
+/// One accepted connection as a handler sees it: [`Read`], [`BufRead`] and [`Write`] over
+/// the socket, with a read buffer and a write buffer.
+///
+/// - Bytes read into the buffer but not consumed by a request (pipelined requests) stay
+///   for the next request.
+/// - Writes are buffered and flushed by the server at the end of each request (or by an
+///   explicit [`flush`](Write::flush)), so a response that fits is one `write(2)`.
+/// - A read waits at most [`read_timeout`](Connection::read_timeout) and a write at most
+///   [`write_timeout`](Connection::write_timeout); expiry is an
+///   [`io::ErrorKind::TimedOut`] error.
+///
+/// ```
+/// use std::io::{BufRead, Write};
+/// use std::net::{TcpListener, TcpStream};
+///
+/// let listener = TcpListener::bind("127.0.0.1:0")?;
+/// let mut client = TcpStream::connect(listener.local_addr()?)?;
+/// let (socket, _) = listener.accept()?;
+/// let mut conn = net::Connection::new(socket, &net::ServerParams::default())?;
+///
+/// client.write_all(b"one\ntwo\n")?;
+/// let mut line = String::new();
+/// conn.read_line(&mut line)?;
+/// assert_eq!(line, "one\n");
+/// assert_eq!(conn.buffered(), b"two\n"); // the pipelined rest stays buffered
+/// conn.write_all(b"ok\n")?;
+/// conn.flush()?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Connection {
+    stream: TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+    /// Read buffer: always initialised to its full length; `rpos..rend` holds unread bytes.
+    rbuf: Vec<u8>,
+    rpos: usize,
+    rend: usize,
+    wbuf: Vec<u8>,
+    read_buffer_size: usize,
+    read_timeout: Duration,
+    write_timeout: Duration,
+    mode: Mode,
+    requests: u64,
+}
+
+impl Connection {
+    /// Wrap a blocking socket, taking buffer size and timeouts from `params`.
+    pub fn new(stream: TcpStream, params: &ServerParams) -> io::Result<Connection> {
+        Self::with_mode(
+            stream,
+            params,
+            Mode::Blocking {
+                rcv: None,
+                snd: None,
+            },
+        )
+    }
+
+    /// Wrap a socket in non-blocking mode; reads and writes that would block wait in
+    /// `wait` up to the connection's timeouts. Sets the socket non-blocking.
+    pub fn new_nonblocking(
+        stream: TcpStream,
+        params: &ServerParams,
+        wait: WaitFn,
+    ) -> io::Result<Connection> {
+        stream.set_nonblocking(true)?;
+        Self::with_mode(stream, params, Mode::NonBlocking(wait))
+    }
+
+    fn with_mode(stream: TcpStream, params: &ServerParams, mode: Mode) -> io::Result<Connection> {
+        Ok(Connection {
+            peer: stream.peer_addr()?,
+            local: stream.local_addr()?,
+            stream,
+            rbuf: Vec::new(),
+            rpos: 0,
+            rend: 0,
+            wbuf: Vec::new(),
+            read_buffer_size: params.read_buffer_size(),
+            read_timeout: params.read_timeout(),
+            write_timeout: params.write_timeout(),
+            mode,
+            requests: 0,
+        })
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// The local address the connection was accepted on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// How long a read waits for bytes before failing with `TimedOut`.
+    pub fn read_timeout(&self) -> Duration {
+        self.read_timeout
+    }
+
+    /// How long a write waits for the peer before failing with `TimedOut`.
+    pub fn write_timeout(&self) -> Duration {
+        self.write_timeout
+    }
+
+    /// Change the read timeout for the rest of this connection (zero is rejected).
+    pub fn set_read_timeout(&mut self, timeout: Duration) -> io::Result<()> {
+        if timeout.is_zero() {
+            return Err(invalid("read timeout must be more than zero"));
+        }
+        self.read_timeout = timeout;
+        Ok(())
+    }
+
+    /// Change the write timeout for the rest of this connection (zero is rejected).
+    pub fn set_write_timeout(&mut self, timeout: Duration) -> io::Result<()> {
+        if timeout.is_zero() {
+            return Err(invalid("write timeout must be more than zero"));
+        }
+        self.write_timeout = timeout;
+        Ok(())
+    }
+
+    /// The bytes received and not consumed yet (no I/O).
+    pub fn buffered(&self) -> &[u8] {
+        &self.rbuf[self.rpos..self.rend]
+    }
+
+    /// Bytes written and not yet sent (no I/O).
+    pub fn pending_output(&self) -> usize {
+        self.wbuf.len()
+    }
+
+    /// Read more bytes, appending them to [`buffered`](Connection::buffered) (which
+    /// grows as needed), waiting up to the read timeout. Returns how many arrived; 0 means
+    /// the peer closed its side. Parsers use it to see a whole request head at once; they
+    /// bound the size themselves.
+    pub fn fill_more(&mut self) -> io::Result<usize> {
+        self.make_room();
+        let n = self.read_socket_into_spare()?;
+        self.rend += n;
+        Ok(n)
+    }
+
+    /// How many requests the server has finished on this connection.
+    pub fn requests_served(&self) -> u64 {
+        self.requests
+    }
+
+    /// The underlying socket (for options such as TTL; reading or writing it directly
+    /// bypasses the buffers).
+    pub fn socket(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    // ----- for server implementations -----
+
+    /// For servers: wait up to `keep_alive` for the first bytes of the next request.
+    /// Returns at once when bytes are already buffered (pipelining).
+    pub fn await_request(&mut self, keep_alive: Duration) -> io::Result<Arrival> {
+        if self.rpos < self.rend {
+            return Ok(Arrival::Ready);
+        }
+        let saved = self.read_timeout;
+        self.read_timeout = keep_alive;
+        let result = self.fill_more();
+        self.read_timeout = saved;
+        match result {
+            Ok(0) => Ok(Arrival::Closed),
+            Ok(_) => Ok(Arrival::Ready),
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => Ok(Arrival::TimedOut),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// For evented servers: one non-blocking read appended to the buffer. Returns the
+    /// count (0: the peer closed); `WouldBlock` when nothing is there.
+    pub fn read_available(&mut self) -> io::Result<usize> {
+        self.make_room();
+        let spare = &mut self.rbuf[self.rend..];
+        let n = loop {
+            match self.stream.read(spare) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => break other?,
+            }
+        };
+        self.rend += n;
+        Ok(n)
+    }
+
+    /// For servers: record that one more request was served.
+    pub fn count_request(&mut self) {
+        self.requests += 1;
+    }
+
+    /// For evented servers: give up the (empty) buffers so an idle connection holds no
+    /// heap memory. Returns `None`, keeping them, while bytes are buffered in either.
+    pub fn take_buffers(&mut self) -> Option<(Vec<u8>, Vec<u8>)> {
+        if self.rpos < self.rend || !self.wbuf.is_empty() {
+            return None;
+        }
+        self.rpos = 0;
+        self.rend = 0;
+        Some((
+            std::mem::take(&mut self.rbuf),
+            std::mem::take(&mut self.wbuf),
+        ))
+    }
+
+    /// For evented servers: lend buffers (from a pool) to a connection that has none.
+    /// Buffers it already holds are kept and the lent ones handed back.
+    pub fn give_buffers(&mut self, read: Vec<u8>, write: Vec<u8>) -> Option<(Vec<u8>, Vec<u8>)> {
+        if !self.rbuf.is_empty() || self.wbuf.capacity() != 0 {
+            return Some((read, write));
+        }
+        self.rbuf = read;
+        self.wbuf = write;
+        self.wbuf.clear();
+        None
+    }
+
+    /// For servers: close both directions now (wakes a thread blocked on this socket).
+    pub fn shutdown(&self) -> io::Result<()> {
+        self.stream.shutdown(Shutdown::Both)
+    }
+
+    // ----- internals -----
+
+    /// Make sure there is spare room after `rend`: allocate, compact, or grow.
+    fn make_room(&mut self) {
+        if self.rbuf.is_empty() {
+            self.rbuf.resize(self.read_buffer_size, 0);
+        }
+        if self.rpos == self.rend {
+            self.rpos = 0;
+            self.rend = 0;
+        }
+        if self.rend == self.rbuf.len() {
+            if self.rpos > 0 {
+                self.rbuf.copy_within(self.rpos..self.rend, 0);
+                self.rend -= self.rpos;
+                self.rpos = 0;
+            } else {
+                let len = self.rbuf.len() * 2;
+                self.rbuf.resize(len, 0);
+            }
+        }
+    }
+
+    /// Read into the spare part of the read buffer, waiting as the mode says.
+    fn read_socket_into_spare(&mut self) -> io::Result<usize> {
+        let rend = self.rend;
+        let timeout = self.read_timeout;
+        let Connection {
+            stream, rbuf, mode, ..
+        } = self;
+        read_timed(stream, mode, timeout, &mut rbuf[rend..])
+    }
+
+    fn write_out(&mut self) -> io::Result<()> {
+        let mut done = 0;
+        let result = write_timed(
+            &mut self.stream,
+            &mut self.mode,
+            self.write_timeout,
+            &self.wbuf,
+            &mut done,
+        );
+        self.wbuf.drain(..done);
+        result
+    }
+}
+
+fn invalid(msg: &'static str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, msg)
+}
+
+fn timed_out(what: &'static str) -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, what)
+}
+
+fn read_timed(
+    stream: &mut TcpStream,
+    mode: &mut Mode,
+    timeout: Duration,
+    buf: &mut [u8],
+) -> io::Result<usize> {
+    if let Mode::Blocking { rcv, .. } = mode {
+        if *rcv != Some(timeout) {
+            stream.set_read_timeout(Some(timeout))?;
+            *rcv = Some(timeout);
+        }
+    }
+    loop {
+        match stream.read(buf) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => match mode {
+                Mode::Blocking { .. } => return Err(timed_out("read timed out")),
+                Mode::NonBlocking(wait) => {
+                    if !wait(stream, Interest::Read, timeout)? {
+                        return Err(timed_out("read timed out"));
+                    }
+                }
+            },
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Write all of `buf`, counting progress in `done` (so a failure keeps the unsent rest).
+fn write_timed(
+    stream: &mut TcpStream,
+    mode: &mut Mode,
+    timeout: Duration,
+    buf: &[u8],
+    done: &mut usize,
+) -> io::Result<()> {
+    if let Mode::Blocking { snd, .. } = mode {
+        if *snd != Some(timeout) {
+            stream.set_write_timeout(Some(timeout))?;
+            *snd = Some(timeout);
+        }
+    }
+    while *done < buf.len() {
+        match stream.write(&buf[*done..]) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => *done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => match mode {
+                Mode::Blocking { .. } => return Err(timed_out("write timed out")),
+                Mode::NonBlocking(wait) => {
+                    if !wait(stream, Interest::Write, timeout)? {
+                        return Err(timed_out("write timed out"));
+                    }
+                }
+            },
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+impl Read for Connection {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.rpos == self.rend && buf.len() >= self.read_buffer_size {
+            // Large read with nothing buffered: skip the copy.
+            let timeout = self.read_timeout;
+            return read_timed(&mut self.stream, &mut self.mode, timeout, buf);
+        }
+        let avail = self.fill_buf()?;
+        let n = avail.len().min(buf.len());
+        buf[..n].copy_from_slice(&avail[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for Connection {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.rpos == self.rend {
+            self.fill_more()?;
+        }
+        Ok(&self.rbuf[self.rpos..self.rend])
+    }
+
+    fn consume(&mut self, amt: usize) {
+        self.rpos = (self.rpos + amt).min(self.rend);
+    }
+}
+
+impl Write for Connection {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.wbuf.len() + buf.len() > WRITE_FLUSH_THRESHOLD {
+            self.write_out()?;
+            if buf.len() >= WRITE_FLUSH_THRESHOLD {
+                let mut done = 0;
+                let timeout = self.write_timeout;
+                write_timed(&mut self.stream, &mut self.mode, timeout, buf, &mut done)?;
+                return Ok(buf.len());
+            }
+        }
+        self.wbuf.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.write(buf).map(drop)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.wbuf.is_empty() {
+            return Ok(());
+        }
+        self.write_out()
+    }
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("peer", &self.peer)
+            .field("local", &self.local)
+            .field("buffered", &(self.rend - self.rpos))
+            .field("pending_output", &self.wbuf.len())
+            .field("requests", &self.requests)
+            .finish()
+    }
+}

@@ -1,0 +1,101 @@
+//! The `Server` trait both servers implement, so code can switch by type alias.
+
+use std::fmt;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use crate::error::Result;
+use crate::handler::Handler;
+use crate::params::ServerParams;
+use crate::stats::Stats;
+
+/// A TCP server running a [`Handler`]: `net::TcpServer` or `evnet::EvServer`.
+///
+/// Generic code and programs switch servers with a type alias:
+///
+/// ```text
+/// #[cfg(feature = "evented")]
+/// type Server = evnet::EvServer;
+/// #[cfg(not(feature = "evented"))]
+/// type Server = net::TcpServer;
+/// ```
+///
+/// Lifecycle: [`bind`](Server::bind) (listening; connections wait in the backlog),
+/// [`start`](Server::start), [`shutdown`](Server::shutdown). Dropping a server shuts it
+/// down with a short deadline.
+///
+/// ```
+/// use std::io::{self, BufRead, Write};
+/// use std::time::Duration;
+/// use net::{Action, Connection, Handler, Server, ServerParams, TcpServer};
+///
+/// struct Echo;
+/// impl Handler for Echo {
+///     type Session = ();
+///     fn open(&self, _: &Connection) {}
+///     fn serve(&self, _: &mut (), conn: &mut Connection) -> io::Result<Action> {
+///         let mut line = Vec::new();
+///         conn.read_until(b'\n', &mut line)?;
+///         conn.write_all(&line)?;
+///         Ok(Action::KeepAlive)
+///     }
+/// }
+///
+/// let mut server = TcpServer::bind("127.0.0.1:0", Echo, ServerParams::default())?;
+/// server.start()?;
+/// let mut client = std::net::TcpStream::connect(server.local_addr())?;
+/// client.write_all(b"hi\n")?;
+/// let mut reply = String::new();
+/// io::BufReader::new(&client).read_line(&mut reply)?;
+/// assert_eq!(reply, "hi\n");
+/// let stats = server.shutdown(Duration::from_secs(1))?;
+/// assert_eq!(stats.total_connections, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub trait Server: Sized + Send + fmt::Debug {
+    /// Options only this server has (`()` for `net`; loops, workers, dispatch for `evnet`).
+    type Options: Default + Clone + fmt::Debug + Send;
+
+    /// Bind `addr` (port 0 picks a free port) with server-specific options. The socket
+    /// listens at once; serving begins with [`start`](Server::start).
+    fn bind_with<A: ToSocketAddrs, H: Handler>(
+        addr: A,
+        handler: H,
+        params: ServerParams,
+        options: Self::Options,
+    ) -> Result<Self>;
+
+    /// Bind `addr` with the default options.
+    fn bind<A: ToSocketAddrs, H: Handler>(
+        addr: A,
+        handler: H,
+        params: ServerParams,
+    ) -> Result<Self> {
+        Self::bind_with(addr, handler, params, Self::Options::default())
+    }
+
+    /// Bind and start in one call.
+    fn serve<A: ToSocketAddrs, H: Handler>(
+        addr: A,
+        handler: H,
+        params: ServerParams,
+    ) -> Result<Self> {
+        let mut server = Self::bind(addr, handler, params)?;
+        server.start()?;
+        Ok(server)
+    }
+
+    /// Start accepting and serving. Fails if already started or shut down.
+    fn start(&mut self) -> Result<()>;
+
+    /// The address actually bound (with the real port when 0 was asked).
+    fn local_addr(&self) -> SocketAddr;
+
+    /// A snapshot of the counters.
+    fn stats(&self) -> Stats;
+
+    /// Stop accepting, close queued and idle connections, let requests in flight finish
+    /// until `deadline` has passed (then close their sockets), join every thread, and
+    /// return the final statistics. Calling it again returns the same statistics.
+    fn shutdown(&mut self, deadline: Duration) -> Result<Stats>;
+}

@@ -1,0 +1,98 @@
+//! Server statistics: Poco's counters plus request-level ones.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+
+/// A snapshot of a server's counters, the same for both servers.
+///
+/// The first seven follow Poco's `TCPServer`; `requests`, `timed_out` and `handler_panics`
+/// are request-level additions. See each server's docs for what "thread" and "queued" mean
+/// in it.
+///
+/// ```
+/// let s = net::Stats::default();
+/// assert_eq!(s.current_connections, 0);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Threads the server runs now (for `net`, connection threads; for `evnet`, loops plus
+    /// workers).
+    pub current_threads: usize,
+    /// The most threads the server may run.
+    pub max_threads: usize,
+    /// Connections whose service has begun, since start.
+    pub total_connections: u64,
+    /// Connections being served now (queued ones excluded in `net`).
+    pub current_connections: usize,
+    /// The most connections served at once, since start.
+    pub max_concurrent_connections: usize,
+    /// Accepted connections (`net`) or requests (`evnet`) waiting for a thread.
+    pub queued_connections: usize,
+    /// Connections accepted and closed at once because the server was full.
+    pub refused_connections: u64,
+    /// Requests served (handler calls that returned).
+    pub requests: u64,
+    /// Connections closed by the server because a timeout expired.
+    pub timed_out: u64,
+    /// Handler calls that panicked (each closed its connection).
+    pub handler_panics: u64,
+}
+
+/// Live counters behind [`Stats`], updated by a server's threads.
+///
+/// This is a building block for server implementations (both `net` and `evnet` use it);
+/// handlers never need it.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// See [`Stats::current_threads`].
+    pub current_threads: AtomicUsize,
+    /// See [`Stats::max_threads`].
+    pub max_threads: AtomicUsize,
+    /// See [`Stats::total_connections`].
+    pub total_connections: AtomicU64,
+    /// See [`Stats::current_connections`].
+    pub current_connections: AtomicUsize,
+    /// See [`Stats::max_concurrent_connections`].
+    pub max_concurrent_connections: AtomicUsize,
+    /// See [`Stats::queued_connections`].
+    pub queued_connections: AtomicUsize,
+    /// See [`Stats::refused_connections`].
+    pub refused_connections: AtomicU64,
+    /// See [`Stats::requests`].
+    pub requests: AtomicU64,
+    /// See [`Stats::timed_out`].
+    pub timed_out: AtomicU64,
+    /// See [`Stats::handler_panics`].
+    pub handler_panics: AtomicU64,
+}
+
+impl Counters {
+    /// Record that a connection's service begins: total and current go up, and the
+    /// high-water mark follows.
+    pub fn connection_begins(&self) {
+        self.total_connections.fetch_add(1, Relaxed);
+        let now = self.current_connections.fetch_add(1, Relaxed) + 1;
+        self.max_concurrent_connections.fetch_max(now, Relaxed);
+    }
+
+    /// Record that a connection's service ended.
+    pub fn connection_ends(&self) {
+        self.current_connections.fetch_sub(1, Relaxed);
+    }
+
+    /// A consistent-enough snapshot (each counter is read once, without a lock).
+    pub fn snapshot(&self) -> Stats {
+        Stats {
+            current_threads: self.current_threads.load(Relaxed),
+            max_threads: self.max_threads.load(Relaxed),
+            total_connections: self.total_connections.load(Relaxed),
+            current_connections: self.current_connections.load(Relaxed),
+            max_concurrent_connections: self.max_concurrent_connections.load(Relaxed),
+            queued_connections: self.queued_connections.load(Relaxed),
+            refused_connections: self.refused_connections.load(Relaxed),
+            requests: self.requests.load(Relaxed),
+            timed_out: self.timed_out.load(Relaxed),
+            handler_panics: self.handler_panics.load(Relaxed),
+        }
+    }
+}

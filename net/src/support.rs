@@ -1,0 +1,100 @@
+//! Building blocks shared by server implementations (`net::TcpServer` and
+//! `evnet::EvServer`): serving one request with panic isolation and counting, and
+//! classifying `accept(2)` errors. Handlers never need this module.
+
+use std::io::{self, Write};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering::Relaxed;
+
+use crate::connection::Connection;
+use crate::handler::{Action, Handler};
+use crate::stats::Counters;
+
+/// Create a connection's session, isolating a panic in [`Handler::open`] (counted in
+/// `handler_panics`; the caller closes the connection on `None`).
+pub fn open_session<H: Handler>(
+    handler: &H,
+    conn: &Connection,
+    counters: &Counters,
+) -> Option<H::Session> {
+    match catch_unwind(AssertUnwindSafe(|| handler.open(conn))) {
+        Ok(session) => Some(session),
+        Err(_) => {
+            counters.handler_panics.fetch_add(1, Relaxed);
+            None
+        }
+    }
+}
+
+/// Drop a session, isolating a panic in its destructor (counted in `handler_panics`).
+pub fn close_session<S>(session: S, counters: &Counters) {
+    if catch_unwind(AssertUnwindSafe(move || drop(session))).is_err() {
+        counters.handler_panics.fetch_add(1, Relaxed);
+    }
+}
+
+/// Serve one request on `conn` and flush its response.
+///
+/// Returns true when the connection stays open for another request. Counts `requests`
+/// (handler calls that returned), `timed_out` (a `TimedOut` error from the handler or the
+/// flush), `handler_panics`; applies `max_requests` (the connection's limit).
+pub fn serve_request<H: Handler>(
+    handler: &H,
+    session: &mut H::Session,
+    conn: &mut Connection,
+    counters: &Counters,
+    max_requests: Option<u64>,
+) -> bool {
+    let result = catch_unwind(AssertUnwindSafe(|| handler.serve(session, conn)));
+    let action = match result {
+        Ok(result) => {
+            counters.requests.fetch_add(1, Relaxed);
+            conn.count_request();
+            result
+        }
+        Err(_) => {
+            counters.handler_panics.fetch_add(1, Relaxed);
+            return false;
+        }
+    };
+    // Send what the handler wrote, even when it then failed or asked to close.
+    let flushed = conn.flush();
+    let keep = match (action, flushed) {
+        (Ok(Action::KeepAlive), Ok(())) => true,
+        (Ok(_), Ok(())) => false,
+        (Err(e), _) | (_, Err(e)) => {
+            if e.kind() == io::ErrorKind::TimedOut {
+                counters.timed_out.fetch_add(1, Relaxed);
+            }
+            false
+        }
+    };
+    keep && max_requests.is_none_or(|max| conn.requests_served() < max)
+}
+
+/// What a server should do after `accept(2)` failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AcceptFailure {
+    /// Transient and about one connection (ECONNABORTED, EINTR, EAGAIN): accept again now.
+    Retry,
+    /// Out of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM) or unknown: pause
+    /// accepting briefly, then go on.
+    BackOff,
+}
+
+/// Classify an `accept(2)` error. Never says "stop": an acceptor lives until shutdown.
+pub fn classify_accept_error(err: &io::Error) -> AcceptFailure {
+    match err.kind() {
+        io::ErrorKind::WouldBlock
+        | io::ErrorKind::Interrupted
+        | io::ErrorKind::ConnectionAborted
+        | io::ErrorKind::ConnectionReset => AcceptFailure::Retry,
+        _ => match err.raw_os_error() {
+            // EPROTO, ENOPROTOOPT, EHOSTDOWN, ENONET, EHOSTUNREACH, EOPNOTSUPP, ENETUNREACH,
+            // ENETDOWN: accept(2) says to treat these network errors like EAGAIN.
+            Some(71 | 92 | 112 | 64 | 113 | 95 | 101 | 100) => AcceptFailure::Retry,
+            _ => AcceptFailure::BackOff,
+        },
+    }
+}

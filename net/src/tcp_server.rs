@@ -1,0 +1,415 @@
+//! `TcpServer`: the blocking thread-per-connection server with Poco `TCPServer` semantics.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::io;
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use crate::connection::{Arrival, Connection};
+use crate::error::{Error, ErrorKind, Result};
+use crate::handler::Handler;
+use crate::params::ServerParams;
+use crate::server::Server;
+use crate::stats::{Counters, Stats};
+use crate::support::{self, AcceptFailure};
+
+/// Deadline used when a running server is dropped without an explicit shutdown.
+const DROP_DEADLINE: Duration = Duration::from_secs(1);
+/// Longest pause of the acceptor after an `accept(2)` failure such as EMFILE.
+const MAX_ACCEPT_BACKOFF: Duration = Duration::from_millis(500);
+
+/// The blocking server: one acceptor thread, a bounded queue of accepted connections, and
+/// a pool of connection threads grown on demand up to `max_threads`, as in Poco's
+/// `TCPServer`.
+///
+/// - A connection is served by one thread from its first to its last request; between
+///   requests that thread waits for the next one up to `keep_alive_timeout`.
+/// - A new thread is created only when no thread is idle; `current_threads` counts it at
+///   creation. A thread other than the last exits after `thread_idle_time` without work.
+/// - When every thread is busy the connection waits in the queue (`max_queued`); when the
+///   queue is full, or `max_connections` are open, it is closed and counted in
+///   `refused_connections`. A connection rejected by the filter is closed uncounted.
+/// - `queued_connections` counts accepted connections waiting for a thread.
+///
+/// See [`Server`] for an example.
+pub struct TcpServer {
+    shared: Arc<Shared>,
+    local_addr: SocketAddr,
+    starter: Option<Starter>,
+    acceptor: Option<JoinHandle<()>>,
+    final_stats: Option<Stats>,
+}
+
+/// Spawns the acceptor thread; holds the listener and the handler until `start`.
+type Starter = Box<dyn FnOnce(Arc<Shared>) -> io::Result<JoinHandle<()>> + Send>;
+
+/// State shared by the acceptor, the connection threads and the server handle.
+struct Shared {
+    params: ServerParams,
+    counters: Counters,
+    stopping: AtomicBool,
+    pool: Mutex<Pool>,
+    /// Signalled when a connection is queued or the server stops.
+    work: Condvar,
+    /// Signalled when a connection thread exits.
+    exited: Condvar,
+    /// Open connections, so shutdown can wake the idle ones.
+    live: Mutex<HashMap<u64, Arc<Live>>>,
+    next_id: AtomicU64,
+}
+
+struct Pool {
+    queue: VecDeque<TcpStream>,
+    idle: usize,
+    threads: usize,
+    handles: Vec<JoinHandle<()>>,
+}
+
+/// A connection as shutdown sees it: a second handle on its socket, and whether a request
+/// is being served on it.
+struct Live {
+    socket: TcpStream,
+    busy: AtomicBool,
+}
+
+impl Shared {
+    fn pool(&self) -> MutexGuard<'_, Pool> {
+        self.pool.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    fn live(&self) -> MutexGuard<'_, HashMap<u64, Arc<Live>>> {
+        self.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    fn refuse(&self, stream: TcpStream) {
+        self.counters.refused_connections.fetch_add(1, Relaxed);
+        drop(stream);
+    }
+}
+
+impl TcpServer {
+    fn running(&self) -> bool {
+        self.acceptor.is_some()
+    }
+}
+
+impl Server for TcpServer {
+    type Options = ();
+
+    fn bind_with<A: ToSocketAddrs, H: Handler>(
+        addr: A,
+        handler: H,
+        params: ServerParams,
+        _options: (),
+    ) -> Result<Self> {
+        let listener = bind_listener(addr, params.backlog())?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|e| Error::new(ErrorKind::Bind, "cannot read the bound address", Some(e)))?;
+        let counters = Counters::default();
+        counters.max_threads.store(params.max_threads(), Relaxed);
+        let shared = Arc::new(Shared {
+            params,
+            counters,
+            stopping: AtomicBool::new(false),
+            pool: Mutex::new(Pool {
+                queue: VecDeque::new(),
+                idle: 0,
+                threads: 0,
+                handles: Vec::new(),
+            }),
+            work: Condvar::new(),
+            exited: Condvar::new(),
+            live: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(0),
+        });
+        let handler = Arc::new(handler);
+        let starter = Box::new(move |shared: Arc<Shared>| {
+            thread::Builder::new()
+                .name("net-acceptor".into())
+                .spawn(move || accept_loop(listener, shared, handler))
+        });
+        Ok(TcpServer {
+            shared,
+            local_addr,
+            starter: Some(starter),
+            acceptor: None,
+            final_stats: None,
+        })
+    }
+
+    fn start(&mut self) -> Result<()> {
+        let starter = self.starter.take().ok_or_else(|| {
+            Error::new(
+                ErrorKind::State,
+                "server already started or shut down",
+                None,
+            )
+        })?;
+        let handle = starter(Arc::clone(&self.shared)).map_err(|e| {
+            Error::new(
+                ErrorKind::Resource,
+                "cannot spawn the acceptor thread",
+                Some(e),
+            )
+        })?;
+        self.acceptor = Some(handle);
+        Ok(())
+    }
+
+    fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    fn stats(&self) -> Stats {
+        self.final_stats
+            .unwrap_or_else(|| self.shared.counters.snapshot())
+    }
+
+    fn shutdown(&mut self, deadline: Duration) -> Result<Stats> {
+        if let Some(stats) = self.final_stats {
+            return Ok(stats);
+        }
+        let give_up_at = Instant::now() + deadline;
+        let shared = &self.shared;
+        shared.stopping.store(true, SeqCst);
+        // Never started: dropping the starter closes the listener.
+        self.starter = None;
+        if let Some(acceptor) = self.acceptor.take() {
+            wake_acceptor(self.local_addr);
+            let _ = acceptor.join();
+        }
+        // Close queued connections and wake idle threads.
+        {
+            let mut pool = shared.pool();
+            pool.queue.clear();
+            shared.counters.queued_connections.store(0, Relaxed);
+            shared.work.notify_all();
+        }
+        // Wake threads waiting for a next request; busy ones finish their request.
+        for live in shared.live().values() {
+            if !live.busy.load(SeqCst) {
+                let _ = live.socket.shutdown(Shutdown::Read);
+            }
+        }
+        let mut pool = shared.pool();
+        while pool.threads > 0 {
+            let now = Instant::now();
+            if now >= give_up_at {
+                break;
+            }
+            pool = shared
+                .exited
+                .wait_timeout(pool, give_up_at - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        if pool.threads > 0 {
+            // Deadline passed: cut the remaining connections so their threads return.
+            drop(pool);
+            for live in shared.live().values() {
+                let _ = live.socket.shutdown(Shutdown::Both);
+            }
+            pool = shared.pool();
+        }
+        let handles = std::mem::take(&mut pool.handles);
+        drop(pool);
+        for handle in handles {
+            let _ = handle.join();
+        }
+        let stats = shared.counters.snapshot();
+        self.final_stats = Some(stats);
+        Ok(stats)
+    }
+}
+
+impl Drop for TcpServer {
+    fn drop(&mut self) {
+        if self.final_stats.is_none() {
+            let _ = self.shutdown(DROP_DEADLINE);
+        }
+    }
+}
+
+impl fmt::Debug for TcpServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpServer")
+            .field("local_addr", &self.local_addr)
+            .field("running", &self.running())
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+/// Bind a listener with `SO_REUSEADDR` semantics as std provides them.
+fn bind_listener<A: ToSocketAddrs>(addr: A, _backlog: u32) -> Result<TcpListener> {
+    // std listens with a backlog of 128 (capped by somaxconn); it offers no way to pick
+    // another without unsafe code, which `net` does not use.
+    TcpListener::bind(addr)
+        .map_err(|e| Error::new(ErrorKind::Bind, "cannot bind the listening socket", Some(e)))
+}
+
+/// Wake an acceptor blocked in `accept(2)` by connecting to it once.
+fn wake_acceptor(addr: SocketAddr) {
+    let mut target = addr;
+    if target.ip().is_unspecified() {
+        target.set_ip(match addr {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let _ = TcpStream::connect_timeout(&target, Duration::from_secs(1));
+}
+
+fn accept_loop<H: Handler>(listener: TcpListener, shared: Arc<Shared>, handler: Arc<H>) {
+    let mut backoff = Duration::from_millis(5);
+    loop {
+        let accepted = listener.accept();
+        if shared.stopping.load(SeqCst) {
+            return;
+        }
+        match accepted {
+            Ok((stream, peer)) => {
+                backoff = Duration::from_millis(5);
+                if shared.params.accepts(&peer) {
+                    dispatch(&shared, &handler, stream);
+                }
+            }
+            Err(e) => match support::classify_accept_error(&e) {
+                AcceptFailure::Retry => {}
+                _ => {
+                    thread::sleep(backoff);
+                    backoff = (backoff * 2).min(MAX_ACCEPT_BACKOFF);
+                }
+            },
+        }
+    }
+}
+
+/// Hand an accepted connection to an idle thread, a new thread, or the queue; or refuse it.
+fn dispatch<H: Handler>(shared: &Arc<Shared>, handler: &Arc<H>, stream: TcpStream) {
+    let params = &shared.params;
+    let mut pool = shared.pool();
+    let open = shared.counters.current_connections.load(Relaxed) + pool.queue.len();
+    if open >= params.max_connections() {
+        drop(pool);
+        return shared.refuse(stream);
+    }
+    if pool.queue.len() < pool.idle {
+        pool.queue.push_back(stream);
+        shared.work.notify_one();
+    } else if pool.threads < params.max_threads() {
+        pool.handles.retain(|h| !h.is_finished());
+        let (s, h) = (Arc::clone(shared), Arc::clone(handler));
+        let spawned = thread::Builder::new()
+            .name("net-conn".into())
+            .spawn(move || connection_thread(s, h));
+        match spawned {
+            Ok(handle) => {
+                pool.handles.push(handle);
+                pool.threads += 1;
+                shared.counters.current_threads.store(pool.threads, Relaxed);
+                pool.queue.push_back(stream);
+            }
+            Err(_) => {
+                drop(pool);
+                return shared.refuse(stream);
+            }
+        }
+    } else if pool.queue.len() - pool.idle < params.max_queued() {
+        pool.queue.push_back(stream);
+        shared.work.notify_one();
+    } else {
+        drop(pool);
+        return shared.refuse(stream);
+    }
+    let waiting = pool.queue.len().saturating_sub(pool.idle);
+    shared.counters.queued_connections.store(waiting, Relaxed);
+}
+
+fn connection_thread<H: Handler>(shared: Arc<Shared>, handler: Arc<H>) {
+    let idle_time = shared.params.thread_idle_time();
+    let mut pool = shared.pool();
+    loop {
+        if let Some(stream) = pool.queue.pop_front() {
+            let waiting = pool.queue.len().saturating_sub(pool.idle);
+            shared.counters.queued_connections.store(waiting, Relaxed);
+            drop(pool);
+            serve_connection(&shared, &*handler, stream);
+            pool = shared.pool();
+            continue;
+        }
+        if shared.stopping.load(SeqCst) {
+            break;
+        }
+        // Wait for work; a thread other than the last exits after `idle_time` without any.
+        let idle_until = Instant::now() + idle_time;
+        pool.idle += 1;
+        let mut expired = false;
+        while pool.queue.is_empty() && !shared.stopping.load(SeqCst) {
+            let now = Instant::now();
+            if now >= idle_until {
+                expired = true;
+                break;
+            }
+            pool = shared
+                .work
+                .wait_timeout(pool, idle_until - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        pool.idle -= 1;
+        if expired && pool.threads > 1 {
+            break;
+        }
+    }
+    pool.threads -= 1;
+    shared.counters.current_threads.store(pool.threads, Relaxed);
+    shared.exited.notify_all();
+}
+
+fn serve_connection<H: Handler>(shared: &Shared, handler: &H, stream: TcpStream) {
+    let params = &shared.params;
+    let counters = &shared.counters;
+    counters.connection_begins();
+    let _ = stream.set_nodelay(params.nodelay());
+    let id = shared.next_id.fetch_add(1, Relaxed);
+    let registered = stream.try_clone().map(|socket| {
+        let live = Arc::new(Live {
+            socket,
+            busy: AtomicBool::new(true),
+        });
+        shared.live().insert(id, Arc::clone(&live));
+        live
+    });
+    if let (Ok(live), Ok(mut conn)) = (registered.as_ref(), Connection::new(stream, params)) {
+        if let Some(mut session) = support::open_session(handler, &conn, counters) {
+            loop {
+                live.busy.store(false, SeqCst);
+                if shared.stopping.load(SeqCst) {
+                    break;
+                }
+                match conn.await_request(params.keep_alive_timeout()) {
+                    Ok(Arrival::Ready) => {}
+                    Ok(Arrival::TimedOut) => {
+                        counters.timed_out.fetch_add(1, Relaxed);
+                        break;
+                    }
+                    Ok(_) | Err(_) => break,
+                }
+                live.busy.store(true, SeqCst);
+                let max = params.max_requests_per_connection();
+                if !support::serve_request(handler, &mut session, &mut conn, counters, max) {
+                    break;
+                }
+            }
+            support::close_session(session, counters);
+        }
+    }
+    if registered.is_ok() {
+        shared.live().remove(&id);
+    }
+    counters.connection_ends();
+}
