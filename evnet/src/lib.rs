@@ -1,1 +1,54 @@
-//! Evented server (work in progress).
+//! # evnet: the event-driven server behind the same handler API as `net`
+//!
+//! [`EvServer`] runs `loops` libev event loops (each with its own `SO_REUSEPORT`
+//! listener) that watch every open connection, and a fixed pool of `workers` threads that
+//! serve *requests*, not connections. Long keep-alive connections cost a slot (memory), not
+//! a thread. It implements [`Server`], takes the same [`ServerParams`], reports the same
+//! [`Stats`] and runs the same [`Handler`]s as `net::TcpServer`: switching a program from
+//! one to the other changes a type alias.
+//!
+//! The connection API is re-exported from `net`, so users import one crate.
+//!
+//! ```
+//! use std::io::{self, BufRead, Write};
+//! use std::time::Duration;
+//! use evnet::{Action, Connection, EvServer, Handler, Server, ServerParams};
+//!
+//! struct Hello;
+//! impl Handler for Hello {
+//!     type Session = ();
+//!     fn open(&self, _: &Connection) {}
+//!     fn serve(&self, _: &mut (), conn: &mut Connection) -> io::Result<Action> {
+//!         let mut name = String::new();
+//!         conn.read_line(&mut name)?;
+//!         writeln!(conn, "hello {}", name.trim())?;
+//!         Ok(Action::KeepAlive)
+//!     }
+//! }
+//!
+//! let mut server = EvServer::serve("127.0.0.1:0", Hello, ServerParams::default())?;
+//! let mut client = std::net::TcpStream::connect(server.local_addr())?;
+//! client.write_all(b"ev\n")?;
+//! let mut reply = String::new();
+//! io::BufReader::new(&client).read_line(&mut reply)?;
+//! assert_eq!(reply, "hello ev\n");
+//! server.shutdown(Duration::from_secs(1))?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! `unsafe` code lives only in `evnet-sys` and in this crate's private `ev` module.
+
+mod ev;
+mod event_loop;
+mod options;
+mod server;
+mod shared;
+mod slab;
+mod worker;
+
+pub use net::{
+    Action, Connection, ConnectionFilter, Error, ErrorKind, Frame, Handler, RejectAll, Result,
+    Server, ServerParams, ServerParamsBuilder, Stats,
+};
+pub use options::{Dispatch, EvOptions};
+pub use server::EvServer;

@@ -24,6 +24,14 @@ impl TestServer for net::TcpServer {
     fn options(_loops: usize, _workers: usize) {}
 }
 
+impl TestServer for evnet::EvServer {
+    const NAME: &'static str = "evnet";
+    const EVENTED: bool = true;
+    fn options(loops: usize, workers: usize) -> evnet::EvOptions {
+        evnet::EvOptions::default().loops(loops).workers(workers)
+    }
+}
+
 /// Instantiate generic tests `fn name<S: TestServer>()` once per server type, as
 /// `net_server::name` and `evnet_server::name`.
 #[macro_export]
@@ -31,6 +39,9 @@ macro_rules! server_tests {
     ($($name:ident),* $(,)?) => {
         mod net_server {
             $( #[test] fn $name() { super::$name::<net::TcpServer>() } )*
+        }
+        mod evnet_server {
+            $( #[test] fn $name() { super::$name::<evnet::EvServer>() } )*
         }
     };
 }
@@ -52,3 +63,301 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 
 /// The default bound for [`wait_until`] in tests: generous, since the machine is shared.
 pub const PATIENCE: Duration = Duration::from_secs(10);
+
+// ----- shared helpers: servers, clients, handlers ------------------------------------
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use net::{Action, Connection, Frame, Handler, ServerParams, Stats};
+
+/// How long a test client waits for a read before failing (a bug cannot hang a test).
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The deadline tests give to `shutdown`.
+pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Bind a server of type `S` on `127.0.0.1:0` with `loops` event loops and `workers`
+/// workers (ignored by `net`), and start it. Panics on failure.
+pub fn start_with<S: TestServer, H: Handler>(
+    handler: H,
+    params: ServerParams,
+    loops: usize,
+    workers: usize,
+) -> S {
+    let mut server = S::bind_with("127.0.0.1:0", handler, params, S::options(loops, workers))
+        .unwrap_or_else(|e| panic!("{}: bind failed: {e}", S::NAME));
+    server
+        .start()
+        .unwrap_or_else(|e| panic!("{}: start failed: {e}", S::NAME));
+    server
+}
+
+/// [`start_with`] two loops and two workers.
+pub fn start<S: TestServer, H: Handler>(handler: H, params: ServerParams) -> S {
+    start_with(handler, params, 2, 2)
+}
+
+/// Shut `server` down with [`SHUTDOWN_DEADLINE`], asserting success; returns the final stats.
+pub fn stop<S: Server>(server: &mut S) -> Stats {
+    server
+        .shutdown(SHUTDOWN_DEADLINE)
+        .unwrap_or_else(|e| panic!("shutdown failed: {e}"))
+}
+
+/// Poco's four connection counters, for compact assertions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    /// `current_connections`
+    pub current: usize,
+    /// `current_threads`
+    pub threads: usize,
+    /// `queued_connections`
+    pub queued: usize,
+    /// `total_connections`
+    pub total: u64,
+}
+
+impl Counts {
+    /// The counts in a stats snapshot.
+    pub fn of(stats: &Stats) -> Counts {
+        Counts {
+            current: stats.current_connections,
+            threads: stats.current_threads,
+            queued: stats.queued_connections,
+            total: stats.total_connections,
+        }
+    }
+}
+
+/// Shorthand for [`Counts`]: current connections, threads, queued, total connections.
+pub fn counts(current: usize, threads: usize, queued: usize, total: u64) -> Counts {
+    Counts {
+        current,
+        threads,
+        queued,
+        total,
+    }
+}
+
+/// Wait (up to [`PATIENCE`]) until the server's stats satisfy `cond`; panic naming `what`
+/// and showing the last snapshot otherwise. Returns the snapshot that satisfied it.
+pub fn await_stats<S: Server>(
+    server: &S,
+    what: &str,
+    mut cond: impl FnMut(&Stats) -> bool,
+) -> Stats {
+    let mut last = server.stats();
+    if wait_until(PATIENCE, || {
+        last = server.stats();
+        cond(&last)
+    }) {
+        last
+    } else {
+        panic!("timed out waiting for {what}; last stats: {last:?}")
+    }
+}
+
+/// Wait (up to [`PATIENCE`]) until the server's [`Counts`] equal `want`.
+pub fn await_counts<S: Server>(server: &S, want: Counts) -> Stats {
+    await_stats(server, &format!("{want:?}"), |s| Counts::of(s) == want)
+}
+
+/// A test client: a socket with [`CLIENT_TIMEOUT`] read and write timeouts, line helpers,
+/// and a check that the server closed the connection.
+#[derive(Debug)]
+pub struct Client {
+    reader: BufReader<TcpStream>,
+}
+
+impl Client {
+    /// Connect to `addr`; panics on failure.
+    pub fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
+        stream.set_read_timeout(Some(CLIENT_TIMEOUT)).unwrap();
+        stream.set_write_timeout(Some(CLIENT_TIMEOUT)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        Client {
+            reader: BufReader::new(stream),
+        }
+    }
+
+    /// The client's own address (the peer address the server sees).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.reader.get_ref().local_addr().unwrap()
+    }
+
+    /// Write all of `bytes`; panics on failure.
+    pub fn send(&mut self, bytes: &[u8]) {
+        let mut stream = self.reader.get_ref();
+        stream
+            .write_all(bytes)
+            .unwrap_or_else(|e| panic!("send {:?}: {e}", String::from_utf8_lossy(bytes)));
+    }
+
+    /// Read one line (with its `\n`); panics on EOF, error or timeout.
+    pub fn line(&mut self) -> String {
+        let mut line = String::new();
+        match self.reader.read_line(&mut line) {
+            Ok(0) => panic!("connection closed while a line was expected"),
+            Ok(_) if line.ends_with('\n') => line,
+            Ok(_) => panic!("connection closed in the middle of line {line:?}"),
+            Err(e) => panic!("reading a line: {e} (got {line:?} so far)"),
+        }
+    }
+
+    /// Send `text` plus `\n` and return the line received.
+    pub fn roundtrip(&mut self, text: &str) -> String {
+        self.send(format!("{text}\n").as_bytes());
+        self.line()
+    }
+
+    /// Send `text` plus `\n` and assert that it comes back unchanged.
+    pub fn echo(&mut self, text: &str) {
+        assert_eq!(self.roundtrip(text), format!("{text}\n"));
+    }
+
+    /// Assert that the server closes the connection without sending anything more: a read
+    /// gives EOF or a reset (never data, never a timeout).
+    pub fn expect_closed(&mut self) {
+        let mut buf = [0u8; 256];
+        match self.reader.read(&mut buf) {
+            Ok(0) => {}
+            Ok(n) => panic!(
+                "expected the server to close the connection, got {:?}",
+                String::from_utf8_lossy(&buf[..n])
+            ),
+            Err(e) if is_reset(&e) => {}
+            Err(e) => panic!("expected the server to close the connection, got: {e}"),
+        }
+    }
+}
+
+/// True for the errors a client sees when the server reset the connection.
+pub fn is_reset(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+    )
+}
+
+/// Framing for line protocols: a request is complete at its first `\n`.
+pub fn line_frame(buffered: &[u8]) -> Frame {
+    match buffered.iter().position(|&b| b == b'\n') {
+        Some(i) => Frame::Complete(i + 1),
+        None => Frame::Partial,
+    }
+}
+
+/// Read one line request; `None` at EOF.
+fn read_request(conn: &mut Connection) -> io::Result<Option<Vec<u8>>> {
+    let mut line = Vec::new();
+    if conn.read_until(b'\n', &mut line)? == 0 {
+        return Ok(None);
+    }
+    Ok(Some(line))
+}
+
+/// Echoes each line; optionally panics on one given line (without its `\n`).
+#[derive(Debug, Clone, Default)]
+pub struct Echo {
+    panic_on: Option<Vec<u8>>,
+}
+
+impl Echo {
+    /// A plain line echo.
+    pub fn new() -> Echo {
+        Echo::default()
+    }
+
+    /// A line echo that panics when it receives the line `trigger`.
+    pub fn panicking_on(trigger: &str) -> Echo {
+        Echo {
+            panic_on: Some(trigger.as_bytes().to_vec()),
+        }
+    }
+}
+
+impl Handler for Echo {
+    type Session = ();
+    fn open(&self, _conn: &Connection) {}
+    fn serve(&self, _: &mut (), conn: &mut Connection) -> io::Result<Action> {
+        let Some(line) = read_request(conn)? else {
+            return Ok(Action::Close);
+        };
+        if self.panic_on.as_deref() == Some(line.strip_suffix(b"\n").unwrap_or(&line)) {
+            panic!("Echo: panicking on request, as asked (this panic is expected)");
+        }
+        conn.write_all(&line)?;
+        Ok(Action::KeepAlive)
+    }
+    fn frame(&self, buffered: &[u8]) -> Frame {
+        line_frame(buffered)
+    }
+}
+
+/// Reads a line, notes that a request is being served, sleeps `delay`, then answers
+/// `done <line>`. For tests of shutdown with a request in flight.
+#[derive(Debug)]
+pub struct Slow {
+    delay: Duration,
+    started: Arc<AtomicUsize>,
+}
+
+impl Slow {
+    /// A slow handler and the counter of requests it has started serving.
+    pub fn new(delay: Duration) -> (Slow, Arc<AtomicUsize>) {
+        let started = Arc::new(AtomicUsize::new(0));
+        (
+            Slow {
+                delay,
+                started: Arc::clone(&started),
+            },
+            started,
+        )
+    }
+}
+
+impl Handler for Slow {
+    type Session = ();
+    fn open(&self, _conn: &Connection) {}
+    fn serve(&self, _: &mut (), conn: &mut Connection) -> io::Result<Action> {
+        let Some(line) = read_request(conn)? else {
+            return Ok(Action::Close);
+        };
+        self.started.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(self.delay);
+        conn.write_all(b"done ")?;
+        conn.write_all(&line)?;
+        Ok(Action::KeepAlive)
+    }
+    fn frame(&self, buffered: &[u8]) -> Frame {
+        line_frame(buffered)
+    }
+}
+
+/// Answers each line with how many lines this connection has sent so far (the session).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Counter;
+
+impl Handler for Counter {
+    type Session = u64;
+    fn open(&self, _conn: &Connection) -> u64 {
+        0
+    }
+    fn serve(&self, count: &mut u64, conn: &mut Connection) -> io::Result<Action> {
+        if read_request(conn)?.is_none() {
+            return Ok(Action::Close);
+        }
+        *count += 1;
+        writeln!(conn, "{count}")?;
+        Ok(Action::KeepAlive)
+    }
+    fn frame(&self, buffered: &[u8]) -> Frame {
+        line_frame(buffered)
+    }
+}

@@ -1,0 +1,513 @@
+//! One event loop: accepts on its own `SO_REUSEPORT` listener, watches idle connections,
+//! buffers partial requests, hands complete ones to workers (or serves them inline), and
+//! takes them back.
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::TcpListener;
+use std::os::fd::AsRawFd;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::sync::{mpsc, Arc};
+
+use crossbeam_channel::{Sender, TrySendError};
+use net::support::{self, AcceptFailure};
+use net::{Connection, Frame, Handler};
+
+use crate::ev::{self, AsyncWatch, IoSet, Loop, LoopEvents, Timer};
+use crate::shared::Shared;
+use crate::slab::{List, Phase, Slab};
+use crate::worker::{Job, Mailbox, Returned};
+
+/// Timer tokens.
+const SWEEP: usize = 0;
+const ACCEPT_RESUME: usize = 1;
+/// Pause of the listener after EMFILE/ENFILE and the like (seconds).
+const ACCEPT_BACKOFF: f64 = 0.1;
+/// Buffer pairs a loop keeps for reuse; more are freed.
+const POOL_LIMIT: usize = 256;
+
+/// What a loop thread needs from the server.
+pub(crate) struct LoopSetup<H: Handler> {
+    /// Loop index (its mailbox index).
+    pub id: usize,
+    /// This loop's listener (non-blocking).
+    pub listener: TcpListener,
+    /// The handler.
+    pub handler: Arc<H>,
+    /// Shared state.
+    pub shared: Arc<Shared>,
+    /// The worker queue (`None` with inline dispatch).
+    pub jobs: Option<Sender<Job<H::Session>>>,
+    /// Connection slots of this loop.
+    pub capacity: usize,
+}
+
+/// The mailbox a started loop reports, or why it could not start.
+pub(crate) type Ready<S> = io::Result<Arc<Mailbox<S>>>;
+
+/// A loop thread's body.
+pub(crate) fn run_loop<H: Handler>(
+    setup: LoopSetup<H>,
+    ready: mpsc::Sender<(usize, Ready<H::Session>)>,
+) {
+    let shared = Arc::clone(&setup.shared);
+    let lp = match Loop::new() {
+        Ok(lp) => lp,
+        Err(e) => {
+            let _ = ready.send((setup.id, Err(e)));
+            shared.loop_exited();
+            return;
+        }
+    };
+    let watch = AsyncWatch::new(&lp);
+    let mailbox = Arc::new(Mailbox::new(watch.waker()));
+    let capacity = setup.capacity;
+    let params = &shared.params;
+    let mut ctx = LoopCtx {
+        id: setup.id,
+        lp: &lp,
+        io: IoSet::new(&lp, capacity + 1, 0),
+        sweep: Timer::new(&lp, SWEEP),
+        accept_resume: Timer::new(&lp, ACCEPT_RESUME),
+        listen_token: capacity,
+        listener: Some(setup.listener),
+        handler: setup.handler,
+        jobs: setup.jobs,
+        mailbox: Arc::clone(&mailbox),
+        slab: Slab::new(capacity),
+        stalled: VecDeque::with_capacity(capacity),
+        pool: Vec::new(),
+        returned: Vec::new(),
+        busy: 0,
+        draining: false,
+        keep_alive: params.keep_alive_timeout().as_secs_f64(),
+        read_timeout: params.read_timeout().as_secs_f64(),
+        max_buffer: params.max_request_buffer(),
+        shared: Arc::clone(&shared),
+    };
+    ctx.watch_listener();
+    if ready.send((setup.id, Ok(mailbox))).is_ok() {
+        // Wakes sent before the loop ran are pending in the async watcher; none is lost.
+        if !lp.run(&mut ctx) {
+            // A bug in the loop's own code panicked (handler panics are caught nearer).
+            ctx.shared.counters.handler_panics.fetch_add(1, Relaxed);
+        }
+    }
+    ctx.close_everything();
+    drop(ctx);
+    drop(watch);
+    drop(lp);
+    shared.loop_exited();
+}
+
+struct LoopCtx<'l, H: Handler> {
+    id: usize,
+    lp: &'l Loop,
+    io: IoSet<'l>,
+    sweep: Timer<'l>,
+    accept_resume: Timer<'l>,
+    listen_token: usize,
+    listener: Option<TcpListener>,
+    handler: Arc<H>,
+    shared: Arc<Shared>,
+    jobs: Option<Sender<Job<H::Session>>>,
+    mailbox: Arc<Mailbox<H::Session>>,
+    slab: Slab<H::Session>,
+    /// Slots with a complete request (or unread readiness) waiting for queue room.
+    stalled: VecDeque<u32>,
+    pool: Vec<(Vec<u8>, Vec<u8>)>,
+    returned: Vec<Returned<H::Session>>,
+    busy: usize,
+    draining: bool,
+    keep_alive: f64,
+    read_timeout: f64,
+    max_buffer: usize,
+}
+
+impl<H: Handler> LoopEvents for LoopCtx<'_, H> {
+    fn on_io(&mut self, token: usize, _readable: bool, _writable: bool) {
+        if token == self.listen_token {
+            self.accept_all();
+        } else {
+            self.on_readable(token);
+        }
+    }
+
+    fn on_timer(&mut self, token: usize) {
+        match token {
+            SWEEP => self.sweep_timeouts(),
+            _ => self.watch_listener(),
+        }
+    }
+
+    fn on_async(&mut self) {
+        self.take_returns();
+        if self.shared.stopping.load(SeqCst) && !self.draining {
+            self.begin_drain();
+        }
+        if self.shared.force.load(SeqCst) {
+            self.cut_busy();
+        }
+        self.retry_stalled();
+        if self.draining && self.busy == 0 && self.stalled.is_empty() {
+            self.lp.break_all();
+        }
+    }
+}
+
+impl<H: Handler> LoopCtx<'_, H> {
+    // ----- accepting -----
+
+    fn watch_listener(&mut self) {
+        if let Some(listener) = &self.listener {
+            self.io.start(self.listen_token, listener.as_raw_fd(), false);
+        }
+    }
+
+    /// Accept until the backlog is empty (`EAGAIN`).
+    fn accept_all(&mut self) {
+        loop {
+            let Some(listener) = &self.listener else { return };
+            match listener.accept() {
+                Ok((stream, peer)) => {
+                    if !self.shared.params.accepts(&peer) {
+                        continue;
+                    }
+                    let Some(i) = self.slab.alloc() else {
+                        self.shared.counters.refused_connections.fetch_add(1, Relaxed);
+                        continue;
+                    };
+                    self.open(i, stream);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => match support::classify_accept_error(&e) {
+                    AcceptFailure::Retry => {}
+                    _ => {
+                        // Out of descriptors or memory: pause this listener, do not spin.
+                        self.io.stop(self.listen_token);
+                        self.accept_resume.start_in(ACCEPT_BACKOFF);
+                        return;
+                    }
+                },
+            }
+        }
+    }
+
+    fn open(&mut self, i: usize, stream: std::net::TcpStream) {
+        let params = &self.shared.params;
+        let _ = stream.set_nodelay(params.nodelay());
+        let fd = stream.as_raw_fd();
+        let conn = match Connection::new_nonblocking(stream, params, ev::poll_wait) {
+            Ok(conn) => conn,
+            Err(_) => return self.slab.release(i),
+        };
+        let counters = &self.shared.counters;
+        let Some(session) = support::open_session(&*self.handler, &conn, counters) else {
+            return self.slab.release(i);
+        };
+        counters.connection_begins();
+        let slot = self.slab.get(i);
+        slot.conn = Some(conn);
+        slot.session = Some(session);
+        slot.fd = fd;
+        self.go_idle(i);
+    }
+
+    // ----- reading and framing -----
+
+    fn on_readable(&mut self, i: usize) {
+        let phase = self.slab.get(i).phase;
+        match phase {
+            Phase::Idle => self.slab.unlink(List::Idle, i),
+            Phase::Reading => self.slab.unlink(List::Reading, i),
+            _ => return,
+        }
+        if !self.stalled.is_empty() {
+            // Backpressure: workers are saturated; leave the bytes in the kernel.
+            self.io.stop(i);
+            self.slab.get(i).phase = Phase::Stalled;
+            self.stalled.push_back(i as u32);
+            return;
+        }
+        self.lend_buffers(i);
+        let conn = self.slab.get(i).conn.as_mut().expect("open slot has a connection");
+        match conn.read_available() {
+            Ok(0) => self.close(i),
+            Ok(_) => self.route(i),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.relist(i, phase),
+            Err(_) => self.close(i),
+        }
+    }
+
+    /// Put a slot back in the list it was in (nothing happened).
+    fn relist(&mut self, i: usize, phase: Phase) {
+        let now = self.lp.now();
+        let slot = self.slab.get(i);
+        slot.phase = phase;
+        let list = if phase == Phase::Reading { List::Reading } else { List::Idle };
+        self.slab.push_back(list, i, now);
+        self.arm_sweep();
+    }
+
+    /// Decide, from the buffered bytes, whether to serve now or wait for more.
+    fn route(&mut self, i: usize) {
+        let conn = self.slab.get(i).conn.as_ref().expect("open slot has a connection");
+        let buffered = conn.buffered();
+        let len = buffered.len();
+        let handler = &*self.handler;
+        let frame = match catch_unwind(AssertUnwindSafe(|| handler.frame(buffered))) {
+            Ok(frame) => frame,
+            Err(_) => {
+                self.shared.counters.handler_panics.fetch_add(1, Relaxed);
+                return self.close(i);
+            }
+        };
+        match frame {
+            Frame::Partial if len < self.max_buffer => {
+                let now = self.lp.now();
+                self.slab.get(i).phase = Phase::Reading;
+                self.slab.push_back(List::Reading, i, now);
+                self.io.start(i, self.slab.get(i).fd, false);
+                self.arm_sweep();
+            }
+            // Complete, invalid (the handler answers with its error) or too big to buffer.
+            _ => self.dispatch(i),
+        }
+    }
+
+    // ----- dispatching and returns -----
+
+    fn dispatch(&mut self, i: usize) {
+        self.io.stop(i);
+        let slot = self.slab.get(i);
+        let (conn, session) = match (slot.conn.take(), slot.session.take()) {
+            (Some(c), Some(s)) => (c, s),
+            _ => unreachable!("dispatching a slot without a connection"),
+        };
+        slot.phase = Phase::Busy;
+        self.busy += 1;
+        let Some(jobs) = &self.jobs else {
+            // Inline: serve right here on the loop thread.
+            let (mut conn, mut session) = (conn, session);
+            let params = &self.shared.params;
+            let max = params.max_requests_per_connection();
+            let keep = support::serve_request(
+                &*self.handler,
+                &mut session,
+                &mut conn,
+                &self.shared.counters,
+                max,
+            );
+            return self.finish(i, conn, session, keep);
+        };
+        let job = Job {
+            loop_id: self.id,
+            slot: i as u32,
+            conn,
+            session,
+        };
+        self.shared.counters.queued_connections.fetch_add(1, Relaxed);
+        match jobs.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(job)) | Err(TrySendError::Disconnected(job)) => {
+                self.shared.counters.queued_connections.fetch_sub(1, Relaxed);
+                self.busy -= 1;
+                let slot = self.slab.get(i);
+                slot.conn = Some(job.conn);
+                slot.session = Some(job.session);
+                slot.phase = Phase::Stalled;
+                self.stalled.push_back(i as u32);
+                self.mailbox.mark_stalled();
+                // A worker may have emptied the queue between try_send and mark_stalled.
+                if !jobs.is_full() {
+                    self.mailbox.wake();
+                }
+            }
+        }
+    }
+
+    fn take_returns(&mut self) {
+        let mut returned = std::mem::take(&mut self.returned);
+        self.mailbox.take_all(&mut returned);
+        for r in returned.drain(..) {
+            self.finish(r.slot as usize, r.conn, r.session, r.keep);
+        }
+        self.returned = returned;
+    }
+
+    /// A request was served: close, serve the next pipelined one, or go idle.
+    fn finish(&mut self, i: usize, conn: Connection, session: H::Session, keep: bool) {
+        self.busy -= 1;
+        let has_more = !conn.buffered().is_empty();
+        let slot = self.slab.get(i);
+        slot.conn = Some(conn);
+        slot.session = Some(session);
+        if !keep || self.draining {
+            return self.close(i);
+        }
+        if has_more {
+            // Pipelined bytes are already here: no readiness will announce them.
+            self.route(i);
+        } else {
+            self.go_idle(i);
+        }
+    }
+
+    /// Workers made room: dispatch stalled slots in order.
+    fn retry_stalled(&mut self) {
+        while let Some(&i) = self.stalled.front() {
+            if self.jobs.as_ref().is_some_and(|j| j.is_full()) {
+                self.mailbox.mark_stalled();
+                return;
+            }
+            self.stalled.pop_front();
+            let i = i as usize;
+            let has_request = self
+                .slab
+                .get(i)
+                .conn
+                .as_ref()
+                .is_some_and(|c| !c.buffered().is_empty());
+            if has_request {
+                self.dispatch(i);
+            } else {
+                // Readiness noticed but not read: watch it again (level-triggered).
+                self.slab.get(i).phase = Phase::Reading;
+                let now = self.lp.now();
+                self.slab.push_back(List::Reading, i, now);
+                self.io.start(i, self.slab.get(i).fd, false);
+                self.arm_sweep();
+            }
+        }
+    }
+
+    fn go_idle(&mut self, i: usize) {
+        if let Some(buffers) = self.slab.get(i).conn.as_mut().and_then(|c| c.take_buffers()) {
+            if buffers.0.capacity() > 0 && self.pool.len() < POOL_LIMIT {
+                self.pool.push(buffers);
+            }
+        }
+        let now = self.lp.now();
+        let slot = self.slab.get(i);
+        slot.phase = Phase::Idle;
+        let fd = slot.fd;
+        self.slab.push_back(List::Idle, i, now);
+        self.io.start(i, fd, false);
+        self.arm_sweep();
+    }
+
+    fn lend_buffers(&mut self, i: usize) {
+        if let Some((r, w)) = self.pool.pop() {
+            let conn = self.slab.get(i).conn.as_mut().expect("open slot has a connection");
+            if let Some(unused) = conn.give_buffers(r, w) {
+                self.pool.push(unused);
+            }
+        }
+    }
+
+    // ----- timeouts -----
+
+    fn deadline(&self, list: List) -> Option<f64> {
+        let timeout = match list {
+            List::Idle => self.keep_alive,
+            List::Reading => self.read_timeout,
+        };
+        self.slab.front(list).map(|(_, since)| since + timeout)
+    }
+
+    fn arm_sweep(&mut self) {
+        if self.sweep.is_active() {
+            return;
+        }
+        let next = match (self.deadline(List::Idle), self.deadline(List::Reading)) {
+            (Some(a), Some(b)) => a.min(b),
+            (Some(a), None) | (None, Some(a)) => a,
+            (None, None) => return,
+        };
+        self.sweep.start_in(next - self.lp.now());
+    }
+
+    fn sweep_timeouts(&mut self) {
+        let now = self.lp.now();
+        for list in [List::Idle, List::Reading] {
+            while let Some(deadline) = self.deadline(list) {
+                if deadline > now {
+                    break;
+                }
+                let (i, _) = self.slab.front(list).expect("deadline implies an entry");
+                self.slab.unlink(list, i);
+                self.shared.counters.timed_out.fetch_add(1, Relaxed);
+                self.close(i);
+            }
+        }
+        self.arm_sweep();
+    }
+
+    // ----- closing and shutdown -----
+
+    /// Close an open slot that is not busy and not in a list.
+    fn close(&mut self, i: usize) {
+        self.io.stop(i);
+        let slot = self.slab.get(i);
+        match slot.phase {
+            Phase::Idle => self.slab.unlink(List::Idle, i),
+            Phase::Reading => self.slab.unlink(List::Reading, i),
+            _ => {}
+        }
+        let slot = self.slab.get(i);
+        let conn = slot.conn.take();
+        let session = slot.session.take();
+        if let Some(session) = session {
+            support::close_session(session, &self.shared.counters);
+        }
+        if let Some(mut conn) = conn {
+            if let Some(buffers) = conn.take_buffers() {
+                if buffers.0.capacity() > 0 && self.pool.len() < POOL_LIMIT {
+                    self.pool.push(buffers);
+                }
+            }
+            drop(conn);
+            self.shared.counters.connection_ends();
+        }
+        self.slab.release(i);
+    }
+
+    fn begin_drain(&mut self) {
+        self.draining = true;
+        self.io.stop(self.listen_token);
+        self.accept_resume.stop();
+        self.listener = None;
+        let idle = self
+            .slab
+            .used_where(|p| matches!(p, Phase::Idle | Phase::Reading));
+        for i in idle {
+            self.close(i);
+        }
+    }
+
+    /// Deadline passed: cut connections still being served so their workers return.
+    fn cut_busy(&mut self) {
+        let busy = self.slab.used_where(|p| p == Phase::Busy);
+        for i in busy {
+            // The slot is busy, so its connection (and fd) is alive with a worker, which
+            // never closes it: the loop is the only place connections are dropped.
+            ev::shutdown_socket(self.slab.get(i).fd);
+        }
+        while let Some(i) = self.stalled.pop_front() {
+            self.close(i as usize);
+        }
+    }
+
+    /// After the loop ends: close what is left that this loop holds.
+    fn close_everything(&mut self) {
+        self.take_returns();
+        let open = self
+            .slab
+            .used_where(|p| p != Phase::Busy && p != Phase::Free);
+        self.stalled.clear();
+        for i in open {
+            self.close(i);
+        }
+    }
+}

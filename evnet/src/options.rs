@@ -1,0 +1,113 @@
+//! Options only the evented server has.
+
+use std::thread;
+
+use net::Error;
+
+/// Where a complete request is served.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Dispatch {
+    /// On the worker pool (the default): the loop hands the connection to a worker, which
+    /// serves one request and hands it back. Handlers may block.
+    #[default]
+    Workers,
+    /// On the event loop thread itself, with no handoff. Only for handlers that never block:
+    /// while one request is served, the loop's other connections wait.
+    Inline,
+}
+
+/// Event loops, workers and dispatch mode for [`EvServer`](crate::EvServer); everything
+/// else comes from [`ServerParams`](net::ServerParams).
+///
+/// ```
+/// let options = evnet::EvOptions::default().loops(2).workers(4);
+/// assert_eq!(options.loop_count(), 2);
+/// assert_eq!(options.worker_count(), 4);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub struct EvOptions {
+    loops: usize,
+    workers: usize,
+    dispatch: Dispatch,
+}
+
+impl Default for EvOptions {
+    /// One loop and one worker per core, requests served by workers.
+    fn default() -> Self {
+        let cores = thread::available_parallelism().map_or(1, |n| n.get());
+        EvOptions {
+            loops: cores,
+            workers: cores,
+            dispatch: Dispatch::Workers,
+        }
+    }
+}
+
+impl EvOptions {
+    /// Number of event-loop threads, each with its own `SO_REUSEPORT` listener (at least 1).
+    pub fn loops(mut self, n: usize) -> Self {
+        self.loops = n;
+        self
+    }
+
+    /// Number of worker threads (at least 1 with [`Dispatch::Workers`]; unused with
+    /// [`Dispatch::Inline`]).
+    pub fn workers(mut self, n: usize) -> Self {
+        self.workers = n;
+        self
+    }
+
+    /// Where requests are served.
+    pub fn dispatch(mut self, dispatch: Dispatch) -> Self {
+        self.dispatch = dispatch;
+        self
+    }
+
+    /// The configured loop count.
+    pub fn loop_count(&self) -> usize {
+        self.loops
+    }
+
+    /// The configured worker count (0 threads are started with `Inline`).
+    pub fn worker_count(&self) -> usize {
+        self.workers
+    }
+
+    /// The configured dispatch mode.
+    pub fn dispatch_mode(&self) -> Dispatch {
+        self.dispatch
+    }
+
+    /// Check the options against the connection limit.
+    pub(crate) fn validate(&self, max_connections: usize) -> Result<(), Error> {
+        if self.loops == 0 {
+            return Err(Error::invalid_param("loops", "must be at least 1"));
+        }
+        if self.loops > 1024 {
+            return Err(Error::invalid_param("loops", "must be at most 1024"));
+        }
+        if self.loops > max_connections {
+            return Err(Error::invalid_param(
+                "loops",
+                "must not exceed max_connections (each loop needs at least one slot)",
+            ));
+        }
+        if self.dispatch == Dispatch::Workers && self.workers == 0 {
+            return Err(Error::invalid_param("workers", "must be at least 1"));
+        }
+        if self.workers > 4096 {
+            return Err(Error::invalid_param("workers", "must be at most 4096"));
+        }
+        Ok(())
+    }
+
+    /// Worker threads actually started.
+    pub(crate) fn threads_for_workers(&self) -> usize {
+        match self.dispatch {
+            Dispatch::Workers => self.workers,
+            Dispatch::Inline => 0,
+        }
+    }
+}

@@ -1,0 +1,355 @@
+//! `EvServer`: starting, observing and stopping the loops and workers.
+
+use std::fmt;
+use std::io;
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::sync::{mpsc, Arc};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use net::{Error, ErrorKind, Handler, Result, Server, ServerParams, Stats};
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::ev::Waker;
+use crate::event_loop::{run_loop, LoopSetup};
+use crate::options::{Dispatch, EvOptions};
+use crate::shared::Shared;
+use crate::worker::{run_worker, Mailbox};
+
+/// Deadline used when a running server is dropped without an explicit shutdown.
+const DROP_DEADLINE: Duration = Duration::from_secs(1);
+/// Worker-queue room per worker; a full queue makes loops stop reading (backpressure).
+const QUEUE_PER_WORKER: usize = 64;
+
+/// The evented server: `loops` libev event loops (one `SO_REUSEPORT` listener each) watch
+/// every connection; a fixed pool of `workers` threads serves *requests*.
+///
+/// An idle keep-alive connection costs a slot in its loop (a few hundred bytes), not a
+/// thread and not a buffer. When a connection becomes readable its loop reads the bytes,
+/// asks [`Handler::frame`] whether a whole request is there (a slow client's partial
+/// request stays in the loop, bounded by `max_request_buffer` and `read_timeout`), and
+/// hands the connection to a worker, which serves one request and hands it back.
+///
+/// Statistics keep Poco's meaning per connection; `current_threads` is loops + workers,
+/// and `queued_connections` counts requests waiting for a worker.
+///
+/// ```
+/// use std::io::{self, BufRead, Write};
+/// use std::time::Duration;
+/// use evnet::{Action, Connection, EvOptions, EvServer, Handler, Server, ServerParams};
+///
+/// struct Echo;
+/// impl Handler for Echo {
+///     type Session = ();
+///     fn open(&self, _: &Connection) {}
+///     fn serve(&self, _: &mut (), conn: &mut Connection) -> io::Result<Action> {
+///         let mut line = Vec::new();
+///         conn.read_until(b'\n', &mut line)?;
+///         conn.write_all(&line)?;
+///         Ok(Action::KeepAlive)
+///     }
+/// }
+///
+/// let options = EvOptions::default().loops(1).workers(2);
+/// let mut server = EvServer::bind_with("127.0.0.1:0", Echo, ServerParams::default(), options)?;
+/// server.start()?;
+/// let mut client = std::net::TcpStream::connect(server.local_addr())?;
+/// client.write_all(b"hi\n")?;
+/// let mut reply = String::new();
+/// io::BufReader::new(&client).read_line(&mut reply)?;
+/// assert_eq!(reply, "hi\n");
+/// assert_eq!(server.stats().current_threads, 3); // 1 loop + 2 workers
+/// server.shutdown(Duration::from_secs(1))?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct EvServer {
+    shared: Arc<Shared>,
+    local_addr: SocketAddr,
+    options: EvOptions,
+    starter: Option<Starter>,
+    running: Option<Running>,
+    final_stats: Option<Stats>,
+}
+
+/// Starts the threads; holds the listeners and the handler until `start`.
+type Starter = Box<dyn FnOnce(&Arc<Shared>, &EvOptions) -> Result<Running> + Send>;
+
+/// Threads of a started server.
+struct Running {
+    loops: Vec<JoinHandle<()>>,
+    workers: Vec<JoinHandle<()>>,
+    wakers: Vec<Waker>,
+}
+
+impl Running {
+    fn wake_all(&self) {
+        for waker in &self.wakers {
+            waker.wake();
+        }
+    }
+
+    fn join(self) {
+        for handle in self.loops.into_iter().chain(self.workers) {
+            let _ = handle.join();
+        }
+    }
+}
+
+impl EvServer {
+    /// The options this server was built with.
+    pub fn options(&self) -> &EvOptions {
+        &self.options
+    }
+}
+
+impl Server for EvServer {
+    type Options = EvOptions;
+
+    fn bind_with<A: ToSocketAddrs, H: Handler>(
+        addr: A,
+        handler: H,
+        params: ServerParams,
+        options: EvOptions,
+    ) -> Result<Self> {
+        options.validate(params.max_connections())?;
+        let listeners = bind_listeners(addr, options.loop_count(), params.backlog())?;
+        let local_addr = listeners[0]
+            .local_addr()
+            .map_err(|e| Error::new(ErrorKind::Bind, "cannot read the bound address", Some(e)))?;
+        let shared = Arc::new(Shared::new(params, options.loop_count()));
+        let handler = Arc::new(handler);
+        let starter: Starter = Box::new(move |shared: &Arc<Shared>, options: &EvOptions| {
+            start_threads(shared, options, listeners, handler)
+        });
+        Ok(EvServer {
+            shared,
+            local_addr,
+            options,
+            starter: Some(starter),
+            running: None,
+            final_stats: None,
+        })
+    }
+
+    fn start(&mut self) -> Result<()> {
+        let starter = self.starter.take().ok_or_else(|| {
+            Error::new(ErrorKind::State, "server already started or shut down", None)
+        })?;
+        self.running = Some(starter(&self.shared, &self.options)?);
+        Ok(())
+    }
+
+    fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    fn stats(&self) -> Stats {
+        self.final_stats
+            .unwrap_or_else(|| self.shared.counters.snapshot())
+    }
+
+    fn shutdown(&mut self, deadline: Duration) -> Result<Stats> {
+        if let Some(stats) = self.final_stats {
+            return Ok(stats);
+        }
+        let give_up_at = Instant::now() + deadline;
+        self.starter = None; // never started: this closes the listeners
+        let shared = &self.shared;
+        shared.stopping.store(true, SeqCst);
+        if let Some(running) = self.running.take() {
+            running.wake_all();
+            let mut left = shared.loops_running.lock().unwrap_or_else(|e| e.into_inner());
+            while *left > 0 {
+                let now = Instant::now();
+                if now >= give_up_at {
+                    break;
+                }
+                left = shared
+                    .loop_finished
+                    .wait_timeout(left, give_up_at - now)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+            let late = *left > 0;
+            drop(left);
+            if late {
+                shared.force.store(true, SeqCst);
+                running.wake_all();
+            }
+            // Loops end once their busy connections are back; workers end when the loops'
+            // queue senders are gone.
+            running.join();
+        }
+        shared.counters.current_threads.store(0, Relaxed);
+        shared.counters.queued_connections.store(0, Relaxed);
+        let stats = shared.counters.snapshot();
+        self.final_stats = Some(stats);
+        Ok(stats)
+    }
+}
+
+impl Drop for EvServer {
+    fn drop(&mut self) {
+        if self.final_stats.is_none() {
+            let _ = self.shutdown(DROP_DEADLINE);
+        }
+    }
+}
+
+impl fmt::Debug for EvServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EvServer")
+            .field("local_addr", &self.local_addr)
+            .field("options", &self.options)
+            .field("running", &self.running.is_some())
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+/// One listener per loop on the same address, with `SO_REUSEPORT`, non-blocking.
+fn bind_listeners<A: ToSocketAddrs>(addr: A, count: usize, backlog: u32) -> Result<Vec<TcpListener>> {
+    let bind_err = |e| Error::new(ErrorKind::Bind, "cannot bind the listening socket", Some(e));
+    let addrs = addr.to_socket_addrs().map_err(bind_err)?;
+    let mut last_err = io::Error::new(io::ErrorKind::InvalidInput, "no address to bind");
+    for candidate in addrs {
+        match listen_on(candidate, backlog) {
+            Ok(first) => {
+                // Port 0 resolved to a real port: the other loops join that one.
+                let actual = first.local_addr().map_err(bind_err)?;
+                let mut listeners = vec![first];
+                for _ in 1..count {
+                    listeners.push(listen_on(actual, backlog).map_err(bind_err)?);
+                }
+                return Ok(listeners);
+            }
+            Err(e) => last_err = e,
+        }
+    }
+    Err(bind_err(last_err))
+}
+
+fn listen_on(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(backlog.min(i32::MAX as u32) as i32)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
+fn start_threads<H: Handler>(
+    shared: &Arc<Shared>,
+    options: &EvOptions,
+    listeners: Vec<TcpListener>,
+    handler: Arc<H>,
+) -> Result<Running> {
+    let loops = listeners.len();
+    let params = &shared.params;
+    let total = params.max_connections();
+    let workers = options.threads_for_workers();
+    let (jobs_tx, jobs_rx) = if options.dispatch_mode() == Dispatch::Workers {
+        let room = (workers * QUEUE_PER_WORKER).clamp(QUEUE_PER_WORKER, total.max(QUEUE_PER_WORKER));
+        let (tx, rx) = crossbeam_channel::bounded(room);
+        (Some(tx), Some(rx))
+    } else {
+        (None, None)
+    };
+    let spawn_err = |e| Error::new(ErrorKind::Resource, "cannot spawn a server thread", Some(e));
+
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let mut loop_handles = Vec::with_capacity(loops);
+    for (id, listener) in listeners.into_iter().enumerate() {
+        // Split max_connections as evenly as possible.
+        let capacity = total / loops + usize::from(id < total % loops);
+        let setup = LoopSetup {
+            id,
+            listener,
+            handler: Arc::clone(&handler),
+            shared: Arc::clone(shared),
+            jobs: jobs_tx.clone(),
+            capacity,
+        };
+        let ready = ready_tx.clone();
+        let spawned = thread::Builder::new()
+            .name(format!("evnet-loop-{id}"))
+            .spawn(move || run_loop(setup, ready));
+        match spawned {
+            Ok(handle) => loop_handles.push(handle),
+            Err(e) => {
+                // Stop the loops already started: each reports its mailbox first.
+                shared.stopping.store(true, SeqCst);
+                for _ in 0..loop_handles.len() {
+                    if let Ok((_, Ok(mailbox))) = ready_rx.recv() {
+                        mailbox.wake();
+                    }
+                }
+                // The loop this thread would have run never existed.
+                shared.loop_exited();
+                for handle in loop_handles {
+                    let _ = handle.join();
+                }
+                return Err(spawn_err(e));
+            }
+        }
+    }
+    drop(ready_tx);
+    drop(jobs_tx);
+
+    let mut mailboxes: Vec<Option<Arc<Mailbox<H::Session>>>> = (0..loops).map(|_| None).collect();
+    let mut failure = None;
+    for _ in 0..loops {
+        match ready_rx.recv() {
+            Ok((id, Ok(mailbox))) => mailboxes[id] = Some(mailbox),
+            Ok((_, Err(e))) => failure = Some(e),
+            Err(_) => failure = Some(io::Error::other("an event loop thread exited early")),
+        }
+    }
+    let wakers: Vec<Waker> = mailboxes.iter().flatten().map(|m| m.waker()).collect();
+    if let Some(e) = failure {
+        shared.stopping.store(true, SeqCst);
+        wakers.iter().for_each(Waker::wake);
+        for handle in loop_handles {
+            let _ = handle.join();
+        }
+        return Err(Error::new(ErrorKind::Resource, "cannot start an event loop", Some(e)));
+    }
+    let mailboxes: Arc<[Arc<Mailbox<H::Session>>]> = mailboxes.into_iter().flatten().collect();
+
+    let mut worker_handles = Vec::with_capacity(workers);
+    let mut running = Running {
+        loops: loop_handles,
+        workers: Vec::new(),
+        wakers,
+    };
+    if let Some(jobs_rx) = jobs_rx {
+        for id in 0..workers {
+            let (h, s, rx, m) = (
+                Arc::clone(&handler),
+                Arc::clone(shared),
+                jobs_rx.clone(),
+                Arc::clone(&mailboxes),
+            );
+            let spawned = thread::Builder::new()
+                .name(format!("evnet-worker-{id}"))
+                .spawn(move || run_worker(h, s, rx, m));
+            match spawned {
+                Ok(handle) => worker_handles.push(handle),
+                Err(e) => {
+                    shared.stopping.store(true, SeqCst);
+                    running.workers = worker_handles;
+                    running.wake_all();
+                    running.join();
+                    return Err(spawn_err(e));
+                }
+            }
+        }
+    }
+    running.workers = worker_handles;
+    let threads = loops + running.workers.len();
+    shared.counters.current_threads.store(threads, Relaxed);
+    shared.counters.max_threads.store(threads, Relaxed);
+    Ok(running)
+}

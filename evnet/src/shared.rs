@@ -1,0 +1,43 @@
+//! State shared by a server's handle, loops and workers (not generic over the handler).
+
+use std::sync::atomic::AtomicBool;
+use std::sync::{Condvar, Mutex};
+
+use net::{Counters, ServerParams};
+
+/// Parameters, counters and the shutdown flags.
+pub(crate) struct Shared {
+    /// The server's parameters.
+    pub params: ServerParams,
+    /// Live counters.
+    pub counters: Counters,
+    /// Set by shutdown: stop accepting, close idle connections, finish busy ones.
+    pub stopping: AtomicBool,
+    /// Set when the shutdown deadline passed: cut busy connections.
+    pub force: AtomicBool,
+    /// Loop threads still running.
+    pub loops_running: Mutex<usize>,
+    /// Signalled when a loop thread finishes.
+    pub loop_finished: Condvar,
+}
+
+impl Shared {
+    /// Shared state for `loops` loop threads.
+    pub fn new(params: ServerParams, loops: usize) -> Self {
+        Shared {
+            params,
+            counters: Counters::default(),
+            stopping: AtomicBool::new(false),
+            force: AtomicBool::new(false),
+            loops_running: Mutex::new(loops),
+            loop_finished: Condvar::new(),
+        }
+    }
+
+    /// Record that one loop thread has finished.
+    pub fn loop_exited(&self) {
+        let mut running = self.loops_running.lock().unwrap_or_else(|e| e.into_inner());
+        *running -= 1;
+        self.loop_finished.notify_all();
+    }
+}

@@ -1,0 +1,128 @@
+//! The worker pool: fixed threads serving one request per job, and the per-loop mailboxes
+//! that carry connections back to their loops.
+
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+
+use crossbeam_channel::Receiver;
+use net::{support, Connection, Handler};
+
+use crate::ev::Waker;
+use crate::shared::Shared;
+
+/// A complete request to serve: the connection and its session travel by value, so no
+/// allocation is made per request.
+pub(crate) struct Job<S> {
+    /// The loop that owns the connection's slot.
+    pub loop_id: usize,
+    /// The slot in that loop.
+    pub slot: u32,
+    /// The connection, with the request's bytes buffered.
+    pub conn: Connection,
+    /// The handler's per-connection state.
+    pub session: S,
+}
+
+/// A served connection on its way back to its loop.
+pub(crate) struct Returned<S> {
+    /// The slot it came from.
+    pub slot: u32,
+    /// The connection (pipelined bytes may be buffered).
+    pub conn: Connection,
+    /// The session.
+    pub session: S,
+    /// False to close the connection.
+    pub keep: bool,
+}
+
+/// A loop's inbox for served connections, and its wake-up handle.
+pub(crate) struct Mailbox<S> {
+    returned: Mutex<Vec<Returned<S>>>,
+    waker: Waker,
+    /// Set by the loop when its worker-queue sends failed for lack of room.
+    stalled: AtomicBool,
+}
+
+impl<S> Mailbox<S> {
+    /// An empty mailbox that wakes its loop with `waker`.
+    pub fn new(waker: Waker) -> Self {
+        Mailbox {
+            returned: Mutex::new(Vec::new()),
+            waker,
+            stalled: AtomicBool::new(false),
+        }
+    }
+
+    /// Hand a connection back; wakes the loop unless a wake is already on its way.
+    pub fn post(&self, item: Returned<S>) {
+        let was_empty = {
+            let mut returned = self.returned.lock().unwrap_or_else(|e| e.into_inner());
+            let was_empty = returned.is_empty();
+            returned.push(item);
+            was_empty
+        };
+        if was_empty {
+            self.waker.wake();
+        }
+    }
+
+    /// Move everything posted into `into` (which should be empty; capacities are swapped,
+    /// so no allocation happens in steady state).
+    pub fn take_all(&self, into: &mut Vec<Returned<S>>) {
+        let mut returned = self.returned.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::swap(&mut *returned, into);
+    }
+
+    /// The loop's wake-up handle.
+    pub fn waker(&self) -> Waker {
+        self.waker.clone()
+    }
+
+    /// Wake the loop.
+    pub fn wake(&self) {
+        self.waker.wake();
+    }
+
+    /// The loop could not queue a job: ask workers to wake it when they take one.
+    pub fn mark_stalled(&self) {
+        self.stalled.store(true, Relaxed);
+    }
+
+    /// Wake the loop if it was waiting for room in the worker queue.
+    fn wake_if_stalled(&self) {
+        if self.stalled.load(Relaxed) && self.stalled.swap(false, Relaxed) {
+            self.waker.wake();
+        }
+    }
+}
+
+/// A worker thread's body: serve jobs until every sender is gone.
+pub(crate) fn run_worker<H: Handler>(
+    handler: Arc<H>,
+    shared: Arc<Shared>,
+    jobs: Receiver<Job<H::Session>>,
+    mailboxes: Arc<[Arc<Mailbox<H::Session>>]>,
+) {
+    let max_requests = shared.params.max_requests_per_connection();
+    let counters = &shared.counters;
+    while let Ok(mut job) = jobs.recv() {
+        counters.queued_connections.fetch_sub(1, Relaxed);
+        // Room was just made in the queue: let stalled loops retry.
+        for mailbox in mailboxes.iter() {
+            mailbox.wake_if_stalled();
+        }
+        let keep = support::serve_request(
+            &*handler,
+            &mut job.session,
+            &mut job.conn,
+            counters,
+            max_requests,
+        );
+        mailboxes[job.loop_id].post(Returned {
+            slot: job.slot,
+            conn: job.conn,
+            session: job.session,
+            keep,
+        });
+    }
+}
