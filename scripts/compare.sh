@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The main job: build the example HTTP servers in release mode (net, evnet, and the two
+# references: a minimal std thread-per-connection server and a minimal tokio server) and
+# load them side by side with wrk on loopback. Bounded: a few seconds per run.
+# Usage: scripts/compare.sh [--duration SECS] [--connections 50,2000]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/ensure-deps.sh libev wrk
+cargo build --release --quiet -p examples --bins
+mkdir -p target/compare
+cp target/release/http target/compare/http-net
+cp target/release/std_http target/compare/std_http
+cp target/release/tokio_http target/compare/tokio_http
+cargo build --release --quiet -p examples --features evented --bin http
+cp target/release/http target/compare/http-evnet
+exec python3 scripts/compare.py --bin-dir target/compare "$@"

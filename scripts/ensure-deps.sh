@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Install the system packages this project needs when they are missing (Debian/Ubuntu,
+# as root). Usage: scripts/ensure-deps.sh [libev] [wrk] ...
+set -euo pipefail
+need=()
+for what in "$@"; do
+  case "$what" in
+    libev) [ -f /usr/include/ev.h ] || need+=(libev-dev) ;;
+    wrk) command -v wrk >/dev/null || need+=(wrk) ;;
+    *) echo "ensure-deps: unknown dependency '$what'" >&2; exit 2 ;;
+  esac
+done
+if [ "${#need[@]}" -gt 0 ]; then
+  echo "installing: ${need[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
