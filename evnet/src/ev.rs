@@ -135,7 +135,11 @@ unsafe extern "C" fn io_trampoline(lp: *mut sys::ev_loop, w: *mut sys::ev_io, re
     let token = unsafe { (*w).data } as usize;
     let (r, wr) = (revents & sys::EV_READ != 0, revents & sys::EV_WRITE != 0);
     // SAFETY: called by ev_run of a Loop, so the contract of with_events holds.
-    unsafe { with_events(lp, |e| e.on_io(token, r || revents & sys::EV_ERROR != 0, wr)) }
+    unsafe {
+        with_events(lp, |e| {
+            e.on_io(token, r || revents & sys::EV_ERROR != 0, wr)
+        })
+    }
 }
 
 unsafe extern "C" fn timer_trampoline(lp: *mut sys::ev_loop, w: *mut sys::ev_timer, _: c_int) {
@@ -332,7 +336,11 @@ impl Drop for AsyncWatch<'_> {
 
 /// The [`net::WaitFn`] of evented connections: wait in `poll(2)` until `stream` is ready
 /// for `interest`, at most `timeout`. `Ok(false)` on timeout.
-pub(crate) fn poll_wait(stream: &TcpStream, interest: Interest, timeout: Duration) -> io::Result<bool> {
+pub(crate) fn poll_wait(
+    stream: &TcpStream,
+    interest: Interest,
+    timeout: Duration,
+) -> io::Result<bool> {
     let events = match interest {
         Interest::Write => libc::POLLOUT,
         _ => libc::POLLIN,

@@ -69,6 +69,7 @@ pub(crate) fn run_loop<H: Handler>(
         lp: &lp,
         io: IoSet::new(&lp, capacity + 1, 0),
         sweep: Timer::new(&lp, SWEEP),
+        sweep_at: 0.0,
         accept_resume: Timer::new(&lp, ACCEPT_RESUME),
         listen_token: capacity,
         listener: Some(setup.listener),
@@ -106,6 +107,8 @@ struct LoopCtx<'l, H: Handler> {
     lp: &'l Loop,
     io: IoSet<'l>,
     sweep: Timer<'l>,
+    /// When the sweep timer is armed to fire (loop time), valid while it is active.
+    sweep_at: f64,
     accept_resume: Timer<'l>,
     listen_token: usize,
     listener: Option<TcpListener>,
@@ -161,21 +164,27 @@ impl<H: Handler> LoopCtx<'_, H> {
 
     fn watch_listener(&mut self) {
         if let Some(listener) = &self.listener {
-            self.io.start(self.listen_token, listener.as_raw_fd(), false);
+            self.io
+                .start(self.listen_token, listener.as_raw_fd(), false);
         }
     }
 
     /// Accept until the backlog is empty (`EAGAIN`).
     fn accept_all(&mut self) {
         loop {
-            let Some(listener) = &self.listener else { return };
+            let Some(listener) = &self.listener else {
+                return;
+            };
             match listener.accept() {
                 Ok((stream, peer)) => {
                     if !self.shared.params.accepts(&peer) {
                         continue;
                     }
                     let Some(i) = self.slab.alloc() else {
-                        self.shared.counters.refused_connections.fetch_add(1, Relaxed);
+                        self.shared
+                            .counters
+                            .refused_connections
+                            .fetch_add(1, Relaxed);
                         continue;
                     };
                     self.open(i, stream);
@@ -231,7 +240,12 @@ impl<H: Handler> LoopCtx<'_, H> {
             return;
         }
         self.lend_buffers(i);
-        let conn = self.slab.get(i).conn.as_mut().expect("open slot has a connection");
+        let conn = self
+            .slab
+            .get(i)
+            .conn
+            .as_mut()
+            .expect("open slot has a connection");
         match conn.read_available() {
             Ok(0) => self.close(i),
             Ok(_) => self.route(i),
@@ -245,14 +259,23 @@ impl<H: Handler> LoopCtx<'_, H> {
         let now = self.lp.now();
         let slot = self.slab.get(i);
         slot.phase = phase;
-        let list = if phase == Phase::Reading { List::Reading } else { List::Idle };
+        let list = if phase == Phase::Reading {
+            List::Reading
+        } else {
+            List::Idle
+        };
         self.slab.push_back(list, i, now);
         self.arm_sweep();
     }
 
     /// Decide, from the buffered bytes, whether to serve now or wait for more.
     fn route(&mut self, i: usize) {
-        let conn = self.slab.get(i).conn.as_ref().expect("open slot has a connection");
+        let conn = self
+            .slab
+            .get(i)
+            .conn
+            .as_ref()
+            .expect("open slot has a connection");
         let buffered = conn.buffered();
         let len = buffered.len();
         let handler = &*self.handler;
@@ -307,11 +330,17 @@ impl<H: Handler> LoopCtx<'_, H> {
             conn,
             session,
         };
-        self.shared.counters.queued_connections.fetch_add(1, Relaxed);
+        self.shared
+            .counters
+            .queued_connections
+            .fetch_add(1, Relaxed);
         match jobs.try_send(job) {
             Ok(()) => {}
             Err(TrySendError::Full(job)) | Err(TrySendError::Disconnected(job)) => {
-                self.shared.counters.queued_connections.fetch_sub(1, Relaxed);
+                self.shared
+                    .counters
+                    .queued_connections
+                    .fetch_sub(1, Relaxed);
                 self.busy -= 1;
                 let slot = self.slab.get(i);
                 slot.conn = Some(job.conn);
@@ -383,7 +412,13 @@ impl<H: Handler> LoopCtx<'_, H> {
     }
 
     fn go_idle(&mut self, i: usize) {
-        if let Some(buffers) = self.slab.get(i).conn.as_mut().and_then(|c| c.take_buffers()) {
+        if let Some(buffers) = self
+            .slab
+            .get(i)
+            .conn
+            .as_mut()
+            .and_then(|c| c.take_buffers())
+        {
             if buffers.0.capacity() > 0 && self.pool.len() < POOL_LIMIT {
                 self.pool.push(buffers);
             }
@@ -399,7 +434,12 @@ impl<H: Handler> LoopCtx<'_, H> {
 
     fn lend_buffers(&mut self, i: usize) {
         if let Some((r, w)) = self.pool.pop() {
-            let conn = self.slab.get(i).conn.as_mut().expect("open slot has a connection");
+            let conn = self
+                .slab
+                .get(i)
+                .conn
+                .as_mut()
+                .expect("open slot has a connection");
             if let Some(unused) = conn.give_buffers(r, w) {
                 self.pool.push(unused);
             }
@@ -416,15 +456,19 @@ impl<H: Handler> LoopCtx<'_, H> {
         self.slab.front(list).map(|(_, since)| since + timeout)
     }
 
+    /// Make sure the sweep timer fires by the earliest deadline of either list.
     fn arm_sweep(&mut self) {
-        if self.sweep.is_active() {
-            return;
-        }
         let next = match (self.deadline(List::Idle), self.deadline(List::Reading)) {
             (Some(a), Some(b)) => a.min(b),
             (Some(a), None) | (None, Some(a)) => a,
             (None, None) => return,
         };
+        // Appending never makes a list's own deadline earlier, but a connection moving to
+        // the reading list can make the earliest of the two earlier than the armed one.
+        if self.sweep.is_active() && self.sweep_at <= next {
+            return;
+        }
+        self.sweep_at = next;
         self.sweep.start_in(next - self.lp.now());
     }
 

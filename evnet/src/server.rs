@@ -134,7 +134,11 @@ impl Server for EvServer {
 
     fn start(&mut self) -> Result<()> {
         let starter = self.starter.take().ok_or_else(|| {
-            Error::new(ErrorKind::State, "server already started or shut down", None)
+            Error::new(
+                ErrorKind::State,
+                "server already started or shut down",
+                None,
+            )
         })?;
         self.running = Some(starter(&self.shared, &self.options)?);
         Ok(())
@@ -159,7 +163,10 @@ impl Server for EvServer {
         shared.stopping.store(true, SeqCst);
         if let Some(running) = self.running.take() {
             running.wake_all();
-            let mut left = shared.loops_running.lock().unwrap_or_else(|e| e.into_inner());
+            let mut left = shared
+                .loops_running
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
             while *left > 0 {
                 let now = Instant::now();
                 if now >= give_up_at {
@@ -209,7 +216,11 @@ impl fmt::Debug for EvServer {
 }
 
 /// One listener per loop on the same address, with `SO_REUSEPORT`, non-blocking.
-fn bind_listeners<A: ToSocketAddrs>(addr: A, count: usize, backlog: u32) -> Result<Vec<TcpListener>> {
+fn bind_listeners<A: ToSocketAddrs>(
+    addr: A,
+    count: usize,
+    backlog: u32,
+) -> Result<Vec<TcpListener>> {
     let bind_err = |e| Error::new(ErrorKind::Bind, "cannot bind the listening socket", Some(e));
     let addrs = addr.to_socket_addrs().map_err(bind_err)?;
     let mut last_err = io::Error::new(io::ErrorKind::InvalidInput, "no address to bind");
@@ -251,7 +262,8 @@ fn start_threads<H: Handler>(
     let total = params.max_connections();
     let workers = options.threads_for_workers();
     let (jobs_tx, jobs_rx) = if options.dispatch_mode() == Dispatch::Workers {
-        let room = (workers * QUEUE_PER_WORKER).clamp(QUEUE_PER_WORKER, total.max(QUEUE_PER_WORKER));
+        let room =
+            (workers * QUEUE_PER_WORKER).clamp(QUEUE_PER_WORKER, total.max(QUEUE_PER_WORKER));
         let (tx, rx) = crossbeam_channel::bounded(room);
         (Some(tx), Some(rx))
     } else {
@@ -314,7 +326,11 @@ fn start_threads<H: Handler>(
         for handle in loop_handles {
             let _ = handle.join();
         }
-        return Err(Error::new(ErrorKind::Resource, "cannot start an event loop", Some(e)));
+        return Err(Error::new(
+            ErrorKind::Resource,
+            "cannot start an event loop",
+            Some(e),
+        ));
     }
     let mailboxes: Arc<[Arc<Mailbox<H::Session>>]> = mailboxes.into_iter().flatten().collect();
 

@@ -334,6 +334,9 @@ fn connection_thread<H: Handler>(shared: Arc<Shared>, handler: Arc<H>) {
     let mut pool = shared.pool();
     loop {
         if let Some(stream) = pool.queue.pop_front() {
+            // Counted under the pool lock, so a connection is always either queued or
+            // current for the `max_connections` check in `dispatch`.
+            shared.counters.connection_begins();
             let waiting = pool.queue.len().saturating_sub(pool.idle);
             shared.counters.queued_connections.store(waiting, Relaxed);
             drop(pool);
@@ -370,10 +373,10 @@ fn connection_thread<H: Handler>(shared: Arc<Shared>, handler: Arc<H>) {
     shared.exited.notify_all();
 }
 
+/// Serve a connection taken from the queue (already counted as begun) to its end.
 fn serve_connection<H: Handler>(shared: &Shared, handler: &H, stream: TcpStream) {
     let params = &shared.params;
     let counters = &shared.counters;
-    counters.connection_begins();
     let _ = stream.set_nodelay(params.nodelay());
     let id = shared.next_id.fetch_add(1, Relaxed);
     let registered = stream.try_clone().map(|socket| {

@@ -361,3 +361,11 @@ impl Handler for Counter {
         line_frame(buffered)
     }
 }
+
+impl Client {
+    /// A second handle on the client's socket, to write from another thread while this
+    /// one reads (for requests and responses larger than the socket buffers).
+    pub fn writer(&self) -> TcpStream {
+        self.reader.get_ref().try_clone().unwrap()
+    }
+}
