@@ -1,0 +1,718 @@
+//! The evented server's own nature, which the blocking server does not share: idle
+//! keep-alive connections cost a slot, not a thread; a request occupies a worker only while
+//! it is served (a slow request or a slow client does not hold up other connections);
+//! pipelined requests are served in order from the loop; a full slab refuses; shutdown lets
+//! requests in flight finish and gives every descriptor back; inline dispatch; option
+//! checks; panics in the loop's handler calls (`frame`, `open`) stay isolated.
+//!
+//! Tests that look at a server's threads or descriptors run it in a child process
+//! (`ev_child`), so that the parallel tests of this binary cannot disturb the counts.
+
+use std::io::{self, BufRead, BufReader, Write};
+use std::net::SocketAddr;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use evnet::{
+    Action, Connection, Dispatch, EvOptions, EvServer, Frame, Handler, Server, ServerParams,
+};
+use tests::{await_stats, line_frame, stop, wait_until, Client, Echo, Slow, PATIENCE};
+
+/// Longest a handler waits at a [`Gate`] that the test never opens (a failing test still
+/// ends).
+const GATE_BOUND: Duration = Duration::from_secs(20);
+
+/// How long the test waits for a line from the child process.
+const CHILD_PATIENCE: Duration = Duration::from_secs(30);
+
+// ----- helpers ------------------------------------------------------------------------
+
+/// Parameters with long keep-alive and read timeouts, so that no timeout of the server
+/// can close a connection (or rescue a blocked worker) during a test.
+fn long_params() -> ServerParams {
+    ServerParams::builder()
+        .keep_alive_timeout(Duration::from_secs(60))
+        .read_timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+/// Bind `127.0.0.1:0` with `options` and start; panics on failure.
+fn start_ev<H: Handler>(handler: H, params: ServerParams, options: EvOptions) -> EvServer {
+    let mut server = EvServer::bind_with("127.0.0.1:0", handler, params, options)
+        .unwrap_or_else(|e| panic!("bind failed: {e}"));
+    server
+        .start()
+        .unwrap_or_else(|e| panic!("start failed: {e}"));
+    server
+}
+
+/// A gate that handlers wait at until the test opens it (bounded by [`GATE_BOUND`]).
+#[derive(Debug, Default)]
+struct Gate {
+    open: Mutex<bool>,
+    opened: Condvar,
+}
+
+impl Gate {
+    fn wait(&self) {
+        let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = self
+            .opened
+            .wait_timeout_while(open, GATE_BOUND, |open| !*open)
+            .unwrap_or_else(|e| e.into_inner());
+    }
+
+    fn open(&self) {
+        *self.open.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.opened.notify_all();
+    }
+}
+
+/// Opens the gate when dropped, also when a test panics, so no worker stays blocked.
+struct OpenOnDrop(Arc<Gate>);
+
+impl Drop for OpenOnDrop {
+    fn drop(&mut self) {
+        self.0.open();
+    }
+}
+
+/// What a test observes of a [`Gated`] handler.
+#[derive(Debug, Clone, Default)]
+struct Probes {
+    gate: Arc<Gate>,
+    /// "slow" requests that have started being served.
+    started: Arc<AtomicUsize>,
+    /// `frame` calls that answered `Partial` for a non-empty buffer.
+    partials: Arc<AtomicUsize>,
+}
+
+/// Line protocol with framing: `slow` waits at the gate, then answers `done slow`; any other
+/// line is echoed at once.
+#[derive(Debug)]
+struct Gated(Probes);
+
+impl Gated {
+    fn new() -> (Gated, Probes) {
+        let probes = Probes::default();
+        (Gated(probes.clone()), probes)
+    }
+}
+
+impl Handler for Gated {
+    type Session = ();
+    fn open(&self, _: &Connection) {}
+    fn serve(&self, _: &mut (), conn: &mut Connection) -> io::Result<Action> {
+        let mut line = Vec::new();
+        if conn.read_until(b'\n', &mut line)? == 0 {
+            return Ok(Action::Close);
+        }
+        if line == b"slow\n" {
+            self.0.started.fetch_add(1, SeqCst);
+            self.0.gate.wait();
+            conn.write_all(b"done slow\n")?;
+        } else {
+            conn.write_all(&line)?;
+        }
+        Ok(Action::KeepAlive)
+    }
+    fn frame(&self, buffered: &[u8]) -> Frame {
+        let frame = line_frame(buffered);
+        if frame == Frame::Partial && !buffered.is_empty() {
+            self.0.partials.fetch_add(1, SeqCst);
+        }
+        frame
+    }
+}
+
+/// Entries in `/proc/<pid>/fd`.
+fn fd_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap_or_else(|e| panic!("cannot list /proc/{pid}/fd: {e}"))
+        .count()
+}
+
+/// The `Threads:` line of `/proc/<pid>/status`.
+fn thread_count(pid: u32) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| panic!("cannot read /proc/{pid}/status: {e}"));
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no Threads: line in /proc/{pid}/status"))
+}
+
+/// An `ev_child` process serving on a port; killed when dropped if still running.
+struct ChildServer {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: mpsc::Receiver<String>,
+    addr: SocketAddr,
+}
+
+impl ChildServer {
+    /// Start `ev_child <mode> <loops> <workers> <max_connections> <keep_alive_secs>` and
+    /// wait for its port.
+    fn spawn(mode: &str, loops: usize, workers: usize, max_connections: usize) -> ChildServer {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ev_child"))
+            .args([
+                mode.to_string(),
+                loops.to_string(),
+                workers.to_string(),
+                max_connections.to_string(),
+                "60".to_string(),
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start ev_child: {e}"));
+        let stdout = child.stdout.take().unwrap();
+        let stdin = child.stdin.take();
+        let (tx, lines) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut server = ChildServer {
+            child,
+            stdin,
+            lines,
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        };
+        let port = server.expect("PORT")[0];
+        server.addr.set_port(u16::try_from(port).unwrap());
+        server
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The numbers of the next line, which must start with `tag`.
+    fn expect(&mut self, tag: &str) -> Vec<u64> {
+        let line = self
+            .lines
+            .recv_timeout(CHILD_PATIENCE)
+            .unwrap_or_else(|e| panic!("no {tag} line from ev_child: {e}"));
+        let mut words = line.split_whitespace();
+        assert_eq!(
+            words.next(),
+            Some(tag),
+            "unexpected line from ev_child: {line:?}"
+        );
+        words
+            .map(|w| {
+                w.parse()
+                    .unwrap_or_else(|_| panic!("bad number in {line:?}"))
+            })
+            .collect()
+    }
+
+    fn command(&mut self, command: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin already closed");
+        writeln!(stdin, "{command}")
+            .and_then(|()| stdin.flush())
+            .unwrap_or_else(|e| panic!("cannot send {command:?} to ev_child: {e}"));
+    }
+
+    /// Wait (bounded) for the child to exit after `quit`; killed and a panic on timeout.
+    fn wait_exit(&mut self) -> ExitStatus {
+        self.stdin = None;
+        let mut status = None;
+        wait_until(CHILD_PATIENCE, || {
+            status = self.child.try_wait().expect("try_wait on ev_child");
+            status.is_some()
+        });
+        status.unwrap_or_else(|| {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+            panic!("ev_child did not exit after quit; killed");
+        })
+    }
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+// ----- 1. idle connections cost no threads --------------------------------------------
+
+/// 2,000 keep-alive connections, idle between two requests each, are all held and served
+/// by loops + workers threads: the child's thread count stays at loops + workers + main.
+#[test]
+fn idle_keepalive_connections_cost_no_threads() {
+    const CONNS: usize = 2000;
+    const LOOPS: usize = 2;
+    const WORKERS: usize = 2;
+    let mut child = ChildServer::spawn("echo", LOOPS, WORKERS, 4096);
+    let pid = child.pid();
+
+    let mut clients = Vec::with_capacity(CONNS);
+    for i in 0..CONNS {
+        let mut c = Client::connect(child.addr);
+        c.echo(&format!("first {i}"));
+        clients.push(c);
+    }
+    // Let them idle (the child's keep-alive timeout is 60 s).
+    thread::sleep(Duration::from_secs(1));
+    for (i, c) in clients.iter_mut().enumerate() {
+        c.send(format!("second {i}\n").as_bytes());
+    }
+    for (i, c) in clients.iter_mut().enumerate() {
+        assert_eq!(c.line(), format!("second {i}\n"), "connection {i}");
+    }
+
+    // All 2,000 are open now.
+    let threads = thread_count(pid);
+    assert!(
+        threads <= LOOPS + WORKERS + 1,
+        "ev_child runs {threads} threads while holding {CONNS} connections; \
+         want at most loops + workers + main = {}",
+        LOOPS + WORKERS + 1
+    );
+    let fds = fd_count(pid);
+    assert!(
+        fds >= CONNS,
+        "ev_child has {fds} descriptors open, want >= {CONNS}"
+    );
+    child.command("stats");
+    let live = child.expect("LIVE");
+    assert_eq!(
+        live[0], CONNS as u64,
+        "current_connections while all are open"
+    );
+    assert_eq!(live[3], (LOOPS + WORKERS) as u64, "current_threads");
+
+    drop(clients);
+    child.command("quit");
+    let stats = child.expect("STATS");
+    assert_eq!(stats[0], 0, "current_connections after shutdown");
+    assert_eq!(stats[1], CONNS as u64, "total_connections");
+    assert_eq!(stats[2], 2 * CONNS as u64, "requests");
+    assert!(child.wait_exit().success(), "ev_child failed");
+}
+
+// ----- 2. a slow request or a slow client does not block others -----------------------
+
+/// While one request is being served (held at a gate), other connections' requests are
+/// answered by the other worker.
+#[test]
+fn slow_request_does_not_block_other_connections() {
+    let (handler, probes) = Gated::new();
+    let options = EvOptions::default().loops(1).workers(2);
+    let mut server = start_ev(handler, long_params(), options);
+    let _release = OpenOnDrop(Arc::clone(&probes.gate));
+    let addr = server.local_addr();
+
+    let mut a = Client::connect(addr);
+    a.send(b"slow\n");
+    let a_answered = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let a_answered = Arc::clone(&a_answered);
+        thread::spawn(move || {
+            let line = a.line();
+            a_answered.store(true, SeqCst);
+            line
+        })
+    };
+    assert!(
+        wait_until(PATIENCE, || probes.started.load(SeqCst) == 1),
+        "the slow request never started"
+    );
+
+    for name in ["B", "C", "D"] {
+        let mut c = Client::connect(addr);
+        c.echo("fast");
+        assert!(
+            !a_answered.load(SeqCst),
+            "A's slow request was answered before {name}'s fast one: it was not in flight"
+        );
+    }
+    assert!(!a_answered.load(SeqCst));
+
+    probes.gate.open();
+    assert_eq!(reader.join().unwrap(), "done slow\n");
+    assert!(a_answered.load(SeqCst));
+    let stats = stop(&mut server);
+    assert_eq!(stats.requests, 4);
+    assert_eq!(stats.total_connections, 4);
+}
+
+/// With a single worker, a client that sends half a request and then nothing does not
+/// occupy the worker: its partial request waits in the loop while other connections are
+/// served, and it is served once the rest arrives.
+#[test]
+fn slow_client_does_not_occupy_a_worker() {
+    let (handler, probes) = Gated::new();
+    let options = EvOptions::default().loops(1).workers(1);
+    let mut server = start_ev(handler, long_params(), options);
+    let _release = OpenOnDrop(Arc::clone(&probes.gate));
+    let addr = server.local_addr();
+
+    let mut a = Client::connect(addr);
+    a.send(b"par");
+    assert!(
+        wait_until(PATIENCE, || probes.partials.load(SeqCst) >= 1),
+        "the loop never framed A's partial request"
+    );
+
+    // If A's partial request were on the only worker, it would block there (the server's
+    // read timeout is 60 s) and these reads would time out.
+    for _ in ["B", "C", "D"] {
+        let mut c = Client::connect(addr);
+        c.echo("fast");
+    }
+
+    a.send(b"tial\n");
+    assert_eq!(a.line(), "partial\n");
+    let stats = stop(&mut server);
+    assert_eq!(stats.requests, 4);
+}
+
+// ----- 3. pipelining ------------------------------------------------------------------
+
+fn pipelined(options: EvOptions) {
+    let mut server = start_ev(Echo::new(), long_params(), options.clone());
+    let mut c = Client::connect(server.local_addr());
+    let batch: String = (0..100).map(|i| format!("request {i}\n")).collect();
+    c.send(batch.as_bytes());
+    for i in 0..100 {
+        assert_eq!(c.line(), format!("request {i}\n"), "{options:?}");
+    }
+    await_stats(&server, "requests 100", |s| s.requests == 100);
+    let stats = stop(&mut server);
+    assert_eq!(stats.requests, 100, "{options:?}");
+    assert_eq!(stats.total_connections, 1, "{options:?}");
+}
+
+/// 100 requests in one write on one connection are answered in order, with workers and
+/// inline.
+#[test]
+fn pipelined_requests_answered_in_order() {
+    pipelined(EvOptions::default().loops(1).workers(2));
+    pipelined(
+        EvOptions::default()
+            .loops(1)
+            .workers(0)
+            .dispatch(Dispatch::Inline),
+    );
+}
+
+// ----- 4. a full slab refuses ---------------------------------------------------------
+
+/// One loop with 3 slots: a 4th connection is accepted and closed at once, and counted;
+/// when a slot frees, a new connection is served; the others are never disturbed.
+#[test]
+fn slab_full_refuses_and_counts() {
+    let params = ServerParams::builder()
+        .max_connections(3)
+        .keep_alive_timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let options = EvOptions::default().loops(1).workers(1);
+    let mut server = start_ev(Echo::new(), params, options);
+    let addr = server.local_addr();
+
+    let mut held: Vec<Client> = (0..3)
+        .map(|i| {
+            let mut c = Client::connect(addr);
+            c.echo(&format!("held {i}"));
+            c
+        })
+        .collect();
+    let mut fourth = Client::connect(addr);
+    fourth.expect_closed();
+    await_stats(&server, "refused_connections 1", |s| {
+        s.refused_connections == 1
+    });
+    assert_eq!(server.stats().current_connections, 3);
+
+    drop(held.remove(0));
+    await_stats(&server, "current_connections 2", |s| {
+        s.current_connections == 2
+    });
+    let mut fresh = Client::connect(addr);
+    fresh.echo("a freed slot serves a new connection");
+    for c in &mut held {
+        c.echo("still served");
+    }
+
+    let stats = stop(&mut server);
+    assert_eq!(stats.refused_connections, 1);
+    assert_eq!(stats.total_connections, 4);
+    assert_eq!(stats.current_connections, 0);
+}
+
+// ----- 5. shutdown with requests in flight --------------------------------------------
+
+/// Requests in flight when shutdown begins are finished and answered; idle connections are
+/// closed; shutdown returns.
+#[test]
+fn shutdown_with_requests_in_flight() {
+    let (handler, probes) = Gated::new();
+    let options = EvOptions::default().loops(2).workers(4);
+    let mut server = start_ev(handler, long_params(), options);
+    let _release = OpenOnDrop(Arc::clone(&probes.gate));
+    let addr = server.local_addr();
+
+    let idle: Vec<Client> = (0..2)
+        .map(|i| {
+            let mut c = Client::connect(addr);
+            c.echo(&format!("idle {i}"));
+            c
+        })
+        .collect();
+    let busy: Vec<_> = (0..4)
+        .map(|_| {
+            let mut c = Client::connect(addr);
+            c.send(b"slow\n");
+            thread::spawn(move || {
+                let line = c.line();
+                c.expect_closed();
+                line
+            })
+        })
+        .collect();
+    assert!(
+        wait_until(PATIENCE, || probes.started.load(SeqCst) == 4),
+        "the 4 slow requests did not all start"
+    );
+
+    // The gate opens only once shutdown has visibly begun (idle connections closed), so
+    // the 4 requests are surely in flight when it starts.
+    let releaser = {
+        let gate = Arc::clone(&probes.gate);
+        thread::spawn(move || {
+            let _open = OpenOnDrop(gate);
+            for mut c in idle {
+                c.expect_closed();
+            }
+        })
+    };
+    let stats = server
+        .shutdown(Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("shutdown failed: {e}"));
+    releaser
+        .join()
+        .expect("idle connections were not closed by shutdown");
+    for (i, reader) in busy.into_iter().enumerate() {
+        assert_eq!(
+            reader.join().unwrap(),
+            "done slow\n",
+            "request in flight {i}"
+        );
+    }
+    assert_eq!(stats.requests, 6);
+    assert_eq!(stats.total_connections, 6);
+    assert_eq!(stats.current_connections, 0);
+}
+
+/// A request still running when the shutdown deadline passes: shutdown returns and the
+/// client sees its connection closed.
+#[test]
+fn shutdown_deadline_cuts_request_in_flight() {
+    let (handler, started) = Slow::new(Duration::from_secs(3));
+    let options = EvOptions::default().loops(1).workers(1);
+    let mut server = start_ev(handler, long_params(), options);
+    let mut c = Client::connect(server.local_addr());
+    c.send(b"slow\n");
+    assert!(
+        wait_until(PATIENCE, || started.load(SeqCst) == 1),
+        "the slow request never started"
+    );
+    server
+        .shutdown(Duration::from_millis(200))
+        .unwrap_or_else(|e| panic!("shutdown failed: {e}"));
+    c.expect_closed();
+    assert_eq!(server.stats().current_connections, 0);
+}
+
+// ----- 6. descriptors ------------------------------------------------------------------
+
+/// After shutdown, the server process has exactly the descriptors it had before the server
+/// was created, though 25 connections (5 with a partial request) were still open.
+#[test]
+fn fds_return_to_start_after_shutdown() {
+    let mut child = ChildServer::spawn("fdcheck", 2, 2, 1024);
+    let mut clients: Vec<Client> = (0..50)
+        .map(|i| {
+            let mut c = Client::connect(child.addr);
+            c.echo(&format!("hello {i}"));
+            c
+        })
+        .collect();
+    for (i, c) in clients.iter_mut().enumerate().step_by(3) {
+        c.echo(&format!("again {i}"));
+    }
+    clients.truncate(25);
+    for c in &mut clients[..5] {
+        c.send(b"partial, never finished");
+    }
+
+    child.command("quit");
+    let fds = child.expect("FDS");
+    assert_eq!(
+        fds[0], fds[1],
+        "ev_child descriptors before the server / after shutdown"
+    );
+    let stats = child.expect("STATS");
+    assert_eq!(stats[0], 0, "current_connections after shutdown");
+    assert_eq!(stats[1], 50, "total_connections");
+    for c in &mut clients {
+        c.expect_closed();
+    }
+    assert!(child.wait_exit().success(), "ev_child failed");
+}
+
+// ----- 7. inline dispatch -------------------------------------------------------------
+
+/// Inline dispatch with no workers serves requests on the loops; the threads are the loops.
+#[test]
+fn inline_dispatch_serves() {
+    let options = EvOptions::default()
+        .loops(2)
+        .workers(0)
+        .dispatch(Dispatch::Inline);
+    let mut server = start_ev(Echo::new(), long_params(), options);
+    let addr = server.local_addr();
+    let mut clients: Vec<Client> = (0..8).map(|_| Client::connect(addr)).collect();
+    for round in 0..3 {
+        for (i, c) in clients.iter_mut().enumerate() {
+            c.echo(&format!("round {round} client {i}"));
+        }
+    }
+    let live = server.stats();
+    assert_eq!(live.current_threads, 2, "inline: threads are the loops");
+    assert_eq!(live.current_connections, 8);
+    let stats = stop(&mut server);
+    assert_eq!(stats.requests, 24);
+    assert_eq!(stats.total_connections, 8);
+}
+
+// ----- 8. options ---------------------------------------------------------------------
+
+/// Bad evented options are errors naming the option, never panics.
+#[test]
+fn bad_options_are_errors() {
+    let cases = [
+        (EvOptions::default().loops(0).workers(1), 16, "`loops`"),
+        (
+            EvOptions::default()
+                .loops(1)
+                .workers(0)
+                .dispatch(Dispatch::Workers),
+            16,
+            "`workers`",
+        ),
+        (EvOptions::default().loops(4).workers(1), 3, "`loops`"),
+    ];
+    for (options, max_connections, name) in cases {
+        let params = ServerParams::builder()
+            .max_connections(max_connections)
+            .build()
+            .unwrap();
+        let result = EvServer::bind_with("127.0.0.1:0", Echo::new(), params, options.clone());
+        let err = result.expect_err(&format!("{options:?} must be rejected"));
+        assert!(err.is_invalid_param(), "{options:?}: {err:?}");
+        assert!(
+            err.to_string().contains(name),
+            "{options:?}: message {:?} does not name {name}",
+            err.to_string()
+        );
+    }
+}
+
+// ----- 9. panics in the loop's handler calls ------------------------------------------
+
+/// Echo whose `open` panics for the first connection and whose `frame` panics on a request
+/// starting with `boom`.
+#[derive(Debug, Default)]
+struct Panicky {
+    opened: AtomicBool,
+}
+
+impl Handler for Panicky {
+    type Session = ();
+    fn open(&self, _: &Connection) {
+        if !self.opened.swap(true, SeqCst) {
+            panic!("Panicky::open: first connection (this panic is expected)");
+        }
+    }
+    fn serve(&self, _: &mut (), conn: &mut Connection) -> io::Result<Action> {
+        let mut line = Vec::new();
+        if conn.read_until(b'\n', &mut line)? == 0 {
+            return Ok(Action::Close);
+        }
+        conn.write_all(&line)?;
+        Ok(Action::KeepAlive)
+    }
+    fn frame(&self, buffered: &[u8]) -> Frame {
+        if buffered.starts_with(b"boom") {
+            panic!("Panicky::frame: boom (this panic is expected)");
+        }
+        line_frame(buffered)
+    }
+}
+
+/// A panic in `open` or `frame` (both called on the loop thread) closes that connection,
+/// is counted, and leaves the loop serving everyone else.
+#[test]
+fn handler_panic_in_frame_and_open() {
+    let options = EvOptions::default().loops(1).workers(1);
+    let mut server = start_ev(Panicky::default(), long_params(), options);
+    let addr = server.local_addr();
+
+    let mut first = Client::connect(addr);
+    first.expect_closed();
+    await_stats(&server, "handler_panics 1 (open)", |s| {
+        s.handler_panics == 1
+    });
+
+    let mut steady = Client::connect(addr);
+    steady.echo("served after the open panic");
+
+    let mut bomb = Client::connect(addr);
+    bomb.echo("fine so far");
+    bomb.send(b"boom\n");
+    bomb.expect_closed();
+    await_stats(&server, "handler_panics 2 (frame)", |s| {
+        s.handler_panics == 2
+    });
+    steady.echo("served after the frame panic");
+
+    // A pipelined request behind a good one: framed by the loop after the return.
+    let mut piped = Client::connect(addr);
+    piped.send(b"ok\nboom\n");
+    assert_eq!(piped.line(), "ok\n");
+    piped.expect_closed();
+    await_stats(&server, "handler_panics 3 (pipelined frame)", |s| {
+        s.handler_panics == 3
+    });
+
+    let mut late = Client::connect(addr);
+    late.echo("the loop still runs");
+    steady.echo("and still serves the old ones");
+    await_stats(&server, "current_connections 2", |s| {
+        s.current_connections == 2
+    });
+
+    let stats = stop(&mut server);
+    assert_eq!(stats.handler_panics, 3);
+    assert_eq!(stats.requests, 6);
+    assert_eq!(stats.current_connections, 0);
+}
