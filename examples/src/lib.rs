@@ -1,1 +1,56 @@
-//! Example handlers shared by the example binaries.
+//! # examples: handlers and runners for the example servers
+//!
+//! Reusable [`net::Handler`]s, and the command-line runner shared by the binaries:
+//!
+//! - [`echo::Echo`]: a line echo server.
+//! - [`http::HttpHandler`]: a small HTTP/1.1 server (`GET /`, `GET /json`,
+//!   `POST /echo`) on the allocation-free parser in [`http::parse`].
+//! - [`cli`]: `clap` options mapped to [`net::ServerParams`], and [`cli::run`], which
+//!   serves until SIGINT/SIGTERM and shuts down gracefully.
+//!
+//! The server is chosen by the `evented` Cargo feature through one alias, [`Server`]:
+//! `net::TcpServer` (blocking, thread per connection) by default, `evnet::EvServer`
+//! (event loops and a worker pool) with the feature. The handlers do not change.
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use std::time::Duration;
+//! use net::Server as _;
+//!
+//! let mut server = examples::Server::serve(
+//!     "127.0.0.1:0",
+//!     examples::http::HttpHandler::new(),
+//!     net::ServerParams::default(),
+//! )?;
+//! let mut client = std::net::TcpStream::connect(server.local_addr())?;
+//! client.write_all(b"GET /json HTTP/1.0\r\n\r\n")?;
+//! let mut response = String::new();
+//! client.read_to_string(&mut response)?;
+//! assert!(response.ends_with(r#"{"message":"Hello, World!"}"#));
+//! server.shutdown(Duration::from_secs(1))?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod echo;
+pub mod http;
+
+/// The server the example binaries run: `evnet::EvServer` with the `evented` feature.
+#[cfg(feature = "evented")]
+pub type Server = evnet::EvServer;
+
+/// The server the example binaries run: `net::TcpServer` without the `evented` feature.
+#[cfg(not(feature = "evented"))]
+pub type Server = net::TcpServer;
+
+/// The name of the server [`Server`] stands for: `"evnet"` or `"net"`.
+///
+/// ```
+/// assert!(["net", "evnet"].contains(&examples::SERVER_KIND));
+/// ```
+pub const SERVER_KIND: &str = if cfg!(feature = "evented") {
+    "evnet"
+} else {
+    "net"
+};

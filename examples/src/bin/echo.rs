@@ -1,0 +1,38 @@
+//! The line echo example server on `examples::Server` (`net` by default, `evnet` with the
+//! `evented` feature).
+//!
+//! Prints `listening on tcp://ADDR (KIND)` first, serves until SIGINT or SIGTERM, then
+//! shuts down gracefully and prints its statistics.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use examples::cli::{self, ServerArgs};
+use examples::echo::Echo;
+
+/// Line echo example server: every line received is sent back.
+#[derive(Debug, Parser)]
+#[command(name = "echo", version)]
+struct Cli {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:7000")]
+    addr: String,
+
+    /// Longest accepted line in bytes, newline included; a longer one closes the
+    /// connection.
+    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024)]
+    max_line: usize,
+
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+fn main() -> ExitCode {
+    let args = Cli::parse();
+    if args.max_line == 0 {
+        eprintln!("error: invalid value for --max-line: must be at least 1");
+        return ExitCode::from(cli::EXIT_USAGE);
+    }
+    let handler = Echo::new().with_max_line(args.max_line);
+    cli::run(handler, &args.addr, "tcp", &args.server)
+}

@@ -1,0 +1,47 @@
+//! The HTTP example server: `GET /`, `GET /json`, `POST /echo` on `examples::Server`
+//! (`net` by default, `evnet` with the `evented` feature).
+//!
+//! Prints `listening on http://ADDR (KIND)` first, serves until SIGINT or SIGTERM, then
+//! shuts down gracefully and prints its statistics.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use examples::cli::{self, ServerArgs};
+use examples::http::HttpHandler;
+
+/// HTTP/1.1 example server (GET /, GET /json, POST /echo).
+#[derive(Debug, Parser)]
+#[command(name = "http", version)]
+struct Cli {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
+    addr: String,
+
+    /// Most bytes of a request head; a larger one gets 431.
+    #[arg(long, value_name = "BYTES")]
+    max_head_bytes: Option<usize>,
+
+    /// Most bytes of a request body; a larger one gets 413.
+    #[arg(long, value_name = "BYTES")]
+    max_body_bytes: Option<u64>,
+
+    /// Answer HTTP/1.1 requests without a Host field with 400.
+    #[arg(long)]
+    require_host: bool,
+
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+fn main() -> ExitCode {
+    let args = Cli::parse();
+    let mut handler = HttpHandler::new().require_host(args.require_host);
+    if let Some(n) = args.max_head_bytes {
+        handler = handler.max_head_bytes(n);
+    }
+    if let Some(n) = args.max_body_bytes {
+        handler = handler.max_body_bytes(n);
+    }
+    cli::run(handler, &args.addr, "http", &args.server)
+}

@@ -1,0 +1,129 @@
+//! A minimal reference HTTP server on the standard library alone, for benchmark
+//! comparisons: one thread per connection (spawned on accept, no pool, no limit),
+//! keep-alive, `GET /` answered with the same 13-byte body as the `http` example, anything
+//! else 404. It reuses the `http` example's parser so that both servers do the same
+//! parsing work; request bodies are not supported (400 and close).
+//!
+//! Prints `listening on http://ADDR (std)` first. Stop it with SIGINT or SIGTERM (the
+//! default action: the process ends at once).
+
+use std::io::{self, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::ExitCode;
+use std::thread;
+use std::time::Duration;
+
+use clap::Parser;
+use examples::http::parse::{self, Limits, Parsed};
+
+const HELLO: &[u8] =
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, World!";
+const NOT_FOUND: &[u8] =
+    b"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\nNot Found\n";
+const BAD_REQUEST: &[u8] =
+    b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+
+/// Minimal std thread-per-connection HTTP server (reference for benchmarks).
+#[derive(Debug, Parser)]
+#[command(name = "std_http", version)]
+struct Cli {
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
+    addr: String,
+
+    /// Close a connection idle for this long, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 15_000)]
+    keep_alive_ms: u64,
+}
+
+fn main() -> ExitCode {
+    let args = Cli::parse();
+    if args.keep_alive_ms == 0 {
+        eprintln!("error: invalid value for --keep-alive-ms: must be more than zero");
+        return ExitCode::from(2);
+    }
+    let listener = match TcpListener::bind(&args.addr) {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!("error: cannot listen on {}: {e}", args.addr);
+            return ExitCode::FAILURE;
+        }
+    };
+    match listener.local_addr() {
+        Ok(addr) => println!("listening on http://{addr} (std)"),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let _ = io::stdout().flush();
+    let idle = Duration::from_millis(args.keep_alive_ms);
+    for stream in listener.incoming() {
+        match stream {
+            Ok(stream) => {
+                if let Err(e) = thread::Builder::new().spawn(move || serve(stream, idle)) {
+                    eprintln!("cannot spawn a thread: {e}");
+                }
+            }
+            // EMFILE and the like: pause instead of spinning.
+            Err(_) => thread::sleep(Duration::from_millis(10)),
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// Serve one connection until the client closes it, asks to, or stays idle too long.
+fn serve(mut stream: TcpStream, idle: Duration) -> io::Result<()> {
+    stream.set_nodelay(true)?;
+    stream.set_read_timeout(Some(idle))?;
+    let limits = Limits::default();
+    let mut buf = vec![0u8; 2 * limits.max_head];
+    let (mut start, mut end) = (0, 0);
+    let mut out = Vec::with_capacity(4096);
+    loop {
+        // Answer every complete request buffered (pipelining), then write once.
+        let mut close = false;
+        while start < end {
+            match parse::parse_head(&buf[start..end], &limits) {
+                Ok(Parsed::Complete(head)) => {
+                    start += head.head_len();
+                    if !head.body().is_empty() {
+                        out.extend_from_slice(BAD_REQUEST);
+                        close = true;
+                        break;
+                    }
+                    let get_root = head.method() == "GET" && head.path() == "/";
+                    out.extend_from_slice(if get_root { HELLO } else { NOT_FOUND });
+                    if !head.keep_alive() {
+                        close = true;
+                        break;
+                    }
+                }
+                Ok(Parsed::Partial) => break,
+                Err(_) => {
+                    out.extend_from_slice(BAD_REQUEST);
+                    close = true;
+                    break;
+                }
+            }
+        }
+        if !out.is_empty() {
+            stream.write_all(&out)?;
+            out.clear();
+        }
+        if close {
+            return Ok(());
+        }
+        // Keep the partial request at the front; it is shorter than `max_head`.
+        if start == end {
+            (start, end) = (0, 0);
+        } else if start > 0 {
+            buf.copy_within(start..end, 0);
+            (start, end) = (0, end - start);
+        }
+        match stream.read(&mut buf[end..])? {
+            0 => return Ok(()),
+            n => end += n,
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! Command-line options and the runner shared by the example servers.
+//!
+//! Each binary flattens [`ServerArgs`] into its own `clap` parser, builds its handler and
+//! calls [`run`], which binds the [`Server`] chosen by the `evented`
+//! feature, prints one machine-readable line, serves until SIGINT or SIGTERM, shuts down
+//! gracefully and prints the final statistics.
+//!
+//! ```no_run
+//! use clap::Parser;
+//!
+//! #[derive(Parser)]
+//! struct Cli {
+//!     #[arg(long, default_value = "127.0.0.1:7000")]
+//!     addr: String,
+//!     #[command(flatten)]
+//!     server: examples::cli::ServerArgs,
+//! }
+//!
+//! fn main() -> std::process::ExitCode {
+//!     let cli = Cli::parse();
+//!     examples::cli::run(examples::echo::Echo::new(), &cli.addr, "tcp", &cli.server)
+//! }
+//! ```
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use net::{Handler, Server as _, ServerParams, Stats};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+use crate::{Server, SERVER_KIND};
+
+/// Exit status for a bad option value (the same as `clap` uses for usage errors).
+pub const EXIT_USAGE: u8 = 2;
+
+/// Exit status for a failure at run time (binding, signals, shutdown).
+pub const EXIT_FAILURE: u8 = 1;
+
+/// The server options common to every example binary; unset options keep the
+/// [`ServerParams`] defaults.
+///
+/// ```
+/// use clap::Parser;
+///
+/// #[derive(Parser)]
+/// struct Cli {
+///     #[command(flatten)]
+///     server: examples::cli::ServerArgs,
+/// }
+///
+/// let cli = Cli::parse_from(["prog", "--threads", "4", "--keep-alive-ms", "2500", "--nodelay=false"]);
+/// let params = cli.server.params()?;
+/// assert_eq!(params.max_threads(), 4);
+/// assert_eq!(params.keep_alive_timeout(), std::time::Duration::from_millis(2500));
+/// assert!(!params.nodelay());
+///
+/// let bad = Cli::parse_from(["prog", "--threads", "0"]);
+/// assert!(bad.server.params().unwrap_err().is_invalid_param());
+/// # Ok::<(), net::Error>(())
+/// ```
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServerArgs {
+    /// Most threads serving connections at once (net's pool).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+
+    /// Most accepted connections waiting for a thread (net).
+    #[arg(long, value_name = "N")]
+    pub queue: Option<usize>,
+
+    /// How long an extra idle thread lives, in milliseconds (net).
+    #[arg(long, value_name = "MS")]
+    pub thread_idle_ms: Option<u64>,
+
+    /// Most open connections; more are refused.
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
+
+    /// Longest idle wait between requests on a connection, in milliseconds.
+    #[arg(long, value_name = "MS", visible_alias = "keep-alive-timeout-ms")]
+    pub keep_alive_ms: Option<u64>,
+
+    /// Longest wait for more bytes of a request in progress, in milliseconds.
+    #[arg(long, value_name = "MS")]
+    pub read_timeout_ms: Option<u64>,
+
+    /// Longest wait for the peer to take response bytes, in milliseconds.
+    #[arg(long, value_name = "MS")]
+    pub write_timeout_ms: Option<u64>,
+
+    /// Requests served on one connection before it is closed (default: unlimited).
+    #[arg(long, value_name = "N")]
+    pub max_requests: Option<u64>,
+
+    /// The listen backlog.
+    #[arg(long, value_name = "N")]
+    pub backlog: Option<u32>,
+
+    /// Set TCP_NODELAY on accepted sockets (`--nodelay` alone means true; default true).
+    #[arg(
+        long,
+        visible_alias = "no-delay",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = false,
+        default_missing_value = "true"
+    )]
+    pub nodelay: Option<bool>,
+
+    /// Event loops (evnet).
+    #[cfg(feature = "evented")]
+    #[arg(long, value_name = "N")]
+    pub loops: Option<usize>,
+
+    /// Worker threads (evnet).
+    #[cfg(feature = "evented")]
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
+
+    /// How long a graceful shutdown lets requests in flight finish, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 5000)]
+    pub shutdown_ms: u64,
+}
+
+impl ServerArgs {
+    /// The server parameters, built and validated by [`ServerParams::builder`]; a bad value
+    /// is an error naming the parameter.
+    pub fn params(&self) -> net::Result<ServerParams> {
+        let mut b = ServerParams::builder();
+        if let Some(n) = self.threads {
+            b = b.max_threads(n);
+        }
+        if let Some(n) = self.queue {
+            b = b.max_queued(n);
+        }
+        if let Some(ms) = self.thread_idle_ms {
+            b = b.thread_idle_time(Duration::from_millis(ms));
+        }
+        if let Some(n) = self.max_connections {
+            b = b.max_connections(n);
+        }
+        if let Some(ms) = self.keep_alive_ms {
+            b = b.keep_alive_timeout(Duration::from_millis(ms));
+        }
+        if let Some(ms) = self.read_timeout_ms {
+            b = b.read_timeout(Duration::from_millis(ms));
+        }
+        if let Some(ms) = self.write_timeout_ms {
+            b = b.write_timeout(Duration::from_millis(ms));
+        }
+        if let Some(n) = self.max_requests {
+            b = b.max_requests_per_connection(n);
+        }
+        if let Some(n) = self.backlog {
+            b = b.backlog(n);
+        }
+        if let Some(on) = self.nodelay {
+            b = b.nodelay(on);
+        }
+        b.build()
+    }
+
+    /// The options of the evented server: `loops` and `workers` when given.
+    #[cfg(feature = "evented")]
+    pub fn options(&self) -> evnet::EvOptions {
+        let mut options = evnet::EvOptions::default();
+        if let Some(n) = self.loops {
+            options = options.loops(n);
+        }
+        if let Some(n) = self.workers {
+            options = options.workers(n);
+        }
+        options
+    }
+
+    /// The options of the blocking server: it has none.
+    #[cfg(not(feature = "evented"))]
+    pub fn options(&self) -> <Server as net::Server>::Options {}
+
+    /// The graceful shutdown deadline.
+    pub fn shutdown_deadline(&self) -> Duration {
+        Duration::from_millis(self.shutdown_ms)
+    }
+}
+
+/// The first line a server prints: `listening on SCHEME://ADDR (KIND)`, where KIND is
+/// [`SERVER_KIND`].
+///
+/// ```
+/// let addr = "127.0.0.1:8080".parse().unwrap();
+/// let line = examples::cli::listening_line("http", addr);
+/// assert!(line.starts_with("listening on http://127.0.0.1:8080 ("));
+/// assert_eq!(examples::cli::parse_listening_line(&line), Some(addr));
+/// ```
+pub fn listening_line(scheme: &str, addr: SocketAddr) -> String {
+    format!("listening on {scheme}://{addr} ({SERVER_KIND})")
+}
+
+/// The address in a line printed by [`listening_line`] (for tools that start a server
+/// and read its first line).
+pub fn parse_listening_line(line: &str) -> Option<SocketAddr> {
+    let url = line
+        .strip_prefix("listening on ")?
+        .split_whitespace()
+        .next()?;
+    let (_, addr) = url.split_once("://")?;
+    addr.parse().ok()
+}
+
+/// One line of final statistics.
+///
+/// ```
+/// let line = examples::cli::stats_line(&net::Stats::default());
+/// assert!(line.starts_with("stats: connections=0 "));
+/// ```
+pub fn stats_line(s: &Stats) -> String {
+    format!(
+        "stats: connections={} max_concurrent={} refused={} requests={} timed_out={} \
+         handler_panics={} threads={}/{}",
+        s.total_connections,
+        s.max_concurrent_connections,
+        s.refused_connections,
+        s.requests,
+        s.timed_out,
+        s.handler_panics,
+        s.current_threads,
+        s.max_threads,
+    )
+}
+
+/// Serve `handler` on `addr` with `args` until SIGINT or SIGTERM.
+///
+/// Prints [`listening_line`] first (and flushes), then, after a signal, shuts down with
+/// [`ServerArgs::shutdown_deadline`] and prints [`stats_line`]. Returns the process exit
+/// status: 0 after a clean shutdown, [`EXIT_USAGE`] for a bad option value,
+/// [`EXIT_FAILURE`] for other errors (each printed on stderr).
+// `args.options()` is `()` for `net` and `evnet::EvOptions` for `evnet`.
+#[allow(clippy::unit_arg)]
+pub fn run<H: Handler>(handler: H, addr: &str, scheme: &str, args: &ServerArgs) -> ExitCode {
+    let params = match args.params() {
+        Ok(params) => params,
+        Err(e) => return fail(&e),
+    };
+    // Before binding, so a signal sent as soon as the first line appears is not lost.
+    let mut signals = match Signals::new([SIGINT, SIGTERM]) {
+        Ok(signals) => signals,
+        Err(e) => {
+            eprintln!("error: cannot install signal handlers: {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    let mut server = match Server::bind_with(addr, handler, params, args.options()) {
+        Ok(server) => server,
+        Err(e) => return fail(&e),
+    };
+    if let Err(e) = server.start() {
+        return fail(&e);
+    }
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{}", listening_line(scheme, server.local_addr()));
+    let _ = stdout.flush();
+    drop(stdout);
+
+    let signal = signals.forever().next();
+    let name = match signal {
+        Some(SIGINT) => "SIGINT",
+        Some(SIGTERM) => "SIGTERM",
+        _ => "a signal",
+    };
+    eprintln!(
+        "received {name}, shutting down (deadline {} ms)",
+        args.shutdown_ms
+    );
+    match server.shutdown(args.shutdown_deadline()) {
+        Ok(stats) => {
+            println!("{}", stats_line(&stats));
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(e: &net::Error) -> ExitCode {
+    eprintln!("error: {e}");
+    if e.is_invalid_param() {
+        ExitCode::from(EXIT_USAGE)
+    } else {
+        ExitCode::from(EXIT_FAILURE)
+    }
+}

@@ -1,0 +1,603 @@
+//! A small HTTP/1.1 server handler: three routes on the parser in [`parse`].
+//!
+//! | route | answer |
+//! | --- | --- |
+//! | `GET /` (and `HEAD`) | 200, `text/plain`, `Hello, World!` (13 bytes) |
+//! | `GET /json` (and `HEAD`) | 200, `application/json`, `{"message":"Hello, World!"}` |
+//! | `POST /echo` | 200, `application/octet-stream`, the request body |
+//! | a known path, another method | 405 with `Allow` |
+//! | any other path | 404 |
+//!
+//! Connections persist by HTTP/1.1 rules (see [`HttpHandler`]); requests that cannot be
+//! served get the status of their [`parse::Error`] (400, 413, 417, 431, 501, 505) with
+//! `Connection: close`, and the connection is closed.
+
+pub mod parse;
+
+use std::io::{self, BufRead, Read, Write};
+use std::net::Shutdown;
+
+use net::{Action, Connection, Frame, Handler};
+
+use parse::{BodyKind, ChunkedDecoder, Head, Limits, Parsed, Version};
+
+/// The body of `GET /`.
+pub const HELLO: &[u8] = b"Hello, World!";
+
+/// The body of `GET /json`.
+pub const JSON: &[u8] = br#"{"message":"Hello, World!"}"#;
+
+/// Responses whose body is at most this long are assembled on the stack.
+const STACK_RESPONSE: usize = 1024;
+
+/// After an error response, at most this many unread request bytes are discarded.
+const DISCARD_BUDGET: usize = 1024 * 1024;
+
+/// The HTTP/1.1 handler: routes `GET /`, `GET /json` and `POST /echo` (see the
+/// [module docs](self)).
+///
+/// - **Persistence**: HTTP/1.1 keeps the connection open unless the request says
+///   `Connection: close` (answered with `Connection: close`, then the connection closes);
+///   HTTP/1.0 closes it unless the request says `Connection: keep-alive` (answered with
+///   `Connection: keep-alive`).
+/// - **Pipelining**: each [`serve`](Handler::serve) reads exactly one request; bytes of
+///   later requests stay buffered in the connection and are answered in order.
+/// - **Bodies**: `Content-Length` and `chunked` (trailers skipped). A body sent to a route
+///   that does not want it is read and dropped. `Expect: 100-continue` gets an interim
+///   `100 Continue` on `/echo`; elsewhere the final answer comes at once and the
+///   connection closes.
+/// - **Errors**: malformed requests get 400, a head over the limit 431, a body over the
+///   limit 413, a transfer coding other than `chunked` 501 (a `Transfer-Encoding` that does
+///   not end in `chunked` is 400), an HTTP version other than 1.0/1.1 505, an unknown
+///   `Expect` 417; each with `Connection: close`, after which the connection closes.
+///   A missing `Host` is accepted unless [`require_host`](HttpHandler::require_host) is on.
+/// - **Framing**: [`frame`](Handler::frame) reports a request complete once its head and
+///   whole body are buffered, so an evented server never hands a worker half a request.
+/// - **Cost**: a `GET` without a body allocates nothing: the head is parsed in place and
+///   the response assembled on the stack.
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use std::time::Duration;
+/// use net::{Server, ServerParams, TcpServer};
+///
+/// let mut server =
+///     TcpServer::serve("127.0.0.1:0", examples::http::HttpHandler::new(), ServerParams::default())?;
+/// let mut client = std::net::TcpStream::connect(server.local_addr())?;
+/// client.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+/// let mut response = String::new();
+/// client.read_to_string(&mut response)?;
+/// assert!(response.starts_with("HTTP/1.1 200 OK\r\n"));
+/// assert!(response.ends_with("\r\n\r\nHello, World!"));
+/// server.shutdown(Duration::from_secs(1))?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct HttpHandler {
+    limits: Limits,
+    require_host: bool,
+}
+
+impl HttpHandler {
+    /// A handler with the default [`Limits`] (8 KiB head, 1 MiB body, 100 fields) that
+    /// accepts a missing `Host`.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Most bytes of a request head (and of a chunked body's trailers); beyond: 431.
+    ///
+    /// ```
+    /// let h = examples::http::HttpHandler::new().max_head_bytes(4096);
+    /// assert_eq!(h.limits().max_head, 4096);
+    /// ```
+    #[must_use]
+    pub fn max_head_bytes(mut self, n: usize) -> Self {
+        self.limits.max_head = n;
+        self
+    }
+
+    /// Most bytes of a request body; beyond: 413.
+    ///
+    /// ```
+    /// let h = examples::http::HttpHandler::new().max_body_bytes(1 << 16);
+    /// assert_eq!(h.limits().max_body, 65536);
+    /// ```
+    #[must_use]
+    pub fn max_body_bytes(mut self, n: u64) -> Self {
+        self.limits.max_body = n;
+        self
+    }
+
+    /// Most header fields in a request head; beyond: 431.
+    ///
+    /// ```
+    /// let h = examples::http::HttpHandler::new().max_headers(16);
+    /// assert_eq!(h.limits().max_headers, 16);
+    /// ```
+    #[must_use]
+    pub fn max_headers(mut self, n: usize) -> Self {
+        self.limits.max_headers = n;
+        self
+    }
+
+    /// Answer an HTTP/1.1 request without `Host` with 400, as RFC 9112 asks (off by
+    /// default, to be easy on hand-written test clients).
+    ///
+    /// ```
+    /// let h = examples::http::HttpHandler::new().require_host(true);
+    /// # let _ = h;
+    /// ```
+    #[must_use]
+    pub fn require_host(mut self, on: bool) -> Self {
+        self.require_host = on;
+        self
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    fn serve_one(&self, conn: &mut Connection) -> Result<Action, Stop> {
+        let req = self.read_head(conn)?;
+        if req.route == Route::Echo {
+            return self.echo(conn, &req);
+        }
+        let mut keep_alive = req.keep_alive;
+        if !req.body.is_empty() {
+            if req.expect_continue && conn.buffered().is_empty() {
+                // The client waits for a go-ahead before sending a body nobody wants:
+                // answer now and close, since the body may still come.
+                keep_alive = false;
+            } else {
+                self.read_body(conn, req.body, None)?;
+            }
+        }
+        let connection = connection_header(req.version, keep_alive);
+        let reply = match req.route {
+            Route::Static { content_type, body } => Reply::new(200, content_type, body),
+            Route::NotFound => Reply::new(404, "text/plain", b"Not Found\n"),
+            Route::MethodNotAllowed { allow } => Reply {
+                allow: Some(allow),
+                ..Reply::new(405, "text/plain", b"Method Not Allowed\n")
+            },
+            Route::Echo => unreachable!("handled above"),
+        };
+        Reply {
+            connection,
+            head_only: req.head_only,
+            ..reply
+        }
+        .send(conn)?;
+        Ok(action(keep_alive))
+    }
+
+    /// Read until a whole head is buffered, parse it, and consume it.
+    fn read_head(&self, conn: &mut Connection) -> Result<Request, Stop> {
+        loop {
+            match parse::parse_head(conn.buffered(), &self.limits).map_err(Stop::Protocol)? {
+                Parsed::Complete(head) => {
+                    if self.require_host && head.version() == Version::Http11 && !head.has_host() {
+                        return Err(Stop::Protocol(parse::Error::Malformed("missing Host")));
+                    }
+                    let req = Request::new(&head);
+                    let len = head.head_len();
+                    conn.consume(len);
+                    return Ok(req);
+                }
+                Parsed::Partial => {
+                    if conn.fill_more()? == 0 {
+                        return Err(Stop::Eof);
+                    }
+                }
+            }
+        }
+    }
+
+    fn echo(&self, conn: &mut Connection, req: &Request) -> Result<Action, Stop> {
+        if req.expect_continue && !req.body.is_empty() && conn.buffered().is_empty() {
+            conn.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+            conn.flush()?;
+        }
+        let mut body = Vec::new();
+        if let BodyKind::Length(n) = req.body {
+            // Bounded by `max_body`, checked by the parser.
+            body.reserve(usize::try_from(n).unwrap_or(0));
+        }
+        self.read_body(conn, req.body, Some(&mut body))?;
+        Reply {
+            connection: connection_header(req.version, req.keep_alive),
+            ..Reply::new(200, "application/octet-stream", &body)
+        }
+        .send(conn)?;
+        Ok(action(req.keep_alive))
+    }
+
+    /// Read the body (into `sink`, or dropping it) and consume it from the connection.
+    fn read_body(
+        &self,
+        conn: &mut Connection,
+        kind: BodyKind,
+        mut sink: Option<&mut Vec<u8>>,
+    ) -> Result<(), Stop> {
+        match kind {
+            BodyKind::Empty => Ok(()),
+            BodyKind::Length(mut left) => {
+                while left > 0 {
+                    let available = conn.fill_buf()?;
+                    if available.is_empty() {
+                        return Err(Stop::Eof);
+                    }
+                    let n =
+                        usize::try_from(left).map_or(available.len(), |l| l.min(available.len()));
+                    if let Some(out) = sink.as_deref_mut() {
+                        out.extend_from_slice(&available[..n]);
+                    }
+                    conn.consume(n);
+                    left -= n as u64;
+                }
+                Ok(())
+            }
+            BodyKind::Chunked => {
+                let mut decoder = ChunkedDecoder::new(&self.limits);
+                loop {
+                    let available = conn.fill_buf()?;
+                    if available.is_empty() {
+                        return Err(Stop::Eof);
+                    }
+                    let len = available.len();
+                    match decoder
+                        .decode(available, sink.as_deref_mut())
+                        .map_err(Stop::Protocol)?
+                    {
+                        Some(end) => {
+                            conn.consume(end);
+                            return Ok(());
+                        }
+                        None => conn.consume(len),
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Handler for HttpHandler {
+    type Session = ();
+
+    fn open(&self, _conn: &Connection) {}
+
+    fn serve(&self, _session: &mut (), conn: &mut Connection) -> io::Result<Action> {
+        match self.serve_one(conn) {
+            Ok(action) => Ok(action),
+            Err(Stop::Eof) => Ok(Action::Close),
+            Err(Stop::Protocol(e)) => answer_error(conn, e),
+            Err(Stop::Io(e)) => Err(e),
+        }
+    }
+
+    fn frame(&self, buffered: &[u8]) -> Frame {
+        match parse::request_len(buffered, &self.limits) {
+            Ok(Parsed::Complete(len)) => Frame::Complete(len),
+            Ok(Parsed::Partial) => Frame::Partial,
+            Err(_) => Frame::Invalid,
+        }
+    }
+}
+
+/// The reason phrase of the status codes this handler sends (empty for others).
+///
+/// ```
+/// assert_eq!(examples::http::reason(431), "Request Header Fields Too Large");
+/// ```
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        413 => "Content Too Large",
+        417 => "Expectation Failed",
+        431 => "Request Header Fields Too Large",
+        501 => "Not Implemented",
+        505 => "HTTP Version Not Supported",
+        _ => "",
+    }
+}
+
+/// Why serving a request stopped early.
+enum Stop {
+    /// The peer closed before the request was complete: close without answering.
+    Eof,
+    /// The request cannot be served: answer with its status, then close.
+    Protocol(parse::Error),
+    /// The socket failed (or timed out): close.
+    Io(io::Error),
+}
+
+impl From<io::Error> for Stop {
+    fn from(e: io::Error) -> Self {
+        Stop::Io(e)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Static {
+        content_type: &'static str,
+        body: &'static [u8],
+    },
+    Echo,
+    NotFound,
+    MethodNotAllowed {
+        allow: &'static str,
+    },
+}
+
+/// What `serve` keeps of a head once its bytes are consumed: no borrows, no allocation.
+struct Request {
+    route: Route,
+    head_only: bool,
+    version: Version,
+    body: BodyKind,
+    keep_alive: bool,
+    expect_continue: bool,
+}
+
+impl Request {
+    fn new(head: &Head<'_>) -> Request {
+        let method = head.method();
+        let get_like = |content_type, body| match method {
+            "GET" | "HEAD" => Route::Static { content_type, body },
+            _ => Route::MethodNotAllowed { allow: "GET, HEAD" },
+        };
+        let route = match head.path() {
+            "/" => get_like("text/plain", HELLO),
+            "/json" => get_like("application/json", JSON),
+            "/echo" if method == "POST" => Route::Echo,
+            "/echo" => Route::MethodNotAllowed { allow: "POST" },
+            _ => Route::NotFound,
+        };
+        Request {
+            route,
+            head_only: method == "HEAD",
+            version: head.version(),
+            body: head.body(),
+            keep_alive: head.keep_alive(),
+            expect_continue: head.expects_continue(),
+        }
+    }
+}
+
+fn action(keep_alive: bool) -> Action {
+    if keep_alive {
+        Action::KeepAlive
+    } else {
+        Action::Close
+    }
+}
+
+/// The `Connection` field a response needs, if any.
+fn connection_header(version: Version, keep_alive: bool) -> Option<&'static str> {
+    match (keep_alive, version) {
+        (false, _) => Some("close"),
+        (true, Version::Http10) => Some("keep-alive"),
+        (true, _) => None,
+    }
+}
+
+/// One response, written to the connection with a single `write_all`.
+struct Reply<'a> {
+    status: u16,
+    content_type: &'static str,
+    body: &'a [u8],
+    allow: Option<&'static str>,
+    connection: Option<&'static str>,
+    /// Answering `HEAD`: the headers of the full response, no body.
+    head_only: bool,
+}
+
+impl<'a> Reply<'a> {
+    fn new(status: u16, content_type: &'static str, body: &'a [u8]) -> Self {
+        Reply {
+            status,
+            content_type,
+            body,
+            allow: None,
+            connection: None,
+            head_only: false,
+        }
+    }
+
+    fn write_to(&self, out: &mut impl Write) -> io::Result<()> {
+        write!(
+            out,
+            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n",
+            self.status,
+            reason(self.status),
+            self.content_type,
+            self.body.len()
+        )?;
+        if let Some(allow) = self.allow {
+            write!(out, "Allow: {allow}\r\n")?;
+        }
+        if let Some(connection) = self.connection {
+            write!(out, "Connection: {connection}\r\n")?;
+        }
+        out.write_all(b"\r\n")?;
+        if !self.head_only {
+            out.write_all(self.body)?;
+        }
+        Ok(())
+    }
+
+    fn send(&self, conn: &mut Connection) -> io::Result<()> {
+        if self.body.len() <= STACK_RESPONSE {
+            let mut buf = [0u8; STACK_RESPONSE + 256];
+            let room = buf.len();
+            let mut out = &mut buf[..];
+            self.write_to(&mut out)?;
+            let used = room - out.len();
+            conn.write_all(&buf[..used])
+        } else {
+            let mut out = Vec::with_capacity(256 + self.body.len());
+            self.write_to(&mut out)?;
+            conn.write_all(&out)
+        }
+    }
+}
+
+/// Answer a request that cannot be served, and close.
+fn answer_error(conn: &mut Connection, e: parse::Error) -> io::Result<Action> {
+    let mut text = [0u8; 128];
+    let room = text.len();
+    let mut out = &mut text[..];
+    // A message longer than the buffer is cut; the length below stays exact.
+    let _ = writeln!(out, "{e}");
+    let used = room - out.len();
+    Reply {
+        connection: Some("close"),
+        ..Reply::new(e.status(), "text/plain", &text[..used])
+    }
+    .send(conn)?;
+    discard_input(conn);
+    Ok(Action::Close)
+}
+
+/// Send what is written and a FIN now, then discard request bytes that have already
+/// arrived (never waiting for more).
+///
+/// Closing a socket with unread input makes the kernel send an RST, which can destroy an
+/// error response before the client has read it; this drains the input that is there so
+/// the close is a clean one. (The connection is about to be closed, so switching its
+/// socket to non-blocking mode is harmless.)
+fn discard_input(conn: &mut Connection) {
+    if conn.flush().is_err() {
+        return;
+    }
+    let mut socket = conn.socket();
+    if socket.shutdown(Shutdown::Write).is_err() || socket.set_nonblocking(true).is_err() {
+        return;
+    }
+    let mut scratch = [0u8; 4096];
+    let mut budget = DISCARD_BUDGET;
+    while budget > 0 {
+        match socket.read(&mut scratch) {
+            Ok(0) => break,
+            Ok(n) => budget = budget.saturating_sub(n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(buf: &[u8]) -> Frame {
+        HttpHandler::new().frame(buf)
+    }
+
+    #[test]
+    fn frame_complete() {
+        let get = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        assert_eq!(frame(get), Frame::Complete(get.len()));
+        let mut two = get.to_vec();
+        two.extend_from_slice(get);
+        assert_eq!(frame(&two), Frame::Complete(get.len()));
+        let post = b"POST /echo HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET";
+        assert_eq!(frame(post), Frame::Complete(post.len() - 3));
+        let chunked =
+            b"POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
+        assert_eq!(frame(chunked), Frame::Complete(chunked.len()));
+    }
+
+    #[test]
+    fn frame_partial() {
+        assert_eq!(frame(b""), Frame::Partial);
+        assert_eq!(frame(b"GET / HTTP/1.1\r\nHost: x\r\n\r"), Frame::Partial);
+        assert_eq!(
+            frame(b"POST /echo HTTP/1.1\r\nContent-Length: 3\r\n\r\nab"),
+            Frame::Partial
+        );
+        assert_eq!(
+            frame(b"POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n"),
+            Frame::Partial
+        );
+        // Expect: 100-continue without any body yet: complete, the client waits for us.
+        let expect = b"POST /echo HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n";
+        assert_eq!(frame(expect), Frame::Complete(expect.len()));
+    }
+
+    #[test]
+    fn frame_invalid() {
+        assert_eq!(frame(b"\x16\x03\x01"), Frame::Invalid);
+        assert_eq!(
+            frame(b"GET / HTTP/1.1\r\nBad Header\r\n\r\n"),
+            Frame::Invalid
+        );
+        assert_eq!(
+            frame(b"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n"),
+            Frame::Invalid
+        );
+        assert_eq!(
+            frame(b"POST / HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n"),
+            Frame::Invalid
+        );
+        assert_eq!(
+            frame(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nxyz\r\n"),
+            Frame::Invalid
+        );
+        let mut huge = b"GET / HTTP/1.1\r\nX: ".to_vec();
+        huge.resize(8 * 1024, b'a');
+        assert_eq!(frame(&huge[..8 * 1024 - 1]), Frame::Partial);
+        assert_eq!(frame(&huge), Frame::Invalid);
+        let small = HttpHandler::new().max_head_bytes(32);
+        assert_eq!(small.frame(&huge[..32]), Frame::Invalid);
+    }
+
+    #[test]
+    fn routes() {
+        let route = |buf: &[u8]| match parse::parse_head(buf, &Limits::default()) {
+            Ok(Parsed::Complete(head)) => Request::new(&head).route,
+            other => panic!("{other:?}"),
+        };
+        assert!(
+            matches!(route(b"GET / HTTP/1.1\r\n\r\n"), Route::Static { body, .. } if body == HELLO)
+        );
+        assert!(
+            matches!(route(b"HEAD /json?x HTTP/1.1\r\n\r\n"), Route::Static { body, .. } if body == JSON)
+        );
+        assert_eq!(route(b"POST /echo HTTP/1.1\r\n\r\n"), Route::Echo);
+        assert_eq!(route(b"GET /nope HTTP/1.1\r\n\r\n"), Route::NotFound);
+        assert_eq!(
+            route(b"get / HTTP/1.1\r\n\r\n"),
+            Route::MethodNotAllowed { allow: "GET, HEAD" }
+        );
+        assert_eq!(
+            route(b"PUT /echo HTTP/1.1\r\n\r\n"),
+            Route::MethodNotAllowed { allow: "POST" }
+        );
+    }
+
+    #[test]
+    fn reply_bytes() {
+        let mut out = Vec::new();
+        Reply {
+            connection: Some("close"),
+            allow: Some("POST"),
+            ..Reply::new(405, "text/plain", b"no\n")
+        }
+        .write_to(&mut out)
+        .unwrap();
+        assert_eq!(
+            out,
+            b"HTTP/1.1 405 Method Not Allowed\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\
+              Allow: POST\r\nConnection: close\r\n\r\nno\n"
+        );
+        assert_eq!(HELLO.len(), 13);
+    }
+}

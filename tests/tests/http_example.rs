@@ -1,0 +1,448 @@
+//! The HTTP example handler (`examples::http::HttpHandler`) over real sockets, on every
+//! server: routes, persistence, pipelining, bodies, and the error statuses.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use examples::http::HttpHandler;
+use net::{Server, ServerParams};
+use tests::{wait_until, TestServer, PATIENCE};
+
+/// How long a client read may wait: a server bug fails the test instead of hanging it.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn start<S: TestServer>() -> S {
+    let params = ServerParams::builder()
+        .keep_alive_timeout(Duration::from_secs(10))
+        .read_timeout(Duration::from_secs(10))
+        .write_timeout(Duration::from_secs(10))
+        .build()
+        .expect("params");
+    let mut server = S::bind_with(
+        "127.0.0.1:0",
+        HttpHandler::default(),
+        params,
+        S::options(2, 2),
+    )
+    .unwrap_or_else(|e| panic!("{}: bind: {e}", S::NAME));
+    server
+        .start()
+        .unwrap_or_else(|e| panic!("{}: start: {e}", S::NAME));
+    server
+}
+
+fn stop<S: Server>(mut server: S) {
+    server.shutdown(Duration::from_secs(5)).expect("shutdown");
+}
+
+/// One parsed response.
+#[derive(Debug)]
+struct Response {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Response {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// A raw HTTP client on one connection.
+struct Client {
+    writer: TcpStream,
+    reader: BufReader<TcpStream>,
+}
+
+impl Client {
+    fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream.set_read_timeout(Some(CLIENT_TIMEOUT)).unwrap();
+        stream.set_write_timeout(Some(CLIENT_TIMEOUT)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        Client {
+            writer: stream.try_clone().unwrap(),
+            reader: BufReader::new(stream),
+        }
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        self.writer.write_all(bytes).expect("send");
+    }
+
+    fn line(&mut self) -> String {
+        let mut line = String::new();
+        self.reader.read_line(&mut line).expect("read a line");
+        assert!(line.ends_with("\r\n"), "line without CRLF: {line:?}");
+        line.truncate(line.len() - 2);
+        line
+    }
+
+    /// Read one response; `head_only` for the answer to a HEAD request (no body).
+    fn read_response(&mut self, head_only: bool) -> Response {
+        let status_line = self.line();
+        let mut parts = status_line.splitn(3, ' ');
+        assert_eq!(
+            parts.next(),
+            Some("HTTP/1.1"),
+            "status line {status_line:?}"
+        );
+        let status = parts
+            .next()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("status line {status_line:?}"));
+        let mut headers = Vec::new();
+        loop {
+            let line = self.line();
+            if line.is_empty() {
+                break;
+            }
+            let (name, value) = line.split_once(':').expect("header line");
+            headers.push((name.to_string(), value.trim().to_string()));
+        }
+        let mut response = Response {
+            status,
+            headers,
+            body: Vec::new(),
+        };
+        if status != 100 && !head_only {
+            let len: usize = response
+                .header("content-length")
+                .expect("Content-Length")
+                .parse()
+                .expect("a number");
+            response.body = vec![0; len];
+            self.reader.read_exact(&mut response.body).expect("body");
+        }
+        response
+    }
+
+    fn response(&mut self) -> Response {
+        self.read_response(false)
+    }
+
+    fn request(&mut self, bytes: &[u8]) -> Response {
+        self.send(bytes);
+        self.response()
+    }
+
+    /// The server has closed the connection: the next read sees end of input.
+    fn assert_closed(&mut self) {
+        let mut byte = [0u8; 1];
+        match self.reader.read(&mut byte) {
+            Ok(0) => {}
+            Ok(_) => panic!("unexpected byte {:?} after the response", byte[0] as char),
+            Err(e) => panic!("expected end of input, got {e}"),
+        }
+    }
+}
+
+const GET_ROOT: &[u8] = b"GET / HTTP/1.1\r\nHost: test\r\n\r\n";
+
+fn assert_hello(r: &Response) {
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.header("content-type"), Some("text/plain"));
+    assert_eq!(r.header("content-length"), Some("13"));
+    assert_eq!(r.body, b"Hello, World!");
+}
+
+fn get_root<S: TestServer>() {
+    let server = start::<S>();
+    let mut c = Client::connect(server.local_addr());
+    let r = c.request(GET_ROOT);
+    assert_hello(&r);
+    assert_eq!(
+        r.header("connection"),
+        None,
+        "keep-alive is implicit in 1.1"
+    );
+    stop(server);
+}
+
+fn head_root<S: TestServer>() {
+    let server = start::<S>();
+    let mut c = Client::connect(server.local_addr());
+    c.send(b"HEAD / HTTP/1.1\r\nHost: test\r\n\r\n");
+    let r = c.read_response(true);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-length"), Some("13"));
+    // No body came: the next response follows directly.
+    assert_hello(&c.request(GET_ROOT));
+    stop(server);
+}
+
+fn get_json<S: TestServer>() {
+    let server = start::<S>();
+    let mut c = Client::connect(server.local_addr());
+    let r = c.request(b"GET /json HTTP/1.1\r\nHost: test\r\n\r\n");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(r.text(), r#"{"message":"Hello, World!"}"#);
+    stop(server);
+}
+
+fn post_echo_content_length<S: TestServer>() {
+    let server = start::<S>();
+    let mut c = Client::connect(server.local_addr());
+    let r = c.request(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 11\r\n\r\nhello world");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, b"hello world");
+    // A larger body, spanning several reads.
+    let body: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    c.send(
+        format!(
+            "POST /echo HTTP/1.1\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    );
+    c.send(&body);
+    let r = c.response();
+    assert_eq!(r.status, 200);
+    assert!(r.body == body, "echoed body differs");
+    stop(server);
+}
+
+fn post_echo_chunked<S: TestServer>() {
+    let server = start::<S>();
+    let mut c = Client::connect(server.local_addr());
+    let r = c.request(
+        b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n\
+          5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\nX-Trailer: yes\r\n\r\n",
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.text(), "hello, world");
+    assert_eq!(r.header("content-length"), Some("12"));
+    // The connection is still in sync after the trailer.
+    assert_hello(&c.request(GET_ROOT));
+    stop(server);
+}
+
+fn expect_continue<S: TestServer>() {
+    let server = start::<S>();
+    let mut c = Client::connect(server.local_addr());
+    c.send(b"POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n");
+    let interim = c.response();
+    assert_eq!(interim.status, 100);
+    c.send(b"ping");
+    let r = c.response();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, b"ping");
+    stop(server);
+}
+
+fn keep_alive<S: TestServer>() {
+    let server = start::<S>();
+    let mut c = Client::connect(server.local_addr());
+    assert_hello(&c.request(GET_ROOT));
+    assert_hello(&c.request(GET_ROOT));
+    let stats = server.stats();
+    assert_eq!(stats.total_connections, 1, "{stats:?}");
+    stop(server);
+}
+
+fn connection_close_honoured<S: TestServer>() {
+    let server = start::<S>();
+    let mut c = Client::connect(server.local_addr());
+    let r = c.request(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    assert_hello(&r);
+    assert_eq!(r.header("connection"), Some("close"));
+    c.assert_closed();
+    stop(server);
+}
+
+fn http10_closes_by_default<S: TestServer>() {
+    let server = start::<S>();
+    let mut c = Client::connect(server.local_addr());
+    let r = c.request(b"GET / HTTP/1.0\r\n\r\n");
+    assert_hello(&r);
+    assert_eq!(r.header("connection"), Some("close"));
+    c.assert_closed();
+    stop(server);
+}
+
+fn http10_keep_alive<S: TestServer>() {
+    let server = start::<S>();
+    let mut c = Client::connect(server.local_addr());
+    let r = c.request(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    assert_hello(&r);
+    assert_eq!(r.header("connection"), Some("keep-alive"));
+    let r = c.request(b"GET /json HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("connection"), Some("keep-alive"));
+    stop(server);
+}
+
+fn pipelined_in_order<S: TestServer>() {
+    let server = start::<S>();
+    let mut c = Client::connect(server.local_addr());
+    c.send(
+        b"GET /json HTTP/1.1\r\nHost: t\r\n\r\n\
+          POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nabc\
+          GET / HTTP/1.1\r\nHost: t\r\n\r\n",
+    );
+    let first = c.response();
+    assert_eq!(first.header("content-type"), Some("application/json"));
+    let second = c.response();
+    assert_eq!(second.body, b"abc");
+    assert_hello(&c.response());
+    assert!(
+        wait_until(PATIENCE, || server.stats().requests >= 3),
+        "{:?}",
+        server.stats()
+    );
+    stop(server);
+}
+
+fn one_byte_writes<S: TestServer>() {
+    let server = start::<S>();
+    let mut c = Client::connect(server.local_addr());
+    let request = b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n\
+                    3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n\
+                    GET /json HTTP/1.1\r\nHost: t\r\n\r\n";
+    for byte in request {
+        c.send(std::slice::from_ref(byte));
+    }
+    let r = c.response();
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body, b"abcde");
+    let r = c.response();
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    stop(server);
+}
+
+/// Send `request`, expect `status` with `Connection: close`, then end of input.
+fn assert_error_and_close(addr: SocketAddr, request: &[u8], status: u16) -> Response {
+    let mut c = Client::connect(addr);
+    c.send(request);
+    let r = c.response();
+    assert_eq!(
+        r.status,
+        status,
+        "{r:?} for {:?}",
+        String::from_utf8_lossy(&request[..request.len().min(80)])
+    );
+    assert_eq!(r.header("connection"), Some("close"));
+    c.assert_closed();
+    r
+}
+
+fn bad_request_line<S: TestServer>() {
+    let server = start::<S>();
+    let addr = server.local_addr();
+    assert_error_and_close(addr, b"GARBAGE\r\n\r\n", 400);
+    assert_error_and_close(addr, b"GET / HTTP/1.1 extra\r\n\r\n", 400);
+    assert_error_and_close(addr, b"GET / HTTP/1.1\r\nNo colon here\r\n\r\n", 400);
+    // Binary noise is refused before any line end arrives.
+    assert_error_and_close(addr, b"\x16\x03\x01\x00\xa5", 400);
+    assert_error_and_close(addr, b"GET / HTTP/3.0\r\n\r\n", 505);
+    stop(server);
+}
+
+fn bad_content_length<S: TestServer>() {
+    let server = start::<S>();
+    let addr = server.local_addr();
+    assert_error_and_close(
+        addr,
+        b"POST /echo HTTP/1.1\r\nContent-Length: abc\r\n\r\n",
+        400,
+    );
+    assert_error_and_close(
+        addr,
+        b"POST /echo HTTP/1.1\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+        400,
+    );
+    assert_error_and_close(
+        addr,
+        b"POST /echo HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+        400,
+    );
+    assert_error_and_close(
+        addr,
+        b"POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nnothex\r\n",
+        400,
+    );
+    assert_error_and_close(
+        addr,
+        b"POST /echo HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+        501,
+    );
+    stop(server);
+}
+
+fn huge_head_431<S: TestServer>() {
+    let server = start::<S>();
+    let mut request = b"GET / HTTP/1.1\r\nHost: t\r\n".to_vec();
+    for i in 0..200 {
+        request.extend_from_slice(format!("X-Filler-{i}: {}\r\n", "v".repeat(40)).as_bytes());
+    }
+    request.extend_from_slice(b"\r\n");
+    assert!(request.len() > 8 * 1024);
+    assert_error_and_close(server.local_addr(), &request, 431);
+    stop(server);
+}
+
+fn big_body_413<S: TestServer>() {
+    let server = start::<S>();
+    let r = assert_error_and_close(
+        server.local_addr(),
+        b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2000000\r\n\r\n",
+        413,
+    );
+    assert!(r.text().contains("too large"), "{r:?}");
+    stop(server);
+}
+
+fn not_found_404<S: TestServer>() {
+    let server = start::<S>();
+    let mut c = Client::connect(server.local_addr());
+    let r = c.request(b"GET /missing HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(r.status, 404);
+    // Not an error of the protocol: the connection stays usable.
+    assert_hello(&c.request(GET_ROOT));
+    stop(server);
+}
+
+fn method_not_allowed_405<S: TestServer>() {
+    let server = start::<S>();
+    let mut c = Client::connect(server.local_addr());
+    let r = c.request(b"GET /echo HTTP/1.1\r\nHost: t\r\n\r\n");
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("POST"));
+    // A body sent to a route that does not take one is skipped, keeping the stream in sync.
+    let r = c.request(b"DELETE / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nxxxxx");
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("GET, HEAD"));
+    assert_hello(&c.request(GET_ROOT));
+    stop(server);
+}
+
+tests::server_tests!(
+    get_root,
+    head_root,
+    get_json,
+    post_echo_content_length,
+    post_echo_chunked,
+    expect_continue,
+    keep_alive,
+    connection_close_honoured,
+    http10_closes_by_default,
+    http10_keep_alive,
+    pipelined_in_order,
+    one_byte_writes,
+    bad_request_line,
+    bad_content_length,
+    huge_head_431,
+    big_body_413,
+    not_found_404,
+    method_not_allowed_405,
+);
