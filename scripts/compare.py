@@ -19,8 +19,12 @@ def servers(bin_dir, conns):
     return [
         ("net", [f"{bin_dir}/http-net", "--addr", "127.0.0.1:0", "--threads", threads,
                  "--queue", threads, "--max-connections", "8192"]),
-        ("evnet", [f"{bin_dir}/http-evnet", "--addr", "127.0.0.1:0", "--loops", "2",
-                   "--workers", "2", "--max-connections", "8192"]),
+        # evnet's defaults: one loop and one worker per core (2 and 2 here).
+        ("evnet", [f"{bin_dir}/http-evnet", "--addr", "127.0.0.1:0", "--max-connections", "8192"]),
+        ("evnet 1 loop", [f"{bin_dir}/http-evnet", "--addr", "127.0.0.1:0", "--loops", "1",
+                          "--workers", "2", "--max-connections", "8192"]),
+        ("evnet inline", [f"{bin_dir}/http-evnet", "--addr", "127.0.0.1:0", "--dispatch",
+                          "inline", "--max-connections", "8192"]),
         ("std", [f"{bin_dir}/std_http", "--addr", "127.0.0.1:0"]),
         ("tokio", [f"{bin_dir}/tokio_http", "--addr", "127.0.0.1:0", "--threads", "2"]),
     ]
@@ -91,7 +95,7 @@ def main():
                 r = wrk(port, c, args.duration)
                 r["cpu_us_per_req"] = (cpu_seconds(proc.pid) - before) / max(r["reqs"], 1) * 1e6
                 results[(name, c)] = r
-                print(f"{name:6} c={c:<5} {r['rps']:>10.0f} req/s  p99 {r['p99']:8.2f} ms  "
+                print(f"{name:12} c={c:<5} {r['rps']:>10.0f} req/s  p99 {r['p99']:8.2f} ms  "
                       f"cpu {r['cpu_us_per_req']:6.2f} us/req  errors {r['errors']}",
                       file=sys.stderr)
         finally:

@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::os::fd::AsRawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
@@ -72,6 +72,11 @@ pub(crate) fn run_loop<H: Handler>(
         sweep_at: 0.0,
         accept_resume: Timer::new(&lp, ACCEPT_RESUME),
         listen_token: capacity,
+        local_addr: setup
+            .listener
+            .local_addr()
+            .ok()
+            .filter(|a| !a.ip().is_unspecified()),
         listener: Some(setup.listener),
         handler: setup.handler,
         jobs: setup.jobs,
@@ -112,6 +117,9 @@ struct LoopCtx<'l, H: Handler> {
     accept_resume: Timer<'l>,
     listen_token: usize,
     listener: Option<TcpListener>,
+    /// The listener's address when it is a specific one (then every accepted socket has
+    /// it as its local address); `None` for a wildcard address.
+    local_addr: Option<SocketAddr>,
     handler: Arc<H>,
     shared: Arc<Shared>,
     jobs: Option<Sender<Job<H::Session>>>,
@@ -187,7 +195,7 @@ impl<H: Handler> LoopCtx<'_, H> {
                             .fetch_add(1, Relaxed);
                         continue;
                     };
-                    self.open(i, stream);
+                    self.open(i, stream, peer);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) => match support::classify_accept_error(&e) {
@@ -203,11 +211,20 @@ impl<H: Handler> LoopCtx<'_, H> {
         }
     }
 
-    fn open(&mut self, i: usize, stream: std::net::TcpStream) {
+    fn open(&mut self, i: usize, stream: std::net::TcpStream, peer: SocketAddr) {
         let params = &self.shared.params;
-        let _ = stream.set_nodelay(params.nodelay());
+        if params.nodelay() {
+            let _ = stream.set_nodelay(true);
+        }
         let fd = stream.as_raw_fd();
-        let conn = match Connection::new_nonblocking(stream, params, ev::poll_wait) {
+        let local = match self.local_addr {
+            Some(local) => Ok(local),
+            None => stream.local_addr(),
+        };
+        let conn = local.and_then(|local| {
+            Connection::from_accepted(stream, peer, local, params, Some(ev::poll_wait))
+        });
+        let conn = match conn {
             Ok(conn) => conn,
             Err(_) => return self.slab.release(i),
         };
@@ -230,7 +247,12 @@ impl<H: Handler> LoopCtx<'_, H> {
         match phase {
             Phase::Idle => self.slab.unlink(List::Idle, i),
             Phase::Reading => self.slab.unlink(List::Reading, i),
-            _ => return,
+            _ => {
+                // Busy or stalled: the watcher was left running to save epoll_ctl calls
+                // (see `dispatch`); bytes arrived before the connection came back, so stop
+                // it now, or level-triggered readiness would fire on every iteration.
+                return self.io.stop(i);
+            }
         }
         if !self.stalled.is_empty() {
             // Backpressure: workers are saturated; leave the bytes in the kernel.
@@ -302,7 +324,11 @@ impl<H: Handler> LoopCtx<'_, H> {
     // ----- dispatching and returns -----
 
     fn dispatch(&mut self, i: usize) {
-        self.io.stop(i);
+        // The READ watcher stays started: in the usual request/response exchange nothing
+        // arrives while the request is served, and stopping it here and starting it again
+        // on return would cost two epoll_ctl calls per request. If bytes do arrive
+        // meanwhile, `on_readable` stops it then; `go_idle` starts it again (a no-op when
+        // it is still running).
         let slot = self.slab.get(i);
         let (conn, session) = match (slot.conn.take(), slot.session.take()) {
             (Some(c), Some(s)) => (c, s),

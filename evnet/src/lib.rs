@@ -37,7 +37,9 @@
 //! ```
 //!
 //! `unsafe` code lives only in `evnet-sys` and in this crate's private `ev` module.
+#![deny(unsafe_code)]
 
+#[allow(unsafe_code)]
 mod ev;
 mod event_loop;
 mod options;

@@ -210,3 +210,21 @@ mod tests {
         assert_eq!(slab.alloc(), Some(last));
     }
 }
+
+#[cfg(test)]
+mod memory {
+    use super::*;
+
+    /// DESIGN.md: an idle connection costs at most 512 bytes of user-space memory in the
+    /// server. Per slot that is the slot itself, its `ev_io` watcher, its free-list entry
+    /// and its stalled-queue entry (both `u32`), plus a session (`()` here); an idle
+    /// connection holds no buffer (`take_buffers` returns them to the loop's pool).
+    #[test]
+    fn idle_connection_fits_the_memory_budget() {
+        let per_slot = std::mem::size_of::<Slot<()>>()
+            + std::mem::size_of::<evnet_sys::ev_io>()
+            + 2 * std::mem::size_of::<u32>();
+        assert!(per_slot <= 512, "{per_slot} bytes per idle connection");
+        eprintln!("bytes per idle connection slot: {per_slot}");
+    }
+}

@@ -121,6 +121,12 @@ pub struct ServerArgs {
     #[arg(long, value_name = "N")]
     pub workers: Option<usize>,
 
+    /// Where requests are served (evnet): `workers` (default) or `inline` on the loop
+    /// thread (only for handlers that never block).
+    #[cfg(feature = "evented")]
+    #[arg(long, value_name = "MODE", value_parser = ["workers", "inline"])]
+    pub dispatch: Option<String>,
+
     /// How long a graceful shutdown lets requests in flight finish, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 5000)]
     pub shutdown_ms: u64,
@@ -173,6 +179,9 @@ impl ServerArgs {
         }
         if let Some(n) = self.workers {
             options = options.workers(n);
+        }
+        if self.dispatch.as_deref() == Some("inline") {
+            options = options.dispatch(evnet::Dispatch::Inline);
         }
         options
     }

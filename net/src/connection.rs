@@ -120,10 +120,44 @@ impl Connection {
         Self::with_mode(stream, params, Mode::NonBlocking(wait))
     }
 
+    /// Wrap a socket just accepted, whose addresses the caller already knows (saves two
+    /// system calls per connection). With `wait`, the socket is made non-blocking and
+    /// would-block waits go through `wait`; without, it stays blocking.
+    pub fn from_accepted(
+        stream: TcpStream,
+        peer: SocketAddr,
+        local: SocketAddr,
+        params: &ServerParams,
+        wait: Option<WaitFn>,
+    ) -> io::Result<Connection> {
+        let mode = match wait {
+            Some(wait) => {
+                stream.set_nonblocking(true)?;
+                Mode::NonBlocking(wait)
+            }
+            None => Mode::Blocking {
+                rcv: None,
+                snd: None,
+            },
+        };
+        Ok(Self::assemble(stream, peer, local, params, mode))
+    }
+
     fn with_mode(stream: TcpStream, params: &ServerParams, mode: Mode) -> io::Result<Connection> {
-        Ok(Connection {
-            peer: stream.peer_addr()?,
-            local: stream.local_addr()?,
+        let (peer, local) = (stream.peer_addr()?, stream.local_addr()?);
+        Ok(Self::assemble(stream, peer, local, params, mode))
+    }
+
+    fn assemble(
+        stream: TcpStream,
+        peer: SocketAddr,
+        local: SocketAddr,
+        params: &ServerParams,
+        mode: Mode,
+    ) -> Connection {
+        Connection {
+            peer,
+            local,
             stream,
             rbuf: Vec::new(),
             rpos: 0,
@@ -134,7 +168,7 @@ impl Connection {
             write_timeout: params.write_timeout(),
             mode,
             requests: 0,
-        })
+        }
     }
 
     /// The peer's address.

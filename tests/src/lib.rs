@@ -4,6 +4,8 @@
 //! [`server_tests!`] macro instantiates each one for every server type, so a test written
 //! once runs against `net::TcpServer` and `evnet::EvServer`.
 
+#![forbid(unsafe_code)]
+
 use std::time::{Duration, Instant};
 
 use net::Server;
