@@ -26,6 +26,8 @@ const ACCEPT_RESUME: usize = 1;
 const ACCEPT_BACKOFF: f64 = 0.1;
 /// Buffer pairs a loop keeps for reuse; more are freed.
 const POOL_LIMIT: usize = 256;
+/// Write buffers that grew beyond this are freed rather than pooled.
+const POOLED_WRITE_CAPACITY: usize = 64 * 1024;
 
 /// What a loop thread needs from the server.
 pub(crate) struct LoopSetup<H: Handler> {
@@ -445,9 +447,7 @@ impl<H: Handler> LoopCtx<'_, H> {
             .as_mut()
             .and_then(|c| c.take_buffers())
         {
-            if buffers.0.capacity() > 0 && self.pool.len() < POOL_LIMIT {
-                self.pool.push(buffers);
-            }
+            self.recycle(buffers);
         }
         let now = self.lp.now();
         let slot = self.slab.get(i);
@@ -456,6 +456,17 @@ impl<H: Handler> LoopCtx<'_, H> {
         self.slab.push_back(List::Idle, i, now);
         self.io.start(i, fd, false);
         self.arm_sweep();
+    }
+
+    /// Keep an idle connection's buffers for the next one that needs them, if they are of
+    /// ordinary size (one grown for a big request is freed) and the pool has room.
+    fn recycle(&mut self, buffers: (Vec<u8>, Vec<u8>)) {
+        let (read, write) = &buffers;
+        let ordinary = read.len() <= self.shared.params.read_buffer_size()
+            && write.capacity() <= POOLED_WRITE_CAPACITY;
+        if read.capacity() > 0 && ordinary && self.pool.len() < POOL_LIMIT {
+            self.pool.push(buffers);
+        }
     }
 
     fn lend_buffers(&mut self, i: usize) {
@@ -533,9 +544,7 @@ impl<H: Handler> LoopCtx<'_, H> {
         }
         if let Some(mut conn) = conn {
             if let Some(buffers) = conn.take_buffers() {
-                if buffers.0.capacity() > 0 && self.pool.len() < POOL_LIMIT {
-                    self.pool.push(buffers);
-                }
+                self.recycle(buffers);
             }
             drop(conn);
             self.shared.counters.connection_ends();
