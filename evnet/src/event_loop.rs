@@ -10,11 +10,11 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::{mpsc, Arc};
 
-use crossbeam_channel::{Sender, TrySendError};
 use net::support::{self, AcceptFailure};
 use net::{Connection, Frame, Handler};
 
 use crate::ev::{self, AsyncWatch, IoSet, Loop, LoopEvents, Timer};
+use crate::queue::Sender;
 use crate::shared::Shared;
 use crate::slab::{List, Phase, Slab};
 use crate::worker::{Job, Mailbox, Returned};
@@ -364,7 +364,7 @@ impl<H: Handler> LoopCtx<'_, H> {
             .fetch_add(1, Relaxed);
         match jobs.try_send(job) {
             Ok(()) => {}
-            Err(TrySendError::Full(job)) | Err(TrySendError::Disconnected(job)) => {
+            Err(job) => {
                 self.shared
                     .counters
                     .queued_connections

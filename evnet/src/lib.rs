@@ -43,6 +43,7 @@
 mod ev;
 mod event_loop;
 mod options;
+mod queue;
 mod server;
 mod shared;
 mod slab;

@@ -264,7 +264,7 @@ fn start_threads<H: Handler>(
     let (jobs_tx, jobs_rx) = if options.dispatch_mode() == Dispatch::Workers {
         let room =
             (workers * QUEUE_PER_WORKER).clamp(QUEUE_PER_WORKER, total.max(QUEUE_PER_WORKER));
-        let (tx, rx) = crossbeam_channel::bounded(room);
+        let (tx, rx) = crate::queue::bounded(room);
         (Some(tx), Some(rx))
     } else {
         (None, None)

@@ -4,10 +4,10 @@
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
-use crossbeam_channel::Receiver;
 use net::{support, Connection, Handler};
 
 use crate::ev::Waker;
+use crate::queue::Receiver;
 use crate::shared::Shared;
 
 /// A complete request to serve: the connection and its session travel by value, so no
@@ -105,7 +105,7 @@ pub(crate) fn run_worker<H: Handler>(
 ) {
     let max_requests = shared.params.max_requests_per_connection();
     let counters = &shared.counters;
-    while let Ok(mut job) = jobs.recv() {
+    while let Some(mut job) = jobs.recv() {
         counters.queued_connections.fetch_sub(1, Relaxed);
         // Room was just made in the queue: let stalled loops retry.
         for mailbox in mailboxes.iter() {

@@ -1,0 +1,144 @@
+//! The bounded worker queue: loops push complete requests without blocking, workers pop
+//! them, sleeping on a condition variable only when there is nothing to do.
+//!
+//! A plain mutex-and-condvar queue, chosen over a spinning channel: on a machine whose
+//! cores are all busy (loops, workers and the clients), spinning and `sched_yield` only
+//! take time from the threads that have work.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+struct State<T> {
+    items: VecDeque<T>,
+    /// Workers waiting in `recv`.
+    sleeping: usize,
+    /// Live senders; at zero, `recv` returns `None` once the queue is empty.
+    senders: usize,
+}
+
+struct Inner<T> {
+    state: Mutex<State<T>>,
+    ready: Condvar,
+    capacity: usize,
+}
+
+impl<T> Inner<T> {
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A queue of at most `capacity` items (preallocated), with one sender per loop.
+pub(crate) fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
+    let inner = Arc::new(Inner {
+        state: Mutex::new(State {
+            items: VecDeque::with_capacity(capacity),
+            sleeping: 0,
+            senders: 1,
+        }),
+        ready: Condvar::new(),
+        capacity,
+    });
+    (Sender(Arc::clone(&inner)), Receiver(inner))
+}
+
+/// The pushing end; the queue closes when the last one is dropped.
+pub(crate) struct Sender<T>(Arc<Inner<T>>);
+
+impl<T> Sender<T> {
+    /// Push without blocking; a full queue hands the item back.
+    pub fn try_send(&self, item: T) -> Result<(), T> {
+        let mut state = self.0.lock();
+        if state.items.len() >= self.0.capacity {
+            return Err(item);
+        }
+        state.items.push_back(item);
+        let wake = state.sleeping > 0;
+        drop(state);
+        if wake {
+            self.0.ready.notify_one();
+        }
+        Ok(())
+    }
+
+    /// True when a push would fail now.
+    pub fn is_full(&self) -> bool {
+        self.0.lock().items.len() >= self.0.capacity
+    }
+}
+
+impl<T> Clone for Sender<T> {
+    fn clone(&self) -> Self {
+        self.0.lock().senders += 1;
+        Sender(Arc::clone(&self.0))
+    }
+}
+
+impl<T> Drop for Sender<T> {
+    fn drop(&mut self) {
+        let mut state = self.0.lock();
+        state.senders -= 1;
+        if state.senders == 0 {
+            drop(state);
+            self.0.ready.notify_all();
+        }
+    }
+}
+
+/// The popping end, shared by the workers.
+pub(crate) struct Receiver<T>(Arc<Inner<T>>);
+
+impl<T> Clone for Receiver<T> {
+    fn clone(&self) -> Self {
+        Receiver(Arc::clone(&self.0))
+    }
+}
+
+impl<T> Receiver<T> {
+    /// The next item, waiting for one; `None` once every sender is gone and the queue is
+    /// empty.
+    pub fn recv(&self) -> Option<T> {
+        let mut state = self.0.lock();
+        loop {
+            if let Some(item) = state.items.pop_front() {
+                return Some(item);
+            }
+            if state.senders == 0 {
+                return None;
+            }
+            state.sleeping += 1;
+            state = self.0.ready.wait(state).unwrap_or_else(|e| e.into_inner());
+            state.sleeping -= 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_queue_hands_items_back_and_closing_ends_receivers() {
+        let (tx, rx) = bounded(2);
+        assert!(tx.try_send(1).is_ok());
+        assert!(tx.try_send(2).is_ok());
+        assert!(tx.is_full());
+        assert_eq!(tx.try_send(3), Err(3));
+        assert_eq!(rx.recv(), Some(1));
+        let waiter = {
+            let rx = rx.clone();
+            std::thread::spawn(move || {
+                let mut got = Vec::new();
+                while let Some(x) = rx.recv() {
+                    got.push(x);
+                }
+                got
+            })
+        };
+        let tx2 = tx.clone();
+        drop(tx);
+        assert!(tx2.try_send(4).is_ok());
+        drop(tx2);
+        assert_eq!(waiter.join().unwrap(), vec![2, 4]);
+    }
+}
