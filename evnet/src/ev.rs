@@ -70,20 +70,20 @@ impl Loop {
         unsafe { sys::ev_backend(self.raw.as_ptr()) }
     }
 
-    /// The loop's cached time (seconds), as of the start of the current iteration.
-    pub fn now(&self) -> f64 {
-        // SAFETY: the loop is live.
-        unsafe { sys::ev_now(self.raw.as_ptr()) }
-    }
-
     /// Run until [`break_all`](Loop::break_all) or until no watcher is active. Returns
     /// false when a callback panicked (the panic was caught and ended the run).
     pub fn run(&self, events: &mut dyn LoopEvents) -> bool {
+        let raw = self.raw.as_ptr();
+        // SAFETY: reading the userdata pointer of a live loop.
+        if !unsafe { sys::ev_userdata(raw) }.is_null() {
+            // Already running (a nested run from a callback): refuse rather than replace
+            // the outer run's context.
+            return false;
+        }
         let mut ctx = RunContext {
             events,
             panicked: false,
         };
-        let raw = self.raw.as_ptr();
         // SAFETY: `ctx` outlives the ev_run call below, and userdata is cleared before it
         // goes out of scope; trampolines only dereference it during ev_run.
         unsafe {
@@ -350,9 +350,13 @@ pub(crate) fn poll_wait(
         events,
         revents: 0,
     };
-    let deadline = std::time::Instant::now() + timeout;
+    // A deadline too far to represent waits without end (timeouts are bounded by
+    // `net::MAX_TIMEOUT`, so this does not happen with validated parameters).
+    let deadline = std::time::Instant::now().checked_add(timeout);
     loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let left = deadline.map_or(timeout, |d| {
+            d.saturating_duration_since(std::time::Instant::now())
+        });
         // Round up so a sub-millisecond remainder still waits.
         let ms = left.as_micros().div_ceil(1000).min(c_int::MAX as u128) as c_int;
         // SAFETY: pfd is a valid, exclusively borrowed pollfd array of length 1.

@@ -26,6 +26,8 @@ const ACCEPT_RESUME: usize = 1;
 const ACCEPT_BACKOFF: f64 = 0.1;
 /// Buffer pairs a loop keeps for reuse; more are freed.
 const POOL_LIMIT: usize = 256;
+/// Most connections accepted per readiness of the listener.
+const ACCEPT_BATCH: usize = 256;
 /// Write buffers that grew beyond this are freed rather than pooled.
 const POOLED_WRITE_CAPACITY: usize = 64 * 1024;
 
@@ -72,6 +74,7 @@ pub(crate) fn run_loop<H: Handler>(
         io: IoSet::new(&lp, capacity + 1, 0),
         sweep: Timer::new(&lp, SWEEP),
         sweep_at: 0.0,
+        epoch: std::time::Instant::now(),
         accept_resume: Timer::new(&lp, ACCEPT_RESUME),
         listen_token: capacity,
         local_addr: setup
@@ -114,6 +117,8 @@ struct LoopCtx<'l, H: Handler> {
     lp: &'l Loop,
     io: IoSet<'l>,
     sweep: Timer<'l>,
+    /// Origin of [`LoopCtx::now`].
+    epoch: std::time::Instant,
     /// When the sweep timer is armed to fire (loop time), valid while it is active.
     sweep_at: f64,
     accept_resume: Timer<'l>,
@@ -170,6 +175,12 @@ impl<H: Handler> LoopEvents for LoopCtx<'_, H> {
 }
 
 impl<H: Handler> LoopCtx<'_, H> {
+    /// Monotonic seconds since the loop started: the clock of the timeout lists (libev's
+    /// `ev_now` follows the wall clock, which can jump).
+    fn now(&self) -> f64 {
+        self.epoch.elapsed().as_secs_f64()
+    }
+
     // ----- accepting -----
 
     fn watch_listener(&mut self) {
@@ -179,9 +190,11 @@ impl<H: Handler> LoopCtx<'_, H> {
         }
     }
 
-    /// Accept until the backlog is empty (`EAGAIN`).
+    /// Accept until the backlog is empty (`EAGAIN`), or `ACCEPT_BATCH` connections, so a
+    /// connection flood cannot starve the loop's other connections (the listener is
+    /// level-triggered: what is left is announced again on the next iteration).
     fn accept_all(&mut self) {
-        loop {
+        for _ in 0..ACCEPT_BATCH {
             let Some(listener) = &self.listener else {
                 return;
             };
@@ -280,7 +293,7 @@ impl<H: Handler> LoopCtx<'_, H> {
 
     /// Put a slot back in the list it was in (nothing happened).
     fn relist(&mut self, i: usize, phase: Phase) {
-        let now = self.lp.now();
+        let now = self.now();
         let slot = self.slab.get(i);
         slot.phase = phase;
         let list = if phase == Phase::Reading {
@@ -294,92 +307,100 @@ impl<H: Handler> LoopCtx<'_, H> {
 
     /// Decide, from the buffered bytes, whether to serve now or wait for more.
     fn route(&mut self, i: usize) {
-        let conn = self
-            .slab
-            .get(i)
-            .conn
-            .as_ref()
-            .expect("open slot has a connection");
-        let buffered = conn.buffered();
-        let len = buffered.len();
-        let handler = &*self.handler;
-        let frame = match catch_unwind(AssertUnwindSafe(|| handler.frame(buffered))) {
-            Ok(frame) => frame,
-            Err(_) => {
-                self.shared.counters.handler_panics.fetch_add(1, Relaxed);
-                return self.close(i);
-            }
-        };
-        match frame {
-            Frame::Partial if len < self.max_buffer => {
-                let now = self.lp.now();
+        // With inline dispatch, successive pipelined requests are served in this loop
+        // (never by recursion: a client can pipeline thousands of requests at once).
+        loop {
+            let conn = self
+                .slab
+                .get(i)
+                .conn
+                .as_ref()
+                .expect("open slot has a connection");
+            let buffered = conn.buffered();
+            let len = buffered.len();
+            let handler = &*self.handler;
+            let frame = match catch_unwind(AssertUnwindSafe(|| handler.frame(buffered))) {
+                Ok(frame) => frame,
+                Err(_) => {
+                    self.shared.counters.handler_panics.fetch_add(1, Relaxed);
+                    return self.close(i);
+                }
+            };
+            if matches!(frame, Frame::Partial) && len < self.max_buffer {
+                let now = self.now();
                 self.slab.get(i).phase = Phase::Reading;
                 self.slab.push_back(List::Reading, i, now);
                 self.io.start(i, self.slab.get(i).fd, false);
                 self.arm_sweep();
+                return;
             }
             // Complete, invalid (the handler answers with its error) or too big to buffer.
-            _ => self.dispatch(i),
+            if self.jobs.is_some() {
+                return self.send_to_worker(i);
+            }
+            if !self.serve_inline(i) {
+                return;
+            }
         }
     }
 
     // ----- dispatching and returns -----
 
-    fn dispatch(&mut self, i: usize) {
-        // The READ watcher stays started: in the usual request/response exchange nothing
-        // arrives while the request is served, and stopping it here and starting it again
-        // on return would cost two epoll_ctl calls per request. If bytes do arrive
-        // meanwhile, `on_readable` stops it then; `go_idle` starts it again (a no-op when
-        // it is still running).
+    /// Take the connection and session out of a slot that is about to be served.
+    ///
+    /// The READ watcher stays started: in the usual request/response exchange nothing
+    /// arrives while the request is served, and stopping it here and starting it again on
+    /// return would cost two epoll_ctl calls per request. If bytes do arrive meanwhile,
+    /// `on_readable` stops it then; `go_idle` starts it again (a no-op when it still runs).
+    fn take_for_service(&mut self, i: usize) -> (Connection, H::Session) {
         let slot = self.slab.get(i);
-        let (conn, session) = match (slot.conn.take(), slot.session.take()) {
+        let taken = match (slot.conn.take(), slot.session.take()) {
             (Some(c), Some(s)) => (c, s),
-            _ => unreachable!("dispatching a slot without a connection"),
+            _ => unreachable!("serving a slot without a connection"),
         };
         slot.phase = Phase::Busy;
         self.busy += 1;
-        let Some(jobs) = &self.jobs else {
-            // Inline: serve right here on the loop thread.
-            let (mut conn, mut session) = (conn, session);
-            let params = &self.shared.params;
-            let max = params.max_requests_per_connection();
-            let keep = support::serve_request(
-                &*self.handler,
-                &mut session,
-                &mut conn,
-                &self.shared.counters,
-                max,
-            );
-            return self.finish(i, conn, session, keep);
-        };
+        taken
+    }
+
+    /// Serve one request on the loop thread. True when the connection stays open with
+    /// more bytes buffered (the caller routes them next).
+    fn serve_inline(&mut self, i: usize) -> bool {
+        let (mut conn, mut session) = self.take_for_service(i);
+        let max = self.shared.params.max_requests_per_connection();
+        let keep = support::serve_request(
+            &*self.handler,
+            &mut session,
+            &mut conn,
+            &self.shared.counters,
+            max,
+        );
+        self.take_back(i, conn, session, keep)
+    }
+
+    fn send_to_worker(&mut self, i: usize) {
+        let (conn, session) = self.take_for_service(i);
         let job = Job {
             loop_id: self.id,
             slot: i as u32,
             conn,
             session,
         };
-        self.shared
-            .counters
-            .queued_connections
-            .fetch_add(1, Relaxed);
-        match jobs.try_send(job) {
-            Ok(()) => {}
-            Err(job) => {
-                self.shared
-                    .counters
-                    .queued_connections
-                    .fetch_sub(1, Relaxed);
-                self.busy -= 1;
-                let slot = self.slab.get(i);
-                slot.conn = Some(job.conn);
-                slot.session = Some(job.session);
-                slot.phase = Phase::Stalled;
-                self.stalled.push_back(i as u32);
-                self.mailbox.mark_stalled();
-                // A worker may have emptied the queue between try_send and mark_stalled.
-                if !jobs.is_full() {
-                    self.mailbox.wake();
-                }
+        let jobs = self.jobs.as_ref().expect("worker dispatch has a queue");
+        let queued = &self.shared.counters.queued_connections;
+        queued.fetch_add(1, Relaxed);
+        if let Err(job) = jobs.try_send(job) {
+            queued.fetch_sub(1, Relaxed);
+            self.busy -= 1;
+            let slot = self.slab.get(i);
+            slot.conn = Some(job.conn);
+            slot.session = Some(job.session);
+            slot.phase = Phase::Stalled;
+            self.stalled.push_back(i as u32);
+            self.mailbox.mark_stalled();
+            // A worker may have emptied the queue between try_send and mark_stalled.
+            if !jobs.is_full() {
+                self.mailbox.wake();
             }
         }
     }
@@ -393,22 +414,30 @@ impl<H: Handler> LoopCtx<'_, H> {
         self.returned = returned;
     }
 
-    /// A request was served: close, serve the next pipelined one, or go idle.
+    /// A worker served a request: close, serve the next pipelined one, or go idle.
     fn finish(&mut self, i: usize, conn: Connection, session: H::Session, keep: bool) {
+        if self.take_back(i, conn, session, keep) {
+            // Pipelined bytes are already here: no readiness will announce them.
+            self.route(i);
+        }
+    }
+
+    /// Put a served connection back in its slot: close it, or let it go idle. True when it
+    /// stays open with bytes buffered, which the caller must route.
+    fn take_back(&mut self, i: usize, conn: Connection, session: H::Session, keep: bool) -> bool {
         self.busy -= 1;
         let has_more = !conn.buffered().is_empty();
         let slot = self.slab.get(i);
         slot.conn = Some(conn);
         slot.session = Some(session);
         if !keep || self.draining {
-            return self.close(i);
+            self.close(i);
+            return false;
         }
-        if has_more {
-            // Pipelined bytes are already here: no readiness will announce them.
-            self.route(i);
-        } else {
+        if !has_more {
             self.go_idle(i);
         }
+        has_more
     }
 
     /// Workers made room: dispatch stalled slots in order.
@@ -427,11 +456,12 @@ impl<H: Handler> LoopCtx<'_, H> {
                 .as_ref()
                 .is_some_and(|c| !c.buffered().is_empty());
             if has_request {
-                self.dispatch(i);
+                // Frame again: a partial request parked here goes back to reading.
+                self.route(i);
             } else {
                 // Readiness noticed but not read: watch it again (level-triggered).
                 self.slab.get(i).phase = Phase::Reading;
-                let now = self.lp.now();
+                let now = self.now();
                 self.slab.push_back(List::Reading, i, now);
                 self.io.start(i, self.slab.get(i).fd, false);
                 self.arm_sweep();
@@ -449,7 +479,7 @@ impl<H: Handler> LoopCtx<'_, H> {
         {
             self.recycle(buffers);
         }
-        let now = self.lp.now();
+        let now = self.now();
         let slot = self.slab.get(i);
         slot.phase = Phase::Idle;
         let fd = slot.fd;
@@ -506,11 +536,11 @@ impl<H: Handler> LoopCtx<'_, H> {
             return;
         }
         self.sweep_at = next;
-        self.sweep.start_in(next - self.lp.now());
+        self.sweep.start_in(next - self.now());
     }
 
     fn sweep_timeouts(&mut self) {
-        let now = self.lp.now();
+        let now = self.now();
         for list in [List::Idle, List::Reading] {
             while let Some(deadline) = self.deadline(list) {
                 if deadline > now {

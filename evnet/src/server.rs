@@ -157,7 +157,8 @@ impl Server for EvServer {
         if let Some(stats) = self.final_stats {
             return Ok(stats);
         }
-        let give_up_at = Instant::now() + deadline;
+        // A deadline too far to represent means "no deadline".
+        let give_up_at = Instant::now().checked_add(deadline);
         self.starter = None; // never started: this closes the listeners
         let shared = &self.shared;
         shared.stopping.store(true, SeqCst);
@@ -168,6 +169,13 @@ impl Server for EvServer {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
             while *left > 0 {
+                let Some(give_up_at) = give_up_at else {
+                    left = shared
+                        .loop_finished
+                        .wait(left)
+                        .unwrap_or_else(|e| e.into_inner());
+                    continue;
+                };
                 let now = Instant::now();
                 if now >= give_up_at {
                     break;
@@ -225,6 +233,15 @@ fn bind_listeners<A: ToSocketAddrs>(
     let addrs = addr.to_socket_addrs().map_err(bind_err)?;
     let mut last_err = io::Error::new(io::ErrorKind::InvalidInput, "no address to bind");
     for candidate in addrs {
+        if candidate.port() != 0 {
+            // SO_REUSEPORT would let us share a port another server already listens on,
+            // silently splitting its traffic. Check the port is free first, with a plain
+            // socket, as `net` (and any ordinary server) would.
+            if let Err(e) = probe_free(candidate) {
+                last_err = e;
+                continue;
+            }
+        }
         match listen_on(candidate, backlog) {
             Ok(first) => {
                 // Port 0 resolved to a real port: the other loops join that one.
@@ -239,6 +256,13 @@ fn bind_listeners<A: ToSocketAddrs>(
         }
     }
     Err(bind_err(last_err))
+}
+
+/// Bind (without `SO_REUSEPORT`) and drop a socket, to see whether `addr` is in use.
+fn probe_free(addr: SocketAddr) -> io::Result<()> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())
 }
 
 fn listen_on(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {

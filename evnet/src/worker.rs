@@ -1,6 +1,7 @@
 //! The worker pool: fixed threads serving one request per job, and the per-loop mailboxes
 //! that carry connections back to their loops.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
@@ -111,13 +112,22 @@ pub(crate) fn run_worker<H: Handler>(
         for mailbox in mailboxes.iter() {
             mailbox.wake_if_stalled();
         }
-        let keep = support::serve_request(
-            &*handler,
-            &mut job.session,
-            &mut job.conn,
-            counters,
-            max_requests,
-        );
+        // serve_request isolates handler panics; this guard covers everything else (the
+        // flush, say), so a worker never dies and the connection always goes back to its
+        // loop, the only place connections are closed.
+        let served = catch_unwind(AssertUnwindSafe(|| {
+            support::serve_request(
+                &*handler,
+                &mut job.session,
+                &mut job.conn,
+                counters,
+                max_requests,
+            )
+        }));
+        let keep = served.unwrap_or_else(|_| {
+            counters.handler_panics.fetch_add(1, Relaxed);
+            false
+        });
         mailboxes[job.loop_id].post(Returned {
             slot: job.slot,
             conn: job.conn,

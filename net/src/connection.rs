@@ -4,9 +4,9 @@
 use std::fmt;
 use std::io::{self, BufRead, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::params::ServerParams;
+use crate::params::{ServerParams, MAX_TIMEOUT};
 
 /// Writes are collected up to this many bytes before they go to the socket.
 const WRITE_FLUSH_THRESHOLD: usize = 64 * 1024;
@@ -94,6 +94,8 @@ pub struct Connection {
     write_timeout: Duration,
     mode: Mode,
     requests: u64,
+    /// Bytes handed to the reader so far (buffered bytes consumed plus direct reads).
+    consumed: u64,
 }
 
 impl Connection {
@@ -168,6 +170,7 @@ impl Connection {
             write_timeout: params.write_timeout(),
             mode,
             requests: 0,
+            consumed: 0,
         }
     }
 
@@ -191,19 +194,25 @@ impl Connection {
         self.write_timeout
     }
 
-    /// Change the read timeout for the rest of this connection (zero is rejected).
+    /// Change the read timeout for the rest of this connection (zero or more than
+    /// [`MAX_TIMEOUT`](crate::MAX_TIMEOUT) is rejected).
     pub fn set_read_timeout(&mut self, timeout: Duration) -> io::Result<()> {
-        if timeout.is_zero() {
-            return Err(invalid("read timeout must be more than zero"));
+        if timeout.is_zero() || timeout > MAX_TIMEOUT {
+            return Err(invalid(
+                "read timeout must be more than zero and at most 365 days",
+            ));
         }
         self.read_timeout = timeout;
         Ok(())
     }
 
-    /// Change the write timeout for the rest of this connection (zero is rejected).
+    /// Change the write timeout for the rest of this connection (zero or more than
+    /// [`MAX_TIMEOUT`](crate::MAX_TIMEOUT) is rejected).
     pub fn set_write_timeout(&mut self, timeout: Duration) -> io::Result<()> {
-        if timeout.is_zero() {
-            return Err(invalid("write timeout must be more than zero"));
+        if timeout.is_zero() || timeout > MAX_TIMEOUT {
+            return Err(invalid(
+                "write timeout must be more than zero and at most 365 days",
+            ));
         }
         self.write_timeout = timeout;
         Ok(())
@@ -228,6 +237,12 @@ impl Connection {
         let n = self.read_socket_into_spare()?;
         self.rend += n;
         Ok(n)
+    }
+
+    /// How many bytes the handler has taken from the connection so far. Servers use it to
+    /// notice a handler that keeps a connection open without consuming its request.
+    pub fn bytes_consumed(&self) -> u64 {
+        self.consumed
     }
 
     /// How many requests the server has finished on this connection.
@@ -404,13 +419,17 @@ fn write_timed(
     buf: &[u8],
     done: &mut usize,
 ) -> io::Result<()> {
-    if let Mode::Blocking { snd, .. } = mode {
-        if *snd != Some(timeout) {
-            stream.set_write_timeout(Some(timeout))?;
-            *snd = Some(timeout);
-        }
-    }
+    // One deadline for the whole buffer: a peer that takes a few bytes now and then
+    // cannot stretch the wait beyond `timeout`.
+    let deadline = Instant::now() + timeout;
+    let mut remaining = timeout;
     while *done < buf.len() {
+        if let Mode::Blocking { snd, .. } = mode {
+            if *snd != Some(remaining) {
+                stream.set_write_timeout(Some(remaining))?;
+                *snd = Some(remaining);
+            }
+        }
         match stream.write(&buf[*done..]) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => *done += n,
@@ -418,12 +437,18 @@ fn write_timed(
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => match mode {
                 Mode::Blocking { .. } => return Err(timed_out("write timed out")),
                 Mode::NonBlocking(wait) => {
-                    if !wait(stream, Interest::Write, timeout)? {
+                    if !wait(stream, Interest::Write, remaining)? {
                         return Err(timed_out("write timed out"));
                     }
                 }
             },
             Err(e) => return Err(e),
+        }
+        if *done < buf.len() {
+            remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Err(timed_out("write timed out"));
+            }
         }
     }
     Ok(())
@@ -434,7 +459,9 @@ impl Read for Connection {
         if self.rpos == self.rend && buf.len() >= self.read_buffer_size {
             // Large read with nothing buffered: skip the copy.
             let timeout = self.read_timeout;
-            return read_timed(&mut self.stream, &mut self.mode, timeout, buf);
+            let n = read_timed(&mut self.stream, &mut self.mode, timeout, buf)?;
+            self.consumed += n as u64;
+            return Ok(n);
         }
         let avail = self.fill_buf()?;
         let n = avail.len().min(buf.len());
@@ -453,7 +480,9 @@ impl BufRead for Connection {
     }
 
     fn consume(&mut self, amt: usize) {
-        self.rpos = (self.rpos + amt).min(self.rend);
+        let amt = amt.min(self.rend - self.rpos);
+        self.rpos += amt;
+        self.consumed += amt as u64;
     }
 }
 
@@ -462,18 +491,20 @@ impl Write for Connection {
         if self.wbuf.len() + buf.len() > WRITE_FLUSH_THRESHOLD {
             self.write_out()?;
             if buf.len() >= WRITE_FLUSH_THRESHOLD {
+                // Large write: send it directly. Report what was sent before a failure,
+                // as `Write::write` must.
                 let mut done = 0;
                 let timeout = self.write_timeout;
-                write_timed(&mut self.stream, &mut self.mode, timeout, buf, &mut done)?;
-                return Ok(buf.len());
+                let result = write_timed(&mut self.stream, &mut self.mode, timeout, buf, &mut done);
+                return match result {
+                    Ok(()) => Ok(buf.len()),
+                    Err(_) if done > 0 => Ok(done),
+                    Err(e) => Err(e),
+                };
             }
         }
         self.wbuf.extend_from_slice(buf);
         Ok(buf.len())
-    }
-
-    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.write(buf).map(drop)
     }
 
     fn flush(&mut self) -> io::Result<()> {

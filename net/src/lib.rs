@@ -52,7 +52,7 @@ pub use connection::{Arrival, Connection, Interest, WaitFn};
 pub use error::{Error, ErrorKind, Result};
 pub use filter::{ConnectionFilter, RejectAll};
 pub use handler::{Action, Frame, Handler};
-pub use params::{ServerParams, ServerParamsBuilder};
+pub use params::{ServerParams, ServerParamsBuilder, MAX_TIMEOUT};
 pub use server::Server;
 pub use stats::{Counters, Stats};
 pub use tcp_server::TcpServer;

@@ -8,6 +8,9 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::filter::ConnectionFilter;
 
+/// The longest timeout accepted (365 days): longer ones would overflow deadlines.
+pub const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// Tunables shared by `net::TcpServer` and `evnet::EvServer`.
 ///
 /// Build one with [`ServerParams::builder`]; every setter is checked in
@@ -249,6 +252,9 @@ impl ServerParamsBuilder {
         ] {
             if d.is_zero() {
                 return Err(Error::invalid_param(name, "must be more than zero"));
+            }
+            if d > MAX_TIMEOUT {
+                return Err(Error::invalid_param(name, "must be at most 365 days"));
             }
         }
         if p.max_connections == 0 {

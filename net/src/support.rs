@@ -45,6 +45,7 @@ pub fn serve_request<H: Handler>(
     counters: &Counters,
     max_requests: Option<u64>,
 ) -> bool {
+    let consumed_before = conn.bytes_consumed();
     let result = catch_unwind(AssertUnwindSafe(|| handler.serve(session, conn)));
     let action = match result {
         Ok(result) => {
@@ -69,7 +70,10 @@ pub fn serve_request<H: Handler>(
             false
         }
     };
-    keep && max_requests.is_none_or(|max| conn.requests_served() < max)
+    // A handler that asks to keep the connection but took nothing of the request in front
+    // of it would be handed the same bytes again forever: close instead.
+    let stuck = conn.bytes_consumed() == consumed_before && !conn.buffered().is_empty();
+    keep && !stuck && max_requests.is_none_or(|max| conn.requests_served() < max)
 }
 
 /// What a server should do after `accept(2)` failed.

@@ -63,10 +63,17 @@ struct Shared {
 }
 
 struct Pool {
-    queue: VecDeque<TcpStream>,
+    queue: VecDeque<Accepted>,
     idle: usize,
     threads: usize,
     handles: Vec<JoinHandle<()>>,
+}
+
+/// An accepted socket and a second handle on it (taken by the acceptor, so running out
+/// of descriptors delays accepting instead of dropping accepted connections).
+struct Accepted {
+    stream: TcpStream,
+    twin: TcpStream,
 }
 
 /// A connection as shutdown sees it: a second handle on its socket, and whether a request
@@ -83,9 +90,9 @@ impl Shared {
     fn live(&self) -> MutexGuard<'_, HashMap<u64, Arc<Live>>> {
         self.live.lock().unwrap_or_else(|e| e.into_inner())
     }
-    fn refuse(&self, stream: TcpStream) {
+    fn refuse(&self, accepted: Accepted) {
         self.counters.refused_connections.fetch_add(1, Relaxed);
-        drop(stream);
+        drop(accepted);
     }
 }
 
@@ -172,14 +179,29 @@ impl Server for TcpServer {
         if let Some(stats) = self.final_stats {
             return Ok(stats);
         }
-        let give_up_at = Instant::now() + deadline;
+        // A deadline too far to represent means "no deadline".
+        let give_up_at = Instant::now().checked_add(deadline);
         let shared = &self.shared;
         shared.stopping.store(true, SeqCst);
         // Never started: dropping the starter closes the listener.
         self.starter = None;
         if let Some(acceptor) = self.acceptor.take() {
-            wake_acceptor(self.local_addr);
-            let _ = acceptor.join();
+            // Retry the wake-up connection until it lands or the deadline passes. Once one
+            // lands, `accept` returns and the acceptor sees the stop flag; an acceptor that
+            // could not be woken (no loopback route, say) is left behind, not waited for.
+            let mut woken = false;
+            while !woken && !acceptor.is_finished() {
+                woken = wake_acceptor(self.local_addr);
+                if !woken {
+                    if give_up_at.is_some_and(|t| Instant::now() >= t) {
+                        break;
+                    }
+                    thread::sleep(Duration::from_millis(10));
+                }
+            }
+            if woken || acceptor.is_finished() {
+                let _ = acceptor.join();
+            }
         }
         // Close queued connections and wake idle threads.
         {
@@ -196,6 +218,10 @@ impl Server for TcpServer {
         }
         let mut pool = shared.pool();
         while pool.threads > 0 {
+            let Some(give_up_at) = give_up_at else {
+                pool = shared.exited.wait(pool).unwrap_or_else(|e| e.into_inner());
+                continue;
+            };
             let now = Instant::now();
             if now >= give_up_at {
                 break;
@@ -251,8 +277,8 @@ fn bind_listener<A: ToSocketAddrs>(addr: A, _backlog: u32) -> Result<TcpListener
         .map_err(|e| Error::new(ErrorKind::Bind, "cannot bind the listening socket", Some(e)))
 }
 
-/// Wake an acceptor blocked in `accept(2)` by connecting to it once.
-fn wake_acceptor(addr: SocketAddr) {
+/// Wake an acceptor blocked in `accept(2)` by connecting to it once; true on success.
+fn wake_acceptor(addr: SocketAddr) -> bool {
     let mut target = addr;
     if target.ip().is_unspecified() {
         target.set_ip(match addr {
@@ -260,7 +286,7 @@ fn wake_acceptor(addr: SocketAddr) {
             SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
         });
     }
-    let _ = TcpStream::connect_timeout(&target, Duration::from_secs(1));
+    TcpStream::connect_timeout(&target, Duration::from_secs(1)).is_ok()
 }
 
 fn accept_loop<H: Handler>(listener: TcpListener, shared: Arc<Shared>, handler: Arc<H>) {
@@ -273,9 +299,22 @@ fn accept_loop<H: Handler>(listener: TcpListener, shared: Arc<Shared>, handler: 
         match accepted {
             Ok((stream, peer)) => {
                 backoff = Duration::from_millis(5);
-                if shared.params.accepts(&peer) {
-                    dispatch(&shared, &handler, stream);
+                if !shared.params.accepts(&peer) {
+                    continue;
                 }
+                // The twin handle needs a descriptor too; when none is free, keep the
+                // connection and back off like for EMFILE from accept.
+                let twin = loop {
+                    match stream.try_clone() {
+                        Ok(twin) => break twin,
+                        Err(_) if shared.stopping.load(SeqCst) => return,
+                        Err(_) => {
+                            thread::sleep(backoff);
+                            backoff = (backoff * 2).min(MAX_ACCEPT_BACKOFF);
+                        }
+                    }
+                };
+                dispatch(&shared, &handler, Accepted { stream, twin });
             }
             Err(e) => match support::classify_accept_error(&e) {
                 AcceptFailure::Retry => {}
@@ -289,7 +328,7 @@ fn accept_loop<H: Handler>(listener: TcpListener, shared: Arc<Shared>, handler: 
 }
 
 /// Hand an accepted connection to an idle thread, a new thread, or the queue; or refuse it.
-fn dispatch<H: Handler>(shared: &Arc<Shared>, handler: &Arc<H>, stream: TcpStream) {
+fn dispatch<H: Handler>(shared: &Arc<Shared>, handler: &Arc<H>, stream: Accepted) {
     let params = &shared.params;
     let mut pool = shared.pool();
     let open = shared.counters.current_connections.load(Relaxed) + pool.queue.len();
@@ -348,7 +387,7 @@ fn connection_thread<H: Handler>(shared: Arc<Shared>, handler: Arc<H>) {
             break;
         }
         // Wait for work; a thread other than the last exits after `idle_time` without any.
-        let idle_until = Instant::now() + idle_time;
+        let idle_until = Instant::now() + idle_time; // idle_time ≤ MAX_TIMEOUT: no overflow
         pool.idle += 1;
         let mut expired = false;
         while pool.queue.is_empty() && !shared.stopping.load(SeqCst) {
@@ -374,20 +413,20 @@ fn connection_thread<H: Handler>(shared: Arc<Shared>, handler: Arc<H>) {
 }
 
 /// Serve a connection taken from the queue (already counted as begun) to its end.
-fn serve_connection<H: Handler>(shared: &Shared, handler: &H, stream: TcpStream) {
+fn serve_connection<H: Handler>(shared: &Shared, handler: &H, accepted: Accepted) {
     let params = &shared.params;
     let counters = &shared.counters;
-    let _ = stream.set_nodelay(params.nodelay());
+    let Accepted { stream, twin } = accepted;
+    if params.nodelay() {
+        let _ = stream.set_nodelay(true);
+    }
     let id = shared.next_id.fetch_add(1, Relaxed);
-    let registered = stream.try_clone().map(|socket| {
-        let live = Arc::new(Live {
-            socket,
-            busy: AtomicBool::new(true),
-        });
-        shared.live().insert(id, Arc::clone(&live));
-        live
+    let live = Arc::new(Live {
+        socket: twin,
+        busy: AtomicBool::new(true),
     });
-    if let (Ok(live), Ok(mut conn)) = (registered.as_ref(), Connection::new(stream, params)) {
+    shared.live().insert(id, Arc::clone(&live));
+    if let Ok(mut conn) = Connection::new(stream, params) {
         if let Some(mut session) = support::open_session(handler, &conn, counters) {
             loop {
                 live.busy.store(false, SeqCst);
@@ -411,8 +450,6 @@ fn serve_connection<H: Handler>(shared: &Shared, handler: &H, stream: TcpStream)
             support::close_session(session, counters);
         }
     }
-    if registered.is_ok() {
-        shared.live().remove(&id);
-    }
+    shared.live().remove(&id);
     counters.connection_ends();
 }
