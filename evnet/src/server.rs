@@ -8,7 +8,7 @@ use std::sync::{mpsc, Arc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use net::{Error, ErrorKind, Handler, Result, Server, ServerParams, Stats};
+use net::{support, Error, ErrorKind, Handler, Result, Server, ServerParams, Stats};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::ev::Waker;
@@ -164,28 +164,12 @@ impl Server for EvServer {
         shared.stopping.store(true, SeqCst);
         if let Some(running) = self.running.take() {
             running.wake_all();
-            let mut left = shared
+            let guard = shared
                 .loops_running
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
-            while *left > 0 {
-                let Some(give_up_at) = give_up_at else {
-                    left = shared
-                        .loop_finished
-                        .wait(left)
-                        .unwrap_or_else(|e| e.into_inner());
-                    continue;
-                };
-                let now = Instant::now();
-                if now >= give_up_at {
-                    break;
-                }
-                left = shared
-                    .loop_finished
-                    .wait_timeout(left, give_up_at - now)
-                    .unwrap_or_else(|e| e.into_inner())
-                    .0;
-            }
+            let left =
+                support::wait_while_before(&shared.loop_finished, guard, give_up_at, |n| *n == 0);
             let late = *left > 0;
             drop(left);
             if late {

@@ -5,6 +5,8 @@
 use std::io::{self, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Condvar, MutexGuard};
+use std::time::Instant;
 
 use crate::connection::Connection;
 use crate::handler::{Action, Handler};
@@ -101,4 +103,29 @@ pub fn classify_accept_error(err: &io::Error) -> AcceptFailure {
             _ => AcceptFailure::BackOff,
         },
     }
+}
+
+/// Wait on `cond` until `done` holds for the guarded value or `deadline` passes (`None`:
+/// no deadline). Returns the guard; check `done` again to know which happened.
+pub fn wait_while_before<'a, T>(
+    cond: &Condvar,
+    mut guard: MutexGuard<'a, T>,
+    deadline: Option<Instant>,
+    mut done: impl FnMut(&T) -> bool,
+) -> MutexGuard<'a, T> {
+    while !done(&guard) {
+        guard = match deadline {
+            None => cond.wait(guard).unwrap_or_else(|e| e.into_inner()),
+            Some(deadline) => {
+                let now = Instant::now();
+                if now >= deadline {
+                    break;
+                }
+                cond.wait_timeout(guard, deadline - now)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0
+            }
+        };
+    }
+    guard
 }

@@ -217,21 +217,7 @@ impl Server for TcpServer {
             }
         }
         let mut pool = shared.pool();
-        while pool.threads > 0 {
-            let Some(give_up_at) = give_up_at else {
-                pool = shared.exited.wait(pool).unwrap_or_else(|e| e.into_inner());
-                continue;
-            };
-            let now = Instant::now();
-            if now >= give_up_at {
-                break;
-            }
-            pool = shared
-                .exited
-                .wait_timeout(pool, give_up_at - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
+        pool = support::wait_while_before(&shared.exited, pool, give_up_at, |p| p.threads == 0);
         if pool.threads > 0 {
             // Deadline passed: cut the remaining connections so their threads return.
             drop(pool);
