@@ -13,7 +13,10 @@ pub enum Dispatch {
     #[default]
     Workers,
     /// On the event loop thread itself, with no handoff. Only for handlers that never block:
-    /// while one request is served, the loop's other connections wait.
+    /// while one request is served, the loop's other connections wait. The handler needs a
+    /// real [`Handler::frame`](net::Handler::frame): with the default (complete on the
+    /// first byte) a slow client's partial request would be read on the loop thread,
+    /// stalling it for up to `read_timeout`.
     Inline,
 }
 
