@@ -6,6 +6,9 @@
 
 #![forbid(unsafe_code)]
 
+pub mod child;
+
+use std::fmt::Debug;
 use std::time::{Duration, Instant};
 
 use net::Server;
@@ -146,19 +149,25 @@ pub fn counts(current: usize, threads: usize, queued: usize, total: u64) -> Coun
 
 /// Wait (up to [`PATIENCE`]) until the server's stats satisfy `cond`; panic naming `what`
 /// and showing the last snapshot otherwise. Returns the snapshot that satisfied it.
-pub fn await_stats<S: Server>(
-    server: &S,
+pub fn await_stats<S: Server>(server: &S, what: &str, cond: impl FnMut(&Stats) -> bool) -> Stats {
+    await_sample(what, || server.stats(), cond)
+}
+
+/// Take samples with `sample` (up to [`PATIENCE`]) until one satisfies `cond`, and return
+/// it; panic naming `what` and showing the last sample otherwise.
+pub fn await_sample<T: Debug>(
     what: &str,
-    mut cond: impl FnMut(&Stats) -> bool,
-) -> Stats {
-    let mut last = server.stats();
+    mut sample: impl FnMut() -> T,
+    mut cond: impl FnMut(&T) -> bool,
+) -> T {
+    let mut last = sample();
     if wait_until(PATIENCE, || {
-        last = server.stats();
+        last = sample();
         cond(&last)
     }) {
         last
     } else {
-        panic!("timed out waiting for {what}; last stats: {last:?}")
+        panic!("timed out waiting for {what}; last: {last:?}")
     }
 }
 

@@ -12,21 +12,18 @@
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
-use tests::{wait_until, Client, CLIENT_TIMEOUT, PATIENCE};
+use tests::child::ChildServer;
+use tests::{await_sample, wait_until, Client, CLIENT_TIMEOUT, PATIENCE};
 
 /// Connections the test opens while the child is short of descriptors.
 const CLIENTS: usize = 20;
 
 /// Descriptors left free in the child by the lowered limit.
 const FREE: usize = 8;
-
-/// How long the test waits for a line from the child process.
-const CHILD_PATIENCE: Duration = Duration::from_secs(30);
 
 /// How long a waiting client waits for its echo (a failing test still ends).
 const REPLY_BOUND: Duration = Duration::from_secs(60);
@@ -46,81 +43,20 @@ struct ChildStats {
     requests: u64,
 }
 
-/// An `fd_child` process serving on a port; killed when dropped if still running.
-struct ChildServer {
-    kind: &'static str,
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: mpsc::Receiver<String>,
-    addr: SocketAddr,
+/// The `fd_child` counters protocol on top of a [`ChildServer`].
+trait FdChild {
+    /// The counters of the next line, which must start with `tag`.
+    fn counters(&mut self, tag: &str) -> ChildStats;
+
+    /// The child's live counters (`stats` command).
+    fn stats(&mut self) -> ChildStats;
+
+    /// Poll the child's counters (up to [`PATIENCE`]) until `cond` holds; panic naming
+    /// `what` with the last counters otherwise.
+    fn await_stats(&mut self, what: &str, cond: impl FnMut(&ChildStats) -> bool) -> ChildStats;
 }
 
-impl ChildServer {
-    /// Start `fd_child <kind>` and wait for its port.
-    fn spawn(kind: &'static str) -> ChildServer {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_fd_child"))
-            .arg(kind)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start fd_child {kind}: {e}"));
-        let stdout = child.stdout.take().unwrap();
-        let stdin = child.stdin.take();
-        let (tx, lines) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut server = ChildServer {
-            kind,
-            child,
-            stdin,
-            lines,
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        };
-        let port = server.expect("PORT")[0];
-        server.addr.set_port(u16::try_from(port).unwrap());
-        server
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// The numbers of the next line, which must start with `tag`.
-    fn expect(&mut self, tag: &str) -> Vec<u64> {
-        let kind = self.kind;
-        let line = self
-            .lines
-            .recv_timeout(CHILD_PATIENCE)
-            .unwrap_or_else(|e| panic!("{kind}: no {tag} line from fd_child: {e}"));
-        let mut words = line.split_whitespace();
-        assert_eq!(
-            words.next(),
-            Some(tag),
-            "{kind}: unexpected line from fd_child: {line:?}"
-        );
-        words
-            .map(|w| {
-                w.parse()
-                    .unwrap_or_else(|_| panic!("{kind}: bad number in {line:?}"))
-            })
-            .collect()
-    }
-
-    fn command(&mut self, command: &str) {
-        let kind = self.kind;
-        let stdin = self.stdin.as_mut().expect("stdin already closed");
-        writeln!(stdin, "{command}")
-            .and_then(|()| stdin.flush())
-            .unwrap_or_else(|e| panic!("{kind}: cannot send {command:?} to fd_child: {e}"));
-    }
-
+impl FdChild for ChildServer {
     fn counters(&mut self, tag: &str) -> ChildStats {
         match self.expect(tag)[..] {
             [current, total, refused, requests] => ChildStats {
@@ -129,64 +65,18 @@ impl ChildServer {
                 refused,
                 requests,
             },
-            ref other => panic!("{}: {tag} line with {other:?}", self.kind),
+            ref other => panic!("{}: {tag} line with {other:?}", self.label()),
         }
     }
 
-    /// The child's live counters (`stats` command).
     fn stats(&mut self) -> ChildStats {
         self.command("stats");
         self.counters("STATS")
     }
 
-    /// Poll the child's counters (up to [`PATIENCE`]) until `cond` holds; panic naming
-    /// `what` with the last counters otherwise.
-    fn await_stats(&mut self, what: &str, mut cond: impl FnMut(&ChildStats) -> bool) -> ChildStats {
-        let mut last = self.stats();
-        if wait_until(PATIENCE, || {
-            last = self.stats();
-            cond(&last)
-        }) {
-            last
-        } else {
-            panic!(
-                "{}: timed out waiting for {what}; last: {last:?}",
-                self.kind
-            )
-        }
-    }
-
-    fn assert_alive(&mut self, when: &str) {
-        let status = self.child.try_wait().expect("try_wait on fd_child");
-        assert!(
-            status.is_none(),
-            "{}: fd_child exited {when}: {status:?}",
-            self.kind
-        );
-    }
-
-    /// Wait (bounded) for the child to exit after `quit`; killed and a panic on timeout.
-    fn wait_exit(&mut self) -> ExitStatus {
-        self.stdin = None;
-        let mut status = None;
-        wait_until(CHILD_PATIENCE, || {
-            status = self.child.try_wait().expect("try_wait on fd_child");
-            status.is_some()
-        });
-        status.unwrap_or_else(|| {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-            panic!("{}: fd_child did not exit after quit; killed", self.kind);
-        })
-    }
-}
-
-impl Drop for ChildServer {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+    fn await_stats(&mut self, what: &str, cond: impl FnMut(&ChildStats) -> bool) -> ChildStats {
+        let what = format!("{what} ({})", self.label());
+        await_sample(&what, || self.stats(), cond)
     }
 }
 
@@ -369,9 +259,9 @@ impl Clients {
 
 fn survives_emfile(kind: &'static str) {
     require_prlimit();
-    let mut child = ChildServer::spawn(kind);
+    let mut child = ChildServer::spawn(env!("CARGO_BIN_EXE_fd_child"), [kind]);
     let pid = child.pid();
-    let addr = child.addr;
+    let addr = child.addr();
 
     let idle_ticks = cpu_ticks(pid);
     thread::sleep(CPU_WINDOW);

@@ -8,25 +8,22 @@
 //! Tests that look at a server's threads or descriptors run it in a child process
 //! (`ev_child`), so that the parallel tests of this binary cannot disturb the counts.
 
-use std::io::{self, BufRead, BufReader, Write};
+use std::io::{self, BufRead, Write};
 use std::net::SocketAddr;
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
-use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::Duration;
 
 use evnet::{
     Action, Connection, Dispatch, EvOptions, EvServer, Frame, Handler, Server, ServerParams,
 };
+use tests::child::ChildServer;
 use tests::{await_stats, line_frame, stop, wait_until, Client, Echo, Slow, PATIENCE};
 
 /// Longest a handler waits at a [`Gate`] that the test never opens (a failing test still
 /// ends).
 const GATE_BOUND: Duration = Duration::from_secs(20);
-
-/// How long the test waits for a line from the child process.
-const CHILD_PATIENCE: Duration = Duration::from_secs(30);
 
 // ----- helpers ------------------------------------------------------------------------
 
@@ -96,11 +93,14 @@ struct Probes {
 #[derive(Debug)]
 struct Gated(Probes);
 
-impl Gated {
-    fn new() -> (Gated, Probes) {
-        let probes = Probes::default();
-        (Gated(probes.clone()), probes)
-    }
+/// Start a server with a [`Gated`] handler and `options`; returns it with the handler's
+/// probes and the guard that opens the gate when the test ends (last in the tuple, so that
+/// it is dropped, and the gate opened, before the server).
+fn start_gated(options: EvOptions) -> (EvServer, Probes, OpenOnDrop) {
+    let probes = Probes::default();
+    let server = start_ev(Gated(probes.clone()), long_params(), options);
+    let release = OpenOnDrop(Arc::clone(&probes.gate));
+    (server, probes, release)
 }
 
 impl Handler for Gated {
@@ -147,107 +147,28 @@ fn thread_count(pid: u32) -> usize {
         .unwrap_or_else(|| panic!("no Threads: line in /proc/{pid}/status"))
 }
 
-/// An `ev_child` process serving on a port; killed when dropped if still running.
-struct ChildServer {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: mpsc::Receiver<String>,
-    addr: SocketAddr,
+/// Start `ev_child <mode> <loops> <workers> <max_connections> 60` (a keep-alive timeout of
+/// 60 s) and wait for its port.
+fn spawn_ev_child(mode: &str, loops: usize, workers: usize, max_connections: usize) -> ChildServer {
+    let args = [
+        mode.to_string(),
+        loops.to_string(),
+        workers.to_string(),
+        max_connections.to_string(),
+        "60".to_string(),
+    ];
+    ChildServer::spawn(env!("CARGO_BIN_EXE_ev_child"), args)
 }
 
-impl ChildServer {
-    /// Start `ev_child <mode> <loops> <workers> <max_connections> <keep_alive_secs>` and
-    /// wait for its port.
-    fn spawn(mode: &str, loops: usize, workers: usize, max_connections: usize) -> ChildServer {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ev_child"))
-            .args([
-                mode.to_string(),
-                loops.to_string(),
-                workers.to_string(),
-                max_connections.to_string(),
-                "60".to_string(),
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start ev_child: {e}"));
-        let stdout = child.stdout.take().unwrap();
-        let stdin = child.stdin.take();
-        let (tx, lines) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut server = ChildServer {
-            child,
-            stdin,
-            lines,
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-        };
-        let port = server.expect("PORT")[0];
-        server.addr.set_port(u16::try_from(port).unwrap());
-        server
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// The numbers of the next line, which must start with `tag`.
-    fn expect(&mut self, tag: &str) -> Vec<u64> {
-        let line = self
-            .lines
-            .recv_timeout(CHILD_PATIENCE)
-            .unwrap_or_else(|e| panic!("no {tag} line from ev_child: {e}"));
-        let mut words = line.split_whitespace();
-        assert_eq!(
-            words.next(),
-            Some(tag),
-            "unexpected line from ev_child: {line:?}"
-        );
-        words
-            .map(|w| {
-                w.parse()
-                    .unwrap_or_else(|_| panic!("bad number in {line:?}"))
-            })
-            .collect()
-    }
-
-    fn command(&mut self, command: &str) {
-        let stdin = self.stdin.as_mut().expect("stdin already closed");
-        writeln!(stdin, "{command}")
-            .and_then(|()| stdin.flush())
-            .unwrap_or_else(|e| panic!("cannot send {command:?} to ev_child: {e}"));
-    }
-
-    /// Wait (bounded) for the child to exit after `quit`; killed and a panic on timeout.
-    fn wait_exit(&mut self) -> ExitStatus {
-        self.stdin = None;
-        let mut status = None;
-        wait_until(CHILD_PATIENCE, || {
-            status = self.child.try_wait().expect("try_wait on ev_child");
-            status.is_some()
-        });
-        status.unwrap_or_else(|| {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-            panic!("ev_child did not exit after quit; killed");
+/// `count` clients of `addr`, each having had the line `<prefix> <i>` echoed.
+fn echoed_clients(addr: SocketAddr, count: usize, prefix: &str) -> Vec<Client> {
+    (0..count)
+        .map(|i| {
+            let mut c = Client::connect(addr);
+            c.echo(&format!("{prefix} {i}"));
+            c
         })
-    }
-}
-
-impl Drop for ChildServer {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+        .collect()
 }
 
 // ----- 1. idle connections cost no threads --------------------------------------------
@@ -259,15 +180,10 @@ fn idle_keepalive_connections_cost_no_threads() {
     const CONNS: usize = 2000;
     const LOOPS: usize = 2;
     const WORKERS: usize = 2;
-    let mut child = ChildServer::spawn("echo", LOOPS, WORKERS, 4096);
+    let mut child = spawn_ev_child("echo", LOOPS, WORKERS, 4096);
     let pid = child.pid();
 
-    let mut clients = Vec::with_capacity(CONNS);
-    for i in 0..CONNS {
-        let mut c = Client::connect(child.addr);
-        c.echo(&format!("first {i}"));
-        clients.push(c);
-    }
+    let mut clients = echoed_clients(child.addr(), CONNS, "first");
     // Let them idle (the child's keep-alive timeout is 60 s).
     thread::sleep(Duration::from_secs(1));
     for (i, c) in clients.iter_mut().enumerate() {
@@ -313,10 +229,7 @@ fn idle_keepalive_connections_cost_no_threads() {
 /// answered by the other worker.
 #[test]
 fn slow_request_does_not_block_other_connections() {
-    let (handler, probes) = Gated::new();
-    let options = EvOptions::default().loops(1).workers(2);
-    let mut server = start_ev(handler, long_params(), options);
-    let _release = OpenOnDrop(Arc::clone(&probes.gate));
+    let (mut server, probes, _release) = start_gated(EvOptions::default().loops(1).workers(2));
     let addr = server.local_addr();
 
     let mut a = Client::connect(addr);
@@ -358,10 +271,7 @@ fn slow_request_does_not_block_other_connections() {
 /// served, and it is served once the rest arrives.
 #[test]
 fn slow_client_does_not_occupy_a_worker() {
-    let (handler, probes) = Gated::new();
-    let options = EvOptions::default().loops(1).workers(1);
-    let mut server = start_ev(handler, long_params(), options);
-    let _release = OpenOnDrop(Arc::clone(&probes.gate));
+    let (mut server, probes, _release) = start_gated(EvOptions::default().loops(1).workers(1));
     let addr = server.local_addr();
 
     let mut a = Client::connect(addr);
@@ -428,13 +338,7 @@ fn slab_full_refuses_and_counts() {
     let mut server = start_ev(Echo::new(), params, options);
     let addr = server.local_addr();
 
-    let mut held: Vec<Client> = (0..3)
-        .map(|i| {
-            let mut c = Client::connect(addr);
-            c.echo(&format!("held {i}"));
-            c
-        })
-        .collect();
+    let mut held = echoed_clients(addr, 3, "held");
     let mut fourth = Client::connect(addr);
     fourth.expect_closed();
     await_stats(&server, "refused_connections 1", |s| {
@@ -464,19 +368,10 @@ fn slab_full_refuses_and_counts() {
 /// closed; shutdown returns.
 #[test]
 fn shutdown_with_requests_in_flight() {
-    let (handler, probes) = Gated::new();
-    let options = EvOptions::default().loops(2).workers(4);
-    let mut server = start_ev(handler, long_params(), options);
-    let _release = OpenOnDrop(Arc::clone(&probes.gate));
+    let (mut server, probes, _release) = start_gated(EvOptions::default().loops(2).workers(4));
     let addr = server.local_addr();
 
-    let idle: Vec<Client> = (0..2)
-        .map(|i| {
-            let mut c = Client::connect(addr);
-            c.echo(&format!("idle {i}"));
-            c
-        })
-        .collect();
+    let idle = echoed_clients(addr, 2, "idle");
     let busy: Vec<_> = (0..4)
         .map(|_| {
             let mut c = Client::connect(addr);
@@ -548,14 +443,8 @@ fn shutdown_deadline_cuts_request_in_flight() {
 /// was created, though 25 connections (5 with a partial request) were still open.
 #[test]
 fn fds_return_to_start_after_shutdown() {
-    let mut child = ChildServer::spawn("fdcheck", 2, 2, 1024);
-    let mut clients: Vec<Client> = (0..50)
-        .map(|i| {
-            let mut c = Client::connect(child.addr);
-            c.echo(&format!("hello {i}"));
-            c
-        })
-        .collect();
+    let mut child = spawn_ev_child("fdcheck", 2, 2, 1024);
+    let mut clients = echoed_clients(child.addr(), 50, "hello");
     for (i, c) in clients.iter_mut().enumerate().step_by(3) {
         c.echo(&format!("again {i}"));
     }
@@ -644,6 +533,7 @@ fn bad_options_are_errors() {
 #[derive(Debug, Default)]
 struct Panicky {
     opened: AtomicBool,
+    echo: Echo,
 }
 
 impl Handler for Panicky {
@@ -653,13 +543,8 @@ impl Handler for Panicky {
             panic!("Panicky::open: first connection (this panic is expected)");
         }
     }
-    fn serve(&self, _: &mut (), conn: &mut Connection) -> io::Result<Action> {
-        let mut line = Vec::new();
-        if conn.read_until(b'\n', &mut line)? == 0 {
-            return Ok(Action::Close);
-        }
-        conn.write_all(&line)?;
-        Ok(Action::KeepAlive)
+    fn serve(&self, session: &mut (), conn: &mut Connection) -> io::Result<Action> {
+        self.echo.serve(session, conn)
     }
     fn frame(&self, buffered: &[u8]) -> Frame {
         if buffered.starts_with(b"boom") {

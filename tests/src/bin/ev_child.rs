@@ -16,24 +16,17 @@
 //! and, after the shutdown, waits (bounded) until the count is back there, then prints
 //! `FDS <before> <after>` before `STATS`.
 
-use std::io::{self, BufRead, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use evnet::{EvOptions, EvServer, Server, ServerParams, Stats};
-use tests::{wait_until, Echo, PATIENCE, SHUTDOWN_DEADLINE};
+use tests::child::{say, serve_commands};
+use tests::{wait_until, Echo, PATIENCE};
 
 /// Entries in `/proc/self/fd` (the directory handle used to read it included, the same way
 /// every time).
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").map_or(0, |dir| dir.count())
-}
-
-fn say(line: &str) {
-    let mut out = io::stdout().lock();
-    // The test reads these lines; if it is gone, there is nobody left to tell.
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
 }
 
 fn counters(s: &Stats) -> String {
@@ -70,20 +63,7 @@ fn run(args: &[String]) -> Result<(), String> {
     let mut server = EvServer::bind_with("127.0.0.1:0", Echo::new(), params, options)
         .map_err(|e| format!("bind: {e}"))?;
     server.start().map_err(|e| format!("start: {e}"))?;
-    say(&format!("PORT {}", server.local_addr().port()));
-
-    for line in io::stdin().lock().lines() {
-        let Ok(line) = line else { break };
-        match line.trim() {
-            "quit" => break,
-            "stats" => say(&format!("LIVE {}", counters(&server.stats()))),
-            "" => {}
-            other => eprintln!("ev_child: unknown command {other:?}"),
-        }
-    }
-
-    let stats = server
-        .shutdown(SHUTDOWN_DEADLINE)
+    let stats = serve_commands(&mut server, "ev_child", "LIVE", counters)
         .map_err(|e| format!("shutdown: {e}"))?;
     if fdcheck {
         drop(server);

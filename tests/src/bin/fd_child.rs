@@ -14,19 +14,12 @@
 //!   `FINAL <current_connections> <total_connections> <refused_connections> <requests>`
 //!   and exits with status 0.
 
-use std::io::{self, BufRead, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use net::{ServerParams, Stats};
-use tests::{Echo, TestServer, SHUTDOWN_DEADLINE};
-
-fn say(line: &str) {
-    let mut out = io::stdout().lock();
-    // The test reads these lines; if it is gone, there is nobody left to tell.
-    let _ = writeln!(out, "{line}");
-    let _ = out.flush();
-}
+use tests::child::{say, serve_commands};
+use tests::{Echo, TestServer};
 
 fn counters(s: &Stats) -> String {
     format!(
@@ -49,20 +42,7 @@ fn run<S: TestServer>() -> Result<(), String> {
     server
         .start()
         .map_err(|e| format!("{}: start: {e}", S::NAME))?;
-    say(&format!("PORT {}", server.local_addr().port()));
-
-    for line in io::stdin().lock().lines() {
-        let Ok(line) = line else { break };
-        match line.trim() {
-            "quit" => break,
-            "stats" => say(&format!("STATS {}", counters(&server.stats()))),
-            "" => {}
-            other => eprintln!("fd_child: unknown command {other:?}"),
-        }
-    }
-
-    let stats = server
-        .shutdown(SHUTDOWN_DEADLINE)
+    let stats = serve_commands(&mut server, "fd_child", "STATS", counters)
         .map_err(|e| format!("{}: shutdown: {e}", S::NAME))?;
     say(&format!("FINAL {}", counters(&stats)));
     Ok(())
