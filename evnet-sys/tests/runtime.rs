@@ -162,7 +162,8 @@ fn timer_fires_and_callback_sees_data() {
         assert!(ev_is_active(w));
         let remaining = ev_timer_remaining(l, w);
         assert!(
-            remaining > 0.0 && remaining <= 0.01,
+            // libev computes it as `at - now` in floating point.
+            remaining > 0.0 && remaining <= 0.01 + 1e-9,
             "remaining {remaining}"
         );
 
@@ -229,15 +230,12 @@ fn async_send_from_another_thread_wakes_blocked_loop() {
             target.send();
         });
 
-        let started = Instant::now();
         ev_run(l, 0);
-        let elapsed = started.elapsed();
         sender.join().expect("sender thread");
 
         assert_eq!((*timed_out).calls, 0, "safety timer fired: loop not woken");
         assert_eq!((*rec).calls, 1);
         assert_eq!((*rec).revents, EV_ASYNC);
-        assert!(elapsed < Duration::from_secs(4), "woken after {elapsed:?}");
         assert!(!ev_async_pending(w));
 
         ev_timer_stop(l, safety);
@@ -423,9 +421,10 @@ fn loop_utilities() {
 
         // The unref'd active timer must not keep ev_run alive.
         ev_unref(l);
-        let started = Instant::now();
+        // Returns 0 (no active watcher keeps it alive) instead of waiting for the timer,
+        // which would run its callback and restart it (repeat 2 s).
         assert_eq!(ev_run(l, 0), 0);
-        assert!(started.elapsed() < Duration::from_secs(1));
+        assert!(ev_is_active(w) && !ev_is_pending(w));
         ev_ref(l);
 
         ev_suspend(l);
