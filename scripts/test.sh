@@ -7,4 +7,4 @@ scripts/ensure-deps.sh libev
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --quiet
-cargo test --workspace --all-features
+cargo test --workspace --all-features --no-fail-fast
