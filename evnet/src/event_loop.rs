@@ -276,6 +276,12 @@ impl<H: Handler> LoopCtx<'_, H> {
             self.stalled.push_back(i as u32);
             return;
         }
+        self.read_and_route(i, phase);
+    }
+
+    /// Read what a ready connection has and decide what to do with it; `phase` is where it
+    /// goes back if nothing was there after all.
+    fn read_and_route(&mut self, i: usize, phase: Phase) {
         self.lend_buffers(i);
         let conn = self
             .slab
@@ -302,6 +308,8 @@ impl<H: Handler> LoopCtx<'_, H> {
             List::Idle
         };
         self.slab.push_back(list, i, now);
+        let fd = self.slab.get(i).fd;
+        self.io.start(i, fd, false);
         self.arm_sweep();
     }
 
@@ -398,8 +406,9 @@ impl<H: Handler> LoopCtx<'_, H> {
             slot.phase = Phase::Stalled;
             self.stalled.push_back(i as u32);
             self.mailbox.mark_stalled();
-            // A worker may have emptied the queue between try_send and mark_stalled.
-            if !jobs.is_full() {
+            // Workers wake stalled loops when the queue is down to half; if it got there
+            // between try_send and mark_stalled, that wake-up was missed: wake ourselves.
+            if jobs.has_room() {
                 self.mailbox.wake();
             }
         }
@@ -443,8 +452,11 @@ impl<H: Handler> LoopCtx<'_, H> {
     /// Workers made room: dispatch stalled slots in order.
     fn retry_stalled(&mut self) {
         while let Some(&i) = self.stalled.front() {
-            if self.jobs.as_ref().is_some_and(|j| j.is_full()) {
+            if let Some(jobs) = self.jobs.as_ref().filter(|j| j.is_full()) {
                 self.mailbox.mark_stalled();
+                if jobs.has_room() {
+                    self.mailbox.wake();
+                }
                 return;
             }
             self.stalled.pop_front();
@@ -459,12 +471,8 @@ impl<H: Handler> LoopCtx<'_, H> {
                 // Frame again: a partial request parked here goes back to reading.
                 self.route(i);
             } else {
-                // Readiness noticed but not read: watch it again (level-triggered).
-                self.slab.get(i).phase = Phase::Reading;
-                let now = self.now();
-                self.slab.push_back(List::Reading, i, now);
-                self.io.start(i, self.slab.get(i).fd, false);
-                self.arm_sweep();
+                // Readiness noticed but not read: read it now.
+                self.read_and_route(i, Phase::Reading);
             }
         }
     }

@@ -33,6 +33,7 @@ pub enum Dispatch {
 pub struct EvOptions {
     loops: usize,
     workers: usize,
+    queue: Option<usize>,
     dispatch: Dispatch,
 }
 
@@ -43,6 +44,7 @@ impl Default for EvOptions {
         EvOptions {
             loops: cores,
             workers: cores,
+            queue: None,
             dispatch: Dispatch::Workers,
         }
     }
@@ -62,6 +64,14 @@ impl EvOptions {
         self
     }
 
+    /// Most complete requests waiting for a worker (at least 1; default 1,024 per worker,
+    /// at most `max_connections`). When the queue is full, loops stop reading ready
+    /// connections, so the kernel's buffers throttle the clients (backpressure).
+    pub fn queue_capacity(mut self, n: usize) -> Self {
+        self.queue = Some(n);
+        self
+    }
+
     /// Where requests are served.
     pub fn dispatch(mut self, dispatch: Dispatch) -> Self {
         self.dispatch = dispatch;
@@ -76,6 +86,13 @@ impl EvOptions {
     /// The configured worker count (0 threads are started with `Inline`).
     pub fn worker_count(&self) -> usize {
         self.workers
+    }
+
+    /// The worker-queue capacity used with `max_connections` connections.
+    pub fn queue_capacity_for(&self, max_connections: usize) -> usize {
+        self.queue
+            .unwrap_or(self.workers.saturating_mul(1024))
+            .clamp(1, max_connections.max(1))
     }
 
     /// The configured dispatch mode.
@@ -99,6 +116,9 @@ impl EvOptions {
         }
         if self.dispatch == Dispatch::Workers && self.workers == 0 {
             return Err(Error::invalid_param("workers", "must be at least 1"));
+        }
+        if self.queue == Some(0) {
+            return Err(Error::invalid_param("queue_capacity", "must be at least 1"));
         }
         if self.workers > 4096 {
             return Err(Error::invalid_param("workers", "must be at most 4096"));

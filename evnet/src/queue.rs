@@ -28,11 +28,12 @@ impl<T> Inner<T> {
     }
 }
 
-/// A queue of at most `capacity` items (preallocated), with one sender per loop.
+/// A queue of at most `capacity` items, with one sender per loop. Its storage grows on
+/// demand up to `capacity` and is then reused: no allocation per item in steady state.
 pub(crate) fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
     let inner = Arc::new(Inner {
         state: Mutex::new(State {
-            items: VecDeque::with_capacity(capacity),
+            items: VecDeque::new(),
             sleeping: 0,
             senders: 1,
         }),
@@ -65,6 +66,12 @@ impl<T> Sender<T> {
     pub fn is_full(&self) -> bool {
         self.0.lock().items.len() >= self.0.capacity
     }
+
+    /// True when the queue is at most half full: the level at which loops waiting for room
+    /// are woken (waking them on every pop would make them churn one item at a time).
+    pub fn has_room(&self) -> bool {
+        self.0.lock().items.len() <= self.0.capacity / 2
+    }
 }
 
 impl<T> Clone for Sender<T> {
@@ -95,13 +102,14 @@ impl<T> Clone for Receiver<T> {
 }
 
 impl<T> Receiver<T> {
-    /// The next item, waiting for one; `None` once every sender is gone and the queue is
-    /// empty.
-    pub fn recv(&self) -> Option<T> {
+    /// The next item, waiting for one, and whether the queue now has room (see
+    /// [`Sender::has_room`]); `None` once every sender is gone and the queue is empty.
+    pub fn recv(&self) -> Option<(T, bool)> {
         let mut state = self.0.lock();
         loop {
             if let Some(item) = state.items.pop_front() {
-                return Some(item);
+                let room = state.items.len() <= self.0.capacity / 2;
+                return Some((item, room));
             }
             if state.senders == 0 {
                 return None;
@@ -124,12 +132,14 @@ mod tests {
         assert!(tx.try_send(2).is_ok());
         assert!(tx.is_full());
         assert_eq!(tx.try_send(3), Err(3));
-        assert_eq!(rx.recv(), Some(1));
+        assert!(!tx.has_room());
+        assert_eq!(rx.recv(), Some((1, true)));
+        assert!(tx.has_room());
         let waiter = {
             let rx = rx.clone();
             std::thread::spawn(move || {
                 let mut got = Vec::new();
-                while let Some(x) = rx.recv() {
+                while let Some((x, _)) = rx.recv() {
                     got.push(x);
                 }
                 got

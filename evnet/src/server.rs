@@ -19,8 +19,6 @@ use crate::worker::{run_worker, Mailbox};
 
 /// Deadline used when a running server is dropped without an explicit shutdown.
 const DROP_DEADLINE: Duration = Duration::from_secs(1);
-/// Worker-queue room per worker; a full queue makes loops stop reading (backpressure).
-const QUEUE_PER_WORKER: usize = 64;
 
 /// The evented server: `loops` libev event loops (one `SO_REUSEPORT` listener each) watch
 /// every connection; a fixed pool of `workers` threads serves *requests*.
@@ -270,9 +268,7 @@ fn start_threads<H: Handler>(
     let total = params.max_connections();
     let workers = options.threads_for_workers();
     let (jobs_tx, jobs_rx) = if options.dispatch_mode() == Dispatch::Workers {
-        let room =
-            (workers * QUEUE_PER_WORKER).clamp(QUEUE_PER_WORKER, total.max(QUEUE_PER_WORKER));
-        let (tx, rx) = crate::queue::bounded(room);
+        let (tx, rx) = crate::queue::bounded(options.queue_capacity_for(total));
         (Some(tx), Some(rx))
     } else {
         (None, None)

@@ -106,11 +106,13 @@ pub(crate) fn run_worker<H: Handler>(
 ) {
     let max_requests = shared.params.max_requests_per_connection();
     let counters = &shared.counters;
-    while let Some(mut job) = jobs.recv() {
+    while let Some((mut job, room)) = jobs.recv() {
         counters.queued_connections.fetch_sub(1, Relaxed);
-        // Room was just made in the queue: let stalled loops retry.
-        for mailbox in mailboxes.iter() {
-            mailbox.wake_if_stalled();
+        if room {
+            // The queue is down to half: let loops waiting for room send again.
+            for mailbox in mailboxes.iter() {
+                mailbox.wake_if_stalled();
+            }
         }
         // serve_request isolates handler panics; this guard covers everything else (the
         // flush, say), so a worker never dies and the connection always goes back to its

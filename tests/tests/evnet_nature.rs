@@ -601,3 +601,61 @@ fn handler_panic_in_frame_and_open() {
     assert_eq!(stats.requests, 6);
     assert_eq!(stats.current_connections, 0);
 }
+
+/// Backpressure: with one worker and room for one queued request, further complete
+/// requests wait in the loop (the first with its bytes read, later ones unread in the
+/// kernel) and are all served, in order, once the worker is free again. None is lost, and
+/// the queue never holds more than its capacity.
+#[test]
+fn full_worker_queue_holds_requests_in_the_loop_until_room() {
+    let options = EvOptions::default().loops(1).workers(1).queue_capacity(1);
+    let (mut server, probes, _release) = start_gated(options);
+    let addr = server.local_addr();
+
+    let mut a = Client::connect(addr);
+    a.send(b"slow\n");
+    assert!(wait_until(PATIENCE, || probes.started.load(SeqCst) == 1));
+    let mut b = Client::connect(addr);
+    b.send(b"slow\n");
+    assert!(wait_until(PATIENCE, || server.stats().queued_connections == 1));
+    let mut waiting: Vec<Client> = (0..4)
+        .map(|i| {
+            let mut c = Client::connect(addr);
+            c.send(format!("waiting {i}\n").as_bytes());
+            c
+        })
+        .collect();
+    assert!(wait_until(PATIENCE, || server.stats().current_connections == 6));
+    assert_eq!(
+        server.stats().queued_connections,
+        1,
+        "the queue holds one request"
+    );
+    assert_eq!(
+        probes.started.load(SeqCst),
+        1,
+        "B waits for the busy worker"
+    );
+
+    probes.gate.open();
+    assert_eq!(a.line(), "done slow\n");
+    assert_eq!(b.line(), "done slow\n");
+    for (i, c) in waiting.iter_mut().enumerate() {
+        assert_eq!(c.line(), format!("waiting {i}\n"));
+    }
+    // Everything flows normally afterwards.
+    a.echo("after");
+    let stats = stop(&mut server);
+    assert_eq!(stats.requests, 7);
+    assert_eq!(stats.queued_connections, 0);
+}
+
+/// A zero worker-queue capacity is a parameter error naming it.
+#[test]
+fn zero_queue_capacity_is_an_error() {
+    let options = EvOptions::default().queue_capacity(0);
+    let err =
+        EvServer::bind_with("127.0.0.1:0", tests::Echo::new(), long_params(), options).unwrap_err();
+    assert!(err.is_invalid_param(), "{err}");
+    assert!(err.to_string().contains("queue_capacity"), "{err}");
+}
