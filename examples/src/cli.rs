@@ -52,7 +52,7 @@ pub const EXIT_FAILURE: u8 = 1;
 ///     server: examples::cli::ServerArgs,
 /// }
 ///
-/// let cli = Cli::parse_from(["prog", "--threads", "4", "--keep-alive-ms", "2500", "--nodelay=false"]);
+/// let cli = Cli::parse_from(["prog", "--threads", "4", "--keep-alive-timeout", "2500ms", "--nodelay=false"]);
 /// let params = cli.server.params()?;
 /// assert_eq!(params.max_threads(), 4);
 /// assert_eq!(params.keep_alive_timeout(), std::time::Duration::from_millis(2500));
@@ -72,25 +72,26 @@ pub struct ServerArgs {
     #[arg(long, value_name = "N")]
     pub queue: Option<usize>,
 
-    /// How long an extra idle thread lives, in milliseconds (net).
-    #[arg(long, value_name = "MS")]
-    pub thread_idle_ms: Option<u64>,
+    /// How long an extra idle thread lives (net); a duration such as `100ms`, `10s`, `2m`
+    /// (a bare number is milliseconds).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, visible_alias = "thread-idle-ms")]
+    pub thread_idle_time: Option<Duration>,
 
     /// Most open connections; more are refused.
     #[arg(long, value_name = "N")]
     pub max_connections: Option<usize>,
 
-    /// Longest idle wait between requests on a connection, in milliseconds.
-    #[arg(long, value_name = "MS", visible_alias = "keep-alive-timeout-ms")]
-    pub keep_alive_ms: Option<u64>,
+    /// Longest idle wait between requests on a connection (`15s`, `500ms`, …).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, visible_alias = "keep-alive-ms")]
+    pub keep_alive_timeout: Option<Duration>,
 
-    /// Longest wait for more bytes of a request in progress, in milliseconds.
-    #[arg(long, value_name = "MS")]
-    pub read_timeout_ms: Option<u64>,
+    /// Longest wait for more bytes of a request in progress (`30s`, …).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, visible_alias = "read-timeout-ms")]
+    pub read_timeout: Option<Duration>,
 
-    /// Longest wait for the peer to take response bytes, in milliseconds.
-    #[arg(long, value_name = "MS")]
-    pub write_timeout_ms: Option<u64>,
+    /// Longest wait for the peer to take response bytes (`30s`, …).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, visible_alias = "write-timeout-ms")]
+    pub write_timeout: Option<Duration>,
 
     /// Requests served on one connection before it is closed (default: unlimited).
     #[arg(long, value_name = "N")]
@@ -127,9 +128,9 @@ pub struct ServerArgs {
     #[arg(long, value_name = "MODE", value_parser = ["workers", "inline"])]
     pub dispatch: Option<String>,
 
-    /// How long a graceful shutdown lets requests in flight finish, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 5000)]
-    pub shutdown_ms: u64,
+    /// How long a graceful shutdown lets requests in flight finish (`5s`, …).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5s", visible_alias = "shutdown-ms")]
+    pub shutdown_deadline: Duration,
 }
 
 impl ServerArgs {
@@ -143,20 +144,20 @@ impl ServerArgs {
         if let Some(n) = self.queue {
             b = b.max_queued(n);
         }
-        if let Some(ms) = self.thread_idle_ms {
-            b = b.thread_idle_time(Duration::from_millis(ms));
+        if let Some(d) = self.thread_idle_time {
+            b = b.thread_idle_time(d);
         }
         if let Some(n) = self.max_connections {
             b = b.max_connections(n);
         }
-        if let Some(ms) = self.keep_alive_ms {
-            b = b.keep_alive_timeout(Duration::from_millis(ms));
+        if let Some(d) = self.keep_alive_timeout {
+            b = b.keep_alive_timeout(d);
         }
-        if let Some(ms) = self.read_timeout_ms {
-            b = b.read_timeout(Duration::from_millis(ms));
+        if let Some(d) = self.read_timeout {
+            b = b.read_timeout(d);
         }
-        if let Some(ms) = self.write_timeout_ms {
-            b = b.write_timeout(Duration::from_millis(ms));
+        if let Some(d) = self.write_timeout {
+            b = b.write_timeout(d);
         }
         if let Some(n) = self.max_requests {
             b = b.max_requests_per_connection(n);
@@ -192,7 +193,7 @@ impl ServerArgs {
 
     /// The graceful shutdown deadline.
     pub fn shutdown_deadline(&self) -> Duration {
-        Duration::from_millis(self.shutdown_ms)
+        self.shutdown_deadline
     }
 }
 
@@ -281,8 +282,8 @@ pub fn run<H: Handler>(handler: H, addr: &str, scheme: &str, args: &ServerArgs) 
         _ => "a signal",
     };
     eprintln!(
-        "received {name}, shutting down (deadline {} ms)",
-        args.shutdown_ms
+        "received {name}, shutting down (deadline {:?})",
+        args.shutdown_deadline
     );
     match server.shutdown(args.shutdown_deadline()) {
         Ok(stats) => {
@@ -300,4 +301,39 @@ fn fail(e: &net::Error) -> ExitCode {
     } else {
         ExitCode::from(EXIT_FAILURE)
     }
+}
+
+/// Parse a duration flag: a number with a unit (`ms`, `s`, `m`, `h`), or a bare number of
+/// milliseconds.
+///
+/// ```
+/// use std::time::Duration;
+/// use examples::cli::parse_duration;
+/// assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+/// assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+/// assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+/// assert_eq!(parse_duration("40"), Ok(Duration::from_millis(40)));
+/// assert!(parse_duration("soon").is_err());
+/// ```
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration (try 500ms, 15s, 2m)"))?;
+    let seconds = match unit.trim() {
+        "" | "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        other => {
+            return Err(format!(
+                "unknown duration unit `{other}` (use ms, s, m or h)"
+            ))
+        }
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("`{text}`: {e}"))
 }
