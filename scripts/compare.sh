@@ -2,6 +2,7 @@
 # The main job: build the example HTTP servers in release mode (net, evnet, and the two
 # references: a minimal std thread-per-connection server and a minimal tokio server) and
 # load them side by side with wrk on loopback. Bounded: a few seconds per run.
+# Then it holds 19,000 idle keep-alive connections on evnet and reports what they cost.
 # Usage: scripts/compare.sh [--duration SECS] [--connections 50,2000]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +12,13 @@ mkdir -p target/compare
 cp target/release/http target/compare/http-net
 cp target/release/std_http target/compare/std_http
 cp target/release/tokio_http target/compare/tokio_http
-cargo build --release --quiet -p examples --features evented --bin http
+cargo build --release --quiet -p examples --features evented --bin http --bin echo
 cp target/release/http target/compare/http-evnet
-exec python3 scripts/compare.py --bin-dir target/compare "$@"
+cp target/release/echo target/compare/echo-evnet
+python3 scripts/compare.py --bin-dir target/compare "$@"
+echo
+echo "Idle keep-alive connections on evnet (echo example, 2 loops + 2 workers):"
+echo
+echo "| measure | value |"
+echo "| --- | --- |"
+python3 scripts/idle.py --bin target/compare/echo-evnet
