@@ -17,7 +17,7 @@ cp target/release/http target/compare/http-evnet
 cp target/release/echo target/compare/echo-evnet
 python3 scripts/compare.py --bin-dir target/compare "$@"
 echo
-echo "Idle keep-alive connections on evnet (echo example, 2 loops + 2 workers):"
+echo "Idle keep-alive connections on evnet (echo example, default loops and workers: one per core):"
 echo
 echo "| measure | value |"
 echo "| --- | --- |"
