@@ -261,7 +261,9 @@ impl<H: Handler> LoopCtx<'_, H> {
         let phase = self.slab.get(i).phase;
         match phase {
             Phase::Idle => self.slab.unlink(List::Idle, i),
-            Phase::Reading => self.slab.unlink(List::Reading, i),
+            // A partial request keeps its place in the reading list: its read timeout runs
+            // from its first byte, however slowly the rest trickles in.
+            Phase::Reading => {}
             _ => {
                 // Busy or stalled: the watcher was left running to save epoll_ctl calls
                 // (see `dispatch`); bytes arrived before the connection came back, so stop
@@ -271,6 +273,9 @@ impl<H: Handler> LoopCtx<'_, H> {
         }
         if !self.stalled.is_empty() {
             // Backpressure: workers are saturated; leave the bytes in the kernel.
+            if phase == Phase::Reading {
+                self.slab.unlink(List::Reading, i);
+            }
             self.io.stop(i);
             self.slab.get(i).phase = Phase::Stalled;
             self.stalled.push_back(i as u32);
@@ -297,20 +302,16 @@ impl<H: Handler> LoopCtx<'_, H> {
         }
     }
 
-    /// Put a slot back in the list it was in (nothing happened).
+    /// Nothing was there after all (a spurious wake-up): an idle connection goes idle again
+    /// (giving back its buffers); a reading one is still in its list and just keeps
+    /// watching.
     fn relist(&mut self, i: usize, phase: Phase) {
-        let now = self.now();
-        let slot = self.slab.get(i);
-        slot.phase = phase;
-        let list = if phase == Phase::Reading {
-            List::Reading
+        if phase == Phase::Reading && self.slab.get(i).phase == Phase::Reading {
+            let fd = self.slab.get(i).fd;
+            self.io.start(i, fd, false);
         } else {
-            List::Idle
-        };
-        self.slab.push_back(list, i, now);
-        let fd = self.slab.get(i).fd;
-        self.io.start(i, fd, false);
-        self.arm_sweep();
+            self.go_idle(i);
+        }
     }
 
     /// Decide, from the buffered bytes, whether to serve now or wait for more.
@@ -335,11 +336,14 @@ impl<H: Handler> LoopCtx<'_, H> {
                 }
             };
             if matches!(frame, Frame::Partial) && len < self.max_buffer {
-                let now = self.now();
-                self.slab.get(i).phase = Phase::Reading;
-                self.slab.push_back(List::Reading, i, now);
+                if self.slab.get(i).phase != Phase::Reading {
+                    // The request's first bytes: its read deadline starts now.
+                    let now = self.now();
+                    self.slab.get(i).phase = Phase::Reading;
+                    self.slab.push_back(List::Reading, i, now);
+                    self.arm_sweep();
+                }
                 self.io.start(i, self.slab.get(i).fd, false);
-                self.arm_sweep();
                 return;
             }
             // Complete, invalid (the handler answers with its error) or too big to buffer.
@@ -361,6 +365,9 @@ impl<H: Handler> LoopCtx<'_, H> {
     /// return would cost two epoll_ctl calls per request. If bytes do arrive meanwhile,
     /// `on_readable` stops it then; `go_idle` starts it again (a no-op when it still runs).
     fn take_for_service(&mut self, i: usize) -> (Connection, H::Session) {
+        if self.slab.get(i).phase == Phase::Reading {
+            self.slab.unlink(List::Reading, i);
+        }
         let slot = self.slab.get(i);
         let taken = match (slot.conn.take(), slot.session.take()) {
             (Some(c), Some(s)) => (c, s),
@@ -471,8 +478,8 @@ impl<H: Handler> LoopCtx<'_, H> {
                 // Frame again: a partial request parked here goes back to reading.
                 self.route(i);
             } else {
-                // Readiness noticed but not read: read it now.
-                self.read_and_route(i, Phase::Reading);
+                // Readiness noticed on an idle connection but not read: read it now.
+                self.read_and_route(i, Phase::Idle);
             }
         }
     }

@@ -96,6 +96,9 @@ pub struct Connection {
     requests: u64,
     /// Bytes handed to the reader so far (buffered bytes consumed plus direct reads).
     consumed: u64,
+    /// When the current request's writes must be done: set by its first write, cleared by
+    /// `count_request`. One deadline per request, not per write.
+    write_deadline: Option<Instant>,
 }
 
 impl Connection {
@@ -171,6 +174,7 @@ impl Connection {
             mode,
             requests: 0,
             consumed: 0,
+            write_deadline: None,
         }
     }
 
@@ -291,9 +295,11 @@ impl Connection {
         Ok(n)
     }
 
-    /// For servers: record that one more request was served.
+    /// For servers: record that one more request was served (after its response was
+    /// flushed); the next request's writes get a fresh write deadline.
     pub fn count_request(&mut self) {
         self.requests += 1;
+        self.write_deadline = None;
     }
 
     /// For evented servers: give up the (empty) buffers so an idle connection holds no
@@ -362,15 +368,30 @@ impl Connection {
 
     fn write_out(&mut self) -> io::Result<()> {
         let mut done = 0;
+        let (deadline, fresh) = self.write_deadline();
+        let timeout = self.write_timeout;
         let result = write_timed(
             &mut self.stream,
             &mut self.mode,
-            self.write_timeout,
+            (deadline, fresh.then_some(timeout)),
             &self.wbuf,
             &mut done,
         );
         self.wbuf.drain(..done);
         result
+    }
+
+    /// The current request's write deadline, set by its first write; and whether it was
+    /// set just now.
+    fn write_deadline(&mut self) -> (Instant, bool) {
+        match self.write_deadline {
+            Some(deadline) => (deadline, false),
+            None => {
+                let deadline = Instant::now() + self.write_timeout;
+                self.write_deadline = Some(deadline);
+                (deadline, true)
+            }
+        }
     }
 }
 
@@ -411,18 +432,26 @@ fn read_timed(
     }
 }
 
-/// Write all of `buf`, counting progress in `done` (so a failure keeps the unsent rest).
+/// Write all of `buf`, counting progress in `done` (so a failure keeps the unsent rest),
+/// by `deadline.0`. `deadline.1` is the full timeout when the deadline was set just now
+/// (so the usual case reuses the socket's timeout setting without a system call).
 fn write_timed(
     stream: &mut TcpStream,
     mode: &mut Mode,
-    timeout: Duration,
+    deadline: (Instant, Option<Duration>),
     buf: &[u8],
     done: &mut usize,
 ) -> io::Result<()> {
-    // One deadline for the whole buffer: a peer that takes a few bytes now and then
-    // cannot stretch the wait beyond `timeout`.
-    let deadline = Instant::now() + timeout;
-    let mut remaining = timeout;
+    let (deadline, fresh) = deadline;
+    // One deadline for the whole request: a peer that takes a few bytes now and then
+    // cannot stretch the wait beyond the write timeout.
+    let mut remaining = match fresh {
+        Some(timeout) => timeout,
+        None => deadline.saturating_duration_since(Instant::now()),
+    };
+    if remaining.is_zero() && *done < buf.len() {
+        return Err(timed_out("write timed out"));
+    }
     while *done < buf.len() {
         if let Mode::Blocking { snd, .. } = mode {
             if *snd != Some(remaining) {
@@ -494,8 +523,15 @@ impl Write for Connection {
                 // Large write: send it directly. Report what was sent before a failure,
                 // as `Write::write` must.
                 let mut done = 0;
-                let timeout = self.write_timeout;
-                let result = write_timed(&mut self.stream, &mut self.mode, timeout, buf, &mut done);
+                let (deadline, fresh) = self.write_deadline();
+                let fresh = fresh.then_some(self.write_timeout);
+                let result = write_timed(
+                    &mut self.stream,
+                    &mut self.mode,
+                    (deadline, fresh),
+                    buf,
+                    &mut done,
+                );
                 return match result {
                     Ok(()) => Ok(buf.len()),
                     Err(_) if done > 0 => Ok(done),

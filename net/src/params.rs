@@ -91,11 +91,14 @@ impl ServerParams {
     pub fn keep_alive_timeout(&self) -> Duration {
         self.keep_alive_timeout
     }
-    /// Longest wait for more bytes of a request in progress; default 30 s.
+    /// Longest wait for more bytes of a request in progress; default 30 s. Each read a
+    /// handler makes waits at most this long; in `evnet`, a partial request buffered by an
+    /// event loop must also be complete within this time of its first byte.
     pub fn read_timeout(&self) -> Duration {
         self.read_timeout
     }
-    /// Longest wait for the peer to accept response bytes; default 30 s.
+    /// Longest time the peer may take to accept one request's response (one deadline for
+    /// all of its writes, however it trickles); default 30 s.
     pub fn write_timeout(&self) -> Duration {
         self.write_timeout
     }

@@ -52,7 +52,6 @@ pub fn serve_request<H: Handler>(
     let action = match result {
         Ok(result) => {
             counters.requests.fetch_add(1, Relaxed);
-            conn.count_request();
             result
         }
         Err(_) => {
@@ -62,6 +61,7 @@ pub fn serve_request<H: Handler>(
     };
     // Send what the handler wrote, even when it then failed or asked to close.
     let flushed = conn.flush();
+    conn.count_request();
     let keep = match (action, flushed) {
         (Ok(Action::KeepAlive), Ok(())) => true,
         (Ok(_), Ok(())) => false,

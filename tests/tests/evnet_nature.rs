@@ -659,3 +659,43 @@ fn zero_queue_capacity_is_an_error() {
     assert!(err.is_invalid_param(), "{err}");
     assert!(err.to_string().contains("queue_capacity"), "{err}");
 }
+
+/// A client that trickles a partial request (one byte at a time, each well within the read
+/// timeout) is closed once the request as a whole has been in the loop longer than the
+/// read timeout (slowloris): the deadline runs from the request's first byte.
+#[test]
+fn trickled_partial_request_is_cut_at_the_read_timeout() {
+    let params = ServerParams::builder()
+        .read_timeout(Duration::from_millis(600))
+        .keep_alive_timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let mut server = start_ev(
+        Gated(Probes::default()),
+        params,
+        EvOptions::default().loops(1).workers(1),
+    );
+    let mut client = Client::connect(server.local_addr());
+    let writer = client.writer();
+    let quit = Arc::new(AtomicBool::new(false));
+    let trickler = {
+        let quit = Arc::clone(&quit);
+        thread::spawn(move || {
+            let mut writer = writer;
+            // One byte every 150 ms, never a newline; stops on error (closed) or when asked.
+            while !quit.load(SeqCst) {
+                if writer.write_all(b"a").is_err() {
+                    break;
+                }
+                thread::sleep(Duration::from_millis(150));
+            }
+        })
+    };
+    let cut = wait_until(PATIENCE, || server.stats().timed_out == 1);
+    quit.store(true, SeqCst);
+    trickler.join().unwrap();
+    assert!(cut, "the trickling client was never cut off");
+    client.expect_closed();
+    let stats = stop(&mut server);
+    assert_eq!(stats.requests, 0);
+}

@@ -3,6 +3,8 @@
 
 use std::io::{self, BufRead};
 use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::sync::Arc;
 use std::time::Duration;
 
 use evnet::{Dispatch, EvOptions, EvServer};
@@ -125,9 +127,67 @@ fn busy_port_is_a_bind_error<S: TestServer>() {
     first.shutdown(Duration::from_secs(1)).unwrap();
 }
 
+/// Answers `big` with 64 MiB written in 1 MiB `write_all` calls.
+struct Big;
+
+impl Handler for Big {
+    type Session = ();
+    fn open(&self, _: &Connection) {}
+    fn serve(&self, _: &mut (), conn: &mut Connection) -> io::Result<Action> {
+        let mut line = String::new();
+        conn.read_line(&mut line)?;
+        let chunk = vec![b'x'; 1 << 20];
+        for _ in 0..64 {
+            io::Write::write_all(conn, &chunk)?;
+        }
+        Ok(Action::KeepAlive)
+    }
+}
+
+/// A client that reads a large response steadily but slowly (each 1 MiB `write_all` chunk
+/// gets through well within the write timeout, the whole 64 MiB would take half a minute)
+/// cannot stretch the response: the write timeout bounds the whole request, so the server
+/// gives up on it (counted in `timed_out`) while the client is still reading.
+fn trickle_reader_is_cut_at_the_write_timeout<S: TestServer>() {
+    let params = ServerParams::builder()
+        .write_timeout(Duration::from_millis(500))
+        .build()
+        .unwrap();
+    let mut server: S = start(Big, params);
+    let mut client = std::net::TcpStream::connect(server.local_addr()).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    io::Write::write_all(&mut client, b"big\n").unwrap();
+    let stop_reading = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let stop_reading = Arc::clone(&stop_reading);
+        std::thread::spawn(move || {
+            let mut received = 0usize;
+            let mut buf = vec![0u8; 256 * 1024];
+            while !stop_reading.load(SeqCst) {
+                match io::Read::read(&mut client, &mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => received += n,
+                }
+                // About 2.5 MB/s.
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            received
+        })
+    };
+    let cut = wait_until(PATIENCE, || server.stats().timed_out == 1);
+    stop_reading.store(true, SeqCst);
+    let received = reader.join().unwrap();
+    assert!(cut, "{}: not cut off after {received} bytes", S::NAME);
+    assert!(received < 64 << 20, "{}: got everything", S::NAME);
+    stop(&mut server);
+}
+
 tests::server_tests!(
     many_pipelined_requests,
     handler_that_consumes_nothing_is_closed,
     huge_timeouts_are_rejected,
     busy_port_is_a_bind_error,
+    trickle_reader_is_cut_at_the_write_timeout,
 );
