@@ -288,12 +288,7 @@ impl<H: Handler> LoopCtx<'_, H> {
     /// goes back if nothing was there after all.
     fn read_and_route(&mut self, i: usize, phase: Phase) {
         self.lend_buffers(i);
-        let conn = self
-            .slab
-            .get(i)
-            .conn
-            .as_mut()
-            .expect("open slot has a connection");
+        let conn = self.slab.conn(i);
         match conn.read_available() {
             Ok(0) => self.close(i),
             Ok(_) => self.route(i),
@@ -319,12 +314,7 @@ impl<H: Handler> LoopCtx<'_, H> {
         // With inline dispatch, successive pipelined requests are served in this loop
         // (never by recursion: a client can pipeline thousands of requests at once).
         loop {
-            let conn = self
-                .slab
-                .get(i)
-                .conn
-                .as_ref()
-                .expect("open slot has a connection");
+            let conn = self.slab.conn(i);
             let buffered = conn.buffered();
             let len = buffered.len();
             let handler = &*self.handler;
@@ -516,12 +506,7 @@ impl<H: Handler> LoopCtx<'_, H> {
 
     fn lend_buffers(&mut self, i: usize) {
         if let Some((r, w)) = self.pool.pop() {
-            let conn = self
-                .slab
-                .get(i)
-                .conn
-                .as_mut()
-                .expect("open slot has a connection");
+            let conn = self.slab.conn(i);
             if let Some(unused) = conn.give_buffers(r, w) {
                 self.pool.push(unused);
             }

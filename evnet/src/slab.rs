@@ -115,6 +115,17 @@ impl<S> Slab<S> {
         &mut self.slots[i]
     }
 
+    /// The connection of an open slot that is not busy.
+    ///
+    /// # Panics
+    /// If the slot holds no connection (free, or out with a worker): a bug in the loop.
+    pub fn conn(&mut self, i: usize) -> &mut Connection {
+        self.slots[i]
+            .conn
+            .as_mut()
+            .expect("open slot has a connection")
+    }
+
     /// Indices of the slots whose phase satisfies `pred` (for shutdown; allocates).
     pub fn used_where(&self, pred: impl Fn(Phase) -> bool) -> Vec<usize> {
         self.slots
