@@ -52,6 +52,10 @@ impl Default for EvOptions {
 
 impl EvOptions {
     /// Number of event-loop threads, each with its own `SO_REUSEPORT` listener (at least 1).
+    ///
+    /// `max_connections` is split evenly across the loops, and the kernel spreads new
+    /// connections over their listeners by a hash of the addresses, so one loop can fill up
+    /// (and refuse newcomers) while another still has room: leave some headroom.
     pub fn loops(mut self, n: usize) -> Self {
         self.loops = n;
         self
