@@ -35,7 +35,50 @@ const MAX_ACCEPT_BACKOFF: Duration = Duration::from_millis(500);
 ///   `refused_connections`. A connection rejected by the filter is closed uncounted.
 /// - `queued_connections` counts accepted connections waiting for a thread.
 ///
-/// See [`Server`] for an example.
+/// ```
+/// use std::io::{self, BufRead, BufReader, Write};
+/// use std::net::TcpStream;
+/// use std::time::Duration;
+/// use net::{Action, Connection, Handler, Server, ServerParams, TcpServer};
+///
+/// struct Echo;
+/// impl Handler for Echo {
+///     type Session = ();
+///     fn open(&self, _: &Connection) {}
+///     fn serve(&self, _: &mut (), conn: &mut Connection) -> io::Result<Action> {
+///         let mut line = Vec::new();
+///         if conn.read_until(b'\n', &mut line)? == 0 {
+///             return Ok(Action::Close);
+///         }
+///         conn.write_all(&line)?;
+///         Ok(Action::KeepAlive)
+///     }
+/// }
+///
+/// // Poco's TCPServerParams: a pool of at most 4 threads and a queue of 4 connections.
+/// let params = ServerParams::builder()
+///     .max_threads(4)
+///     .max_queued(4)
+///     .thread_idle_time(Duration::from_millis(100))
+///     .build()?;
+/// let mut server = TcpServer::bind("127.0.0.1:0", Echo, params)?;
+/// assert_eq!(server.stats().current_threads, 0); // threads start on demand
+/// server.start()?;
+///
+/// let mut client = TcpStream::connect(server.local_addr())?;
+/// client.write_all(b"hello\n")?;
+/// let mut reply = String::new();
+/// BufReader::new(&client).read_line(&mut reply)?;
+/// assert_eq!(reply, "hello\n");
+/// let stats = server.stats();
+/// assert_eq!((stats.current_connections, stats.current_threads), (1, 1));
+///
+/// drop(client);
+/// let stats = server.shutdown(Duration::from_secs(1))?;
+/// assert_eq!(stats.total_connections, 1);
+/// assert_eq!(stats.requests, 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct TcpServer {
     shared: Arc<Shared>,
     local_addr: SocketAddr,
