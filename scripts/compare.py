@@ -6,10 +6,11 @@ same run. Every run is bounded in time; servers are stopped with SIGTERM (then S
 import argparse
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
+
+from servers import start, stop
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -34,25 +35,6 @@ def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def start(cmd):
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    line = proc.stdout.readline()
-    m = re.search(r"(\d+\.\d+\.\d+\.\d+):(\d+)", line)
-    if not m:
-        proc.kill()
-        raise SystemExit(f"could not read the address from {cmd[0]}: {line!r}")
-    return proc, int(m.group(2))
-
-
-def stop(proc):
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def to_ms(value, unit):

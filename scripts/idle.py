@@ -6,13 +6,12 @@ the end. Usage: idle.py --bin target/compare/echo-evnet [--connections 19000]"""
 
 import argparse
 import os
-import re
 import selectors
-import signal
 import socket
-import subprocess
 import sys
 import time
+
+from servers import start, stop
 
 
 def status(pid, key):
@@ -46,26 +45,12 @@ def echo_all(socks, payload, deadline):
     return not pending
 
 
-def start(binary, max_connections):
-    proc = subprocess.Popen(
+def start_echo(binary, max_connections):
+    proc, port = start(
         [binary, "--addr", "127.0.0.1:0", "--max-connections", str(max_connections),
-         "--keep-alive-timeout", "300s", "--backlog", "4096"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    m = re.search(r"127\.0\.0\.1:(\d+)", proc.stdout.readline())
-    if not m:
-        proc.kill()
-        raise SystemExit(f"{binary} did not report its address")
+         "--keep-alive-timeout", "300s", "--backlog", "4096"])
     time.sleep(0.2)
-    return proc, int(m.group(1))
-
-
-def stop(proc):
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    return proc, port
 
 
 def main():
@@ -77,14 +62,14 @@ def main():
     args = ap.parse_args()
     n = args.connections
     # Baseline: the same server with (almost) no slots.
-    proc, _ = start(args.bin, 100)
+    proc, _ = start_echo(args.bin, 100)
     base = status(proc.pid, "VmRSS")
     stop(proc)
     # evnet splits max_connections evenly across its loops and the kernel spreads new
     # connections over the loops' SO_REUSEPORT listeners by a hash, so one loop can get a
     # few hundred more than its share: leave headroom (1,000 slots here).
     slots = n + 1000
-    proc, port = start(args.bin, slots)
+    proc, port = start_echo(args.bin, slots)
     try:
         rss0 = status(proc.pid, "VmRSS")
         socks = []
