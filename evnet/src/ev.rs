@@ -177,9 +177,13 @@ impl<'l> IoSet<'l> {
         self.watchers[i].get()
     }
 
-    /// Watch `fd` for reading (and writing if `write`), replacing what watcher `i` watched.
-    pub fn start(&self, i: usize, fd: RawFd, write: bool) {
-        let events = sys::EV_READ | if write { sys::EV_WRITE } else { 0 };
+    /// Watch `fd` for `interest` (reading or writing), replacing what watcher `i` watched
+    /// (a no-op when it already watches exactly that).
+    pub fn start(&self, i: usize, fd: RawFd, interest: Interest) {
+        let events = match interest {
+            Interest::Write => sys::EV_WRITE,
+            _ => sys::EV_READ,
+        };
         let w = self.ptr(i);
         // SAFETY: w is a valid watcher cell of this set; it is stopped before being
         // modified (libev forbids changing an active watcher), and it stays at this
@@ -245,12 +249,6 @@ impl<'l> Timer<'l> {
     pub fn stop(&self) {
         // SAFETY: valid watcher on this loop.
         unsafe { sys::ev_timer_stop(self.lp.raw.as_ptr(), self.cell.get()) }
-    }
-
-    /// True while started.
-    pub fn is_active(&self) -> bool {
-        // SAFETY: valid watcher; reading `active` from the owning thread.
-        unsafe { sys::ev_is_active(self.cell.get()) }
     }
 }
 
@@ -372,6 +370,13 @@ pub(crate) fn poll_wait(
             }
         }
     }
+}
+
+/// The [`net::WaitFn`] of connections served inline on a loop thread: never waits (a
+/// read or write that would block fails at once with `TimedOut`), so no client can stall
+/// the loop.
+pub(crate) fn never_wait(_: &TcpStream, _: Interest, _: Duration) -> io::Result<bool> {
+    Ok(false)
 }
 
 /// Shut down both directions of the socket `fd` (which the caller knows is open): wakes a

@@ -1,22 +1,38 @@
-//! One event loop: accepts on its own `SO_REUSEPORT` listener, watches idle connections,
-//! buffers partial requests, hands complete ones to workers (or serves them inline), and
-//! takes them back.
+//! One event loop. It owns its connections' sockets from accept to close; workers only
+//! compute on bytes already buffered. The path of one request, top to bottom:
+//!
+//! 1. **accept** ([`LoopCtx::accept`], [`LoopCtx::open`]): a slot, a session, then idle.
+//! 2. **idle** ([`LoopCtx::go_idle`]): a READ watcher, the keep-alive deadline, no buffer.
+//! 3. **read and frame** ([`LoopCtx::on_readable`], [`LoopCtx::read`], [`LoopCtx::route`]):
+//!    bytes go into the connection's buffer; [`Handler::frame`] says whether a request is
+//!    complete. A partial one stays here (reading), bounded by `max_request_buffer` and its
+//!    read deadline.
+//! 4. **serve** ([`LoopCtx::dispatch`]): on a worker (the job goes to the queue) or inline.
+//!    Output up to `max_output_buffer` is buffered; the server sends what the socket takes
+//!    at once, without waiting.
+//! 5. **take back** ([`LoopCtx::take_back`]): output still pending makes the connection
+//!    *writing* (a WRITE watcher, the write deadline, reading paused); then close, the next
+//!    pipelined request (already buffered: framed at once), or idle again.
+//!
+//! Under pressure (worker queue full, input or output budget reached) readable connections
+//! are parked unread and taken up again in order when room returns ([`crate::pressure`]).
 
-use std::collections::VecDeque;
 use std::io;
-use std::net::{SocketAddr, TcpListener};
-use std::os::fd::AsRawFd;
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::{mpsc, Arc};
 
-use net::support::{self, AcceptFailure};
-use net::{Connection, Frame, Handler};
+use net::{support, Connection, Frame, Handler, Interest, WaitFn};
 
+use crate::acceptor::{Acceptor, Batch};
 use crate::ev::{self, AsyncWatch, IoSet, Loop, LoopEvents, Timer};
+use crate::pool::BufferPool;
+use crate::pressure::Pressure;
 use crate::queue::Sender;
 use crate::shared::Shared;
-use crate::slab::{List, Phase, Slab};
+use crate::slab::{List, Phase, Slab, SlotId};
+use crate::timeouts::{Clock, Timeouts};
 use crate::worker::{Job, Mailbox, Returned};
 
 /// Timer tokens.
@@ -24,12 +40,6 @@ const SWEEP: usize = 0;
 const ACCEPT_RESUME: usize = 1;
 /// Pause of the listener after EMFILE/ENFILE and the like (seconds).
 const ACCEPT_BACKOFF: f64 = 0.1;
-/// Buffer pairs a loop keeps for reuse; more are freed.
-const POOL_LIMIT: usize = 256;
-/// Most connections accepted per readiness of the listener.
-const ACCEPT_BATCH: usize = 256;
-/// Write buffers that grew beyond this are freed rather than pooled.
-const POOLED_WRITE_CAPACITY: usize = 64 * 1024;
 
 /// What a loop thread needs from the server.
 pub(crate) struct LoopSetup<H: Handler> {
@@ -45,6 +55,10 @@ pub(crate) struct LoopSetup<H: Handler> {
     pub jobs: Option<Sender<Job<H::Session>>>,
     /// Connection slots of this loop.
     pub capacity: usize,
+    /// Request bytes this loop may buffer before it stops reading new requests.
+    pub input_budget: usize,
+    /// Response bytes this loop may hold before it stops reading new requests.
+    pub output_budget: usize,
 }
 
 /// The mailbox a started loop reports, or why it could not start.
@@ -68,33 +82,34 @@ pub(crate) fn run_loop<H: Handler>(
     let mailbox = Arc::new(Mailbox::new(watch.waker()));
     let capacity = setup.capacity;
     let params = &shared.params;
+    // Inline connections must never wait on the loop thread: their would-block reads and
+    // writes fail at once. A worker's may wait (only beyond the buffer limits).
+    let wait: WaitFn = match setup.jobs {
+        Some(_) => ev::poll_wait,
+        None => ev::never_wait,
+    };
     let mut ctx = LoopCtx {
         id: setup.id,
         lp: &lp,
         io: IoSet::new(&lp, capacity + 1, 0),
         sweep: Timer::new(&lp, SWEEP),
-        sweep_at: 0.0,
-        epoch: std::time::Instant::now(),
         accept_resume: Timer::new(&lp, ACCEPT_RESUME),
         listen_token: capacity,
-        local_addr: setup
-            .listener
-            .local_addr()
-            .ok()
-            .filter(|a| !a.ip().is_unspecified()),
-        listener: Some(setup.listener),
+        acceptor: Acceptor::new(setup.listener),
+        fresh: Vec::new(),
         handler: setup.handler,
         jobs: setup.jobs,
         mailbox: Arc::clone(&mailbox),
         slab: Slab::new(capacity),
-        stalled: VecDeque::with_capacity(capacity),
-        pool: Vec::new(),
+        clock: Clock::new(),
+        timeouts: Timeouts::new(params),
+        pool: BufferPool::new(params.read_buffer_size()),
+        pressure: Pressure::new(capacity, setup.input_budget, setup.output_budget),
         returned: Vec::new(),
-        busy: 0,
         draining: false,
-        keep_alive: params.keep_alive_timeout().as_secs_f64(),
-        read_timeout: params.read_timeout().as_secs_f64(),
         max_buffer: params.max_request_buffer(),
+        write_timeout: params.write_timeout().as_secs_f64(),
+        wait,
         shared: Arc::clone(&shared),
     };
     ctx.watch_listener();
@@ -117,44 +132,52 @@ struct LoopCtx<'l, H: Handler> {
     lp: &'l Loop,
     io: IoSet<'l>,
     sweep: Timer<'l>,
-    /// Origin of [`LoopCtx::now`].
-    epoch: std::time::Instant,
-    /// When the sweep timer is armed to fire (loop time), valid while it is active.
-    sweep_at: f64,
     accept_resume: Timer<'l>,
     listen_token: usize,
-    listener: Option<TcpListener>,
-    /// The listener's address when it is a specific one (then every accepted socket has
-    /// it as its local address); `None` for a wildcard address.
-    local_addr: Option<SocketAddr>,
+    acceptor: Acceptor,
+    /// Connections accepted in the current batch, not opened yet (reused, no allocation).
+    fresh: Vec<(TcpStream, SocketAddr)>,
     handler: Arc<H>,
     shared: Arc<Shared>,
     jobs: Option<Sender<Job<H::Session>>>,
     mailbox: Arc<Mailbox<H::Session>>,
     slab: Slab<H::Session>,
-    /// Slots with a complete request (or unread readiness) waiting for queue room.
-    stalled: VecDeque<u32>,
-    pool: Vec<(Vec<u8>, Vec<u8>)>,
+    clock: Clock,
+    timeouts: Timeouts,
+    pool: BufferPool,
+    pressure: Pressure,
     returned: Vec<Returned<H::Session>>,
-    busy: usize,
     draining: bool,
-    keep_alive: f64,
-    read_timeout: f64,
     max_buffer: usize,
+    write_timeout: f64,
+    wait: WaitFn,
 }
 
 impl<H: Handler> LoopEvents for LoopCtx<'_, H> {
-    fn on_io(&mut self, token: usize, _readable: bool, _writable: bool) {
+    fn on_io(&mut self, token: usize, readable: bool, writable: bool) {
         if token == self.listen_token {
-            self.accept_all();
+            self.accept();
         } else {
-            self.on_readable(token);
+            let id = SlotId::new(token);
+            match self.slab.phase(id) {
+                Phase::Idle | Phase::Reading if readable => self.on_readable(id),
+                Phase::Writing if writable => self.on_writable(id),
+                Phase::Idle | Phase::Reading | Phase::Writing => {}
+                // Busy: the READ watcher was left running to save epoll_ctl calls (see
+                // `dispatch`), and bytes arrived before the connection came back: stop it
+                // now, or level-triggered readiness would fire on every iteration.
+                Phase::Busy | Phase::Parked | Phase::Free => self.io.stop(token),
+            }
         }
+        self.settle(false);
     }
 
     fn on_timer(&mut self, token: usize) {
         match token {
-            SWEEP => self.sweep_timeouts(),
+            SWEEP => {
+                self.sweep_timeouts();
+                self.settle(true);
+            }
             _ => self.watch_listener(),
         }
     }
@@ -165,156 +188,147 @@ impl<H: Handler> LoopEvents for LoopCtx<'_, H> {
             self.begin_drain();
         }
         if self.shared.force.load(SeqCst) {
-            self.cut_busy();
+            self.cut_everything();
         }
-        self.retry_stalled();
-        if self.draining && self.busy == 0 && self.stalled.is_empty() {
-            self.lp.break_all();
-        }
+        self.settle(false);
     }
 }
 
 impl<H: Handler> LoopCtx<'_, H> {
-    /// Monotonic seconds since the loop started: the clock of the timeout lists (libev's
-    /// `ev_now` follows the wall clock, which can jump).
-    fn now(&self) -> f64 {
-        self.epoch.elapsed().as_secs_f64()
+    /// After every event: take up parked connections if there is room, keep the sweep
+    /// timer armed for the earliest deadline, publish the gauges, end a finished drain.
+    fn settle(&mut self, timer_fired: bool) {
+        if self.pressure.has_parked() {
+            self.retry_parked();
+        }
+        if let Some(at) = self.timeouts.rearm(&self.slab, timer_fired) {
+            self.sweep.start_in(at - self.clock.now());
+        }
+        self.pressure.publish(&self.shared.gauges[self.id]);
+        if self.draining && self.slab.in_use() == 0 {
+            self.lp.break_all();
+        }
     }
 
-    // ----- accepting -----
+    // ----- 1. accept -----
 
     fn watch_listener(&mut self) {
-        if let Some(listener) = &self.listener {
-            self.io
-                .start(self.listen_token, listener.as_raw_fd(), false);
+        if let Some(fd) = self.acceptor.fd() {
+            self.io.start(self.listen_token, fd, Interest::Read);
         }
     }
 
-    /// Accept until the backlog is empty (`EAGAIN`), or `ACCEPT_BATCH` connections, so a
-    /// connection flood cannot starve the loop's other connections (the listener is
-    /// level-triggered: what is left is announced again on the next iteration).
-    fn accept_all(&mut self) {
-        for _ in 0..ACCEPT_BATCH {
-            let Some(listener) = &self.listener else {
-                return;
-            };
-            match listener.accept() {
-                Ok((stream, peer)) => {
-                    if !self.shared.params.accepts(&peer) {
-                        continue;
-                    }
-                    let Some(i) = self.slab.alloc() else {
-                        self.shared
-                            .counters
-                            .refused_connections
-                            .fetch_add(1, Relaxed);
-                        continue;
-                    };
-                    self.open(i, stream, peer);
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) => match support::classify_accept_error(&e) {
-                    AcceptFailure::Retry => {}
-                    _ => {
-                        // Out of descriptors or memory: pause this listener, do not spin.
-                        self.io.stop(self.listen_token);
-                        self.accept_resume.start_in(ACCEPT_BACKOFF);
-                        return;
-                    }
-                },
-            }
+    fn accept(&mut self) {
+        let batch = self.acceptor.accept_batch(|s, p| self.fresh.push((s, p)));
+        while let Some((stream, peer)) = self.fresh.pop() {
+            self.open(stream, peer);
+        }
+        if batch == Batch::BackOff {
+            // Out of descriptors or memory: pause this listener, do not spin.
+            self.io.stop(self.listen_token);
+            self.accept_resume.start_in(ACCEPT_BACKOFF);
         }
     }
 
-    fn open(&mut self, i: usize, stream: std::net::TcpStream, peer: SocketAddr) {
+    fn open(&mut self, stream: TcpStream, peer: SocketAddr) {
         let params = &self.shared.params;
+        if !params.accepts(&peer) {
+            return;
+        }
+        let counters = &self.shared.counters;
+        let Some(id) = self.slab.alloc() else {
+            counters.refused_connections.fetch_add(1, Relaxed);
+            return;
+        };
         if params.nodelay() {
             let _ = stream.set_nodelay(true);
         }
-        let fd = stream.as_raw_fd();
-        let local = match self.local_addr {
-            Some(local) => Ok(local),
-            None => stream.local_addr(),
-        };
-        let conn = local.and_then(|local| {
-            Connection::from_accepted(stream, peer, local, params, Some(ev::poll_wait))
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
+        let conn = self.acceptor.local_addr_of(&stream).and_then(|local| {
+            Connection::from_accepted(stream, peer, local, params, Some(self.wait))
         });
-        let conn = match conn {
-            Ok(conn) => conn,
-            Err(_) => return self.slab.release(i),
+        let Ok(conn) = conn else {
+            return self.slab.release(id);
         };
-        let counters = &self.shared.counters;
         let Some(session) = support::open_session(&*self.handler, &conn, counters) else {
-            return self.slab.release(i);
+            return self.slab.release(id);
         };
         counters.connection_begins();
-        let slot = self.slab.get(i);
+        let slot = self.slab.get(id);
         slot.conn = Some(conn);
         slot.session = Some(session);
         slot.fd = fd;
-        self.go_idle(i);
+        self.go_idle(id);
     }
 
-    // ----- reading and framing -----
+    // ----- 2. idle -----
 
-    fn on_readable(&mut self, i: usize) {
-        let phase = self.slab.get(i).phase;
-        match phase {
-            Phase::Idle => self.slab.unlink(List::Idle, i),
-            // A partial request keeps its place in the reading list: its read timeout runs
-            // from its first byte, however slowly the rest trickles in.
-            Phase::Reading => {}
-            _ => {
-                // Busy or stalled: the watcher was left running to save epoll_ctl calls
-                // (see `dispatch`); bytes arrived before the connection came back, so stop
-                // it now, or level-triggered readiness would fire on every iteration.
-                return self.io.stop(i);
-            }
-        }
-        if !self.stalled.is_empty() {
-            // Backpressure: workers are saturated; leave the bytes in the kernel.
-            if phase == Phase::Reading {
-                self.slab.unlink(List::Reading, i);
-            }
-            self.io.stop(i);
-            self.slab.get(i).phase = Phase::Stalled;
-            self.stalled.push_back(i as u32);
-            return;
-        }
-        self.read_and_route(i, phase);
+    /// Wait for the next request: READ watcher, keep-alive deadline, buffers returned.
+    fn go_idle(&mut self, id: SlotId) {
+        self.pool.reclaim(self.slab.conn(id));
+        self.account_input(id);
+        let deadline = self.timeouts.idle_deadline(self.clock.now());
+        self.slab.set_phase(id, Phase::Idle, deadline);
+        let slot = self.slab.get(id);
+        slot.started = None;
+        let fd = slot.fd;
+        self.io.start(id.index(), fd, Interest::Read);
     }
 
-    /// Read what a ready connection has and decide what to do with it; `phase` is where it
-    /// goes back if nothing was there after all.
-    fn read_and_route(&mut self, i: usize, phase: Phase) {
-        self.lend_buffers(i);
-        let conn = self.slab.conn(i);
-        match conn.read_available() {
-            Ok(0) => self.close(i),
-            Ok(_) => self.route(i),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.relist(i, phase),
-            Err(_) => self.close(i),
-        }
-    }
+    // ----- 3. read and frame -----
 
-    /// Nothing was there after all (a spurious wake-up): an idle connection goes idle again
-    /// (giving back its buffers); a reading one is still in its list and just keeps
-    /// watching.
-    fn relist(&mut self, i: usize, phase: Phase) {
-        if phase == Phase::Reading && self.slab.get(i).phase == Phase::Reading {
-            let fd = self.slab.get(i).fd;
-            self.io.start(i, fd, false);
+    fn on_readable(&mut self, id: SlotId) {
+        let may_read = match self.slab.phase(id) {
+            Phase::Idle => self.pressure.admits_new_requests(),
+            // A partial request reads on while input has room; at the budget only the
+            // oldest one does, so one request always makes progress.
+            _ => self.pressure.input_has_room() || self.is_oldest_reading(id),
+        };
+        if may_read {
+            self.read(id);
         } else {
-            self.go_idle(i);
+            self.park(id);
         }
     }
 
-    /// Decide, from the buffered bytes, whether to serve now or wait for more.
-    fn route(&mut self, i: usize) {
-        // With inline dispatch, successive pipelined requests are served in this loop
-        // (never by recursion: a client can pipeline thousands of requests at once).
+    fn is_oldest_reading(&self, id: SlotId) -> bool {
+        self.slab
+            .front(List::Reading)
+            .is_some_and(|(head, _)| head == id)
+    }
+
+    /// Read what a ready connection has and route it.
+    fn read(&mut self, id: SlotId) {
+        let conn = self.slab.conn(id);
+        self.pool.lend(conn);
+        match conn.read_available() {
+            Ok(0) => self.close(id),
+            Ok(_) => {
+                self.account_input(id);
+                self.route(id);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.nothing_read(id),
+            Err(_) => self.close(id),
+        }
+    }
+
+    /// A wake-up with nothing to read: a partial request keeps watching; anything else
+    /// goes (back) to idle, giving back its buffers.
+    fn nothing_read(&mut self, id: SlotId) {
+        if self.slab.phase(id) == Phase::Reading {
+            let fd = self.slab.get(id).fd;
+            self.io.start(id.index(), fd, Interest::Read);
+        } else {
+            self.go_idle(id);
+        }
+    }
+
+    /// Decide from the buffered bytes whether to serve now or read on. With inline
+    /// dispatch, successive pipelined requests are served in this loop (never by recursion:
+    /// a client can pipeline thousands of requests at once).
+    fn route(&mut self, id: SlotId) {
         loop {
-            let conn = self.slab.conn(i);
+            let conn = self.slab.conn(id);
             let buffered = conn.buffered();
             let len = buffered.len();
             let handler = &*self.handler;
@@ -322,301 +336,355 @@ impl<H: Handler> LoopCtx<'_, H> {
                 Ok(frame) => frame,
                 Err(_) => {
                     self.shared.counters.handler_panics.fetch_add(1, Relaxed);
-                    return self.close(i);
+                    return self.close(id);
                 }
             };
             if matches!(frame, Frame::Partial) && len < self.max_buffer {
-                if self.slab.get(i).phase != Phase::Reading {
-                    // The request's first bytes: its read deadline starts now.
-                    let now = self.now();
-                    self.slab.get(i).phase = Phase::Reading;
-                    self.slab.push_back(List::Reading, i, now);
-                    self.arm_sweep();
-                }
-                self.io.start(i, self.slab.get(i).fd, false);
-                return;
+                return self.keep_reading(id);
             }
-            // Complete, invalid (the handler answers with its error) or too big to buffer.
-            if self.jobs.is_some() {
-                return self.send_to_worker(i);
-            }
-            if !self.serve_inline(i) {
+            // Complete, invalid (the handler answers with its error) or too big to buffer
+            // (the handler reads the rest, within the request's read deadline).
+            if !self.dispatch(id) {
                 return;
             }
         }
     }
 
-    // ----- dispatching and returns -----
+    /// A partial request: watch for more; its read deadline runs from its first byte.
+    fn keep_reading(&mut self, id: SlotId) {
+        let now = self.clock.now();
+        let slot = self.slab.get(id);
+        let started = *slot.started.get_or_insert(now);
+        let fd = slot.fd;
+        let deadline = self.timeouts.read_deadline(started);
+        self.slab.set_phase(id, Phase::Reading, deadline);
+        self.io.start(id.index(), fd, Interest::Read);
+    }
 
-    /// Take the connection and session out of a slot that is about to be served.
+    // ----- 4. serve -----
+
+    /// Serve the request at the front of the buffer, on a worker or inline. True when it
+    /// was served inline and more pipelined bytes are buffered (the caller routes them).
     ///
     /// The READ watcher stays started: in the usual request/response exchange nothing
-    /// arrives while the request is served, and stopping it here and starting it again on
-    /// return would cost two epoll_ctl calls per request. If bytes do arrive meanwhile,
-    /// `on_readable` stops it then; `go_idle` starts it again (a no-op when it still runs).
-    fn take_for_service(&mut self, i: usize) -> (Connection, H::Session) {
-        if self.slab.get(i).phase == Phase::Reading {
-            self.slab.unlink(List::Reading, i);
+    /// arrives while the request is served, and stopping and restarting it would cost two
+    /// epoll_ctl calls per request. If bytes do arrive meanwhile, `on_io` stops it then.
+    fn dispatch(&mut self, id: SlotId) -> bool {
+        if self.jobs.is_some() && self.pressure.queue_full() {
+            self.park(id);
+            return false;
         }
-        let slot = self.slab.get(i);
-        let taken = match (slot.conn.take(), slot.session.take()) {
+        let now = self.clock.now();
+        let slot = self.slab.get(id);
+        let started = slot.started.take().unwrap_or(now);
+        let (mut conn, session) = match (slot.conn.take(), slot.session.take()) {
             (Some(c), Some(s)) => (c, s),
-            _ => unreachable!("serving a slot without a connection"),
+            _ => unreachable!("dispatching a slot without a connection"),
         };
-        slot.phase = Phase::Busy;
-        self.busy += 1;
-        taken
-    }
-
-    /// Serve one request on the loop thread. True when the connection stays open with
-    /// more bytes buffered (the caller routes them next).
-    fn serve_inline(&mut self, i: usize) -> bool {
-        let (mut conn, mut session) = self.take_for_service(i);
-        let max = self.shared.params.max_requests_per_connection();
-        let keep = support::serve_request(
-            &*self.handler,
-            &mut session,
-            &mut conn,
-            &self.shared.counters,
-            max,
-        );
-        self.take_back(i, conn, session, keep)
-    }
-
-    fn send_to_worker(&mut self, i: usize) {
-        let (conn, session) = self.take_for_service(i);
+        conn.begin_request(self.clock.instant(started));
+        self.slab.set_phase(id, Phase::Busy, 0.0);
+        let Some(jobs) = &self.jobs else {
+            return self.serve_inline(id, conn, session);
+        };
+        let queued = &self.shared.counters.queued_connections;
+        queued.fetch_add(1, Relaxed);
         let job = Job {
             loop_id: self.id,
-            slot: i as u32,
+            slot: id.raw(),
             conn,
             session,
         };
-        let jobs = self.jobs.as_ref().expect("worker dispatch has a queue");
-        let queued = &self.shared.counters.queued_connections;
-        queued.fetch_add(1, Relaxed);
-        if let Err(job) = jobs.try_send(job) {
-            queued.fetch_sub(1, Relaxed);
-            self.busy -= 1;
-            let slot = self.slab.get(i);
-            slot.conn = Some(job.conn);
-            slot.session = Some(job.session);
-            slot.phase = Phase::Stalled;
-            self.stalled.push_back(i as u32);
-            self.mailbox.mark_stalled();
-            // Workers wake stalled loops when the queue is down to half; if it got there
-            // between try_send and mark_stalled, that wake-up was missed: wake ourselves.
-            if jobs.has_room() {
-                self.mailbox.wake();
-            }
-        }
+        let Err(job) = jobs.try_send(job) else {
+            return false;
+        };
+        // The queue is full: keep the request here until workers make room.
+        queued.fetch_sub(1, Relaxed);
+        let slot = self.slab.get(id);
+        slot.conn = Some(job.conn);
+        slot.session = Some(job.session);
+        slot.started = Some(started);
+        self.pressure.set_queue_full(true);
+        self.park(id);
+        self.watch_queue();
+        false
     }
+
+    /// Serve one request on the loop thread (its connection never waits: see `run_loop`).
+    fn serve_inline(&mut self, id: SlotId, mut conn: Connection, mut session: H::Session) -> bool {
+        let max = self.shared.params.max_requests_per_connection();
+        let counters = &self.shared.counters;
+        let keep = support::serve_request(&*self.handler, &mut session, &mut conn, counters, max);
+        self.take_back(id, conn, session, keep)
+    }
+
+    // ----- 5. take back, write, close -----
 
     fn take_returns(&mut self) {
         let mut returned = std::mem::take(&mut self.returned);
         self.mailbox.take_all(&mut returned);
         for r in returned.drain(..) {
-            self.finish(r.slot as usize, r.conn, r.session, r.keep);
+            let id = SlotId::new(r.slot as usize);
+            if self.take_back(id, r.conn, r.session, r.keep) {
+                // Pipelined bytes are already here: no readiness will announce them.
+                self.route(id);
+            }
         }
         self.returned = returned;
     }
 
-    /// A worker served a request: close, serve the next pipelined one, or go idle.
-    fn finish(&mut self, i: usize, conn: Connection, session: H::Session, keep: bool) {
-        if self.take_back(i, conn, session, keep) {
-            // Pipelined bytes are already here: no readiness will announce them.
-            self.route(i);
-        }
-    }
-
-    /// Put a served connection back in its slot: close it, or let it go idle. True when it
-    /// stays open with bytes buffered, which the caller must route.
-    fn take_back(&mut self, i: usize, conn: Connection, session: H::Session, keep: bool) -> bool {
-        self.busy -= 1;
-        let has_more = !conn.buffered().is_empty();
-        let slot = self.slab.get(i);
+    /// Put a served connection back in its slot: finish its output, close it, or let it
+    /// go idle. True when it stays open with bytes buffered, which the caller must route.
+    fn take_back(&mut self, id: SlotId, conn: Connection, session: H::Session, keep: bool) -> bool {
+        let more = !conn.buffered().is_empty();
+        // Output of a connection that is closing and already past its write deadline (its
+        // handler's write timed out, and was counted) is dropped, not finished.
+        let expired = conn
+            .output_deadline()
+            .is_some_and(|d| d <= std::time::Instant::now());
+        let pending = if !keep && expired {
+            0
+        } else {
+            conn.pending_output()
+        };
+        let slot = self.slab.get(id);
         slot.conn = Some(conn);
         slot.session = Some(session);
-        if !keep || self.draining {
-            self.close(i);
-            return false;
-        }
-        if !has_more {
-            self.go_idle(i);
-        }
-        has_more
-    }
-
-    /// Workers made room: dispatch stalled slots in order.
-    fn retry_stalled(&mut self) {
-        while let Some(&i) = self.stalled.front() {
-            if let Some(jobs) = self.jobs.as_ref().filter(|j| j.is_full()) {
-                self.mailbox.mark_stalled();
-                if jobs.has_room() {
-                    self.mailbox.wake();
-                }
-                return;
-            }
-            self.stalled.pop_front();
-            let i = i as usize;
-            let has_request = self
-                .slab
-                .get(i)
-                .conn
-                .as_ref()
-                .is_some_and(|c| !c.buffered().is_empty());
-            if has_request {
-                // Frame again: a partial request parked here goes back to reading.
-                self.route(i);
-            } else {
-                // Readiness noticed on an idle connection but not read: read it now.
-                self.read_and_route(i, Phase::Idle);
-            }
+        self.account_input(id);
+        let keep = keep && !self.draining;
+        if pending > 0 {
+            self.start_writing(id, !keep);
+            false
+        } else if !keep {
+            self.close(id);
+            false
+        } else if more {
+            true
+        } else {
+            self.go_idle(id);
+            false
         }
     }
 
-    fn go_idle(&mut self, i: usize) {
-        if let Some(buffers) = self
-            .slab
-            .get(i)
-            .conn
-            .as_mut()
-            .and_then(|c| c.take_buffers())
-        {
-            self.recycle(buffers);
-        }
-        let now = self.now();
-        let slot = self.slab.get(i);
-        slot.phase = Phase::Idle;
+    /// Output is pending: the loop sends it as the peer reads, by the response's write
+    /// deadline; reading is paused until it is all sent.
+    fn start_writing(&mut self, id: SlotId, close_after: bool) {
+        let now = self.clock.now();
+        let conn = self.slab.conn(id);
+        let pending = conn.pending_output();
+        let deadline = conn
+            .output_deadline()
+            .map_or(now + self.write_timeout, |d| self.clock.at(d));
+        let slot = self.slab.get(id);
+        slot.close_after_output = close_after;
         let fd = slot.fd;
-        self.slab.push_back(List::Idle, i, now);
-        self.io.start(i, fd, false);
-        self.arm_sweep();
+        self.pressure
+            .charge_output(&mut slot.output_charge, pending);
+        self.slab.set_phase(id, Phase::Writing, deadline);
+        self.io.start(id.index(), fd, Interest::Write);
     }
 
-    /// Keep an idle connection's buffers for the next one that needs them, if they are of
-    /// ordinary size (one grown for a big request is freed) and the pool has room.
-    fn recycle(&mut self, buffers: (Vec<u8>, Vec<u8>)) {
-        let (read, write) = &buffers;
-        let ordinary = read.len() <= self.shared.params.read_buffer_size()
-            && write.capacity() <= POOLED_WRITE_CAPACITY;
-        if read.capacity() > 0 && ordinary && self.pool.len() < POOL_LIMIT {
-            self.pool.push(buffers);
+    fn on_writable(&mut self, id: SlotId) {
+        let conn = self.slab.conn(id);
+        match conn.try_flush() {
+            Ok(true) => {
+                let slot = self.slab.get(id);
+                self.pressure.charge_output(&mut slot.output_charge, 0);
+                if slot.close_after_output {
+                    return self.close(id);
+                }
+                let fd = slot.fd;
+                self.io.start(id.index(), fd, Interest::Read);
+                if self.slab.conn(id).buffered().is_empty() {
+                    self.go_idle(id);
+                } else {
+                    // Pipelined requests waited for this output to drain.
+                    self.route(id);
+                }
+            }
+            Ok(false) => {
+                let pending = conn.pending_output();
+                let slot = self.slab.get(id);
+                self.pressure
+                    .charge_output(&mut slot.output_charge, pending);
+            }
+            Err(e) => {
+                if e.kind() == io::ErrorKind::TimedOut {
+                    self.shared.counters.timed_out.fetch_add(1, Relaxed);
+                }
+                self.close(id);
+            }
         }
     }
 
-    fn lend_buffers(&mut self, i: usize) {
-        if let Some((r, w)) = self.pool.pop() {
-            let conn = self.slab.conn(i);
-            if let Some(unused) = conn.give_buffers(r, w) {
-                self.pool.push(unused);
+    /// Close an open slot that is not busy.
+    fn close(&mut self, id: SlotId) {
+        self.io.stop(id.index());
+        let slot = self.slab.get(id);
+        let conn = slot.conn.take();
+        let session = slot.session.take();
+        self.pressure.charge_input(&mut slot.input_charge, 0);
+        self.pressure.charge_output(&mut slot.output_charge, 0);
+        if let Some(session) = session {
+            support::close_session(session, &self.shared.counters);
+        }
+        if let Some(mut conn) = conn {
+            self.pool.reclaim(&mut conn);
+            drop(conn);
+            self.shared.counters.connection_ends();
+        }
+        self.slab.release(id);
+    }
+
+    /// Count a connection's buffered request bytes in the input budget.
+    fn account_input(&mut self, id: SlotId) {
+        let slot = self.slab.get(id);
+        let bytes = slot.conn.as_ref().map_or(0, |c| c.buffered().len());
+        self.pressure.charge_input(&mut slot.input_charge, bytes);
+    }
+
+    // ----- pressure -----
+
+    /// Park a connection until the loop has room: unread (its bytes wait in the kernel)
+    /// or with its complete request. A partial request keeps its read deadline.
+    fn park(&mut self, id: SlotId) {
+        self.io.stop(id.index());
+        if self.slab.phase(id) == Phase::Reading {
+            self.slab.get(id).parked_reading = true;
+        } else {
+            self.slab.set_phase(id, Phase::Parked, 0.0);
+        }
+        self.pressure.park(id);
+    }
+
+    /// The worker queue refused a job: ask workers to wake this loop when they have taken
+    /// enough, or notice room that appeared meanwhile.
+    fn watch_queue(&mut self) {
+        let Some(jobs) = &self.jobs else { return };
+        if !self.pressure.queue_full() {
+            return;
+        }
+        if !jobs.is_full() {
+            self.pressure.set_queue_full(false);
+            return;
+        }
+        self.mailbox.mark_stalled();
+        // Workers wake stalled loops when the queue is down to half; if it got there
+        // between the failed send and the mark, that wake-up was missed: wake ourselves.
+        if jobs.has_room() {
+            self.mailbox.wake();
+        }
+    }
+
+    /// Take up parked connections, in order, while there is room.
+    fn retry_parked(&mut self) {
+        self.watch_queue();
+        while let Some(id) = self.pressure.first_parked() {
+            let phase = self.slab.phase(id);
+            let slot = self.slab.get(id);
+            let reading = phase == Phase::Reading && slot.parked_reading;
+            if phase != Phase::Parked && !reading {
+                // Stale: closed, or taken up already.
+                self.pressure.unpark();
+                continue;
             }
+            let has_request = slot.conn.as_ref().is_some_and(|c| !c.buffered().is_empty());
+            let room = if reading {
+                self.pressure.input_has_room()
+            } else if has_request {
+                !(self.jobs.is_some() && self.pressure.queue_full())
+            } else {
+                self.pressure.admits_new_requests()
+            };
+            if !room {
+                break;
+            }
+            self.pressure.unpark();
+            self.take_up(id);
+        }
+        if !self.pressure.input_has_room() {
+            // At the input budget the oldest partial request still reads on.
+            if let Some((id, _)) = self.slab.front(List::Reading) {
+                if self.slab.get(id).parked_reading {
+                    self.take_up(id);
+                }
+            }
+        }
+    }
+
+    /// Resume a parked connection: frame its buffered request, or read it.
+    fn take_up(&mut self, id: SlotId) {
+        let slot = self.slab.get(id);
+        slot.parked_reading = false;
+        let has_request = slot.conn.as_ref().is_some_and(|c| !c.buffered().is_empty());
+        if self.slab.phase(id) == Phase::Parked && has_request {
+            self.route(id);
+        } else {
+            // Its readiness was consumed when it was parked: read directly.
+            self.read(id);
         }
     }
 
     // ----- timeouts -----
 
-    fn deadline(&self, list: List) -> Option<f64> {
-        let timeout = match list {
-            List::Idle => self.keep_alive,
-            List::Reading => self.read_timeout,
-        };
-        self.slab.front(list).map(|(_, since)| since + timeout)
-    }
-
-    /// Make sure the sweep timer fires by the earliest deadline of either list.
-    fn arm_sweep(&mut self) {
-        let next = match (self.deadline(List::Idle), self.deadline(List::Reading)) {
-            (Some(a), Some(b)) => a.min(b),
-            (Some(a), None) | (None, Some(a)) => a,
-            (None, None) => return,
-        };
-        // Appending never makes a list's own deadline earlier, but a connection moving to
-        // the reading list can make the earliest of the two earlier than the armed one.
-        if self.sweep.is_active() && self.sweep_at <= next {
-            return;
-        }
-        self.sweep_at = next;
-        self.sweep.start_in(next - self.now());
-    }
-
     fn sweep_timeouts(&mut self) {
-        let now = self.now();
-        for list in [List::Idle, List::Reading] {
-            while let Some(deadline) = self.deadline(list) {
-                if deadline > now {
-                    break;
-                }
-                let (i, _) = self.slab.front(list).expect("deadline implies an entry");
-                self.slab.unlink(list, i);
-                self.shared.counters.timed_out.fetch_add(1, Relaxed);
-                self.close(i);
-            }
+        let now = self.clock.now();
+        while let Some((id, _)) = self.timeouts.expired(&self.slab, now) {
+            self.shared.counters.timed_out.fetch_add(1, Relaxed);
+            self.close(id);
         }
-        self.arm_sweep();
     }
 
-    // ----- closing and shutdown -----
+    // ----- shutdown -----
 
-    /// Close an open slot that is not busy and not in a list.
-    fn close(&mut self, i: usize) {
-        self.io.stop(i);
-        let slot = self.slab.get(i);
-        match slot.phase {
-            Phase::Idle => self.slab.unlink(List::Idle, i),
-            Phase::Reading => self.slab.unlink(List::Reading, i),
-            _ => {}
-        }
-        let slot = self.slab.get(i);
-        let conn = slot.conn.take();
-        let session = slot.session.take();
-        if let Some(session) = session {
-            support::close_session(session, &self.shared.counters);
-        }
-        if let Some(mut conn) = conn {
-            if let Some(buffers) = conn.take_buffers() {
-                self.recycle(buffers);
-            }
-            drop(conn);
-            self.shared.counters.connection_ends();
-        }
-        self.slab.release(i);
-    }
-
+    /// Stop accepting and close connections with no request in progress; served ones
+    /// finish (their output too), then close. The loop ends when no slot is in use.
     fn begin_drain(&mut self) {
         self.draining = true;
         self.io.stop(self.listen_token);
         self.accept_resume.stop();
-        self.listener = None;
-        let idle = self
+        self.acceptor.close();
+        let waiting = self
             .slab
             .used_where(|p| matches!(p, Phase::Idle | Phase::Reading));
-        for i in idle {
-            self.close(i);
+        for id in waiting {
+            self.close(id);
+        }
+        for id in self.slab.used_where(|p| p == Phase::Parked) {
+            let unread = self
+                .slab
+                .get(id)
+                .conn
+                .as_ref()
+                .is_some_and(|c| c.buffered().is_empty());
+            if unread {
+                self.close(id);
+            }
         }
     }
 
-    /// Deadline passed: cut connections still being served so their workers return.
-    fn cut_busy(&mut self) {
-        let busy = self.slab.used_where(|p| p == Phase::Busy);
-        for i in busy {
+    /// Deadline passed: close everything this loop holds, and cut connections being served
+    /// so their workers return (their slots close when they come back).
+    fn cut_everything(&mut self) {
+        let busy = if self.slab.busy() > 0 {
+            self.slab.used_where(|p| p == Phase::Busy)
+        } else {
+            Vec::new()
+        };
+        for id in busy {
             // The slot is busy, so its connection (and fd) is alive with a worker, which
             // never closes it: the loop is the only place connections are dropped.
-            ev::shutdown_socket(self.slab.get(i).fd);
+            ev::shutdown_socket(self.slab.get(id).fd);
         }
-        while let Some(i) = self.stalled.pop_front() {
-            self.close(i as usize);
+        for id in self.slab.used_where(|p| p != Phase::Busy) {
+            self.close(id);
         }
     }
 
     /// After the loop ends: close what is left that this loop holds.
     fn close_everything(&mut self) {
         self.take_returns();
-        let open = self
-            .slab
-            .used_where(|p| p != Phase::Busy && p != Phase::Free);
-        self.stalled.clear();
-        for i in open {
-            self.close(i);
+        for id in self.slab.used_where(|p| p != Phase::Busy) {
+            self.close(id);
         }
     }
 }

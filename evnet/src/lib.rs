@@ -39,14 +39,18 @@
 //! `unsafe` code lives only in `evnet-sys` and in this crate's private `ev` module.
 #![deny(unsafe_code)]
 
+mod acceptor;
 #[allow(unsafe_code)]
 mod ev;
 mod event_loop;
 mod options;
+mod pool;
+mod pressure;
 mod queue;
 mod server;
 mod shared;
 mod slab;
+mod timeouts;
 mod worker;
 
 pub use net::{

@@ -35,7 +35,12 @@ pub struct EvOptions {
     workers: usize,
     queue: Option<usize>,
     dispatch: Dispatch,
+    input_budget: usize,
+    output_budget: usize,
 }
+
+/// Default per-loop budget of buffered request bytes, and of held response bytes.
+const DEFAULT_BUDGET: usize = 64 << 20;
 
 impl Default for EvOptions {
     /// One loop and one worker per core, requests served by workers.
@@ -46,6 +51,8 @@ impl Default for EvOptions {
             workers: cores,
             queue: None,
             dispatch: Dispatch::Workers,
+            input_budget: DEFAULT_BUDGET,
+            output_budget: DEFAULT_BUDGET,
         }
     }
 }
@@ -80,6 +87,35 @@ impl EvOptions {
     pub fn dispatch(mut self, dispatch: Dispatch) -> Self {
         self.dispatch = dispatch;
         self
+    }
+
+    /// Most request bytes one loop buffers (partial requests, and complete ones waiting
+    /// for or served by a worker); default 64 MiB, at least 1. At the budget the loop stops
+    /// reading new requests (the kernel's buffers throttle their clients) and only the
+    /// oldest partial request reads on, until buffered requests are served. Nothing is
+    /// dropped. `Stats::buffered_input` shows the bytes buffered now.
+    pub fn input_budget(mut self, bytes: usize) -> Self {
+        self.input_budget = bytes;
+        self
+    }
+
+    /// Most response bytes one loop holds for peers that have not read them yet; default
+    /// 64 MiB, at least 1. At the budget the loop stops reading new requests until output
+    /// drains (or its connections reach `write_timeout` and are cut).
+    /// `Stats::buffered_output` shows the bytes held now.
+    pub fn output_budget(mut self, bytes: usize) -> Self {
+        self.output_budget = bytes;
+        self
+    }
+
+    /// The configured per-loop input budget.
+    pub fn input_budget_bytes(&self) -> usize {
+        self.input_budget
+    }
+
+    /// The configured per-loop output budget.
+    pub fn output_budget_bytes(&self) -> usize {
+        self.output_budget
     }
 
     /// The configured loop count.
@@ -123,6 +159,12 @@ impl EvOptions {
         }
         if self.queue == Some(0) {
             return Err(Error::invalid_param("queue_capacity", "must be at least 1"));
+        }
+        if self.input_budget == 0 {
+            return Err(Error::invalid_param("input_budget", "must be at least 1"));
+        }
+        if self.output_budget == 0 {
+            return Err(Error::invalid_param("output_budget", "must be at least 1"));
         }
         if self.workers > 4096 {
             return Err(Error::invalid_param("workers", "must be at most 4096"));

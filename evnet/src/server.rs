@@ -147,8 +147,7 @@ impl Server for EvServer {
     }
 
     fn stats(&self) -> Stats {
-        self.final_stats
-            .unwrap_or_else(|| self.shared.counters.snapshot())
+        self.final_stats.unwrap_or_else(|| self.shared.stats())
     }
 
     fn shutdown(&mut self, deadline: Duration) -> Result<Stats> {
@@ -180,7 +179,7 @@ impl Server for EvServer {
         }
         shared.counters.current_threads.store(0, Relaxed);
         shared.counters.queued_connections.store(0, Relaxed);
-        let stats = shared.counters.snapshot();
+        let stats = shared.stats();
         self.final_stats = Some(stats);
         Ok(stats)
     }
@@ -287,6 +286,8 @@ fn start_threads<H: Handler>(
             shared: Arc::clone(shared),
             jobs: jobs_tx.clone(),
             capacity,
+            input_budget: options.input_budget_bytes(),
+            output_budget: options.output_budget_bytes(),
         };
         let ready = ready_tx.clone();
         let spawned = thread::Builder::new()

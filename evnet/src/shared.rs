@@ -3,7 +3,9 @@
 use std::sync::atomic::AtomicBool;
 use std::sync::{Condvar, Mutex};
 
-use net::{Counters, ServerParams};
+use net::{Counters, ServerParams, Stats};
+
+use crate::pressure::Gauges;
 
 /// Parameters, counters and the shutdown flags.
 pub(crate) struct Shared {
@@ -19,6 +21,8 @@ pub(crate) struct Shared {
     pub loops_running: Mutex<usize>,
     /// Signalled when a loop thread finishes.
     pub loop_finished: Condvar,
+    /// Each loop's buffered bytes, indexed by loop id.
+    pub gauges: Box<[Gauges]>,
 }
 
 impl Shared {
@@ -31,7 +35,17 @@ impl Shared {
             force: AtomicBool::new(false),
             loops_running: Mutex::new(loops),
             loop_finished: Condvar::new(),
+            gauges: (0..loops).map(|_| Gauges::default()).collect(),
         }
+    }
+
+    /// The counters, with the loops' buffered bytes summed in.
+    pub fn stats(&self) -> Stats {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut stats = self.counters.snapshot();
+        stats.buffered_input = self.gauges.iter().map(|g| g.input.load(Relaxed)).sum();
+        stats.buffered_output = self.gauges.iter().map(|g| g.output.load(Relaxed)).sum();
+        stats
     }
 
     /// Record that one loop thread has finished.

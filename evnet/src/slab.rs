@@ -1,6 +1,11 @@
-//! A loop's preallocated connection slots, and the two intrusive timeout lists through
-//! them (libev manual, "Be smart about timeouts": with one timeout per list, appending at
-//! the tail keeps each list ordered by deadline, so every operation is O(1)).
+//! A loop's preallocated connection slots, each connection's phase, and the timeout lists
+//! through them.
+//!
+//! A slot's phase decides which timeout list it is on, so the two change together in one
+//! method, [`Slab::set_phase`], which also keeps the count of busy slots. Each list holds
+//! the slots of one phase ordered by deadline: its timeout is constant, so appending at the
+//! tail keeps the order (libev manual, "Be smart about timeouts"), and every operation is
+//! O(1).
 
 use std::os::fd::RawFd;
 
@@ -9,28 +14,72 @@ use net::Connection;
 /// "No slot": the end of a list.
 const NIL: u32 = u32::MAX;
 
+/// A slot's index in its loop's slab.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SlotId(u32);
+
+impl SlotId {
+    /// The id of slot `i`.
+    pub fn new(i: usize) -> SlotId {
+        debug_assert!(i < NIL as usize);
+        SlotId(i as u32)
+    }
+
+    /// The slot's index (also its I/O watcher's index).
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+
+    /// The id as carried in a job (and back in its return).
+    pub fn raw(self) -> u32 {
+        self.0
+    }
+}
+
 /// Where a slot is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Phase {
     /// Unused.
     Free,
-    /// Open, no request pending; in the idle list (keep-alive timeout).
+    /// Open, no request pending: on the idle list (keep-alive timeout).
     Idle,
-    /// Part of a request buffered; in the reading list (read timeout).
+    /// Part of a request buffered: on the reading list (read timeout from the request's
+    /// first byte).
     Reading,
-    /// A complete request is waiting for room in the worker queue.
-    Stalled,
-    /// Out with a worker (or being served inline).
+    /// Waiting for the loop to have room (worker queue or budgets): either readable and
+    /// not read yet, or holding a complete request. No timeout: the server, not the
+    /// client, is what it waits for.
+    Parked,
+    /// Being served (out with a worker, or inline).
     Busy,
+    /// Output pending, the loop sends it as the peer reads: on the writing list (write
+    /// timeout from the response's first write). Reading is paused meanwhile.
+    Writing,
 }
 
-/// Which timeout list.
+/// The timeout lists: one per phase that has a deadline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum List {
     /// Idle connections, by keep-alive deadline.
     Idle = 0,
     /// Connections with a partial request, by read deadline.
     Reading = 1,
+    /// Connections with pending output, by write deadline.
+    Writing = 2,
+}
+
+impl List {
+    /// Every list.
+    pub const ALL: [List; 3] = [List::Idle, List::Reading, List::Writing];
+
+    fn of(phase: Phase) -> Option<List> {
+        match phase {
+            Phase::Idle => Some(List::Idle),
+            Phase::Reading => Some(List::Reading),
+            Phase::Writing => Some(List::Writing),
+            Phase::Free | Phase::Parked | Phase::Busy => None,
+        }
+    }
 }
 
 /// One connection's place in its loop.
@@ -41,10 +90,19 @@ pub(crate) struct Slot<S> {
     pub session: Option<S>,
     /// The socket, kept while busy so shutdown can cut it.
     pub fd: RawFd,
-    /// Life phase.
-    pub phase: Phase,
-    /// When the slot entered its current list (loop time, seconds).
-    pub since: f64,
+    /// When the request being read arrived (loop time of its first byte), if one is.
+    pub started: Option<f64>,
+    /// Close once the pending output is sent (the handler said `Close`).
+    pub close_after_output: bool,
+    /// Parked while on the reading list (input budget reached).
+    pub parked_reading: bool,
+    /// Request bytes of this connection counted in the loop's input budget.
+    pub input_charge: usize,
+    /// Response bytes of this connection counted in the loop's output budget.
+    pub output_charge: usize,
+    phase: Phase,
+    /// The deadline on its list (loop time, seconds).
+    deadline: f64,
     prev: u32,
     next: u32,
 }
@@ -55,11 +113,12 @@ struct Ends {
     tail: u32,
 }
 
-/// Fixed-capacity slots with a free stack and two timeout lists. Never reallocates.
+/// Fixed-capacity slots with a free stack and the timeout lists. Never reallocates.
 pub(crate) struct Slab<S> {
     slots: Vec<Slot<S>>,
     free: Vec<u32>,
-    lists: [Ends; 2],
+    lists: [Ends; 3],
+    busy: usize,
 }
 
 impl<S> Slab<S> {
@@ -71,8 +130,13 @@ impl<S> Slab<S> {
                 conn: None,
                 session: None,
                 fd: -1,
+                started: None,
+                close_after_output: false,
+                parked_reading: false,
+                input_charge: 0,
+                output_charge: 0,
                 phase: Phase::Free,
-                since: 0.0,
+                deadline: 0.0,
                 prev: NIL,
                 next: NIL,
             })
@@ -86,82 +150,130 @@ impl<S> Slab<S> {
         Slab {
             slots,
             free,
-            lists: [empty; 2],
+            lists: [empty; 3],
+            busy: 0,
         }
     }
 
     /// How many slots are in use.
-    #[cfg(test)]
     pub fn in_use(&self) -> usize {
         self.slots.len() - self.free.len()
     }
 
-    /// Take a free slot (phase stays `Free` until the caller sets it).
-    pub fn alloc(&mut self) -> Option<usize> {
-        self.free.pop().map(|i| i as usize)
+    /// How many slots are busy (being served).
+    pub fn busy(&self) -> usize {
+        self.busy
     }
 
-    /// Return a slot: it must be out of every list; its contents are dropped by the caller.
-    pub fn release(&mut self, i: usize) {
-        debug_assert!(self.slots[i].conn.is_none() && self.slots[i].session.is_none());
-        debug_assert!(self.slots[i].prev == NIL && self.slots[i].next == NIL);
-        self.slots[i].phase = Phase::Free;
-        self.slots[i].fd = -1;
-        self.free.push(i as u32);
+    /// Take a free slot; the caller fills it and sets its phase.
+    pub fn alloc(&mut self) -> Option<SlotId> {
+        self.free.pop().map(SlotId)
     }
 
-    /// The slot at `i`.
-    pub fn get(&mut self, i: usize) -> &mut Slot<S> {
-        &mut self.slots[i]
+    /// Return a slot: its phase leaves its list; its contents must be taken already.
+    pub fn release(&mut self, id: SlotId) {
+        self.set_phase(id, Phase::Free, 0.0);
+        let slot = &mut self.slots[id.index()];
+        debug_assert!(slot.conn.is_none() && slot.session.is_none());
+        slot.fd = -1;
+        slot.started = None;
+        slot.close_after_output = false;
+        slot.parked_reading = false;
+        debug_assert!(slot.input_charge == 0 && slot.output_charge == 0);
+        self.free.push(id.0);
+    }
+
+    /// The slot `id`.
+    pub fn get(&mut self, id: SlotId) -> &mut Slot<S> {
+        &mut self.slots[id.index()]
+    }
+
+    /// The phase of slot `id`.
+    pub fn phase(&self, id: SlotId) -> Phase {
+        self.slots[id.index()].phase
     }
 
     /// The connection of an open slot that is not busy.
     ///
     /// # Panics
     /// If the slot holds no connection (free, or out with a worker): a bug in the loop.
-    pub fn conn(&mut self, i: usize) -> &mut Connection {
-        self.slots[i]
+    pub fn conn(&mut self, id: SlotId) -> &mut Connection {
+        self.slots[id.index()]
             .conn
             .as_mut()
             .expect("open slot has a connection")
     }
 
-    /// Indices of the slots whose phase satisfies `pred` (for shutdown; allocates).
-    pub fn used_where(&self, pred: impl Fn(Phase) -> bool) -> Vec<usize> {
+    /// Move slot `id` to `phase`: off the list of its old phase, onto the tail of the new
+    /// phase's list with `deadline` (ignored for phases without a list), and the busy count
+    /// follows. Re-entering the same listed phase keeps the slot's place and deadline (a
+    /// partial request keeps its read deadline however its bytes trickle in).
+    ///
+    /// A deadline earlier than the list's tail is raised to it, keeping the list ordered
+    /// (deadlines of one list differ only by the moment they were set).
+    pub fn set_phase(&mut self, id: SlotId, phase: Phase, deadline: f64) {
+        let old = self.slots[id.index()].phase;
+        if old == phase {
+            return;
+        }
+        if let Some(list) = List::of(old) {
+            self.unlink(list, id);
+        }
+        if old == Phase::Busy {
+            self.busy -= 1;
+        }
+        if phase == Phase::Busy {
+            self.busy += 1;
+        }
+        self.slots[id.index()].phase = phase;
+        if let Some(list) = List::of(phase) {
+            self.push_back(list, id, deadline);
+        }
+    }
+
+    /// The earliest entry of `list` and its deadline.
+    pub fn front(&self, list: List) -> Option<(SlotId, f64)> {
+        let head = self.lists[list as usize].head;
+        (head != NIL).then(|| (SlotId(head), self.slots[head as usize].deadline))
+    }
+
+    /// Ids of the open slots whose phase satisfies `pred` (for shutdown; allocates).
+    pub fn used_where(&self, pred: impl Fn(Phase) -> bool) -> Vec<SlotId> {
         self.slots
             .iter()
             .enumerate()
-            .filter(|(_, s)| pred(s.phase))
-            .map(|(i, _)| i)
+            .filter(|(_, s)| s.phase != Phase::Free && pred(s.phase))
+            .map(|(i, _)| SlotId::new(i))
             .collect()
     }
 
-    /// Append `i` to `list` (it must be in none), stamped `now`.
-    pub fn push_back(&mut self, list: List, i: usize, now: f64) {
+    fn push_back(&mut self, list: List, id: SlotId, deadline: f64) {
         let ends = &mut self.lists[list as usize];
         let old_tail = ends.tail;
-        ends.tail = i as u32;
+        ends.tail = id.0;
         if old_tail == NIL {
-            ends.head = i as u32;
+            ends.head = id.0;
         }
-        let slot = &mut self.slots[i];
+        let floor = if old_tail == NIL {
+            deadline
+        } else {
+            self.slots[old_tail as usize].deadline
+        };
+        let slot = &mut self.slots[id.index()];
         debug_assert!(slot.prev == NIL && slot.next == NIL);
         slot.prev = old_tail;
         slot.next = NIL;
-        slot.since = now;
+        slot.deadline = deadline.max(floor);
         if old_tail != NIL {
-            self.slots[old_tail as usize].next = i as u32;
+            self.slots[old_tail as usize].next = id.0;
         }
     }
 
-    /// Take `i` out of `list` (no-op if it is in none).
-    pub fn unlink(&mut self, list: List, i: usize) {
-        let (prev, next) = (self.slots[i].prev, self.slots[i].next);
+    fn unlink(&mut self, list: List, id: SlotId) {
+        let (prev, next) = (self.slots[id.index()].prev, self.slots[id.index()].next);
         let ends = &mut self.lists[list as usize];
-        if prev == NIL && next == NIL && ends.head != i as u32 {
-            return;
-        }
         if prev == NIL {
+            debug_assert_eq!(ends.head, id.0);
             ends.head = next;
         } else {
             self.slots[prev as usize].next = next;
@@ -171,14 +283,8 @@ impl<S> Slab<S> {
         } else {
             self.slots[next as usize].prev = prev;
         }
-        self.slots[i].prev = NIL;
-        self.slots[i].next = NIL;
-    }
-
-    /// The oldest entry of `list` and when it entered.
-    pub fn front(&self, list: List) -> Option<(usize, f64)> {
-        let head = self.lists[list as usize].head;
-        (head != NIL).then(|| (head as usize, self.slots[head as usize].since))
+        self.slots[id.index()].prev = NIL;
+        self.slots[id.index()].next = NIL;
     }
 }
 
@@ -186,39 +292,76 @@ impl<S> Slab<S> {
 mod tests {
     use super::*;
 
+    fn ids(slab: &mut Slab<()>, n: usize) -> Vec<SlotId> {
+        (0..n).map(|_| slab.alloc().unwrap()).collect()
+    }
+
     #[test]
-    fn lists_keep_order_and_unlink_anywhere() {
+    fn phase_decides_the_list_and_lists_keep_order() {
         let mut slab: Slab<()> = Slab::new(4);
-        let a = slab.alloc().unwrap();
-        let b = slab.alloc().unwrap();
-        let c = slab.alloc().unwrap();
-        assert_eq!((a, b, c), (0, 1, 2));
-        slab.push_back(List::Idle, a, 1.0);
-        slab.push_back(List::Idle, b, 2.0);
-        slab.push_back(List::Idle, c, 3.0);
-        slab.unlink(List::Idle, b);
-        assert_eq!(slab.front(List::Idle), Some((a, 1.0)));
-        slab.unlink(List::Idle, a);
-        assert_eq!(slab.front(List::Idle), Some((c, 3.0)));
-        slab.unlink(List::Idle, c);
-        assert_eq!(slab.front(List::Idle), None);
-        // Unlinking something in no list changes nothing.
-        slab.unlink(List::Idle, c);
-        assert_eq!(slab.front(List::Reading), None);
-        slab.push_back(List::Reading, b, 4.0);
-        assert_eq!(slab.front(List::Reading), Some((b, 4.0)));
+        let s = ids(&mut slab, 3);
+        assert_eq!(s[0].index(), 0);
+        slab.set_phase(s[0], Phase::Idle, 1.0);
+        slab.set_phase(s[1], Phase::Idle, 2.0);
+        slab.set_phase(s[2], Phase::Idle, 3.0);
+        slab.set_phase(s[1], Phase::Reading, 9.0);
+        assert_eq!(slab.front(List::Idle), Some((s[0], 1.0)));
+        assert_eq!(slab.front(List::Reading), Some((s[1], 9.0)));
+        slab.set_phase(s[0], Phase::Busy, 0.0);
+        assert_eq!(slab.front(List::Idle), Some((s[2], 3.0)));
+        assert_eq!(slab.busy(), 1);
+        slab.set_phase(s[0], Phase::Writing, 5.0);
+        assert_eq!(slab.busy(), 0);
+        assert_eq!(slab.front(List::Writing), Some((s[0], 5.0)));
+        slab.set_phase(s[2], Phase::Parked, 0.0);
         assert_eq!(slab.front(List::Idle), None);
     }
 
     #[test]
-    fn alloc_until_full_then_release() {
+    fn same_phase_keeps_place_and_deadline() {
         let mut slab: Slab<()> = Slab::new(2);
-        assert!(slab.alloc().is_some());
-        let last = slab.alloc().unwrap();
+        let s = ids(&mut slab, 2);
+        slab.set_phase(s[0], Phase::Reading, 1.0);
+        slab.set_phase(s[1], Phase::Reading, 2.0);
+        slab.set_phase(s[0], Phase::Reading, 7.0);
+        assert_eq!(slab.front(List::Reading), Some((s[0], 1.0)));
+    }
+
+    #[test]
+    fn an_early_deadline_behind_a_later_one_is_raised() {
+        let mut slab: Slab<()> = Slab::new(2);
+        let s = ids(&mut slab, 2);
+        slab.set_phase(s[0], Phase::Writing, 5.0);
+        slab.set_phase(s[1], Phase::Writing, 4.0);
+        slab.set_phase(s[0], Phase::Idle, 0.0);
+        assert_eq!(slab.front(List::Writing), Some((s[1], 5.0)));
+    }
+
+    #[test]
+    fn alloc_until_full_then_release_from_any_phase() {
+        let mut slab: Slab<()> = Slab::new(2);
+        let a = slab.alloc().unwrap();
+        let b = slab.alloc().unwrap();
         assert!(slab.alloc().is_none());
         assert_eq!(slab.in_use(), 2);
-        slab.release(last);
-        assert_eq!(slab.alloc(), Some(last));
+        slab.set_phase(a, Phase::Idle, 1.0);
+        slab.set_phase(b, Phase::Busy, 0.0);
+        slab.release(b);
+        assert_eq!(slab.busy(), 0);
+        slab.release(a);
+        assert_eq!(slab.front(List::Idle), None);
+        assert_eq!(slab.in_use(), 0);
+        assert_eq!(slab.alloc(), Some(a));
+    }
+
+    #[test]
+    fn used_where_skips_free_slots() {
+        let mut slab: Slab<()> = Slab::new(3);
+        let s = ids(&mut slab, 2);
+        slab.set_phase(s[0], Phase::Busy, 0.0);
+        slab.set_phase(s[1], Phase::Idle, 1.0);
+        assert_eq!(slab.used_where(|p| p == Phase::Busy), vec![s[0]]);
+        assert_eq!(slab.used_where(|_| true).len(), 2);
     }
 }
 
@@ -228,8 +371,8 @@ mod memory {
 
     /// DESIGN.md: an idle connection costs at most 512 bytes of user-space memory in the
     /// server. Per slot that is the slot itself, its `ev_io` watcher, its free-list entry
-    /// and its stalled-queue entry (both `u32`), plus a session (`()` here); an idle
-    /// connection holds no buffer (`take_buffers` returns them to the loop's pool).
+    /// and its parked-queue entry (both `u32`), plus a session (`()` here); an idle
+    /// connection holds no buffer (its buffers go back to the loop's pool).
     #[test]
     fn idle_connection_fits_the_memory_budget() {
         let per_slot = std::mem::size_of::<Slot<()>>()

@@ -4,12 +4,30 @@
 use std::fmt;
 use std::io::{self, BufRead, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::params::{ServerParams, MAX_TIMEOUT};
 
-/// Writes are collected up to this many bytes before they go to the socket.
+/// On a blocking socket, writes are collected up to this many bytes before they go to the
+/// socket. (On a non-blocking one the limit is `ServerParams::max_output_buffer`.)
 const WRITE_FLUSH_THRESHOLD: usize = 64 * 1024;
+
+/// The socket, owned or shared with the server (which keeps a handle to wake a thread
+/// blocked on it at shutdown without a second descriptor).
+enum Socket {
+    Owned(TcpStream),
+    Shared(Arc<TcpStream>),
+}
+
+impl Socket {
+    fn get(&self) -> &TcpStream {
+        match self {
+            Socket::Owned(s) => s,
+            Socket::Shared(s) => s,
+        }
+    }
+}
 
 /// Which readiness a [`WaitFn`] waits for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,9 +76,16 @@ enum Mode {
 ///   for the next request.
 /// - Writes are buffered and flushed by the server at the end of each request (or by an
 ///   explicit [`flush`](Write::flush)), so a response that fits is one `write(2)`.
-/// - A read waits at most [`read_timeout`](Connection::read_timeout) and a write at most
-///   [`write_timeout`](Connection::write_timeout); expiry is an
-///   [`io::ErrorKind::TimedOut`] error.
+/// - **Whole-request deadlines.** A request must arrive within
+///   [`read_timeout`](Connection::read_timeout) of its first byte, however its bytes
+///   trickle in: every read the handler makes shares that one deadline. A response must be
+///   taken by the peer within [`write_timeout`](Connection::write_timeout) of its first
+///   write. Expiry is an [`io::ErrorKind::TimedOut`] error. (Outside a request started by
+///   a server, each read waits at most `read_timeout`.)
+/// - **Non-blocking sockets** (an evented server): writes are buffered up to
+///   `ServerParams::max_output_buffer` and [`flush`](Write::flush) sends what the socket
+///   takes *without waiting*; the server finishes sending the rest. Only output beyond that
+///   limit makes a write wait for the peer.
 ///
 /// ```
 /// use std::io::{BufRead, Write};
@@ -81,7 +106,7 @@ enum Mode {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct Connection {
-    stream: TcpStream,
+    stream: Socket,
     peer: SocketAddr,
     local: SocketAddr,
     /// Read buffer: always initialised to its full length; `rpos..rend` holds unread bytes.
@@ -96,9 +121,17 @@ pub struct Connection {
     requests: u64,
     /// Bytes handed to the reader so far (buffered bytes consumed plus direct reads).
     consumed: u64,
-    /// When the current request's writes must be done: set by its first write, cleared by
-    /// `count_request`. One deadline per request, not per write.
+    /// When the current response's writes must be done: set by its first write, cleared
+    /// once the response is sent. One deadline per response, not per write.
     write_deadline: Option<Instant>,
+    /// When the current request must be fully read: set by the server at the request's
+    /// first byte, cleared by `count_request`. One deadline per request, not per read.
+    read_deadline: Option<Instant>,
+    /// Output buffered beyond this is sent at once (waiting for the peer if need be).
+    output_limit: usize,
+    /// This request's output had to wait for the peer (it outgrew `output_limit` on a
+    /// non-blocking socket).
+    streamed: bool,
 }
 
 impl Connection {
@@ -145,21 +178,54 @@ impl Connection {
                 snd: None,
             },
         };
-        Ok(Self::assemble(stream, peer, local, params, mode))
+        Ok(Self::assemble(
+            Socket::Owned(stream),
+            peer,
+            local,
+            params,
+            mode,
+        ))
+    }
+
+    /// Wrap a blocking socket that the server also holds (to shut it down from another
+    /// thread at shutdown, without a second descriptor).
+    pub fn new_shared(stream: Arc<TcpStream>, params: &ServerParams) -> io::Result<Connection> {
+        let (peer, local) = (stream.peer_addr()?, stream.local_addr()?);
+        let mode = Mode::Blocking {
+            rcv: None,
+            snd: None,
+        };
+        Ok(Self::assemble(
+            Socket::Shared(stream),
+            peer,
+            local,
+            params,
+            mode,
+        ))
     }
 
     fn with_mode(stream: TcpStream, params: &ServerParams, mode: Mode) -> io::Result<Connection> {
         let (peer, local) = (stream.peer_addr()?, stream.local_addr()?);
-        Ok(Self::assemble(stream, peer, local, params, mode))
+        Ok(Self::assemble(
+            Socket::Owned(stream),
+            peer,
+            local,
+            params,
+            mode,
+        ))
     }
 
     fn assemble(
-        stream: TcpStream,
+        stream: Socket,
         peer: SocketAddr,
         local: SocketAddr,
         params: &ServerParams,
         mode: Mode,
     ) -> Connection {
+        let output_limit = match mode {
+            Mode::Blocking { .. } => WRITE_FLUSH_THRESHOLD,
+            Mode::NonBlocking(_) => params.max_output_buffer(),
+        };
         Connection {
             peer,
             local,
@@ -175,6 +241,9 @@ impl Connection {
             requests: 0,
             consumed: 0,
             write_deadline: None,
+            read_deadline: None,
+            output_limit,
+            streamed: false,
         }
     }
 
@@ -188,12 +257,13 @@ impl Connection {
         self.local
     }
 
-    /// How long a read waits for bytes before failing with `TimedOut`.
+    /// How long a request may take to arrive, from its first byte to its last (and how
+    /// long one read waits outside a request).
     pub fn read_timeout(&self) -> Duration {
         self.read_timeout
     }
 
-    /// How long a write waits for the peer before failing with `TimedOut`.
+    /// How long the peer may take to accept one response, from its first write.
     pub fn write_timeout(&self) -> Duration {
         self.write_timeout
     }
@@ -257,27 +327,78 @@ impl Connection {
     /// The underlying socket (for options such as TTL; reading or writing it directly
     /// bypasses the buffers).
     pub fn socket(&self) -> &TcpStream {
-        &self.stream
+        self.stream.get()
     }
 
     // ----- for server implementations -----
 
     /// For servers: wait up to `keep_alive` for the first bytes of the next request.
     /// Returns at once when bytes are already buffered (pipelining).
+    /// When bytes arrive, the request's read deadline starts (see
+    /// [`begin_request`](Connection::begin_request)).
     pub fn await_request(&mut self, keep_alive: Duration) -> io::Result<Arrival> {
         if self.rpos < self.rend {
+            self.begin_request(Instant::now());
             return Ok(Arrival::Ready);
         }
         let saved = self.read_timeout;
         self.read_timeout = keep_alive;
+        self.read_deadline = None;
         let result = self.fill_more();
         self.read_timeout = saved;
         match result {
             Ok(0) => Ok(Arrival::Closed),
-            Ok(_) => Ok(Arrival::Ready),
+            Ok(_) => {
+                self.begin_request(Instant::now());
+                Ok(Arrival::Ready)
+            }
             Err(e) if e.kind() == io::ErrorKind::TimedOut => Ok(Arrival::TimedOut),
             Err(e) => Err(e),
         }
+    }
+
+    /// For servers: the current request's first byte arrived at `first_byte`; all of it
+    /// must arrive within [`read_timeout`](Connection::read_timeout) of then, whatever
+    /// reads the handler makes (slowloris clients are cut there). Cleared by
+    /// [`count_request`](Connection::count_request).
+    pub fn begin_request(&mut self, first_byte: Instant) {
+        self.read_deadline = first_byte.checked_add(self.read_timeout);
+    }
+
+    /// For servers: when the current request must have arrived, if one is in progress.
+    pub fn read_deadline(&self) -> Option<Instant> {
+        self.read_deadline
+    }
+
+    /// For evented servers: when the output still buffered must have been taken by the
+    /// peer (`None` when nothing is pending).
+    pub fn output_deadline(&self) -> Option<Instant> {
+        self.write_deadline.filter(|_| !self.wbuf.is_empty())
+    }
+
+    /// True when this request's output outgrew the output limit on a non-blocking socket,
+    /// so that a write waited for the peer (the server counts it).
+    pub fn streamed(&self) -> bool {
+        self.streamed
+    }
+
+    /// For evented servers: send buffered output without waiting. Returns `Ok(true)` once
+    /// nothing is left (the response's write deadline then ends), `Ok(false)` when the
+    /// socket is full; the caller watches for writability and calls again. An expired
+    /// write deadline is a `TimedOut` error.
+    pub fn try_flush(&mut self) -> io::Result<bool> {
+        self.send_available()?;
+        if self.wbuf.is_empty() {
+            self.write_deadline = None;
+            return Ok(true);
+        }
+        if self
+            .write_deadline
+            .is_some_and(|deadline| Instant::now() >= deadline)
+        {
+            return Err(timed_out("write timed out"));
+        }
+        Ok(false)
     }
 
     /// For evented servers: one non-blocking read appended to the buffer. Returns the
@@ -286,7 +407,7 @@ impl Connection {
         self.make_room();
         let spare = &mut self.rbuf[self.rend..];
         let n = loop {
-            match self.stream.read(spare) {
+            match self.stream.get().read(spare) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 other => break other?,
             }
@@ -296,10 +417,15 @@ impl Connection {
     }
 
     /// For servers: record that one more request was served (after its response was
-    /// flushed); the next request's writes get a fresh write deadline.
+    /// flushed or handed to the server's output path). Its read deadline ends; its write
+    /// deadline ends too unless output is still pending (that output keeps it).
     pub fn count_request(&mut self) {
         self.requests += 1;
-        self.write_deadline = None;
+        self.read_deadline = None;
+        self.streamed = false;
+        if self.wbuf.is_empty() {
+            self.write_deadline = None;
+        }
     }
 
     /// For evented servers: give up the (empty) buffers so an idle connection holds no
@@ -330,7 +456,7 @@ impl Connection {
 
     /// For servers: close both directions now (wakes a thread blocked on this socket).
     pub fn shutdown(&self) -> io::Result<()> {
-        self.stream.shutdown(Shutdown::Both)
+        self.stream.get().shutdown(Shutdown::Both)
     }
 
     // ----- internals -----
@@ -356,14 +482,30 @@ impl Connection {
         }
     }
 
+    /// How long the next read may wait: what is left of the request's deadline, or the
+    /// read timeout outside a request. A passed deadline is a `TimedOut` error.
+    fn read_wait(&self) -> io::Result<Duration> {
+        match self.read_deadline {
+            None => Ok(self.read_timeout),
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    Err(timed_out("request not complete within the read timeout"))
+                } else {
+                    Ok(left)
+                }
+            }
+        }
+    }
+
     /// Read into the spare part of the read buffer, waiting as the mode says.
     fn read_socket_into_spare(&mut self) -> io::Result<usize> {
         let rend = self.rend;
-        let timeout = self.read_timeout;
+        let timeout = self.read_wait()?;
         let Connection {
             stream, rbuf, mode, ..
         } = self;
-        read_timed(stream, mode, timeout, &mut rbuf[rend..])
+        read_timed(stream.get(), mode, timeout, &mut rbuf[rend..])
     }
 
     fn write_out(&mut self) -> io::Result<()> {
@@ -371,12 +513,40 @@ impl Connection {
         let (deadline, fresh) = self.write_deadline();
         let timeout = self.write_timeout;
         let result = write_timed(
-            &mut self.stream,
+            self.stream.get(),
             &mut self.mode,
             (deadline, fresh.then_some(timeout)),
             &self.wbuf,
             &mut done,
         );
+        self.wbuf.drain(..done);
+        result
+    }
+
+    /// Write what the socket takes now (a non-blocking socket never waits here; a
+    /// blocking one sends everything, as `write_out`). Starts the response's write
+    /// deadline if this is its first write.
+    fn send_available(&mut self) -> io::Result<()> {
+        if self.wbuf.is_empty() {
+            return Ok(());
+        }
+        if matches!(self.mode, Mode::Blocking { .. }) {
+            return self.write_out();
+        }
+        self.write_deadline();
+        let mut done = 0;
+        let result = loop {
+            if done == self.wbuf.len() {
+                break Ok(());
+            }
+            match self.stream.get().write(&self.wbuf[done..]) {
+                Ok(0) => break Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok(()),
+                Err(e) => break Err(e),
+            }
+        };
         self.wbuf.drain(..done);
         result
     }
@@ -404,7 +574,7 @@ fn timed_out(what: &'static str) -> io::Error {
 }
 
 fn read_timed(
-    stream: &mut TcpStream,
+    mut stream: &TcpStream,
     mode: &mut Mode,
     timeout: Duration,
     buf: &mut [u8],
@@ -436,7 +606,7 @@ fn read_timed(
 /// by `deadline.0`. `deadline.1` is the full timeout when the deadline was set just now
 /// (so the usual case reuses the socket's timeout setting without a system call).
 fn write_timed(
-    stream: &mut TcpStream,
+    mut stream: &TcpStream,
     mode: &mut Mode,
     deadline: (Instant, Option<Duration>),
     buf: &[u8],
@@ -487,8 +657,8 @@ impl Read for Connection {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.rpos == self.rend && buf.len() >= self.read_buffer_size {
             // Large read with nothing buffered: skip the copy.
-            let timeout = self.read_timeout;
-            let n = read_timed(&mut self.stream, &mut self.mode, timeout, buf)?;
+            let timeout = self.read_wait()?;
+            let n = read_timed(self.stream.get(), &mut self.mode, timeout, buf)?;
             self.consumed += n as u64;
             return Ok(n);
         }
@@ -517,16 +687,26 @@ impl BufRead for Connection {
 
 impl Write for Connection {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.wbuf.len() + buf.len() > WRITE_FLUSH_THRESHOLD {
+        if self.wbuf.len() + buf.len() > self.output_limit {
+            // Over the limit: send what the socket takes now; if that is not enough, the
+            // rest waits for the peer (on a non-blocking socket, this is streaming).
+            self.send_available()?;
+            if self.wbuf.len() + buf.len() <= self.output_limit {
+                self.wbuf.extend_from_slice(buf);
+                return Ok(buf.len());
+            }
+            if matches!(self.mode, Mode::NonBlocking(_)) {
+                self.streamed = true;
+            }
             self.write_out()?;
-            if buf.len() >= WRITE_FLUSH_THRESHOLD {
+            if buf.len() >= self.output_limit {
                 // Large write: send it directly. Report what was sent before a failure,
                 // as `Write::write` must.
                 let mut done = 0;
                 let (deadline, fresh) = self.write_deadline();
                 let fresh = fresh.then_some(self.write_timeout);
                 let result = write_timed(
-                    &mut self.stream,
+                    self.stream.get(),
                     &mut self.mode,
                     (deadline, fresh),
                     buf,
@@ -543,11 +723,11 @@ impl Write for Connection {
         Ok(buf.len())
     }
 
+    /// On a blocking socket, send everything buffered (waiting up to the write deadline).
+    /// On a non-blocking one, send what the socket takes now and keep the rest for the
+    /// server to finish (never waits: the buffered output is within the output limit).
     fn flush(&mut self) -> io::Result<()> {
-        if self.wbuf.is_empty() {
-            return Ok(());
-        }
-        self.write_out()
+        self.send_available()
     }
 }
 

@@ -40,6 +40,7 @@ pub struct ServerParams {
     nodelay: bool,
     read_buffer_size: usize,
     max_request_buffer: usize,
+    max_output_buffer: usize,
     filter: Option<Arc<dyn ConnectionFilter>>,
 }
 
@@ -57,7 +58,8 @@ impl Default for ServerParams {
             backlog: 1024,
             nodelay: true,
             read_buffer_size: 8 * 1024,
-            max_request_buffer: 64 * 1024,
+            max_request_buffer: 2 << 20,
+            max_output_buffer: 2 << 20,
             filter: None,
         }
     }
@@ -91,14 +93,16 @@ impl ServerParams {
     pub fn keep_alive_timeout(&self) -> Duration {
         self.keep_alive_timeout
     }
-    /// Longest wait for more bytes of a request in progress; default 30 s. Each read a
-    /// handler makes waits at most this long; in `evnet`, a partial request buffered by an
-    /// event loop must also be complete within this time of its first byte.
+    /// Longest time a request may take to arrive, from its first byte to its last;
+    /// default 30 s. One deadline per request, on both servers, wherever its bytes are
+    /// read (by `evnet`'s loop, or by the handler): a client that trickles a request
+    /// (slowloris) is cut there and counted in `timed_out`.
     pub fn read_timeout(&self) -> Duration {
         self.read_timeout
     }
-    /// Longest time the peer may take to accept one request's response (one deadline for
-    /// all of its writes, however it trickles); default 30 s.
+    /// Longest time the peer may take to accept one response, from its first write (one
+    /// deadline for all of its writes, however it trickles; in `evnet` the loop finishes
+    /// the output and cuts the connection at this deadline); default 30 s.
     pub fn write_timeout(&self) -> Duration {
         self.write_timeout
     }
@@ -118,11 +122,21 @@ impl ServerParams {
     pub fn read_buffer_size(&self) -> usize {
         self.read_buffer_size
     }
-    /// Most bytes of one partial request an evented server buffers before handing the
-    /// connection to the handler anyway (which then answers with its protocol's error);
-    /// default 64 KiB.
+    /// Most bytes of one partial request an evented server buffers in its loop before
+    /// handing the connection to the handler anyway; default 2 MiB. A request that fits
+    /// never occupies a worker while it arrives; a larger one is read by its handler on a
+    /// worker (within the request's one `read_timeout` deadline). `net` ignores it.
     pub fn max_request_buffer(&self) -> usize {
         self.max_request_buffer
+    }
+    /// Most response bytes one connection holds unsent in an evented server; default
+    /// 2 MiB. A handler's output up to this size is buffered and finished by the event
+    /// loop, so the worker is free at once, whether or not the client reads. A handler that
+    /// writes more in one request *streams* it: its writes wait for the peer (within
+    /// `write_timeout`) on the worker, counted in `Stats::streamed_responses`. `net` sends
+    /// as it goes and ignores it.
+    pub fn max_output_buffer(&self) -> usize {
+        self.max_output_buffer
     }
     /// The connection filter, if any.
     pub fn filter(&self) -> Option<&Arc<dyn ConnectionFilter>> {
@@ -152,6 +166,7 @@ impl fmt::Debug for ServerParams {
             .field("nodelay", &self.nodelay)
             .field("read_buffer_size", &self.read_buffer_size)
             .field("max_request_buffer", &self.max_request_buffer)
+            .field("max_output_buffer", &self.max_output_buffer)
             .field("filter", &self.filter.is_some())
             .finish()
     }
@@ -235,6 +250,12 @@ impl ServerParamsBuilder {
         self.params.max_request_buffer = n;
         self
     }
+    /// Most response bytes held unsent per connection by an evented server (at least
+    /// 1 KiB).
+    pub fn max_output_buffer(mut self, n: usize) -> Self {
+        self.params.max_output_buffer = n;
+        self
+    }
     /// Accept or reject connections by peer address before they are counted.
     pub fn filter(mut self, filter: impl ConnectionFilter) -> Self {
         self.params.filter = Some(Arc::new(filter));
@@ -285,6 +306,12 @@ impl ServerParamsBuilder {
             return Err(Error::invalid_param(
                 "max_request_buffer",
                 "must be at least 1",
+            ));
+        }
+        if p.max_output_buffer < 1024 {
+            return Err(Error::invalid_param(
+                "max_output_buffer",
+                "must be at least 1 KiB",
             ));
         }
         Ok(p)

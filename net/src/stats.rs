@@ -36,6 +36,15 @@ pub struct Stats {
     pub timed_out: u64,
     /// Handler calls that panicked (each closed its connection).
     pub handler_panics: u64,
+    /// Responses whose output outgrew `max_output_buffer`, so that the worker waited for
+    /// the peer (`evnet`; always 0 in `net`, whose threads always wait for the peer).
+    pub streamed_responses: u64,
+    /// Request bytes buffered in event loops now: partial requests and complete ones
+    /// waiting for or being served by a worker (`evnet`; 0 in `net`).
+    pub buffered_input: usize,
+    /// Response bytes held by event loops now, waiting for their peers to read (`evnet`;
+    /// 0 in `net`).
+    pub buffered_output: usize,
 }
 
 /// Live counters behind [`Stats`], updated by a server's threads.
@@ -64,6 +73,12 @@ pub struct Counters {
     pub timed_out: AtomicU64,
     /// See [`Stats::handler_panics`].
     pub handler_panics: AtomicU64,
+    /// See [`Stats::streamed_responses`].
+    pub streamed_responses: AtomicU64,
+    /// See [`Stats::buffered_input`].
+    pub buffered_input: AtomicUsize,
+    /// See [`Stats::buffered_output`].
+    pub buffered_output: AtomicUsize,
 }
 
 impl Counters {
@@ -93,6 +108,9 @@ impl Counters {
             requests: self.requests.load(Relaxed),
             timed_out: self.timed_out.load(Relaxed),
             handler_panics: self.handler_panics.load(Relaxed),
+            streamed_responses: self.streamed_responses.load(Relaxed),
+            buffered_input: self.buffered_input.load(Relaxed),
+            buffered_output: self.buffered_output.load(Relaxed),
         }
     }
 }

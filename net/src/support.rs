@@ -59,8 +59,12 @@ pub fn serve_request<H: Handler>(
             return false;
         }
     };
-    // Send what the handler wrote, even when it then failed or asked to close.
+    // Send what the handler wrote, even when it then failed or asked to close (on a
+    // non-blocking socket: what the socket takes now; the server finishes the rest).
     let flushed = conn.flush();
+    if conn.streamed() {
+        counters.streamed_responses.fetch_add(1, Relaxed);
+    }
     conn.count_request();
     let keep = match (action, flushed) {
         (Ok(Action::KeepAlive), Ok(())) => true,

@@ -112,17 +112,14 @@ struct Pool {
     handles: Vec<JoinHandle<()>>,
 }
 
-/// An accepted socket and a second handle on it (taken by the acceptor, so running out
-/// of descriptors delays accepting instead of dropping accepted connections).
-struct Accepted {
-    stream: TcpStream,
-    twin: TcpStream,
-}
+/// An accepted socket, shared (not duplicated) between its connection and the live set,
+/// so a connection costs one descriptor.
+type Accepted = Arc<TcpStream>;
 
-/// A connection as shutdown sees it: a second handle on its socket, and whether a request
-/// is being served on it.
+/// A connection as shutdown sees it: its socket (the same descriptor its thread uses, so
+/// `shutdown(2)` on it wakes that thread), and whether a request is being served on it.
 struct Live {
-    socket: TcpStream,
+    socket: Arc<TcpStream>,
     busy: AtomicBool,
 }
 
@@ -331,19 +328,7 @@ fn accept_loop<H: Handler>(listener: TcpListener, shared: Arc<Shared>, handler: 
                 if !shared.params.accepts(&peer) {
                     continue;
                 }
-                // The twin handle needs a descriptor too; when none is free, keep the
-                // connection and back off like for EMFILE from accept.
-                let twin = loop {
-                    match stream.try_clone() {
-                        Ok(twin) => break twin,
-                        Err(_) if shared.stopping.load(SeqCst) => return,
-                        Err(_) => {
-                            thread::sleep(backoff);
-                            backoff = (backoff * 2).min(MAX_ACCEPT_BACKOFF);
-                        }
-                    }
-                };
-                dispatch(&shared, &handler, Accepted { stream, twin });
+                dispatch(&shared, &handler, Arc::new(stream));
             }
             Err(e) => match support::classify_accept_error(&e) {
                 AcceptFailure::Retry => {}
@@ -445,17 +430,16 @@ fn connection_thread<H: Handler>(shared: Arc<Shared>, handler: Arc<H>) {
 fn serve_connection<H: Handler>(shared: &Shared, handler: &H, accepted: Accepted) {
     let params = &shared.params;
     let counters = &shared.counters;
-    let Accepted { stream, twin } = accepted;
     if params.nodelay() {
-        let _ = stream.set_nodelay(true);
+        let _ = accepted.set_nodelay(true);
     }
     let id = shared.next_id.fetch_add(1, Relaxed);
     let live = Arc::new(Live {
-        socket: twin,
+        socket: Arc::clone(&accepted),
         busy: AtomicBool::new(true),
     });
     shared.live().insert(id, Arc::clone(&live));
-    if let Ok(mut conn) = Connection::new(stream, params) {
+    if let Ok(mut conn) = Connection::new_shared(accepted, params) {
         if let Some(mut session) = support::open_session(handler, &conn, counters) {
             loop {
                 live.busy.store(false, SeqCst);
