@@ -112,6 +112,28 @@ pub struct ServerArgs {
     )]
     pub nodelay: Option<bool>,
 
+    /// Most bytes of one partial request buffered in an event loop (evnet): `2MiB`,
+    /// `64KiB`, `1048576`, … A request that fits never holds a worker while it arrives.
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    pub max_request_buffer: Option<usize>,
+
+    /// Most unsent response bytes held per connection (evnet): output up to this is
+    /// finished by the event loop, so the worker is free at once.
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    pub max_output_buffer: Option<usize>,
+
+    /// Most request bytes one event loop buffers before it stops reading new requests
+    /// (evnet).
+    #[cfg(feature = "evented")]
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    pub input_budget: Option<usize>,
+
+    /// Most response bytes one event loop holds for slow readers before it stops reading
+    /// new requests (evnet).
+    #[cfg(feature = "evented")]
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    pub output_budget: Option<usize>,
+
     /// Event loops (evnet).
     #[cfg(feature = "evented")]
     #[arg(long, value_name = "N")]
@@ -168,6 +190,12 @@ impl ServerArgs {
         if let Some(on) = self.nodelay {
             b = b.nodelay(on);
         }
+        if let Some(n) = self.max_request_buffer {
+            b = b.max_request_buffer(n);
+        }
+        if let Some(n) = self.max_output_buffer {
+            b = b.max_output_buffer(n);
+        }
         b.build()
     }
 
@@ -183,6 +211,12 @@ impl ServerArgs {
         }
         if self.dispatch.as_deref() == Some("inline") {
             options = options.dispatch(evnet::Dispatch::Inline);
+        }
+        if let Some(n) = self.input_budget {
+            options = options.input_budget(n);
+        }
+        if let Some(n) = self.output_budget {
+            options = options.output_budget(n);
         }
         options
     }
@@ -336,4 +370,36 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         }
     };
     Duration::try_from_secs_f64(seconds).map_err(|e| format!("`{text}`: {e}"))
+}
+
+/// Parse a size flag: a number of bytes, optionally with a binary unit (`KiB`, `MiB`,
+/// `GiB`; `k`, `m`, `g` and `K`, `M`, `G` mean the same).
+///
+/// ```
+/// use examples::cli::parse_bytes;
+/// assert_eq!(parse_bytes("4096"), Ok(4096));
+/// assert_eq!(parse_bytes("64KiB"), Ok(64 << 10));
+/// assert_eq!(parse_bytes("17M"), Ok(17 << 20));
+/// assert!(parse_bytes("lots").is_err());
+/// assert!(parse_bytes("99999999999G").is_err());
+/// ```
+pub fn parse_bytes(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: usize = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size (try 65536, 64KiB, 2MiB)"))?;
+    let shift = match unit.trim() {
+        "" | "B" => 0,
+        "k" | "K" | "KiB" => 10,
+        "m" | "M" | "MiB" => 20,
+        "g" | "G" | "GiB" => 30,
+        other => return Err(format!("unknown size unit `{other}` (use KiB, MiB or GiB)")),
+    };
+    value
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("`{text}` is too large"))
 }

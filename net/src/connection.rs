@@ -742,3 +742,121 @@ impl fmt::Debug for Connection {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    fn pair(params: &ServerParams) -> (TcpStream, Connection) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (socket, _) = listener.accept().unwrap();
+        (client, Connection::new(socket, params).unwrap())
+    }
+
+    fn params(read_ms: u64) -> ServerParams {
+        ServerParams::builder()
+            .read_timeout(Duration::from_millis(read_ms))
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn reads_share_the_request_deadline() {
+        let (mut client, mut conn) = pair(&params(60_000));
+        client.write_all(b"GET").unwrap();
+        // The request's first byte came a minute ago: its deadline has passed, so even
+        // bytes already on their way are not waited for.
+        let long_ago = Instant::now() - Duration::from_secs(61);
+        conn.begin_request(long_ago);
+        let err = conn.fill_more().unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        // Once the request is counted, reads wait per read again.
+        conn.count_request();
+        assert_eq!(conn.read_deadline(), None);
+        assert_eq!(conn.fill_more().unwrap(), 3);
+    }
+
+    #[test]
+    fn await_request_starts_the_deadline_at_the_first_byte() {
+        let (mut client, mut conn) = pair(&params(300));
+        client.write_all(b"G").unwrap();
+        let before = Instant::now();
+        assert_eq!(
+            conn.await_request(Duration::from_secs(10)).unwrap(),
+            Arrival::Ready
+        );
+        let deadline = conn.read_deadline().expect("a request is in progress");
+        assert!(deadline >= before + Duration::from_millis(300));
+        // Nothing more comes: the next read fails at the request deadline, not later.
+        let err = conn.fill_more().unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert!(Instant::now() >= deadline);
+    }
+
+    #[test]
+    fn nonblocking_output_is_buffered_up_to_the_limit_and_never_waits() {
+        fn no_wait(_: &TcpStream, _: Interest, _: Duration) -> io::Result<bool> {
+            Ok(false)
+        }
+        let params = ServerParams::builder()
+            .max_output_buffer(64 << 20)
+            .build()
+            .unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (socket, _) = listener.accept().unwrap();
+        let mut conn = Connection::new_nonblocking(socket, &params, no_wait).unwrap();
+        // 32 MiB to a client that does not read: more than the socket buffers take.
+        let chunk = vec![7u8; 1 << 20];
+        for _ in 0..32 {
+            conn.write_all(&chunk).unwrap();
+        }
+        conn.flush().unwrap();
+        assert!(conn.pending_output() > 0, "the kernel took 32 MiB?");
+        assert!(!conn.streamed());
+        assert!(conn.output_deadline().is_some());
+        assert!(!conn.try_flush().unwrap());
+        // The client reads everything; the server side finishes with try_flush.
+        let reader = std::thread::spawn(move || {
+            let mut n = 0;
+            let mut buf = vec![0u8; 1 << 16];
+            let mut client = client;
+            while n < 32 << 20 {
+                match client.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(k) => n += k,
+                }
+            }
+            n
+        });
+        while !conn.try_flush().unwrap() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(conn.output_deadline(), None);
+        assert_eq!(reader.join().unwrap(), 32 << 20);
+    }
+
+    #[test]
+    fn nonblocking_output_over_the_limit_streams() {
+        fn no_wait(_: &TcpStream, _: Interest, _: Duration) -> io::Result<bool> {
+            Ok(false)
+        }
+        let params = ServerParams::builder()
+            .max_output_buffer(1024)
+            .build()
+            .unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let _client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (socket, _) = listener.accept().unwrap();
+        let mut conn = Connection::new_nonblocking(socket, &params, no_wait).unwrap();
+        let chunk = vec![7u8; 1 << 20];
+        // The socket buffers fill, then a write must wait; this wait function refuses.
+        let err = (0..64)
+            .try_for_each(|_| conn.write_all(&chunk))
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert!(conn.streamed());
+    }
+}

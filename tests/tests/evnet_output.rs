@@ -1,0 +1,113 @@
+//! evnet's output path by nature: output within `max_output_buffer` is finished by the
+//! loop; a handler that writes more in one request streams it from its worker, and that is
+//! counted, bounded by `write_timeout`, and leaves the other workers serving.
+
+use std::io::{self, BufRead, Write};
+use std::time::Duration;
+
+use evnet::{Action, Connection, EvOptions, EvServer, Handler, Server, ServerParams};
+use tests::{await_stats, line_frame, stop, Client, PATIENCE};
+
+/// `big N` answers N MiB of `x`; any other line is echoed.
+struct BigOrEcho;
+
+impl Handler for BigOrEcho {
+    type Session = ();
+    fn open(&self, _: &Connection) {}
+    fn serve(&self, _: &mut (), conn: &mut Connection) -> io::Result<Action> {
+        let mut line = String::new();
+        if conn.read_line(&mut line)? == 0 {
+            return Ok(Action::Close);
+        }
+        if let Some(n) = line.trim().strip_prefix("big ") {
+            let n: usize = n.parse().unwrap_or(1);
+            let chunk = vec![b'x'; 1 << 20];
+            for _ in 0..n {
+                conn.write_all(&chunk)?;
+            }
+        } else {
+            conn.write_all(line.as_bytes())?;
+        }
+        Ok(Action::KeepAlive)
+    }
+    fn frame(&self, buffered: &[u8]) -> evnet::Frame {
+        line_frame(buffered)
+    }
+}
+
+fn server(max_output: usize) -> EvServer {
+    let params = ServerParams::builder()
+        .max_output_buffer(max_output)
+        .write_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let options = EvOptions::default().loops(1).workers(2);
+    let mut server = EvServer::bind_with("127.0.0.1:0", BigOrEcho, params, options).unwrap();
+    server.start().unwrap();
+    server
+}
+
+/// A response larger than `max_output_buffer` to a client that never reads streams from
+/// its worker: counted in `streamed_responses`, cut at `write_timeout`, and while it runs
+/// (one stream, two workers) other clients keep being served.
+#[test]
+fn oversized_response_streams_from_its_worker_and_others_are_served() {
+    let mut server = server(64 << 10);
+    let mut hog = Client::connect(server.local_addr());
+    hog.send(b"big 64\n");
+    // The hog's worker is waiting for the peer: nothing is finished yet.
+    let mut other = Client::connect(server.local_addr());
+    for i in 0..50 {
+        other.echo(&format!("ping {i}"));
+    }
+    let stats = await_stats(&server, "the stream cut at write_timeout", |s| {
+        s.timed_out == 1 && s.streamed_responses == 1
+    });
+    assert_eq!(stats.handler_panics, 0);
+    // Served, and still serving after the cut.
+    other.echo("after");
+    drop(hog);
+    drop(other);
+    await_stats(&server, "connections closed", |s| {
+        s.current_connections == 0
+    });
+    stop(&mut server);
+}
+
+/// The same response within `max_output_buffer` is held by the loop: nothing streams, the
+/// loop holds the output (`buffered_output`), both workers stay free, and a client that
+/// then reads everything receives it intact.
+#[test]
+fn response_within_the_limit_is_finished_by_the_loop() {
+    let mut server = server(32 << 20);
+    let mut slow = std::net::TcpStream::connect(server.local_addr()).unwrap();
+    slow.set_read_timeout(Some(PATIENCE)).unwrap();
+    slow.write_all(b"big 16\n").unwrap();
+    let held = await_stats(&server, "output held by the loop", |s| {
+        s.buffered_output > 0
+    });
+    assert!(held.buffered_output <= 32 << 20, "{held:?}");
+    // Both workers are free: two clients each get answers while the output is held.
+    let mut a = Client::connect(server.local_addr());
+    let mut b = Client::connect(server.local_addr());
+    for i in 0..20 {
+        a.echo(&format!("a {i}"));
+        b.echo(&format!("b {i}"));
+    }
+    assert_eq!(server.stats().streamed_responses, 0);
+    // Now read it all: 16 MiB of `x`, then the connection still works.
+    let mut body = vec![0u8; 16 << 20];
+    io::Read::read_exact(&mut slow, &mut body).unwrap();
+    assert!(body.iter().all(|&b| b == b'x'));
+    slow.write_all(b"still open\n").unwrap();
+    let mut line = String::new();
+    io::BufReader::new(&slow).read_line(&mut line).unwrap();
+    assert_eq!(line, "still open\n");
+    let stats = await_stats(&server, "output drained", |s| s.buffered_output == 0);
+    assert_eq!(stats.timed_out, 0);
+    drop((slow, a, b));
+    await_stats(&server, "connections closed", |s| {
+        s.current_connections == 0
+    });
+    stop(&mut server);
+}
