@@ -107,6 +107,7 @@ pub(crate) fn run_loop<H: Handler>(
         pressure: Pressure::new(capacity, setup.input_budget, setup.output_budget),
         returned: Vec::new(),
         draining: false,
+        cutting: false,
         max_buffer: params.max_request_buffer(),
         write_timeout: params.write_timeout().as_secs_f64(),
         wait,
@@ -148,6 +149,8 @@ struct LoopCtx<'l, H: Handler> {
     pressure: Pressure,
     returned: Vec<Returned<H::Session>>,
     draining: bool,
+    /// The shutdown deadline passed: connections are closed as they come back.
+    cutting: bool,
     max_buffer: usize,
     write_timeout: f64,
     wait: WaitFn,
@@ -451,6 +454,11 @@ impl<H: Handler> LoopCtx<'_, H> {
         slot.session = Some(session);
         self.account_input(id);
         let keep = keep && !self.draining;
+        if self.cutting {
+            // Past the shutdown deadline: nothing more is sent.
+            self.close(id);
+            return false;
+        }
         if pending > 0 {
             self.start_writing(id, !keep);
             false
@@ -665,6 +673,7 @@ impl<H: Handler> LoopCtx<'_, H> {
     /// Deadline passed: close everything this loop holds, and cut connections being served
     /// so their workers return (their slots close when they come back).
     fn cut_everything(&mut self) {
+        self.cutting = true;
         let busy = if self.slab.busy() > 0 {
             self.slab.used_where(|p| p == Phase::Busy)
         } else {
@@ -682,9 +691,11 @@ impl<H: Handler> LoopCtx<'_, H> {
 
     /// After the loop ends: close what is left that this loop holds.
     fn close_everything(&mut self) {
+        self.cutting = true;
         self.take_returns();
         for id in self.slab.used_where(|p| p != Phase::Busy) {
             self.close(id);
         }
+        self.pressure.publish(&self.shared.gauges[self.id]);
     }
 }

@@ -184,6 +184,7 @@ fn bad_params<S: TestServer>() {
             b().read_buffer_size((16 << 20) + 1).build(),
         ),
         ("max_request_buffer", b().max_request_buffer(0).build()),
+        ("max_output_buffer", b().max_output_buffer(1023).build()),
     ];
     for (name, result) in cases {
         let err = result.expect_err(name);
@@ -205,6 +206,7 @@ fn bad_params<S: TestServer>() {
         .backlog(1)
         .read_buffer_size(64)
         .max_request_buffer(1)
+        .max_output_buffer(1024)
         .thread_idle_time(Duration::from_nanos(1))
         .build()
         .expect("smallest valid values");

@@ -509,6 +509,16 @@ fn bad_options_are_errors() {
             "`workers`",
         ),
         (EvOptions::default().loops(4).workers(1), 3, "`loops`"),
+        (
+            EvOptions::default().loops(1).input_budget(0),
+            16,
+            "`input_budget`",
+        ),
+        (
+            EvOptions::default().loops(1).output_budget(0),
+            16,
+            "`output_budget`",
+        ),
     ];
     for (options, max_connections, name) in cases {
         let params = ServerParams::builder()
