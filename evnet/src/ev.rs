@@ -372,6 +372,27 @@ pub(crate) fn poll_wait(
     }
 }
 
+/// Limit the bytes the kernel keeps *unsent* on socket `fd` (`TCP_NOTSENT_LOWAT`): once
+/// that many are queued beyond what the peer's window lets through, a write returns
+/// `EAGAIN` and the socket reports writable only when they drop below it. A client that
+/// does not read then pushes back after a small, known amount instead of the megabytes
+/// that send-buffer autotuning would otherwise absorb. Best effort: an error (an old
+/// kernel) leaves the socket as it was.
+pub(crate) fn set_notsent_lowat(fd: RawFd, bytes: usize) {
+    let value = bytes.min(c_int::MAX as usize) as c_int;
+    // SAFETY: setsockopt reads `size_of::<c_int>()` bytes from a valid local c_int; the
+    // caller owns the open descriptor `fd`.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_NOTSENT_LOWAT,
+            (&value as *const c_int).cast(),
+            std::mem::size_of::<c_int>() as libc::socklen_t,
+        );
+    }
+}
+
 /// The [`net::WaitFn`] of connections served inline on a loop thread: never waits (a
 /// read or write that would block fails at once with `TimedOut`), so no client can stall
 /// the loop.

@@ -17,6 +17,7 @@
 //! Under pressure (worker queue full, input or output budget reached) readable connections
 //! are parked unread and taken up again in order when room returns ([`crate::pressure`]).
 
+use std::collections::VecDeque;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -29,7 +30,7 @@ use crate::acceptor::{Acceptor, Batch};
 use crate::ev::{self, AsyncWatch, IoSet, Loop, LoopEvents, Timer};
 use crate::pool::BufferPool;
 use crate::pressure::Pressure;
-use crate::queue::Sender;
+use crate::queue::{Kind, Sender, FRESH_PER_PIPELINED};
 use crate::shared::Shared;
 use crate::slab::{List, Phase, Slab, SlotId};
 use crate::timeouts::{Clock, Timeouts};
@@ -38,6 +39,11 @@ use crate::worker::{Job, Mailbox, Returned};
 /// Timer tokens.
 const SWEEP: usize = 0;
 const ACCEPT_RESUME: usize = 1;
+const NEXT_TURN: usize = 2;
+/// Unsent bytes the kernel may queue per connection (see [`ev::set_notsent_lowat`]).
+const NOTSENT_LOWAT: usize = 16 * 1024;
+/// Pipelined requests served inline per turn when no fresh request came meanwhile.
+const TURN_BATCH: usize = 16;
 /// Pause of the listener after EMFILE/ENFILE and the like (seconds).
 const ACCEPT_BACKOFF: f64 = 0.1;
 
@@ -94,6 +100,10 @@ pub(crate) fn run_loop<H: Handler>(
         io: IoSet::new(&lp, capacity + 1, 0),
         sweep: Timer::new(&lp, SWEEP),
         accept_resume: Timer::new(&lp, ACCEPT_RESUME),
+        next_turn: Timer::new(&lp, NEXT_TURN),
+        turn_armed: false,
+        turns: VecDeque::with_capacity(capacity),
+        fresh_served: 0,
         listen_token: capacity,
         acceptor: Acceptor::new(setup.listener),
         fresh: Vec::new(),
@@ -134,6 +144,13 @@ struct LoopCtx<'l, H: Handler> {
     io: IoSet<'l>,
     sweep: Timer<'l>,
     accept_resume: Timer<'l>,
+    /// Fires on the next loop iteration while pipelined requests wait for their turn.
+    next_turn: Timer<'l>,
+    turn_armed: bool,
+    /// Connections whose next pipelined request waits for its turn (inline dispatch).
+    turns: VecDeque<SlotId>,
+    /// Fresh requests served inline since the last turn of pipelined ones.
+    fresh_served: usize,
     listen_token: usize,
     acceptor: Acceptor,
     /// Connections accepted in the current batch, not opened yet (reused, no allocation).
@@ -169,7 +186,7 @@ impl<H: Handler> LoopEvents for LoopCtx<'_, H> {
                 // Busy: the READ watcher was left running to save epoll_ctl calls (see
                 // `dispatch`), and bytes arrived before the connection came back: stop it
                 // now, or level-triggered readiness would fire on every iteration.
-                Phase::Busy | Phase::Parked | Phase::Free => self.io.stop(token),
+                Phase::Busy | Phase::Queued | Phase::Parked | Phase::Free => self.io.stop(token),
             }
         }
         self.settle(false);
@@ -180,6 +197,10 @@ impl<H: Handler> LoopEvents for LoopCtx<'_, H> {
             SWEEP => {
                 self.sweep_timeouts();
                 self.settle(true);
+            }
+            NEXT_TURN => {
+                self.take_turns();
+                self.settle(false);
             }
             _ => self.watch_listener(),
         }
@@ -247,6 +268,7 @@ impl<H: Handler> LoopCtx<'_, H> {
             let _ = stream.set_nodelay(true);
         }
         let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
+        ev::set_notsent_lowat(fd, NOTSENT_LOWAT);
         let conn = self.acceptor.local_addr_of(&stream).and_then(|local| {
             Connection::from_accepted(stream, peer, local, params, Some(self.wait))
         });
@@ -308,7 +330,7 @@ impl<H: Handler> LoopCtx<'_, H> {
             Ok(0) => self.close(id),
             Ok(_) => {
                 self.account_input(id);
-                self.route(id);
+                self.route(id, Kind::Fresh);
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.nothing_read(id),
             Err(_) => self.close(id),
@@ -326,30 +348,67 @@ impl<H: Handler> LoopCtx<'_, H> {
         }
     }
 
-    /// Decide from the buffered bytes whether to serve now or read on. With inline
-    /// dispatch, successive pipelined requests are served in this loop (never by recursion:
-    /// a client can pipeline thousands of requests at once).
-    fn route(&mut self, id: SlotId) {
-        loop {
-            let conn = self.slab.conn(id);
-            let buffered = conn.buffered();
-            let len = buffered.len();
-            let handler = &*self.handler;
-            let frame = match catch_unwind(AssertUnwindSafe(|| handler.frame(buffered))) {
-                Ok(frame) => frame,
-                Err(_) => {
-                    self.shared.counters.handler_panics.fetch_add(1, Relaxed);
-                    return self.close(id);
-                }
+    /// Decide from the buffered bytes whether to serve now or read on. `kind` says
+    /// whether the request is the first read since the connection was last read (fresh) or
+    /// was buffered behind one just served (pipelined); see [`crate::queue`] for how the
+    /// two share the workers.
+    fn route(&mut self, id: SlotId, kind: Kind) {
+        let conn = self.slab.conn(id);
+        let buffered = conn.buffered();
+        let len = buffered.len();
+        let handler = &*self.handler;
+        let frame = match catch_unwind(AssertUnwindSafe(|| handler.frame(buffered))) {
+            Ok(frame) => frame,
+            Err(_) => {
+                self.shared.counters.handler_panics.fetch_add(1, Relaxed);
+                return self.close(id);
+            }
+        };
+        if matches!(frame, Frame::Partial) && len < self.max_buffer {
+            return self.keep_reading(id);
+        }
+        // Complete, invalid (the handler answers with its error) or too big to buffer
+        // (the handler reads the rest, within the request's read deadline).
+        if self.dispatch(id, kind) {
+            // Served inline, and the next request is already buffered: it waits for its
+            // turn, so a client that pipelines thousands of requests at once cannot hold
+            // the loop (and is never served by recursion).
+            self.wait_turn(id);
+        }
+    }
+
+    /// Inline dispatch: queue a connection's next pipelined request for a later turn.
+    fn wait_turn(&mut self, id: SlotId) {
+        self.slab.set_phase(id, Phase::Queued, 0.0);
+        self.turns.push_back(id);
+        if !self.turn_armed {
+            self.turn_armed = true;
+            self.next_turn.start_in(0.0);
+        }
+    }
+
+    /// Serve waiting pipelined requests, one per connection, in order: as many as a
+    /// [`FRESH_PER_PIPELINED`] share of the fresh requests served since the last turn (at
+    /// least one), or a batch when no fresh request came, so that many connections sending
+    /// one request at a time keep their share against a few that pipeline.
+    fn take_turns(&mut self) {
+        self.turn_armed = false;
+        let budget = match self.fresh_served {
+            0 => TURN_BATCH,
+            fresh => fresh.div_ceil(FRESH_PER_PIPELINED as usize),
+        };
+        self.fresh_served = 0;
+        for _ in 0..budget {
+            let Some(id) = self.turns.pop_front() else {
+                break;
             };
-            if matches!(frame, Frame::Partial) && len < self.max_buffer {
-                return self.keep_reading(id);
+            if self.slab.phase(id) == Phase::Queued {
+                self.route(id, Kind::Pipelined);
             }
-            // Complete, invalid (the handler answers with its error) or too big to buffer
-            // (the handler reads the rest, within the request's read deadline).
-            if !self.dispatch(id) {
-                return;
-            }
+        }
+        if !self.turns.is_empty() && !self.turn_armed {
+            self.turn_armed = true;
+            self.next_turn.start_in(0.0);
         }
     }
 
@@ -372,7 +431,7 @@ impl<H: Handler> LoopCtx<'_, H> {
     /// The READ watcher stays started: in the usual request/response exchange nothing
     /// arrives while the request is served, and stopping and restarting it would cost two
     /// epoll_ctl calls per request. If bytes do arrive meanwhile, `on_io` stops it then.
-    fn dispatch(&mut self, id: SlotId) -> bool {
+    fn dispatch(&mut self, id: SlotId, kind: Kind) -> bool {
         if self.jobs.is_some() && self.pressure.queue_full() {
             self.park(id);
             return false;
@@ -387,6 +446,9 @@ impl<H: Handler> LoopCtx<'_, H> {
         conn.begin_request(self.clock.instant(started));
         self.slab.set_phase(id, Phase::Busy, 0.0);
         let Some(jobs) = &self.jobs else {
+            if kind == Kind::Fresh {
+                self.fresh_served += 1;
+            }
             return self.serve_inline(id, conn, session);
         };
         let queued = &self.shared.counters.queued_connections;
@@ -397,7 +459,7 @@ impl<H: Handler> LoopCtx<'_, H> {
             conn,
             session,
         };
-        let Err(job) = jobs.try_send(job) else {
+        let Err(job) = jobs.try_send(job, kind) else {
             return false;
         };
         // The queue is full: keep the request here until workers make room.
@@ -429,7 +491,7 @@ impl<H: Handler> LoopCtx<'_, H> {
             let id = SlotId::new(r.slot as usize);
             if self.take_back(id, r.conn, r.session, r.keep) {
                 // Pipelined bytes are already here: no readiness will announce them.
-                self.route(id);
+                self.route(id, Kind::Pipelined);
             }
         }
         self.returned = returned;
@@ -506,7 +568,7 @@ impl<H: Handler> LoopCtx<'_, H> {
                     self.go_idle(id);
                 } else {
                     // Pipelined requests waited for this output to drain.
-                    self.route(id);
+                    self.route(id, Kind::Pipelined);
                 }
             }
             Ok(false) => {
@@ -625,7 +687,7 @@ impl<H: Handler> LoopCtx<'_, H> {
         slot.parked_reading = false;
         let has_request = slot.conn.as_ref().is_some_and(|c| !c.buffered().is_empty());
         if self.slab.phase(id) == Phase::Parked && has_request {
-            self.route(id);
+            self.route(id, Kind::Fresh);
         } else {
             // Its readiness was consumed when it was parked: read directly.
             self.read(id);

@@ -52,6 +52,9 @@ pub(crate) enum Phase {
     Parked,
     /// Being served (out with a worker, or inline).
     Busy,
+    /// A pipelined request, already buffered, waits for its turn on the loop (inline
+    /// dispatch serves one request per connection per turn). No timeout.
+    Queued,
     /// Output pending, the loop sends it as the peer reads: on the writing list (write
     /// timeout from the response's first write). Reading is paused meanwhile.
     Writing,
@@ -77,7 +80,7 @@ impl List {
             Phase::Idle => Some(List::Idle),
             Phase::Reading => Some(List::Reading),
             Phase::Writing => Some(List::Writing),
-            Phase::Free | Phase::Parked | Phase::Busy => None,
+            Phase::Free | Phase::Parked | Phase::Busy | Phase::Queued => None,
         }
     }
 }
