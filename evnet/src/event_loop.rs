@@ -12,7 +12,8 @@
 //!    at once, without waiting.
 //! 5. **take back** ([`LoopCtx::take_back`]): output still pending makes the connection
 //!    *writing* (a WRITE watcher, the write deadline, reading paused); then close, the next
-//!    pipelined request (already buffered: framed at once), or idle again.
+//!    pipelined request (already buffered: framed at once, and served in its fair share,
+//!    see [`crate::queue`] and [`LoopCtx::take_turns`]), or idle again.
 //!
 //! Under pressure (worker queue full, input or output budget reached) readable connections
 //! are parked unread and taken up again in order when room returns ([`crate::pressure`]).
@@ -29,7 +30,7 @@ use net::{support, Connection, Frame, Handler, Interest, WaitFn};
 use crate::acceptor::{Acceptor, Batch};
 use crate::ev::{self, AsyncWatch, IoSet, Loop, LoopEvents, Timer};
 use crate::pool::BufferPool;
-use crate::pressure::Pressure;
+use crate::pressure::{Pressure, Wait};
 use crate::queue::{Kind, Sender, FRESH_PER_PIPELINED};
 use crate::shared::Shared;
 use crate::slab::{List, Phase, Slab, SlotId};
@@ -312,7 +313,7 @@ impl<H: Handler> LoopCtx<'_, H> {
         if may_read {
             self.read(id);
         } else {
-            self.park(id);
+            self.park_unread(id);
         }
     }
 
@@ -433,7 +434,7 @@ impl<H: Handler> LoopCtx<'_, H> {
     /// epoll_ctl calls per request. If bytes do arrive meanwhile, `on_io` stops it then.
     fn dispatch(&mut self, id: SlotId, kind: Kind) -> bool {
         if self.jobs.is_some() && self.pressure.queue_full() {
-            self.park(id);
+            self.park_request(id);
             return false;
         }
         let now = self.clock.now();
@@ -469,7 +470,7 @@ impl<H: Handler> LoopCtx<'_, H> {
         slot.session = Some(job.session);
         slot.started = Some(started);
         self.pressure.set_queue_full(true);
-        self.park(id);
+        self.park_request(id);
         self.watch_queue();
         false
     }
@@ -559,7 +560,7 @@ impl<H: Handler> LoopCtx<'_, H> {
             Ok(true) => {
                 let slot = self.slab.get(id);
                 self.pressure.charge_output(&mut slot.output_charge, 0);
-                if slot.close_after_output {
+                if slot.close_after_output || self.draining {
                     return self.close(id);
                 }
                 let fd = slot.fd;
@@ -614,16 +615,24 @@ impl<H: Handler> LoopCtx<'_, H> {
 
     // ----- pressure -----
 
-    /// Park a connection until the loop has room: unread (its bytes wait in the kernel)
-    /// or with its complete request. A partial request keeps its read deadline.
-    fn park(&mut self, id: SlotId) {
+    /// Park a readable connection unread until the loop has room (its bytes wait in the
+    /// kernel). A partial request keeps its place and read deadline on the reading list.
+    fn park_unread(&mut self, id: SlotId) {
         self.io.stop(id.index());
         if self.slab.phase(id) == Phase::Reading {
             self.slab.get(id).parked_reading = true;
+            self.pressure.park(id, Wait::Input);
         } else {
             self.slab.set_phase(id, Phase::Parked, 0.0);
+            self.pressure.park(id, Wait::All);
         }
-        self.pressure.park(id);
+    }
+
+    /// Park a connection with a complete request until the worker queue has room.
+    fn park_request(&mut self, id: SlotId) {
+        self.io.stop(id.index());
+        self.slab.set_phase(id, Phase::Parked, 0.0);
+        self.pressure.park(id, Wait::Queue);
     }
 
     /// The worker queue refused a job: ask workers to wake this loop when they have taken
@@ -645,31 +654,34 @@ impl<H: Handler> LoopCtx<'_, H> {
         }
     }
 
-    /// Take up parked connections, in order, while there is room.
+    /// Take up parked connections while there is room: complete requests first (serving
+    /// them frees input), then partial requests, then unread new ones; in order within
+    /// each kind.
     fn retry_parked(&mut self) {
         self.watch_queue();
-        while let Some(id) = self.pressure.first_parked() {
-            let phase = self.slab.phase(id);
-            let slot = self.slab.get(id);
-            let reading = phase == Phase::Reading && slot.parked_reading;
-            if phase != Phase::Parked && !reading {
-                // Stale: closed, or taken up already.
-                self.pressure.unpark();
-                continue;
+        for wait in [Wait::Queue, Wait::Input, Wait::All] {
+            while let Some(id) = self.pressure.first_parked(wait) {
+                let slot = self.slab.get(id);
+                let has_request = slot.conn.as_ref().is_some_and(|c| !c.buffered().is_empty());
+                let still_parked = match wait {
+                    Wait::Input => slot.parked_reading && self.slab.phase(id) == Phase::Reading,
+                    Wait::Queue => self.slab.phase(id) == Phase::Parked && has_request,
+                    Wait::All => self.slab.phase(id) == Phase::Parked && !has_request,
+                };
+                if !still_parked {
+                    // Stale: closed, or taken up already.
+                    self.pressure.unpark(wait);
+                    continue;
+                }
+                if !self.pressure.has_room_for(wait) {
+                    break;
+                }
+                self.pressure.unpark(wait);
+                match wait {
+                    Wait::Queue => self.route(id, Kind::Fresh),
+                    Wait::Input | Wait::All => self.take_up(id),
+                }
             }
-            let has_request = slot.conn.as_ref().is_some_and(|c| !c.buffered().is_empty());
-            let room = if reading {
-                self.pressure.input_has_room()
-            } else if has_request {
-                !(self.jobs.is_some() && self.pressure.queue_full())
-            } else {
-                self.pressure.admits_new_requests()
-            };
-            if !room {
-                break;
-            }
-            self.pressure.unpark();
-            self.take_up(id);
         }
         if !self.pressure.input_has_room() {
             // At the input budget the oldest partial request still reads on.
@@ -681,17 +693,11 @@ impl<H: Handler> LoopCtx<'_, H> {
         }
     }
 
-    /// Resume a parked connection: frame its buffered request, or read it.
+    /// Resume a connection parked unread: its readiness was consumed when it was parked,
+    /// so read directly.
     fn take_up(&mut self, id: SlotId) {
-        let slot = self.slab.get(id);
-        slot.parked_reading = false;
-        let has_request = slot.conn.as_ref().is_some_and(|c| !c.buffered().is_empty());
-        if self.slab.phase(id) == Phase::Parked && has_request {
-            self.route(id, Kind::Fresh);
-        } else {
-            // Its readiness was consumed when it was parked: read directly.
-            self.read(id);
-        }
+        self.slab.get(id).parked_reading = false;
+        self.read(id);
     }
 
     // ----- timeouts -----

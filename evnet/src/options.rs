@@ -14,9 +14,11 @@ pub enum Dispatch {
     Workers,
     /// On the event loop thread itself, with no handoff. Only for handlers that never block:
     /// while one request is served, the loop's other connections wait. The handler needs a
-    /// real [`Handler::frame`](net::Handler::frame): with the default (complete on the
-    /// first byte) a slow client's partial request would be read on the loop thread,
-    /// stalling it for up to `read_timeout`.
+    /// real [`Handler::frame`](net::Handler::frame). Connections served inline never wait
+    /// for their peer: a read or write that would block fails at once with `TimedOut`, so
+    /// the whole request must fit `max_request_buffer` and its response
+    /// `max_output_buffer` (the loop finishes sending it); otherwise the connection is
+    /// closed and counted in `timed_out`.
     Inline,
 }
 

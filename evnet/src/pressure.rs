@@ -10,7 +10,12 @@
 //!   budget only the oldest partial request reads on (so one always makes progress and the
 //!   overshoot is at most one request buffer), the others are parked.
 //!
-//! Nothing is dropped: parked connections are taken up again, in order, when room returns.
+//! - **A complete request** that finds the worker queue full waits for queue room only.
+//!
+//! Each kind of wait has its own queue, so one kind never blocks another (a parked unread
+//! connection waiting for input room must not hold back complete requests whose service
+//! would free that room). Nothing is dropped: parked connections are taken up again, in
+//! order within their kind, when room returns.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -28,6 +33,17 @@ pub(crate) struct Gauges {
     pub output: AtomicUsize,
 }
 
+/// Why a connection is parked, which is what it waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// A complete request: room in the worker queue.
+    Queue,
+    /// A partial request at the input budget: input room.
+    Input,
+    /// A new request not read yet: everything ([`Pressure::admits_new_requests`]).
+    All,
+}
+
 /// Budgets, the queue-full flag and the parked connections of one loop.
 pub(crate) struct Pressure {
     input: usize,
@@ -35,7 +51,7 @@ pub(crate) struct Pressure {
     input_budget: usize,
     output_budget: usize,
     queue_full: bool,
-    parked: VecDeque<SlotId>,
+    parked: [VecDeque<SlotId>; 3],
 }
 
 impl Pressure {
@@ -47,7 +63,11 @@ impl Pressure {
             input_budget,
             output_budget,
             queue_full: false,
-            parked: VecDeque::with_capacity(slots),
+            parked: [
+                VecDeque::with_capacity(slots),
+                VecDeque::with_capacity(slots),
+                VecDeque::with_capacity(slots),
+            ],
         }
     }
 
@@ -89,24 +109,33 @@ impl Pressure {
         gauges.output.store(self.output, Relaxed);
     }
 
-    /// Park `id` until there is room.
-    pub fn park(&mut self, id: SlotId) {
-        self.parked.push_back(id);
+    /// True when a connection waiting for `wait` may go on now.
+    pub fn has_room_for(&self, wait: Wait) -> bool {
+        match wait {
+            Wait::Queue => !self.queue_full,
+            Wait::Input => self.input_has_room(),
+            Wait::All => self.admits_new_requests(),
+        }
     }
 
-    /// The connection parked longest.
-    pub fn first_parked(&self) -> Option<SlotId> {
-        self.parked.front().copied()
+    /// Park `id` until there is room for `wait`.
+    pub fn park(&mut self, id: SlotId, wait: Wait) {
+        self.parked[wait as usize].push_back(id);
     }
 
-    /// Take the connection parked longest.
-    pub fn unpark(&mut self) -> Option<SlotId> {
-        self.parked.pop_front()
+    /// The connection parked longest for `wait`.
+    pub fn first_parked(&self, wait: Wait) -> Option<SlotId> {
+        self.parked[wait as usize].front().copied()
+    }
+
+    /// Take the connection parked longest for `wait`.
+    pub fn unpark(&mut self, wait: Wait) -> Option<SlotId> {
+        self.parked[wait as usize].pop_front()
     }
 
     /// True when a connection is parked.
     pub fn has_parked(&self) -> bool {
-        !self.parked.is_empty()
+        self.parked.iter().any(|q| !q.is_empty())
     }
 }
 
@@ -136,14 +165,20 @@ mod tests {
     }
 
     #[test]
-    fn parked_in_order_and_published() {
+    fn parked_in_order_per_kind_and_published() {
         let mut p = Pressure::new(2, 10, 10);
-        p.park(SlotId::new(3));
-        p.park(SlotId::new(1));
-        assert_eq!(p.first_parked(), Some(SlotId::new(3)));
-        assert_eq!(p.unpark(), Some(SlotId::new(3)));
-        assert_eq!(p.unpark(), Some(SlotId::new(1)));
+        p.park(SlotId::new(3), Wait::All);
+        p.park(SlotId::new(1), Wait::All);
+        p.park(SlotId::new(2), Wait::Queue);
+        assert_eq!(p.first_parked(Wait::All), Some(SlotId::new(3)));
+        assert_eq!(p.unpark(Wait::Queue), Some(SlotId::new(2)));
+        assert_eq!(p.unpark(Wait::All), Some(SlotId::new(3)));
+        assert_eq!(p.unpark(Wait::All), Some(SlotId::new(1)));
         assert!(!p.has_parked());
+        // Each kind has its own condition.
+        p.set_queue_full(true);
+        assert!(!p.has_room_for(Wait::Queue) && p.has_room_for(Wait::Input));
+        assert!(!p.has_room_for(Wait::All));
         let mut charge = 0;
         p.charge_input(&mut charge, 7);
         let gauges = Gauges::default();

@@ -114,6 +114,16 @@ pub(crate) fn run_worker<H: Handler>(
                 mailbox.wake_if_stalled();
             }
         }
+        if shared.force.load(Relaxed) {
+            // Past the shutdown deadline: queued requests are not served any more.
+            mailboxes[job.loop_id].post(Returned {
+                slot: job.slot,
+                conn: job.conn,
+                session: job.session,
+                keep: false,
+            });
+            continue;
+        }
         // serve_request isolates handler panics; this guard covers everything else (the
         // flush, say), so a worker never dies and the connection always goes back to its
         // loop, the only place connections are closed.

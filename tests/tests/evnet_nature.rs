@@ -709,3 +709,76 @@ fn trickled_partial_request_is_cut_at_the_read_timeout() {
     let stats = stop(&mut server);
     assert_eq!(stats.requests, 0);
 }
+
+// ----- 10. review regressions ---------------------------------------------------------
+
+/// A request that becomes complete (its last bytes arriving) while the worker queue is
+/// full waits for room with its bytes, and is served when room returns: it is not mistaken
+/// for a partial one and left unread until its read deadline.
+#[test]
+fn request_completed_while_the_queue_is_full_is_served() {
+    let options = EvOptions::default().loops(1).workers(1).queue_capacity(1);
+    let (mut server, probes, _release) = start_gated(options);
+    let addr = server.local_addr();
+    let mut a = Client::connect(addr);
+    a.send(b"slow\n");
+    assert!(wait_until(PATIENCE, || probes.started.load(SeqCst) == 1));
+    let mut b = Client::connect(addr);
+    b.send(b"slow\n");
+    assert!(wait_until(PATIENCE, || server.stats().queued_connections == 1));
+    let mut c = Client::connect(addr);
+    c.send(b"hal");
+    assert!(wait_until(PATIENCE, || probes.partials.load(SeqCst) >= 1));
+    // D's complete request finds the queue full: the loop now knows it is full.
+    let mut d = Client::connect(addr);
+    d.send(b"d\n");
+    assert!(wait_until(PATIENCE, || server.stats().buffered_input >= 5 + 5 + 3 + 2));
+    c.send(b"f\n");
+    assert!(wait_until(PATIENCE, || server.stats().buffered_input >= 5 + 5 + 5 + 2));
+    probes.gate.open();
+    assert_eq!(a.line(), "done slow\n");
+    assert_eq!(b.line(), "done slow\n");
+    assert_eq!(d.line(), "d\n");
+    assert_eq!(c.line(), "half\n");
+    let stats = stop(&mut server);
+    assert_eq!((stats.requests, stats.timed_out), (4, 0));
+}
+
+/// Past the shutdown deadline, requests still waiting in the worker queue are not served
+/// (the worker hands them back to be closed), so shutdown is not delayed by the backlog.
+#[test]
+fn requests_queued_past_the_shutdown_deadline_are_not_served() {
+    let options = EvOptions::default().loops(1).workers(1).queue_capacity(4);
+    let (mut server, probes, release) = start_gated(options);
+    let addr = server.local_addr();
+    let mut a = Client::connect(addr);
+    a.send(b"slow\n");
+    assert!(wait_until(PATIENCE, || probes.started.load(SeqCst) == 1));
+    let mut queued: Vec<Client> = (0..2)
+        .map(|_| {
+            let mut c = Client::connect(addr);
+            c.send(b"slow\n");
+            c
+        })
+        .collect();
+    assert!(wait_until(PATIENCE, || server.stats().queued_connections == 2));
+    let stopper = thread::spawn(move || {
+        let stats = server.shutdown(Duration::from_millis(300));
+        (server, stats)
+    });
+    // The deadline passes: the busy connection is cut (its client sees the close) ...
+    a.expect_closed();
+    // ... and only then may the blocked handler return.
+    probes.gate.open();
+    let (_server, stats) = stopper.join().unwrap();
+    let stats = stats.unwrap();
+    assert_eq!(
+        stats.requests, 1,
+        "queued requests were served after the deadline"
+    );
+    assert_eq!(stats.current_connections, 0);
+    for c in &mut queued {
+        c.expect_closed();
+    }
+    drop(release);
+}

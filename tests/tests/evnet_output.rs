@@ -111,3 +111,40 @@ fn response_within_the_limit_is_finished_by_the_loop() {
     });
     stop(&mut server);
 }
+
+/// A connection whose output the loop is finishing when shutdown begins is closed once the
+/// output is sent (the client gets all of it, then EOF), not returned to idle to wait for
+/// the shutdown deadline.
+#[test]
+fn output_finished_during_shutdown_then_closed() {
+    let params = ServerParams::builder()
+        .max_output_buffer(32 << 20)
+        .keep_alive_timeout(Duration::from_secs(60))
+        .write_timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let options = EvOptions::default().loops(1).workers(1);
+    let mut server = EvServer::bind_with("127.0.0.1:0", BigOrEcho, params, options).unwrap();
+    server.start().unwrap();
+    let addr = server.local_addr();
+    let mut slow = std::net::TcpStream::connect(addr).unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    slow.write_all(b"big 8\n").unwrap();
+    await_stats(&server, "output held by the loop", |s| {
+        s.buffered_output > 0
+    });
+    let stopper = std::thread::spawn(move || {
+        let stats = server.shutdown(Duration::from_secs(30));
+        stats.unwrap()
+    });
+    // The drain has begun once the listener is closed.
+    assert!(tests::wait_until(PATIENCE, || {
+        std::net::TcpStream::connect(addr).is_err()
+    }));
+    let mut body = Vec::new();
+    io::Read::read_to_end(&mut slow, &mut body).expect("EOF after the output");
+    assert_eq!(body.len(), 8 << 20);
+    let stats = stopper.join().unwrap();
+    assert_eq!((stats.requests, stats.timed_out), (1, 0));
+}
