@@ -55,19 +55,16 @@ pub(crate) struct Pressure {
 }
 
 impl Pressure {
-    /// Room for `slots` parked connections (so parking never allocates) and the budgets.
-    pub fn new(slots: usize, input_budget: usize, output_budget: usize) -> Pressure {
+    /// The budgets. The parked queues grow on demand (only under pressure) and keep their
+    /// capacity, so an idle connection costs no queue entry up front.
+    pub fn new(input_budget: usize, output_budget: usize) -> Pressure {
         Pressure {
             input: 0,
             output: 0,
             input_budget,
             output_budget,
             queue_full: false,
-            parked: [
-                VecDeque::with_capacity(slots),
-                VecDeque::with_capacity(slots),
-                VecDeque::with_capacity(slots),
-            ],
+            parked: [VecDeque::new(), VecDeque::new(), VecDeque::new()],
         }
     }
 
@@ -145,7 +142,7 @@ mod tests {
 
     #[test]
     fn budgets_and_queue_gate_new_requests() {
-        let mut p = Pressure::new(4, 100, 50);
+        let mut p = Pressure::new(100, 50);
         assert!(p.admits_new_requests());
         let (mut a, mut b) = (0, 0);
         p.charge_input(&mut a, 60);
@@ -166,7 +163,7 @@ mod tests {
 
     #[test]
     fn parked_in_order_per_kind_and_published() {
-        let mut p = Pressure::new(2, 10, 10);
+        let mut p = Pressure::new(10, 10);
         p.park(SlotId::new(3), Wait::All);
         p.park(SlotId::new(1), Wait::All);
         p.park(SlotId::new(2), Wait::Queue);
