@@ -138,7 +138,7 @@ impl Connection {
     /// Wrap a blocking socket, taking buffer size and timeouts from `params`.
     pub fn new(stream: TcpStream, params: &ServerParams) -> io::Result<Connection> {
         Self::with_mode(
-            stream,
+            Socket::Owned(stream),
             params,
             Mode::Blocking {
                 rcv: None,
@@ -155,7 +155,7 @@ impl Connection {
         wait: WaitFn,
     ) -> io::Result<Connection> {
         stream.set_nonblocking(true)?;
-        Self::with_mode(stream, params, Mode::NonBlocking(wait))
+        Self::with_mode(Socket::Owned(stream), params, Mode::NonBlocking(wait))
     }
 
     /// Wrap a socket just accepted, whose addresses the caller already knows (saves two
@@ -190,29 +190,16 @@ impl Connection {
     /// Wrap a blocking socket that the server also holds (to shut it down from another
     /// thread at shutdown, without a second descriptor).
     pub fn new_shared(stream: Arc<TcpStream>, params: &ServerParams) -> io::Result<Connection> {
-        let (peer, local) = (stream.peer_addr()?, stream.local_addr()?);
         let mode = Mode::Blocking {
             rcv: None,
             snd: None,
         };
-        Ok(Self::assemble(
-            Socket::Shared(stream),
-            peer,
-            local,
-            params,
-            mode,
-        ))
+        Self::with_mode(Socket::Shared(stream), params, mode)
     }
 
-    fn with_mode(stream: TcpStream, params: &ServerParams, mode: Mode) -> io::Result<Connection> {
-        let (peer, local) = (stream.peer_addr()?, stream.local_addr()?);
-        Ok(Self::assemble(
-            Socket::Owned(stream),
-            peer,
-            local,
-            params,
-            mode,
-        ))
+    fn with_mode(stream: Socket, params: &ServerParams, mode: Mode) -> io::Result<Connection> {
+        let (peer, local) = (stream.get().peer_addr()?, stream.get().local_addr()?);
+        Ok(Self::assemble(stream, peer, local, params, mode))
     }
 
     fn assemble(
@@ -795,19 +782,25 @@ mod tests {
         assert!(Instant::now() >= deadline);
     }
 
-    #[test]
-    fn nonblocking_output_is_buffered_up_to_the_limit_and_never_waits() {
+    /// A client and a non-blocking server connection whose waits always time out at once.
+    fn nonblocking_pair(max_output: usize) -> (TcpStream, Connection) {
         fn no_wait(_: &TcpStream, _: Interest, _: Duration) -> io::Result<bool> {
             Ok(false)
         }
         let params = ServerParams::builder()
-            .max_output_buffer(64 << 20)
+            .max_output_buffer(max_output)
             .build()
             .unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (socket, _) = listener.accept().unwrap();
-        let mut conn = Connection::new_nonblocking(socket, &params, no_wait).unwrap();
+        let conn = Connection::new_nonblocking(socket, &params, no_wait).unwrap();
+        (client, conn)
+    }
+
+    #[test]
+    fn nonblocking_output_is_buffered_up_to_the_limit_and_never_waits() {
+        let (client, mut conn) = nonblocking_pair(64 << 20);
         // 32 MiB to a client that does not read: more than the socket buffers take.
         let chunk = vec![7u8; 1 << 20];
         for _ in 0..32 {
@@ -840,17 +833,7 @@ mod tests {
 
     #[test]
     fn nonblocking_output_over_the_limit_streams() {
-        fn no_wait(_: &TcpStream, _: Interest, _: Duration) -> io::Result<bool> {
-            Ok(false)
-        }
-        let params = ServerParams::builder()
-            .max_output_buffer(1024)
-            .build()
-            .unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let _client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (socket, _) = listener.accept().unwrap();
-        let mut conn = Connection::new_nonblocking(socket, &params, no_wait).unwrap();
+        let (_client, mut conn) = nonblocking_pair(1024);
         let chunk = vec![7u8; 1 << 20];
         // The socket buffers fill, then a write must wait; this wait function refuses.
         let err = (0..64)

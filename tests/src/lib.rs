@@ -100,6 +100,21 @@ pub fn start_with<S: TestServer, H: Handler>(
     server
 }
 
+/// Bind an evented server on `127.0.0.1:0` with `options` and start it (for tests about
+/// evnet's own nature and options). Panics on failure.
+pub fn start_ev<H: Handler>(
+    handler: H,
+    params: ServerParams,
+    options: evnet::EvOptions,
+) -> evnet::EvServer {
+    let mut server = evnet::EvServer::bind_with("127.0.0.1:0", handler, params, options)
+        .unwrap_or_else(|e| panic!("evnet: bind failed: {e}"));
+    server
+        .start()
+        .unwrap_or_else(|e| panic!("evnet: start failed: {e}"));
+    server
+}
+
 /// [`start_with`] two loops and two workers.
 pub fn start<S: TestServer, H: Handler>(handler: H, params: ServerParams) -> S {
     start_with(handler, params, 2, 2)

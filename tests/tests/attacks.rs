@@ -21,12 +21,12 @@ use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use evnet::{Dispatch, EvOptions, EvServer};
+use evnet::{Dispatch, EvOptions};
 use examples::http::{HttpHandler, HELLO};
 use net::{Action, Connection, Frame, Handler, Server, ServerParams, ServerParamsBuilder, Stats};
 use tests::{
-    await_sample, is_reset, line_frame, start_with, stop, wait_until, TestServer, CLIENT_TIMEOUT,
-    PATIENCE,
+    await_sample, is_reset, line_frame, start_ev, start_with, stop, wait_until, TestServer,
+    CLIENT_TIMEOUT, PATIENCE,
 };
 
 // ----- constants ----------------------------------------------------------------------
@@ -111,16 +111,6 @@ fn attack_params() -> ServerParamsBuilder {
         .write_timeout(LONG)
         .max_threads(512)
         .max_queued(64)
-}
-
-/// Bind an evented server on `127.0.0.1:0` with `options` and start it.
-fn start_ev<H: Handler>(handler: H, params: ServerParams, options: EvOptions) -> EvServer {
-    let mut server = EvServer::bind_with("127.0.0.1:0", handler, params, options)
-        .unwrap_or_else(|e| panic!("evnet: bind failed: {e}"));
-    server
-        .start()
-        .unwrap_or_else(|e| panic!("evnet: start failed: {e}"));
-    server
 }
 
 /// What the test saw of the server's gauges while it watched.

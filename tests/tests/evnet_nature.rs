@@ -19,7 +19,7 @@ use evnet::{
     Action, Connection, Dispatch, EvOptions, EvServer, Frame, Handler, Server, ServerParams,
 };
 use tests::child::ChildServer;
-use tests::{await_stats, line_frame, stop, wait_until, Client, Echo, Slow, PATIENCE};
+use tests::{await_stats, line_frame, start_ev, stop, wait_until, Client, Echo, Slow, PATIENCE};
 
 /// Longest a handler waits at a [`Gate`] that the test never opens (a failing test still
 /// ends).
@@ -35,16 +35,6 @@ fn long_params() -> ServerParams {
         .read_timeout(Duration::from_secs(60))
         .build()
         .unwrap()
-}
-
-/// Bind `127.0.0.1:0` with `options` and start; panics on failure.
-fn start_ev<H: Handler>(handler: H, params: ServerParams, options: EvOptions) -> EvServer {
-    let mut server = EvServer::bind_with("127.0.0.1:0", handler, params, options)
-        .unwrap_or_else(|e| panic!("bind failed: {e}"));
-    server
-        .start()
-        .unwrap_or_else(|e| panic!("start failed: {e}"));
-    server
 }
 
 /// A gate that handlers wait at until the test opens it (bounded by [`GATE_BOUND`]).
@@ -127,6 +117,24 @@ impl Handler for Gated {
         }
         frame
     }
+}
+
+/// A gated server with one loop, one worker and `queue` slots of worker queue, saturated:
+/// client A's `slow` request holds the worker and client B's waits in the queue.
+fn saturated(queue: usize) -> (EvServer, Probes, OpenOnDrop, Client, Client) {
+    let options = EvOptions::default()
+        .loops(1)
+        .workers(1)
+        .queue_capacity(queue);
+    let (server, probes, release) = start_gated(options);
+    let addr = server.local_addr();
+    let mut a = Client::connect(addr);
+    a.send(b"slow\n");
+    assert!(wait_until(PATIENCE, || probes.started.load(SeqCst) == 1));
+    let mut b = Client::connect(addr);
+    b.send(b"slow\n");
+    assert!(wait_until(PATIENCE, || server.stats().queued_connections == 1));
+    (server, probes, release, a, b)
 }
 
 /// Entries in `/proc/<pid>/fd`.
@@ -618,16 +626,8 @@ fn handler_panic_in_frame_and_open() {
 /// the queue never holds more than its capacity.
 #[test]
 fn full_worker_queue_holds_requests_in_the_loop_until_room() {
-    let options = EvOptions::default().loops(1).workers(1).queue_capacity(1);
-    let (mut server, probes, _release) = start_gated(options);
+    let (mut server, probes, _release, mut a, mut b) = saturated(1);
     let addr = server.local_addr();
-
-    let mut a = Client::connect(addr);
-    a.send(b"slow\n");
-    assert!(wait_until(PATIENCE, || probes.started.load(SeqCst) == 1));
-    let mut b = Client::connect(addr);
-    b.send(b"slow\n");
-    assert!(wait_until(PATIENCE, || server.stats().queued_connections == 1));
     let mut waiting: Vec<Client> = (0..4)
         .map(|i| {
             let mut c = Client::connect(addr);
@@ -717,15 +717,8 @@ fn trickled_partial_request_is_cut_at_the_read_timeout() {
 /// for a partial one and left unread until its read deadline.
 #[test]
 fn request_completed_while_the_queue_is_full_is_served() {
-    let options = EvOptions::default().loops(1).workers(1).queue_capacity(1);
-    let (mut server, probes, _release) = start_gated(options);
+    let (mut server, probes, _release, mut a, mut b) = saturated(1);
     let addr = server.local_addr();
-    let mut a = Client::connect(addr);
-    a.send(b"slow\n");
-    assert!(wait_until(PATIENCE, || probes.started.load(SeqCst) == 1));
-    let mut b = Client::connect(addr);
-    b.send(b"slow\n");
-    assert!(wait_until(PATIENCE, || server.stats().queued_connections == 1));
     let mut c = Client::connect(addr);
     c.send(b"hal");
     assert!(wait_until(PATIENCE, || probes.partials.load(SeqCst) >= 1));

@@ -6,7 +6,7 @@ use std::io::{self, BufRead, Write};
 use std::time::Duration;
 
 use evnet::{Action, Connection, EvOptions, EvServer, Handler, Server, ServerParams};
-use tests::{await_stats, line_frame, stop, Client, PATIENCE};
+use tests::{await_stats, line_frame, start_ev, stop, Client, PATIENCE};
 
 /// `big N` answers N MiB of `x`; any other line is echoed.
 struct BigOrEcho;
@@ -41,10 +41,7 @@ fn server(max_output: usize) -> EvServer {
         .write_timeout(Duration::from_secs(2))
         .build()
         .unwrap();
-    let options = EvOptions::default().loops(1).workers(2);
-    let mut server = EvServer::bind_with("127.0.0.1:0", BigOrEcho, params, options).unwrap();
-    server.start().unwrap();
-    server
+    start_ev(BigOrEcho, params, EvOptions::default().loops(1).workers(2))
 }
 
 /// A response larger than `max_output_buffer` to a client that never reads streams from
@@ -123,9 +120,7 @@ fn output_finished_during_shutdown_then_closed() {
         .write_timeout(Duration::from_secs(60))
         .build()
         .unwrap();
-    let options = EvOptions::default().loops(1).workers(1);
-    let mut server = EvServer::bind_with("127.0.0.1:0", BigOrEcho, params, options).unwrap();
-    server.start().unwrap();
+    let mut server = start_ev(BigOrEcho, params, EvOptions::default().loops(1).workers(1));
     let addr = server.local_addr();
     let mut slow = std::net::TcpStream::connect(addr).unwrap();
     slow.set_read_timeout(Some(Duration::from_secs(10)))
