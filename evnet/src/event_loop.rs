@@ -445,6 +445,9 @@ impl<H: Handler> LoopCtx<'_, H> {
             _ => unreachable!("dispatching a slot without a connection"),
         };
         conn.begin_request(self.clock.instant(started));
+        if self.draining {
+            conn.set_last_request();
+        }
         self.slab.set_phase(id, Phase::Busy, 0.0);
         let Some(jobs) = &self.jobs else {
             if kind == Kind::Fresh {

@@ -132,6 +132,10 @@ pub struct Connection {
     /// This request's output had to wait for the peer (it outgrew `output_limit` on a
     /// non-blocking socket).
     streamed: bool,
+    /// `ServerParams::max_requests_per_connection`.
+    max_requests: Option<u64>,
+    /// The server will take no further request on this connection (it is draining).
+    last: bool,
 }
 
 impl Connection {
@@ -231,6 +235,8 @@ impl Connection {
             read_deadline: None,
             output_limit,
             streamed: false,
+            max_requests: params.max_requests_per_connection(),
+            last: false,
         }
     }
 
@@ -309,6 +315,34 @@ impl Connection {
     /// How many requests the server has finished on this connection.
     pub fn requests_served(&self) -> u64 {
         self.requests
+    }
+
+    /// True when the request being served is the last the server will take on this
+    /// connection: `max_requests_per_connection` is reached with it, or the server is
+    /// shutting down. The connection closes after its response whatever the handler
+    /// returns, so a protocol should say so in the response (HTTP: `Connection: close`).
+    ///
+    /// ```
+    /// # use std::net::{TcpListener, TcpStream};
+    /// let params = net::ServerParams::builder().max_requests_per_connection(1).build()?;
+    /// # let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// # let _client = TcpStream::connect(listener.local_addr()?)?;
+    /// # let (socket, _) = listener.accept()?;
+    /// let conn = net::Connection::new(socket, &params)?;
+    /// assert!(conn.is_last_request()); // the first request is also the last
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn is_last_request(&self) -> bool {
+        self.last
+            || self
+                .max_requests
+                .is_some_and(|max| self.requests + 1 >= max)
+    }
+
+    /// For servers: no further request will be taken on this connection (the server is
+    /// draining); see [`is_last_request`](Connection::is_last_request).
+    pub fn set_last_request(&mut self) {
+        self.last = true;
     }
 
     /// The underlying socket (for options such as TTL; reading or writing it directly

@@ -455,6 +455,9 @@ fn serve_connection<H: Handler>(shared: &Shared, handler: &H, accepted: Accepted
                     Ok(_) | Err(_) => break,
                 }
                 live.busy.store(true, SeqCst);
+                if shared.stopping.load(SeqCst) {
+                    conn.set_last_request();
+                }
                 let max = params.max_requests_per_connection();
                 if !support::serve_request(handler, &mut session, &mut conn, counters, max) {
                     break;
