@@ -4,7 +4,7 @@ use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
 
-use net::support::{self, AcceptFailure};
+use net::__private::{classify_accept_error, AcceptFailure};
 
 /// Most connections accepted per readiness of the listener, so a connection flood cannot
 /// starve the loop's established connections (the listener is level-triggered: what is
@@ -70,7 +70,7 @@ impl Acceptor {
             match listener.accept() {
                 Ok((stream, peer)) => each(stream, peer),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Batch::Drained,
-                Err(e) => match support::classify_accept_error(&e) {
+                Err(e) => match classify_accept_error(&e) {
                     AcceptFailure::Retry => {}
                     _ => return Batch::BackOff,
                 },

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use evnet_sys as sys;
-use net::Interest;
+use net::__private::Interest;
 
 /// What a loop's callbacks call into. Tokens identify watchers.
 pub(crate) trait LoopEvents {

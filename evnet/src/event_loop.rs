@@ -25,7 +25,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::{mpsc, Arc};
 
-use net::{support, Connection, Frame, Handler, Interest, WaitFn};
+use net::__private::{self as support, Interest, ServerConnection, WaitFn};
+use net::{Connection, Frame, Handler};
 
 use crate::acceptor::{Acceptor, Batch};
 use crate::ev::{self, AsyncWatch, IoSet, Loop, LoopEvents, Timer};

@@ -1,6 +1,7 @@
 //! A loop's pool of connection buffers: idle connections hold none; a connection borrows a
 //! pair when bytes arrive and gives it back when it goes idle with nothing buffered.
 
+use net::__private::ServerConnection;
 use net::Connection;
 
 /// Buffer pairs a loop keeps for reuse; more are freed.

@@ -8,7 +8,8 @@ use std::sync::{mpsc, Arc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use net::{support, Error, ErrorKind, Handler, Result, Server, ServerParams, Stats};
+use net::__private as support;
+use net::{Error, ErrorKind, Handler, Result, Server, ServerParams, Stats};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::ev::Waker;

@@ -3,7 +3,8 @@
 use std::sync::atomic::AtomicBool;
 use std::sync::{Condvar, Mutex};
 
-use net::{Counters, ServerParams, Stats};
+use net::__private::Counters;
+use net::{ServerParams, Stats};
 
 use crate::pressure::Gauges;
 

@@ -5,7 +5,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
-use net::{support, Connection, Handler};
+use net::__private as support;
+use net::{Connection, Handler};
 
 use crate::ev::Waker;
 use crate::queue::Receiver;

@@ -46,10 +46,9 @@ pub enum Interest {
 /// blocking sockets works unchanged on its non-blocking ones.
 pub type WaitFn = fn(&TcpStream, Interest, Duration) -> io::Result<bool>;
 
-/// What [`Connection::await_request`] saw.
+/// What `Connection::await_request` saw.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Arrival {
+pub(crate) enum Arrival {
     /// Bytes of a request are buffered.
     Ready,
     /// The peer closed the connection cleanly.
@@ -105,6 +104,16 @@ enum Mode {
 /// conn.flush()?;
 /// # Ok::<(), std::io::Error>(())
 /// ```
+///
+/// A handler sees only the handler's side: what a server does with the connection
+/// (counting requests, lending buffers, deadlines) is out of its reach, so it cannot
+/// defeat `max_requests_per_connection` or corrupt a server's buffer pool:
+///
+/// ```compile_fail
+/// fn serve(conn: &mut net::Connection) {
+///     conn.count_request(); // error: private to the servers
+/// }
+/// ```
 pub struct Connection {
     stream: Socket,
     peer: SocketAddr,
@@ -153,7 +162,7 @@ impl Connection {
 
     /// Wrap a socket in non-blocking mode; reads and writes that would block wait in
     /// `wait` up to the connection's timeouts. Sets the socket non-blocking.
-    pub fn new_nonblocking(
+    pub(crate) fn new_nonblocking(
         stream: TcpStream,
         params: &ServerParams,
         wait: WaitFn,
@@ -165,7 +174,7 @@ impl Connection {
     /// Wrap a socket just accepted, whose addresses the caller already knows (saves two
     /// system calls per connection). With `wait`, the socket is made non-blocking and
     /// would-block waits go through `wait`; without, it stays blocking.
-    pub fn from_accepted(
+    pub(crate) fn from_accepted(
         stream: TcpStream,
         peer: SocketAddr,
         local: SocketAddr,
@@ -193,7 +202,10 @@ impl Connection {
 
     /// Wrap a blocking socket that the server also holds (to shut it down from another
     /// thread at shutdown, without a second descriptor).
-    pub fn new_shared(stream: Arc<TcpStream>, params: &ServerParams) -> io::Result<Connection> {
+    pub(crate) fn new_shared(
+        stream: Arc<TcpStream>,
+        params: &ServerParams,
+    ) -> io::Result<Connection> {
         let mode = Mode::Blocking {
             rcv: None,
             snd: None,
@@ -341,7 +353,7 @@ impl Connection {
 
     /// For servers: no further request will be taken on this connection (the server is
     /// draining); see [`is_last_request`](Connection::is_last_request).
-    pub fn set_last_request(&mut self) {
+    pub(crate) fn set_last_request(&mut self) {
         self.last = true;
     }
 
@@ -357,7 +369,7 @@ impl Connection {
     /// Returns at once when bytes are already buffered (pipelining).
     /// When bytes arrive, the request's read deadline starts (see
     /// [`begin_request`](Connection::begin_request)).
-    pub fn await_request(&mut self, keep_alive: Duration) -> io::Result<Arrival> {
+    pub(crate) fn await_request(&mut self, keep_alive: Duration) -> io::Result<Arrival> {
         if self.rpos < self.rend {
             self.begin_request(Instant::now());
             return Ok(Arrival::Ready);
@@ -382,24 +394,24 @@ impl Connection {
     /// must arrive within [`read_timeout`](Connection::read_timeout) of then, whatever
     /// reads the handler makes (slowloris clients are cut there). Cleared by
     /// [`count_request`](Connection::count_request).
-    pub fn begin_request(&mut self, first_byte: Instant) {
+    pub(crate) fn begin_request(&mut self, first_byte: Instant) {
         self.read_deadline = first_byte.checked_add(self.read_timeout);
     }
 
     /// For servers: when the current request must have arrived, if one is in progress.
-    pub fn read_deadline(&self) -> Option<Instant> {
+    pub(crate) fn read_deadline(&self) -> Option<Instant> {
         self.read_deadline
     }
 
     /// For evented servers: when the output still buffered must have been taken by the
     /// peer (`None` when nothing is pending).
-    pub fn output_deadline(&self) -> Option<Instant> {
+    pub(crate) fn output_deadline(&self) -> Option<Instant> {
         self.write_deadline.filter(|_| !self.wbuf.is_empty())
     }
 
     /// True when this request's output outgrew the output limit on a non-blocking socket,
     /// so that a write waited for the peer (the server counts it).
-    pub fn streamed(&self) -> bool {
+    pub(crate) fn streamed(&self) -> bool {
         self.streamed
     }
 
@@ -407,7 +419,7 @@ impl Connection {
     /// nothing is left (the response's write deadline then ends), `Ok(false)` when the
     /// socket is full; the caller watches for writability and calls again. An expired
     /// write deadline is a `TimedOut` error.
-    pub fn try_flush(&mut self) -> io::Result<bool> {
+    pub(crate) fn try_flush(&mut self) -> io::Result<bool> {
         self.send_available()?;
         if self.wbuf.is_empty() {
             self.write_deadline = None;
@@ -424,7 +436,7 @@ impl Connection {
 
     /// For evented servers: one non-blocking read appended to the buffer. Returns the
     /// count (0: the peer closed); `WouldBlock` when nothing is there.
-    pub fn read_available(&mut self) -> io::Result<usize> {
+    pub(crate) fn read_available(&mut self) -> io::Result<usize> {
         self.make_room();
         let spare = &mut self.rbuf[self.rend..];
         let n = loop {
@@ -440,7 +452,7 @@ impl Connection {
     /// For servers: record that one more request was served (after its response was
     /// flushed or handed to the server's output path). Its read deadline ends; its write
     /// deadline ends too unless output is still pending (that output keeps it).
-    pub fn count_request(&mut self) {
+    pub(crate) fn count_request(&mut self) {
         self.requests += 1;
         self.read_deadline = None;
         self.streamed = false;
@@ -451,7 +463,7 @@ impl Connection {
 
     /// For evented servers: give up the (empty) buffers so an idle connection holds no
     /// heap memory. Returns `None`, keeping them, while bytes are buffered in either.
-    pub fn take_buffers(&mut self) -> Option<(Vec<u8>, Vec<u8>)> {
+    pub(crate) fn take_buffers(&mut self) -> Option<(Vec<u8>, Vec<u8>)> {
         if self.rpos < self.rend || !self.wbuf.is_empty() {
             return None;
         }
@@ -465,7 +477,11 @@ impl Connection {
 
     /// For evented servers: lend buffers (from a pool) to a connection that has none.
     /// Buffers it already holds are kept and the lent ones handed back.
-    pub fn give_buffers(&mut self, read: Vec<u8>, write: Vec<u8>) -> Option<(Vec<u8>, Vec<u8>)> {
+    pub(crate) fn give_buffers(
+        &mut self,
+        read: Vec<u8>,
+        write: Vec<u8>,
+    ) -> Option<(Vec<u8>, Vec<u8>)> {
         if !self.rbuf.is_empty() || self.wbuf.capacity() != 0 {
             return Some((read, write));
         }
@@ -476,7 +492,7 @@ impl Connection {
     }
 
     /// For servers: close both directions now (wakes a thread blocked on this socket).
-    pub fn shutdown(&self) -> io::Result<()> {
+    pub(crate) fn shutdown(&self) -> io::Result<()> {
         self.stream.get().shutdown(Shutdown::Both)
     }
 

@@ -45,14 +45,17 @@ mod handler;
 mod params;
 mod server;
 mod stats;
-pub mod support;
+mod support;
 mod tcp_server;
 
-pub use connection::{Arrival, Connection, Interest, WaitFn};
+#[doc(hidden)]
+pub mod __private;
+
+pub use connection::Connection;
 pub use error::{Error, ErrorKind, Result};
 pub use filter::{ConnectionFilter, RejectAll};
 pub use handler::{Action, Frame, Handler};
 pub use params::{ServerParams, ServerParamsBuilder, MAX_TIMEOUT};
 pub use server::Server;
-pub use stats::{Counters, Stats};
+pub use stats::Stats;
 pub use tcp_server::TcpServer;

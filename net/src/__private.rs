@@ -1,0 +1,149 @@
+//! **Not part of the supported API.** What a server implementation living in another crate
+//! (`evnet`) needs from `net`: the server side of [`Connection`], the live counters, and
+//! the building blocks both servers share. Handlers never need any of it, and it may
+//! change in any release; it is public only because Rust has no "visible to this other
+//! crate" and hidden from the docs for that reason.
+//!
+//! A handler cannot call a server-only method by accident: they are methods of
+//! [`ServerConnection`], which must be imported from here.
+
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+pub use crate::connection::{Interest, WaitFn};
+pub use crate::stats::Counters;
+pub use crate::support::{
+    close_session, open_session, serve_request, wait_while_before, AcceptFailure,
+};
+
+use crate::connection::Connection;
+use crate::params::ServerParams;
+
+/// Accept errors, classified for a server's acceptor.
+pub use crate::support::classify_accept_error;
+
+mod sealed {
+    /// Only `net` implements [`super::ServerConnection`].
+    pub trait Sealed {}
+    impl Sealed for crate::Connection {}
+}
+
+/// The server side of a [`Connection`]: creating it from an accepted socket, waiting for
+/// and framing requests, the deadlines, and lending its buffers. Sealed: implemented by
+/// `Connection` only.
+pub trait ServerConnection: sealed::Sealed + Sized {
+    /// Wrap a socket in non-blocking mode; reads and writes that would block wait in
+    /// `wait` up to the connection's deadlines. Sets the socket non-blocking.
+    fn new_nonblocking(stream: TcpStream, params: &ServerParams, wait: WaitFn) -> io::Result<Self>;
+
+    /// Wrap a socket just accepted whose addresses the caller knows (saves two system
+    /// calls). With `wait`, the socket is made non-blocking and would-block waits go
+    /// through `wait`; without, it stays blocking.
+    fn from_accepted(
+        stream: TcpStream,
+        peer: SocketAddr,
+        local: SocketAddr,
+        params: &ServerParams,
+        wait: Option<WaitFn>,
+    ) -> io::Result<Self>;
+
+    /// The request's first byte arrived at `first_byte`: all of it must arrive within the
+    /// read timeout of then, whatever reads the handler makes.
+    fn begin_request(&mut self, first_byte: Instant);
+
+    /// When the current request must have arrived, if one is in progress.
+    fn read_deadline(&self) -> Option<Instant>;
+
+    /// No further request will be taken on this connection (the server is draining).
+    fn set_last_request(&mut self);
+
+    /// Record that one more request was served (after its response was flushed or handed
+    /// to the server's output path).
+    fn count_request(&mut self);
+
+    /// One non-blocking read appended to the buffer: the count (0: the peer closed), or
+    /// `WouldBlock`.
+    fn read_available(&mut self) -> io::Result<usize>;
+
+    /// Send buffered output without waiting: `Ok(true)` once nothing is left, `Ok(false)`
+    /// when the socket is full; an expired write deadline is `TimedOut`.
+    fn try_flush(&mut self) -> io::Result<bool>;
+
+    /// When the pending output must have been taken by the peer (`None`: nothing pending).
+    fn output_deadline(&self) -> Option<Instant>;
+
+    /// True when this request's output outgrew the output limit and waited for the peer.
+    fn streamed(&self) -> bool;
+
+    /// Give up the (empty) buffers so an idle connection holds no heap memory; `None`
+    /// while bytes are buffered in either.
+    fn take_buffers(&mut self) -> Option<(Vec<u8>, Vec<u8>)>;
+
+    /// Lend buffers to a connection that has none; buffers it holds are kept and the lent
+    /// ones handed back.
+    fn give_buffers(&mut self, read: Vec<u8>, write: Vec<u8>) -> Option<(Vec<u8>, Vec<u8>)>;
+
+    /// Close both directions now (wakes a thread blocked on this socket).
+    fn shutdown(&self) -> io::Result<()>;
+
+    /// Wait up to `keep_alive` for the first bytes of the next request (blocking servers);
+    /// true when bytes are buffered, false when the peer closed. A timeout is `TimedOut`.
+    fn await_request(&mut self, keep_alive: Duration) -> io::Result<bool>;
+}
+
+impl ServerConnection for Connection {
+    fn new_nonblocking(stream: TcpStream, params: &ServerParams, wait: WaitFn) -> io::Result<Self> {
+        Connection::new_nonblocking(stream, params, wait)
+    }
+    fn from_accepted(
+        stream: TcpStream,
+        peer: SocketAddr,
+        local: SocketAddr,
+        params: &ServerParams,
+        wait: Option<WaitFn>,
+    ) -> io::Result<Self> {
+        Connection::from_accepted(stream, peer, local, params, wait)
+    }
+    fn begin_request(&mut self, first_byte: Instant) {
+        Connection::begin_request(self, first_byte)
+    }
+    fn read_deadline(&self) -> Option<Instant> {
+        Connection::read_deadline(self)
+    }
+    fn set_last_request(&mut self) {
+        Connection::set_last_request(self)
+    }
+    fn count_request(&mut self) {
+        Connection::count_request(self)
+    }
+    fn read_available(&mut self) -> io::Result<usize> {
+        Connection::read_available(self)
+    }
+    fn try_flush(&mut self) -> io::Result<bool> {
+        Connection::try_flush(self)
+    }
+    fn output_deadline(&self) -> Option<Instant> {
+        Connection::output_deadline(self)
+    }
+    fn streamed(&self) -> bool {
+        Connection::streamed(self)
+    }
+    fn take_buffers(&mut self) -> Option<(Vec<u8>, Vec<u8>)> {
+        Connection::take_buffers(self)
+    }
+    fn give_buffers(&mut self, read: Vec<u8>, write: Vec<u8>) -> Option<(Vec<u8>, Vec<u8>)> {
+        Connection::give_buffers(self, read, write)
+    }
+    fn shutdown(&self) -> io::Result<()> {
+        Connection::shutdown(self)
+    }
+    fn await_request(&mut self, keep_alive: Duration) -> io::Result<bool> {
+        use crate::connection::Arrival;
+        match Connection::await_request(self, keep_alive)? {
+            Arrival::Ready => Ok(true),
+            Arrival::Closed => Ok(false),
+            Arrival::TimedOut => Err(io::ErrorKind::TimedOut.into()),
+        }
+    }
+}
