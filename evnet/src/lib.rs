@@ -55,7 +55,7 @@ mod worker;
 
 pub use net::{
     Action, Connection, ConnectionFilter, Error, ErrorKind, Frame, Handler, RejectAll, Result,
-    Server, ServerParams, ServerParamsBuilder, Stats,
+    Server, ServerHandle, ServerParams, ServerParamsBuilder, Stats,
 };
 pub use options::{Dispatch, EvOptions};
 pub use server::EvServer;

@@ -8,8 +8,8 @@ use std::sync::{mpsc, Arc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use net::__private as support;
-use net::{Error, ErrorKind, Handler, Result, Server, ServerParams, Stats};
+use net::__private::{self as support, handle_of, Engine, Lifecycle, Starter};
+use net::{Error, ErrorKind, Handler, Result, Server, ServerHandle, ServerParams, Stats};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::ev::Waker;
@@ -63,16 +63,15 @@ const DROP_DEADLINE: Duration = Duration::from_secs(1);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct EvServer {
-    shared: Arc<Shared>,
+    life: Arc<Lifecycle<EvEngine>>,
     local_addr: SocketAddr,
     options: EvOptions,
-    starter: Option<Starter>,
-    running: Option<Running>,
-    final_stats: Option<Stats>,
 }
 
-/// Starts the threads; holds the listeners and the handler until `start`.
-type Starter = Box<dyn FnOnce(&Arc<Shared>, &EvOptions) -> Result<Running> + Send>;
+/// The evented server's side of the shared lifecycle: its state, and how to stop it.
+struct EvEngine {
+    shared: Arc<Shared>,
+}
 
 /// Threads of a started server.
 struct Running {
@@ -118,29 +117,20 @@ impl Server for EvServer {
             .map_err(|e| Error::new(ErrorKind::Bind, "cannot read the bound address", Some(e)))?;
         let shared = Arc::new(Shared::new(params, options.loop_count()));
         let handler = Arc::new(handler);
-        let starter: Starter = Box::new(move |shared: &Arc<Shared>, options: &EvOptions| {
-            start_threads(shared, options, listeners, handler)
+        let for_threads = (Arc::clone(&shared), options.clone());
+        let starter: Starter<Running> = Box::new(move || {
+            let (shared, options) = for_threads;
+            start_threads(&shared, &options, listeners, handler)
         });
         Ok(EvServer {
-            shared,
+            life: Lifecycle::new(EvEngine { shared }, starter),
             local_addr,
             options,
-            starter: Some(starter),
-            running: None,
-            final_stats: None,
         })
     }
 
     fn start(&mut self) -> Result<()> {
-        let starter = self.starter.take().ok_or_else(|| {
-            Error::new(
-                ErrorKind::State,
-                "server already started or shut down",
-                None,
-            )
-        })?;
-        self.running = Some(starter(&self.shared, &self.options)?);
-        Ok(())
+        self.life.start()
     }
 
     fn local_addr(&self) -> SocketAddr {
@@ -148,49 +138,53 @@ impl Server for EvServer {
     }
 
     fn stats(&self) -> Stats {
-        self.final_stats.unwrap_or_else(|| self.shared.stats())
+        self.life.stats()
+    }
+
+    fn handle(&self) -> ServerHandle {
+        handle_of(&self.life)
     }
 
     fn shutdown(&mut self, deadline: Duration) -> Result<Stats> {
-        if let Some(stats) = self.final_stats {
-            return Ok(stats);
-        }
-        // A deadline too far to represent means "no deadline".
-        let give_up_at = Instant::now().checked_add(deadline);
-        self.starter = None; // never started: this closes the listeners
+        self.life.shutdown(deadline)
+    }
+}
+
+impl Engine for EvEngine {
+    type Running = Running;
+
+    fn live_stats(&self) -> Stats {
+        self.shared.stats()
+    }
+
+    fn stop(&self, running: Running, give_up_at: Option<Instant>) -> Stats {
         let shared = &self.shared;
         shared.stopping.store(true, SeqCst);
-        if let Some(running) = self.running.take() {
+        running.wake_all();
+        let guard = shared
+            .loops_running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let left =
+            support::wait_while_before(&shared.loop_finished, guard, give_up_at, |n| *n == 0);
+        let late = *left > 0;
+        drop(left);
+        if late {
+            shared.force.store(true, SeqCst);
             running.wake_all();
-            let guard = shared
-                .loops_running
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            let left =
-                support::wait_while_before(&shared.loop_finished, guard, give_up_at, |n| *n == 0);
-            let late = *left > 0;
-            drop(left);
-            if late {
-                shared.force.store(true, SeqCst);
-                running.wake_all();
-            }
-            // Loops end once their busy connections are back; workers end when the loops'
-            // queue senders are gone.
-            running.join();
         }
+        // Loops end once their busy connections are back; workers end when the loops'
+        // queue senders are gone.
+        running.join();
         shared.counters.current_threads.store(0, Relaxed);
         shared.counters.queued_connections.store(0, Relaxed);
-        let stats = shared.stats();
-        self.final_stats = Some(stats);
-        Ok(stats)
+        shared.stats()
     }
 }
 
 impl Drop for EvServer {
     fn drop(&mut self) {
-        if self.final_stats.is_none() {
-            let _ = self.shutdown(DROP_DEADLINE);
-        }
+        let _ = self.life.shutdown(DROP_DEADLINE);
     }
 }
 
@@ -199,7 +193,7 @@ impl fmt::Debug for EvServer {
         f.debug_struct("EvServer")
             .field("local_addr", &self.local_addr)
             .field("options", &self.options)
-            .field("running", &self.running.is_some())
+            .field("running", &self.life.is_running())
             .field("stats", &self.stats())
             .finish()
     }

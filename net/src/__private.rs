@@ -12,6 +12,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 pub use crate::connection::{Interest, WaitFn};
+pub use crate::lifecycle::{handle_of, Engine, Lifecycle, Starter};
 pub use crate::stats::Counters;
 pub use crate::support::{
     close_session, open_session, serve_request, wait_while_before, AcceptFailure,

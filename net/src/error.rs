@@ -24,10 +24,42 @@ pub enum ErrorKind {
 /// It is opaque: inspect it with the `is_*` predicates or [`Error::kind`], print it with
 /// `Display`, and follow [`std::error::Error::source`] to the underlying I/O error.
 ///
+/// As the Rust API guidelines ask, each cause appears once in the chain: `Display` says
+/// what failed (`cannot bind the listening socket`) and the I/O error that caused it is
+/// the [`source`](std::error::Error::source), not repeated in the message. A reporter
+/// that walks the chain (anyhow's `{:#}`, or the loop below) prints each level once.
+///
 /// ```
 /// let err = net::ServerParams::builder().max_threads(0).build().unwrap_err();
 /// assert!(err.is_invalid_param());
 /// assert!(err.to_string().contains("max_threads"));
+/// ```
+///
+/// ```
+/// use std::error::Error as _;
+/// use net::{Server, ServerParams, TcpServer};
+///
+/// struct Nothing;
+/// impl net::Handler for Nothing {
+///     type Session = ();
+///     fn open(&self, _: &net::Connection) {}
+///     fn serve(&self, _: &mut (), _: &mut net::Connection) -> std::io::Result<net::Action> {
+///         Ok(net::Action::Close)
+///     }
+/// }
+///
+/// let taken = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// let err = TcpServer::bind(taken.local_addr()?, Nothing, ServerParams::default()).unwrap_err();
+/// assert!(err.is_bind());
+/// // Print the whole chain: "cannot bind the listening socket: Address already in use …"
+/// let mut report = err.to_string();
+/// let mut cause = err.source();
+/// while let Some(level) = cause {
+///     report = format!("{report}: {level}");
+///     cause = level.source();
+/// }
+/// assert_eq!(report, format!("{err}: {}", err.io_error().unwrap()));
+/// # Ok::<(), std::io::Error>(())
 /// ```
 pub struct Error {
     kind: ErrorKind,
@@ -101,13 +133,10 @@ impl fmt::Debug for Error {
     }
 }
 
+/// What failed, without its cause: the cause is [`source`](std::error::Error::source).
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)?;
-        if let Some(src) = &self.source {
-            write!(f, ": {src}")?;
-        }
-        Ok(())
+        f.write_str(&self.message)
     }
 }
 
@@ -121,3 +150,219 @@ impl std::error::Error for Error {
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// What an acceptor should do after `accept(2)` failed (see [`classify_accept`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+// Used by `support::classify_accept_error` once it delegates here.
+#[allow(dead_code)]
+pub(crate) enum AcceptClass {
+    /// Transient and about one connection (aborted or reset before it was taken, a
+    /// signal, no connection pending, a network error pending on the new socket): accept
+    /// again now.
+    Retry,
+    /// Out of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM) or unknown: pause
+    /// accepting briefly, then go on.
+    BackOff,
+}
+
+/// Classify an `accept(2)` error by its [`io::ErrorKind`] where std has a kind for it, and
+/// by its raw errno only on Linux for the rest. Never says "stop": an acceptor lives until
+/// shutdown.
+///
+/// Linux's `accept(2)` passes network errors already pending on the new connection on as
+/// its own error, and asks callers to treat them like `EAGAIN` (retry): `ENETDOWN`,
+/// `ENETUNREACH` and `EHOSTUNREACH` have kinds; `EPROTO`, `ENOPROTOOPT`, `EHOSTDOWN`,
+/// `ENONET` and `EOPNOTSUPP` do not, and are matched by number.
+#[allow(dead_code)]
+pub(crate) fn classify_accept(err: &io::Error) -> AcceptClass {
+    use io::ErrorKind as K;
+    match err.kind() {
+        K::WouldBlock
+        | K::Interrupted
+        | K::ConnectionAborted
+        | K::ConnectionReset
+        | K::NetworkDown
+        | K::NetworkUnreachable
+        | K::HostUnreachable => AcceptClass::Retry,
+        _ if is_pending_network_error(err) => AcceptClass::Retry,
+        _ => AcceptClass::BackOff,
+    }
+}
+
+/// A network error of the new connection that `accept(2)` reports and std has no
+/// [`io::ErrorKind`] for. Linux only, with the numbers of its generic errno table
+/// (`asm-generic/errno.h`), which every Linux architecture uses except alpha, MIPS,
+/// PA-RISC and SPARC; elsewhere none is known, and the caller backs off.
+#[cfg(all(
+    target_os = "linux",
+    not(any(
+        target_arch = "mips",
+        target_arch = "mips64",
+        target_arch = "mips32r6",
+        target_arch = "mips64r6",
+        target_arch = "sparc",
+        target_arch = "sparc64"
+    ))
+))]
+fn is_pending_network_error(err: &io::Error) -> bool {
+    const ENONET: i32 = 64;
+    const EPROTO: i32 = 71;
+    const ENOPROTOOPT: i32 = 92;
+    const EOPNOTSUPP: i32 = 95;
+    const EHOSTDOWN: i32 = 112;
+    matches!(
+        err.raw_os_error(),
+        Some(EPROTO | ENOPROTOOPT | EHOSTDOWN | ENONET | EOPNOTSUPP)
+    )
+}
+
+/// See the Linux version: no errno numbers are known here.
+#[cfg(not(all(
+    target_os = "linux",
+    not(any(
+        target_arch = "mips",
+        target_arch = "mips64",
+        target_arch = "mips32r6",
+        target_arch = "mips64r6",
+        target_arch = "sparc",
+        target_arch = "sparc64"
+    ))
+)))]
+fn is_pending_network_error(_err: &io::Error) -> bool {
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    /// Each level of the chain, outermost first, as a reporter would print them.
+    fn chain(err: &(dyn std::error::Error + 'static)) -> Vec<String> {
+        let mut levels = vec![err.to_string()];
+        let mut cause = err.source();
+        while let Some(level) = cause {
+            levels.push(level.to_string());
+            cause = level.source();
+        }
+        levels
+    }
+
+    #[test]
+    fn cause_is_the_source_not_part_of_the_message() {
+        let cause = io::Error::from(io::ErrorKind::AddrInUse);
+        let cause_text = cause.to_string();
+        let err = Error::new(
+            ErrorKind::Bind,
+            "cannot bind the listening socket",
+            Some(cause),
+        );
+        assert_eq!(err.to_string(), "cannot bind the listening socket");
+        let levels = chain(&err);
+        assert_eq!(
+            levels,
+            ["cannot bind the listening socket", cause_text.as_str()]
+        );
+        assert_eq!(
+            err.io_error().map(io::Error::kind),
+            Some(io::ErrorKind::AddrInUse)
+        );
+        assert!(err.is_bind());
+        // Debug still shows everything, for `unwrap` and `main` returning an error.
+        let debug = format!("{err:?}");
+        assert!(
+            debug.contains("Bind") && debug.contains("AddrInUse"),
+            "{debug}"
+        );
+    }
+
+    #[test]
+    fn an_error_without_cause_is_its_message() {
+        let err = Error::invalid_param("max_threads", "must be at least 1");
+        assert!(err.source().is_none());
+        assert_eq!(
+            chain(&err),
+            ["invalid parameter `max_threads`: must be at least 1"]
+        );
+        let err = Error::io("reading the socket", io::Error::other("boom"));
+        assert_eq!(err.kind(), ErrorKind::Io);
+        assert_eq!(chain(&err), ["reading the socket", "boom"]);
+    }
+
+    #[test]
+    fn a_real_bind_error_prints_its_cause_once() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let os = std::net::TcpListener::bind(taken.local_addr().unwrap()).unwrap_err();
+        let os_text = os.to_string();
+        let err = Error::new(
+            ErrorKind::Bind,
+            "cannot bind the listening socket",
+            Some(os),
+        );
+        let report = chain(&err).join(": ");
+        assert_eq!(report.matches(&os_text).count(), 1, "{report}");
+    }
+
+    #[test]
+    fn accept_errors_with_a_kind() {
+        use io::ErrorKind as K;
+        for kind in [
+            K::WouldBlock,
+            K::Interrupted,
+            K::ConnectionAborted,
+            K::ConnectionReset,
+            K::NetworkDown,
+            K::NetworkUnreachable,
+            K::HostUnreachable,
+        ] {
+            assert_eq!(
+                classify_accept(&kind.into()),
+                AcceptClass::Retry,
+                "{kind:?}"
+            );
+        }
+        for kind in [
+            K::OutOfMemory,
+            K::PermissionDenied,
+            K::InvalidInput,
+            K::Other,
+        ] {
+            assert_eq!(
+                classify_accept(&kind.into()),
+                AcceptClass::BackOff,
+                "{kind:?}"
+            );
+        }
+    }
+
+    /// What the operating system returns, through std's errno-to-kind mapping.
+    #[cfg(all(
+        target_os = "linux",
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    ))]
+    #[test]
+    fn accept_errnos_on_linux() {
+        let class = |errno| classify_accept(&io::Error::from_raw_os_error(errno));
+        // EAGAIN, EINTR, ECONNABORTED, ECONNRESET: kinds std has always had.
+        for errno in [11, 4, 103, 104] {
+            assert_eq!(class(errno), AcceptClass::Retry, "errno {errno}");
+        }
+        // ENETDOWN, ENETUNREACH, EHOSTUNREACH: classified by kind, not by number.
+        for (errno, kind) in [
+            (100, io::ErrorKind::NetworkDown),
+            (101, io::ErrorKind::NetworkUnreachable),
+            (113, io::ErrorKind::HostUnreachable),
+        ] {
+            assert_eq!(io::Error::from_raw_os_error(errno).kind(), kind);
+            assert_eq!(class(errno), AcceptClass::Retry, "errno {errno}");
+        }
+        // EPROTO, ENOPROTOOPT, EHOSTDOWN, ENONET, EOPNOTSUPP: no kind, matched by number.
+        for errno in [71, 92, 112, 64, 95] {
+            assert_eq!(class(errno), AcceptClass::Retry, "errno {errno}");
+        }
+        // EMFILE, ENFILE, ENOBUFS, ENOMEM, EBADF: back off.
+        for errno in [24, 23, 105, 12, 9] {
+            assert_eq!(class(errno), AcceptClass::BackOff, "errno {errno}");
+        }
+    }
+}

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::error::Result;
 use crate::handler::Handler;
+use crate::lifecycle::ServerHandle;
 use crate::params::ServerParams;
 use crate::stats::Stats;
 
@@ -93,6 +94,10 @@ pub trait Server: Sized + Send + fmt::Debug {
 
     /// A snapshot of the counters.
     fn stats(&self) -> Stats;
+
+    /// A cloneable, thread-safe handle to watch, stop and wait for this server from any
+    /// thread (see [`ServerHandle`]).
+    fn handle(&self) -> ServerHandle;
 
     /// Stop accepting, close queued and idle connections, let requests in flight finish
     /// until `deadline` has passed (then close their sockets), join every thread, and

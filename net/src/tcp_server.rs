@@ -2,7 +2,6 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -12,6 +11,7 @@ use std::time::{Duration, Instant};
 use crate::connection::{Arrival, Connection};
 use crate::error::{Error, ErrorKind, Result};
 use crate::handler::Handler;
+use crate::lifecycle::{handle_of, Engine, Lifecycle, ServerHandle, Starter};
 use crate::params::ServerParams;
 use crate::server::Server;
 use crate::stats::{Counters, Stats};
@@ -80,15 +80,15 @@ const MAX_ACCEPT_BACKOFF: Duration = Duration::from_millis(500);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct TcpServer {
-    shared: Arc<Shared>,
+    life: Arc<Lifecycle<NetEngine>>,
     local_addr: SocketAddr,
-    starter: Option<Starter>,
-    acceptor: Option<JoinHandle<()>>,
-    final_stats: Option<Stats>,
 }
 
-/// Spawns the acceptor thread; holds the listener and the handler until `start`.
-type Starter = Box<dyn FnOnce(Arc<Shared>) -> io::Result<JoinHandle<()>> + Send>;
+/// The blocking server's side of the shared lifecycle: its state, and how to stop it.
+struct NetEngine {
+    shared: Arc<Shared>,
+    local_addr: SocketAddr,
+}
 
 /// State shared by the acceptor, the connection threads and the server handle.
 struct Shared {
@@ -136,12 +136,6 @@ impl Shared {
     }
 }
 
-impl TcpServer {
-    fn running(&self) -> bool {
-        self.acceptor.is_some()
-    }
-}
-
 impl Server for TcpServer {
     type Options = ();
 
@@ -173,37 +167,28 @@ impl Server for TcpServer {
             next_id: AtomicU64::new(0),
         });
         let handler = Arc::new(handler);
-        let starter = Box::new(move |shared: Arc<Shared>| {
+        let for_acceptor = Arc::clone(&shared);
+        let starter: Starter<JoinHandle<()>> = Box::new(move || {
             thread::Builder::new()
                 .name("net-acceptor".into())
-                .spawn(move || accept_loop(listener, shared, handler))
+                .spawn(move || accept_loop(listener, for_acceptor, handler))
+                .map_err(|e| {
+                    Error::new(
+                        ErrorKind::Resource,
+                        "cannot spawn the acceptor thread",
+                        Some(e),
+                    )
+                })
         });
+        let engine = NetEngine { shared, local_addr };
         Ok(TcpServer {
-            shared,
+            life: Lifecycle::new(engine, starter),
             local_addr,
-            starter: Some(starter),
-            acceptor: None,
-            final_stats: None,
         })
     }
 
     fn start(&mut self) -> Result<()> {
-        let starter = self.starter.take().ok_or_else(|| {
-            Error::new(
-                ErrorKind::State,
-                "server already started or shut down",
-                None,
-            )
-        })?;
-        let handle = starter(Arc::clone(&self.shared)).map_err(|e| {
-            Error::new(
-                ErrorKind::Resource,
-                "cannot spawn the acceptor thread",
-                Some(e),
-            )
-        })?;
-        self.acceptor = Some(handle);
-        Ok(())
+        self.life.start()
     }
 
     fn local_addr(&self) -> SocketAddr {
@@ -211,37 +196,43 @@ impl Server for TcpServer {
     }
 
     fn stats(&self) -> Stats {
-        self.final_stats
-            .unwrap_or_else(|| self.shared.counters.snapshot())
+        self.life.stats()
+    }
+
+    fn handle(&self) -> ServerHandle {
+        handle_of(&self.life)
     }
 
     fn shutdown(&mut self, deadline: Duration) -> Result<Stats> {
-        if let Some(stats) = self.final_stats {
-            return Ok(stats);
-        }
-        // A deadline too far to represent means "no deadline".
-        let give_up_at = Instant::now().checked_add(deadline);
+        self.life.shutdown(deadline)
+    }
+}
+
+impl Engine for NetEngine {
+    type Running = JoinHandle<()>;
+
+    fn live_stats(&self) -> Stats {
+        self.shared.counters.snapshot()
+    }
+
+    fn stop(&self, acceptor: JoinHandle<()>, give_up_at: Option<Instant>) -> Stats {
         let shared = &self.shared;
         shared.stopping.store(true, SeqCst);
-        // Never started: dropping the starter closes the listener.
-        self.starter = None;
-        if let Some(acceptor) = self.acceptor.take() {
-            // Retry the wake-up connection until it lands or the deadline passes. Once one
-            // lands, `accept` returns and the acceptor sees the stop flag; an acceptor that
-            // could not be woken (no loopback route, say) is left behind, not waited for.
-            let mut woken = false;
-            while !woken && !acceptor.is_finished() {
-                woken = wake_acceptor(self.local_addr);
-                if !woken {
-                    if give_up_at.is_some_and(|t| Instant::now() >= t) {
-                        break;
-                    }
-                    thread::sleep(Duration::from_millis(10));
+        // Retry the wake-up connection until it lands or the deadline passes. Once one
+        // lands, `accept` returns and the acceptor sees the stop flag; an acceptor that
+        // could not be woken (no loopback route, say) is left behind, not waited for.
+        let mut woken = false;
+        while !woken && !acceptor.is_finished() {
+            woken = wake_acceptor(self.local_addr);
+            if !woken {
+                if give_up_at.is_some_and(|t| Instant::now() >= t) {
+                    break;
                 }
+                thread::sleep(Duration::from_millis(10));
             }
-            if woken || acceptor.is_finished() {
-                let _ = acceptor.join();
-            }
+        }
+        if woken || acceptor.is_finished() {
+            let _ = acceptor.join();
         }
         // Close queued connections and wake idle threads.
         {
@@ -271,17 +262,13 @@ impl Server for TcpServer {
         for handle in handles {
             let _ = handle.join();
         }
-        let stats = shared.counters.snapshot();
-        self.final_stats = Some(stats);
-        Ok(stats)
+        shared.counters.snapshot()
     }
 }
 
 impl Drop for TcpServer {
     fn drop(&mut self) {
-        if self.final_stats.is_none() {
-            let _ = self.shutdown(DROP_DEADLINE);
-        }
+        let _ = self.life.shutdown(DROP_DEADLINE);
     }
 }
 
@@ -289,7 +276,7 @@ impl fmt::Debug for TcpServer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TcpServer")
             .field("local_addr", &self.local_addr)
-            .field("running", &self.running())
+            .field("running", &self.life.is_running())
             .field("stats", &self.stats())
             .finish()
     }
