@@ -101,17 +101,14 @@ impl EvServer {
     }
 }
 
-impl Server for EvServer {
-    type Options = EvOptions;
-
-    fn bind_with<A: ToSocketAddrs, H: Handler>(
-        addr: A,
+impl EvServer {
+    /// A bound server on `listeners` (bound, listening, non-blocking; one per loop).
+    fn on_listeners<H: Handler>(
+        listeners: Vec<TcpListener>,
         handler: H,
         params: ServerParams,
         options: EvOptions,
     ) -> Result<Self> {
-        options.validate(params.max_connections())?;
-        let listeners = bind_listeners(addr, options.loop_count(), params.backlog())?;
         let local_addr = listeners[0]
             .local_addr()
             .map_err(|e| Error::new(ErrorKind::Bind, "cannot read the bound address", Some(e)))?;
@@ -127,6 +124,45 @@ impl Server for EvServer {
             local_addr,
             options,
         })
+    }
+}
+
+impl Server for EvServer {
+    type Options = EvOptions;
+
+    /// Binds one `SO_REUSEPORT` listener per loop, with `params.backlog()`: the kernel
+    /// spreads new connections over the loops by a hash of their addresses.
+    fn bind_with<A: ToSocketAddrs, H: Handler>(
+        addr: A,
+        handler: H,
+        params: ServerParams,
+        options: EvOptions,
+    ) -> Result<Self> {
+        options.validate(params.max_connections())?;
+        let listeners = bind_listeners(addr, options.loop_count(), params.backlog())?;
+        Self::on_listeners(listeners, handler, params, options)
+    }
+
+    /// All loops share the one listener given (each watches a duplicate of its
+    /// descriptor): every loop is woken when a connection arrives and the first to call
+    /// `accept(2)` takes it, so connections go to whichever loop gets there first — an
+    /// even spread under load, at the cost of a wasted wake-up on the others. (Bind with
+    /// [`Server::bind_with`] to get one `SO_REUSEPORT` listener per loop instead.)
+    fn from_listener_with<H: Handler>(
+        listener: TcpListener,
+        handler: H,
+        params: ServerParams,
+        options: EvOptions,
+    ) -> Result<Self> {
+        options.validate(params.max_connections())?;
+        let use_err = |e| Error::new(ErrorKind::Bind, "cannot use the listener", Some(e));
+        listener.set_nonblocking(true).map_err(use_err)?;
+        let mut listeners = Vec::with_capacity(options.loop_count());
+        for _ in 1..options.loop_count() {
+            listeners.push(listener.try_clone().map_err(use_err)?);
+        }
+        listeners.push(listener);
+        Self::on_listeners(listeners, handler, params, options)
     }
 
     fn start(&mut self) -> Result<()> {

@@ -1,7 +1,7 @@
 //! The `Server` trait both servers implement, so code can switch by type alias.
 
 use std::fmt;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::time::Duration;
 
 use crate::error::Result;
@@ -65,6 +65,27 @@ pub trait Server: Sized + Send + fmt::Debug {
         params: ServerParams,
         options: Self::Options,
     ) -> Result<Self>;
+
+    /// Serve on a listener someone else bound (and made listen): a socket inherited from
+    /// systemd (`LISTEN_FDS`) or a parent process, a pre-bound test socket, or one with
+    /// socket options of the caller's choosing (the listen backlog, say). Serving begins
+    /// with [`start`](Server::start). The server takes the socket over (its blocking mode
+    /// included); an error when it is not a listening socket it can use.
+    fn from_listener_with<H: Handler>(
+        listener: TcpListener,
+        handler: H,
+        params: ServerParams,
+        options: Self::Options,
+    ) -> Result<Self>;
+
+    /// [`from_listener_with`](Server::from_listener_with) the default options.
+    fn from_listener<H: Handler>(
+        listener: TcpListener,
+        handler: H,
+        params: ServerParams,
+    ) -> Result<Self> {
+        Self::from_listener_with(listener, handler, params, Self::Options::default())
+    }
 
     /// Bind `addr` with the default options.
     fn bind<A: ToSocketAddrs, H: Handler>(

@@ -139,16 +139,33 @@ impl Shared {
 impl Server for TcpServer {
     type Options = ();
 
+    /// Binds with std's `TcpListener::bind`, whose listen backlog is std's own (128,
+    /// capped by `somaxconn`): `params.backlog()` cannot be applied without `unsafe` code
+    /// or a dependency, which `net` has neither of. To choose the backlog, bind and listen
+    /// yourself (with `socket2`, say) and use [`Server::from_listener`].
     fn bind_with<A: ToSocketAddrs, H: Handler>(
         addr: A,
         handler: H,
         params: ServerParams,
+        options: (),
+    ) -> Result<Self> {
+        let listener = bind_listener(addr)?;
+        Self::from_listener_with(listener, handler, params, options)
+    }
+
+    fn from_listener_with<H: Handler>(
+        listener: TcpListener,
+        handler: H,
+        params: ServerParams,
         _options: (),
     ) -> Result<Self> {
-        let listener = bind_listener(addr, params.backlog())?;
         let local_addr = listener
             .local_addr()
             .map_err(|e| Error::new(ErrorKind::Bind, "cannot read the bound address", Some(e)))?;
+        // The acceptor blocks in accept(2).
+        listener
+            .set_nonblocking(false)
+            .map_err(|e| Error::new(ErrorKind::Bind, "cannot use the listener", Some(e)))?;
         let counters = Counters::default();
         counters.max_threads.store(params.max_threads(), Relaxed);
         let shared = Arc::new(Shared {
@@ -282,10 +299,8 @@ impl fmt::Debug for TcpServer {
     }
 }
 
-/// Bind a listener with `SO_REUSEADDR` semantics as std provides them.
-fn bind_listener<A: ToSocketAddrs>(addr: A, _backlog: u32) -> Result<TcpListener> {
-    // std listens with a backlog of 128 (capped by somaxconn); it offers no way to pick
-    // another without unsafe code, which `net` does not use.
+/// Bind a listener with `SO_REUSEADDR` semantics as std provides them (std's backlog).
+fn bind_listener<A: ToSocketAddrs>(addr: A) -> Result<TcpListener> {
     TcpListener::bind(addr)
         .map_err(|e| Error::new(ErrorKind::Bind, "cannot bind the listening socket", Some(e)))
 }
