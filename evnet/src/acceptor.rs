@@ -72,7 +72,10 @@ impl Acceptor {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Batch::Drained,
                 Err(e) => match classify_accept_error(&e) {
                     AcceptFailure::Retry => {}
-                    _ => return Batch::BackOff,
+                    _ => {
+                        net::__log_warn!("accept failed: {e}; pausing this listener");
+                        return Batch::BackOff;
+                    }
                 },
             }
         }

@@ -131,6 +131,7 @@ pub(crate) fn run_loop<H: Handler>(
         if !lp.run(&mut ctx) {
             // A bug in the loop's own code panicked (handler panics are caught nearer).
             ctx.shared.counters.handler_panics.fetch_add(1, Relaxed);
+            net::__log_warn!("event loop {} stopped by a panic", ctx.id);
         }
     }
     ctx.close_everything();
@@ -259,11 +260,13 @@ impl<H: Handler> LoopCtx<'_, H> {
     fn open(&mut self, stream: TcpStream, peer: SocketAddr) {
         let params = &self.shared.params;
         if !params.accepts(&peer) {
+            net::__log_debug!("filter rejected a connection from {peer}");
             return;
         }
         let counters = &self.shared.counters;
         let Some(id) = self.slab.alloc() else {
             counters.refused_connections.fetch_add(1, Relaxed);
+            net::__log_debug!("refused a connection from {peer}: loop {} full", self.id);
             return;
         };
         if params.nodelay() {
@@ -586,6 +589,7 @@ impl<H: Handler> LoopCtx<'_, H> {
                 if e.kind() == io::ErrorKind::TimedOut {
                     self.shared.counters.timed_out.fetch_add(1, Relaxed);
                 }
+                net::__log_debug!("closed a connection while writing: {e}");
                 self.close(id);
             }
         }
@@ -708,8 +712,9 @@ impl<H: Handler> LoopCtx<'_, H> {
 
     fn sweep_timeouts(&mut self) {
         let now = self.clock.now();
-        while let Some((id, _)) = self.timeouts.expired(&self.slab, now) {
+        while let Some((id, _list)) = self.timeouts.expired(&self.slab, now) {
             self.shared.counters.timed_out.fetch_add(1, Relaxed);
+            net::__log_debug!("closed a connection: {_list:?} timeout");
             self.close(id);
         }
     }

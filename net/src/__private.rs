@@ -18,6 +18,9 @@ pub use crate::support::{
     close_session, open_session, serve_request, wait_while_before, AcceptFailure,
 };
 
+#[cfg(feature = "log")]
+pub use log;
+
 use crate::connection::Connection;
 use crate::params::ServerParams;
 

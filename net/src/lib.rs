@@ -43,6 +43,8 @@ mod error;
 mod filter;
 mod handler;
 mod lifecycle;
+#[macro_use]
+mod logging;
 mod params;
 mod server;
 mod stats;

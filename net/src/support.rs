@@ -56,6 +56,7 @@ pub fn serve_request<H: Handler>(
         }
         Err(_) => {
             counters.handler_panics.fetch_add(1, Relaxed);
+            __log_warn!("handler panicked serving {}", conn.peer_addr());
             return false;
         }
     };
@@ -73,6 +74,7 @@ pub fn serve_request<H: Handler>(
             if e.kind() == io::ErrorKind::TimedOut {
                 counters.timed_out.fetch_add(1, Relaxed);
             }
+            __log_debug!("closing {}: {e}", conn.peer_addr());
             false
         }
     };

@@ -132,6 +132,10 @@ impl Shared {
     }
     fn refuse(&self, accepted: Accepted) {
         self.counters.refused_connections.fetch_add(1, Relaxed);
+        __log_debug!(
+            "refused a connection from {:?}: server full",
+            accepted.peer_addr()
+        );
         drop(accepted);
     }
 }
@@ -328,6 +332,7 @@ fn accept_loop<H: Handler>(listener: TcpListener, shared: Arc<Shared>, handler: 
             Ok((stream, peer)) => {
                 backoff = Duration::from_millis(5);
                 if !shared.params.accepts(&peer) {
+                    __log_debug!("filter rejected a connection from {peer}");
                     continue;
                 }
                 dispatch(&shared, &handler, Arc::new(stream));
@@ -335,6 +340,7 @@ fn accept_loop<H: Handler>(listener: TcpListener, shared: Arc<Shared>, handler: 
             Err(e) => match support::classify_accept_error(&e) {
                 AcceptFailure::Retry => {}
                 _ => {
+                    __log_warn!("accept failed: {e}; pausing the acceptor for {backoff:?}");
                     thread::sleep(backoff);
                     backoff = (backoff * 2).min(MAX_ACCEPT_BACKOFF);
                 }
@@ -452,6 +458,7 @@ fn serve_connection<H: Handler>(shared: &Shared, handler: &H, accepted: Accepted
                     Ok(Arrival::Ready) => {}
                     Ok(Arrival::TimedOut) => {
                         counters.timed_out.fetch_add(1, Relaxed);
+                        __log_debug!("closed {}: keep-alive timeout", conn.peer_addr());
                         break;
                     }
                     Ok(_) | Err(_) => break,
