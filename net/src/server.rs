@@ -71,6 +71,37 @@ pub trait Server: Sized + Send + fmt::Debug {
     /// socket options of the caller's choosing (the listen backlog, say). Serving begins
     /// with [`start`](Server::start). The server takes the socket over (its blocking mode
     /// included); an error when it is not a listening socket it can use.
+    ///
+    /// ```
+    /// use std::io::{self, BufRead, Write};
+    /// use std::net::TcpListener;
+    /// use std::time::Duration;
+    /// use net::{Action, Connection, Handler, Server, ServerParams, TcpServer};
+    ///
+    /// struct Hi;
+    /// impl Handler for Hi {
+    ///     type Session = ();
+    ///     fn open(&self, _: &Connection) {}
+    ///     fn serve(&self, _: &mut (), conn: &mut Connection) -> io::Result<Action> {
+    ///         let mut line = String::new();
+    ///         conn.read_line(&mut line)?;
+    ///         conn.write_all(b"hi\n")?;
+    ///         Ok(Action::Close)
+    ///     }
+    /// }
+    ///
+    /// let listener = TcpListener::bind("127.0.0.1:0")?; // bound by someone else
+    /// let addr = listener.local_addr()?;
+    /// let mut server = TcpServer::from_listener(listener, Hi, ServerParams::default())?;
+    /// server.start()?;
+    /// let mut client = std::net::TcpStream::connect(addr)?;
+    /// client.write_all(b"hello\n")?;
+    /// let mut reply = String::new();
+    /// io::BufReader::new(&client).read_line(&mut reply)?;
+    /// assert_eq!(reply, "hi\n");
+    /// server.shutdown(Duration::from_secs(1))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     fn from_listener_with<H: Handler>(
         listener: TcpListener,
         handler: H,
