@@ -1,24 +1,32 @@
 //! The HTTP example handler (`examples::http::HttpHandler`) over real sockets, on every
-//! server: routes, persistence, pipelining, bodies, and the error statuses.
+//! server: routes (origin- and absolute-form targets), persistence, pipelining, bodies,
+//! and the error statuses.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use examples::http::HttpHandler;
-use net::{Server, ServerParams};
+use net::{Server, ServerParams, ServerParamsBuilder};
 use tests::{wait_until, TestServer, PATIENCE};
 
 /// How long a client read may wait: a server bug fails the test instead of hanging it.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn start<S: TestServer>() -> S {
-    let params = ServerParams::builder()
-        .keep_alive_timeout(Duration::from_secs(10))
-        .read_timeout(Duration::from_secs(10))
-        .write_timeout(Duration::from_secs(10))
-        .build()
-        .expect("params");
+    start_with::<S>(|params| params)
+}
+
+/// [`start`] with server parameters changed by `tune`.
+fn start_with<S: TestServer>(tune: impl FnOnce(ServerParamsBuilder) -> ServerParamsBuilder) -> S {
+    let params = tune(
+        ServerParams::builder()
+            .keep_alive_timeout(Duration::from_secs(10))
+            .read_timeout(Duration::from_secs(10))
+            .write_timeout(Duration::from_secs(10)),
+    )
+    .build()
+    .expect("params");
     let mut server = S::bind_with(
         "127.0.0.1:0",
         HttpHandler::default(),
@@ -426,6 +434,86 @@ fn method_not_allowed_405<S: TestServer>() {
     stop(server);
 }
 
+/// RFC 9112 §3.2.2: a server must accept a target in absolute-form; it routes by the
+/// target's path (the authority is the host), and the connection stays usable.
+fn absolute_form_target<S: TestServer>() {
+    let server = start::<S>();
+    let mut c = Client::connect(server.local_addr());
+    let r = c.request(b"GET http://test/json HTTP/1.1\r\nHost: test\r\n\r\n");
+    assert_eq!(r.status, 200, "{}: {r:?}", S::NAME);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(r.text(), r#"{"message":"Hello, World!"}"#);
+    assert_hello(&c.request(b"GET HTTP://test:8080 HTTP/1.1\r\nHost: test:8080\r\n\r\n"));
+    let r = c.request(
+        b"POST https://test/echo?x=1 HTTP/1.1\r\nHost: test\r\nContent-Length: 4\r\n\r\nabsf",
+    );
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"absf"[..]), "{r:?}");
+    let r = c.request(b"GET http://test/missing HTTP/1.1\r\nHost: test\r\n\r\n");
+    assert_eq!(r.status, 404);
+    assert_hello(&c.request(GET_ROOT));
+    // An http URI without a valid host is a bad request.
+    let addr = server.local_addr();
+    assert_error_and_close(
+        addr,
+        b"GET http:///json HTTP/1.1\r\nHost: test\r\n\r\n",
+        400,
+    );
+    assert_error_and_close(
+        addr,
+        b"GET http://user@test/ HTTP/1.1\r\nHost: test\r\n\r\n",
+        400,
+    );
+    stop(server);
+}
+
+/// A chunk size may carry leading zeros past 16 digits: only its value must fit.
+fn chunk_size_leading_zeros<S: TestServer>() {
+    let server = start::<S>();
+    let mut c = Client::connect(server.local_addr());
+    let r = c.request(
+        b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n\
+          00000000000000000005\r\nhello\r\n0000000000000000000000\r\n\r\n",
+    );
+    assert_eq!(r.status, 200, "{}: {r:?}", S::NAME);
+    assert_eq!(r.text(), "hello");
+    assert_hello(&c.request(GET_ROOT));
+    // A value past 64 bits is still refused, however it is written.
+    assert_error_and_close(
+        server.local_addr(),
+        b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n\
+          0000010000000000000000\r\n",
+        400,
+    );
+    stop(server);
+}
+
+/// A `Host` whose value is not `uri-host [ ":" port ]` gets 400 (RFC 9112 §3.2).
+fn invalid_host_400<S: TestServer>() {
+    let server = start::<S>();
+    let addr = server.local_addr();
+    for host in [
+        &b"a b"[..],
+        b"a/b",
+        b"user@a",
+        b"[::1",
+        b"a:port",
+        b"\xc3\xa9",
+    ] {
+        let mut request = b"GET / HTTP/1.1\r\nHost: ".to_vec();
+        request.extend_from_slice(host);
+        request.extend_from_slice(b"\r\n\r\n");
+        let r = assert_error_and_close(addr, &request, 400);
+        assert!(r.text().contains("Host"), "{}: {r:?}", S::NAME);
+    }
+    // Valid forms still work, on one connection.
+    let mut c = Client::connect(addr);
+    for host in ["test", "test:8080", "127.0.0.1", "[::1]:80", ""] {
+        let request = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
+        assert_hello(&c.request(request.as_bytes()));
+    }
+    stop(server);
+}
+
 tests::server_tests!(
     get_root,
     head_root,
@@ -445,4 +533,7 @@ tests::server_tests!(
     big_body_413,
     not_found_404,
     method_not_allowed_405,
+    absolute_form_target,
+    chunk_size_leading_zeros,
+    invalid_host_400,
 );

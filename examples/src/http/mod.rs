@@ -8,9 +8,11 @@
 //! | a known path, another method | 405 with `Allow` |
 //! | any other path | 404 |
 //!
-//! Connections persist by HTTP/1.1 rules (see [`HttpHandler`]); requests that cannot be
-//! served get the status of their [`parse::Error`] (400, 413, 417, 431, 501, 505) with
-//! `Connection: close`, and the connection is closed.
+//! Routes match the target's path in origin-form (`/json`) or absolute-form
+//! (`http://example.com/json`). Connections persist by HTTP/1.1 rules (see
+//! [`HttpHandler`]); requests that cannot be served get the status of their
+//! [`parse::Error`] (400, 413, 417, 431, 501, 505) with `Connection: close`, and the
+//! connection is closed.
 
 pub mod parse;
 
@@ -573,6 +575,23 @@ mod tests {
         );
         assert_eq!(route(b"POST /echo HTTP/1.1\r\n\r\n"), Route::Echo);
         assert_eq!(route(b"GET /nope HTTP/1.1\r\n\r\n"), Route::NotFound);
+        // Absolute-form targets route by their path.
+        assert!(matches!(
+            route(b"GET http://example.com/json HTTP/1.1\r\nHost: example.com\r\n\r\n"),
+            Route::Static { body, .. } if body == JSON
+        ));
+        assert!(matches!(
+            route(b"GET http://example.com HTTP/1.1\r\n\r\n"),
+            Route::Static { body, .. } if body == HELLO
+        ));
+        assert_eq!(
+            route(b"POST HTTP://example.com:8080/echo?x HTTP/1.1\r\n\r\n"),
+            Route::Echo
+        );
+        assert_eq!(
+            route(b"GET ftp://example.com/json HTTP/1.1\r\n\r\n"),
+            Route::NotFound
+        );
         assert_eq!(
             route(b"get / HTTP/1.1\r\n\r\n"),
             Route::MethodNotAllowed { allow: "GET, HEAD" }

@@ -16,7 +16,17 @@
 //! - `Transfer-Encoding` must end with `chunked` (else 400), `chunked` may appear once, and
 //!   any other coding is not implemented (501). Both `Transfer-Encoding` and
 //!   `Content-Length`, or `Transfer-Encoding` in an HTTP/1.0 request, are rejected (400).
-//! - More than one `Host` field is rejected (400); a missing `Host` is left to the caller.
+//! - More than one `Host` field, or a `Host` whose value is not `uri-host [ ":" port ]`
+//!   (RFC 3986: a registered name, IPv4 address or bracketed IP literal, and digits), is
+//!   rejected (400); a missing `Host` is left to the caller.
+//! - The request target may be in origin-form (`/json?x`) or, as RFC 9112 §3.2.2 requires
+//!   a server to accept, in absolute-form (`http://example.com/json?x`): its path and
+//!   query are then the path and query of the URI, and its authority is the request's
+//!   [host](Head::host) (a `Host` field is still validated but no longer decides). An
+//!   `http` or `https` URI whose authority is not a valid host is rejected (400). Other
+//!   forms (`*`, `host:port`, other schemes) are passed on as they are.
+//! - A chunk size may have any number of leading zeros (up to 4 KiB of digits); its value
+//!   must fit in 64 bits.
 //! - `Expect: 100-continue` is recognised; any other expectation gets 417.
 //! - Versions other than HTTP/1.0 and HTTP/1.1 get 505.
 //!
@@ -40,6 +50,10 @@ use std::fmt;
 
 /// How long a chunk extension (the text after the chunk size) may be.
 const MAX_CHUNK_EXTENSION: usize = 4096;
+
+/// How many hex digits a chunk size may have, leading zeros included (only its value must
+/// fit in 64 bits; this bound keeps a line of zeros from going on forever).
+const MAX_CHUNK_SIZE_DIGITS: usize = 4096;
 
 /// The limits the parser enforces.
 ///
@@ -212,6 +226,11 @@ impl BodyKind {
 pub struct Head<'b> {
     method: &'b str,
     target: &'b str,
+    /// The authority of an absolute-form target (`example.com:8080`).
+    authority: Option<&'b str>,
+    /// The target in origin-form: path and query (for an absolute-form target, what
+    /// follows its authority, possibly empty).
+    origin: &'b str,
     version: Version,
     body: BodyKind,
     keep_alive: bool,
@@ -228,22 +247,57 @@ impl<'b> Head<'b> {
         self.method
     }
 
-    /// The request target as sent, e.g. `/search?q=1`.
+    /// The request target as sent, e.g. `/search?q=1` or `http://example.com/search?q=1`.
     pub fn target(&self) -> &'b str {
         self.target
     }
 
-    /// The target without its query, e.g. `/search`.
+    /// The target's path without its query, e.g. `/search`, also for an absolute-form
+    /// target (`http://example.com/search?q=1`), whose empty path is `/`.
+    ///
+    /// ```
+    /// use examples::http::parse::{parse_head, Limits, Parsed};
+    /// let buf = b"GET http://example.com:8080/json?pretty HTTP/1.1\r\nHost: example.com:8080\r\n\r\n";
+    /// let Parsed::Complete(head) = parse_head(buf, &Limits::default())? else { unreachable!() };
+    /// assert_eq!(head.path(), "/json");
+    /// assert_eq!(head.query(), Some("pretty"));
+    /// assert_eq!(head.host(), Some("example.com:8080"));
+    /// # Ok::<(), examples::http::parse::Error>(())
+    /// ```
     pub fn path(&self) -> &'b str {
-        match self.target.split_once('?') {
+        let path = match self.origin.split_once('?') {
             Some((path, _)) => path,
-            None => self.target,
+            None => self.origin,
+        };
+        if path.is_empty() && self.authority.is_some() {
+            "/"
+        } else {
+            path
         }
     }
 
     /// The query (after `?`), if any.
     pub fn query(&self) -> Option<&'b str> {
-        self.target.split_once('?').map(|(_, query)| query)
+        self.origin.split_once('?').map(|(_, query)| query)
+    }
+
+    /// The host the request is for (`uri-host [ ":" port ]`, as sent): the authority of an
+    /// absolute-form target, which RFC 9112 §3.2.2 says takes the place of `Host`, or
+    /// else the `Host` field's value (possibly empty); `None` without either.
+    ///
+    /// ```
+    /// use examples::http::parse::{parse_head, Limits, Parsed};
+    /// let buf = b"GET http://a.example/ HTTP/1.1\r\nHost: b.example\r\n\r\n";
+    /// let Parsed::Complete(head) = parse_head(buf, &Limits::default())? else { unreachable!() };
+    /// assert_eq!(head.host(), Some("a.example"));
+    /// # Ok::<(), examples::http::parse::Error>(())
+    /// ```
+    pub fn host(&self) -> Option<&'b str> {
+        // A Host value was checked to be ASCII by `parse_head`.
+        self.authority.or_else(|| {
+            self.header("host")
+                .and_then(|value| std::str::from_utf8(value).ok())
+        })
     }
 
     /// The protocol version.
@@ -359,6 +413,7 @@ pub fn parse_head<'b>(buf: &'b [u8], limits: &Limits) -> Result<Parsed<Head<'b>>
         return incomplete(check_partial_request_line(&window[start..]));
     };
     let (method, target, version) = parse_request_line(&window[start..line_end])?;
+    let (authority, origin) = split_target(target)?;
 
     let mut facts = Facts::default();
     let fields_start = pos;
@@ -395,6 +450,8 @@ pub fn parse_head<'b>(buf: &'b [u8], limits: &Limits) -> Result<Parsed<Head<'b>>
     Ok(Parsed::Complete(Head {
         method,
         target,
+        authority,
+        origin,
         version,
         body,
         keep_alive,
@@ -501,6 +558,9 @@ impl Facts {
                 self.expect_other = true;
             }
         } else if name.eq_ignore_ascii_case(b"host") {
+            if !is_host_value(value) {
+                return Err(Error::Malformed("invalid Host"));
+            }
             self.hosts += 1;
         }
         Ok(())
@@ -583,6 +643,90 @@ fn parse_version(v: &[u8]) -> Result<Version, Error> {
         }
         _ => Err(Error::Malformed("invalid HTTP version")),
     }
+}
+
+/// Split a request target into the authority of an absolute-form `http`/`https` target
+/// (RFC 9112 §3.2.2) and its origin-form part (path and query). Other targets are all
+/// origin part: origin-form itself, and the forms this server does not serve (`*`,
+/// authority-form, other schemes), which route nowhere.
+fn split_target(target: &str) -> Result<(Option<&str>, &str), Error> {
+    if target.starts_with('/') {
+        return Ok((None, target));
+    }
+    let Some((scheme, rest)) = target.split_once("://") else {
+        return Ok((None, target));
+    };
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return Ok((None, target));
+    }
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, origin) = rest.split_at(end);
+    // RFC 9110 §4.2.1: an http URI with an empty host is invalid. A userinfo (`user@`)
+    // is not a valid host either (RFC 9110 §4.2.4 asks to treat it as an error).
+    let empty_host = authority.is_empty() || authority.starts_with(':');
+    if empty_host || !is_host_value(authority.as_bytes()) {
+        return Err(Error::Malformed("invalid authority in request target"));
+    }
+    Ok((Some(authority), origin))
+}
+
+/// `uri-host [ ":" port ]` (RFC 9110 §7.2, RFC 3986 §3.2.2): a bracketed IP literal or a
+/// registered name (which covers IPv4 addresses), then optionally `:` and digits. The
+/// registered name may be empty, as an empty `Host` is how a request says it has none.
+fn is_host_value(value: &[u8]) -> bool {
+    let (host_ok, rest) = if let Some(literal) = value.strip_prefix(b"[") {
+        // IP-literal: IPv6address or IPvFuture, both made of these characters.
+        let Some(close) = literal.iter().position(|&b| b == b']') else {
+            return false;
+        };
+        let inside = &literal[..close];
+        let ok = !inside.is_empty()
+            && inside
+                .iter()
+                .all(|&b| is_unreserved(b) || is_sub_delim(b) || b == b':');
+        (ok, &literal[close + 1..])
+    } else {
+        let end = value.iter().position(|&b| b == b':').unwrap_or(value.len());
+        (is_reg_name(&value[..end]), &value[end..])
+    };
+    host_ok
+        && match rest {
+            [] => true,
+            [b':', port @ ..] => port.iter().all(u8::is_ascii_digit),
+            _ => false,
+        }
+}
+
+/// RFC 3986 `reg-name = *( unreserved / pct-encoded / sub-delims )`.
+fn is_reg_name(name: &[u8]) -> bool {
+    let mut i = 0;
+    while i < name.len() {
+        let b = name[i];
+        if b == b'%' {
+            if !name
+                .get(i + 1..i + 3)
+                .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+            {
+                return false;
+            }
+            i += 3;
+        } else if is_unreserved(b) || is_sub_delim(b) {
+            i += 1;
+        } else {
+            return false;
+        }
+    }
+    true
+}
+
+/// RFC 3986 `unreserved`.
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~".contains(&b)
+}
+
+/// RFC 3986 `sub-delims`.
+fn is_sub_delim(b: u8) -> bool {
+    b"!$&'()*+,;=".contains(&b)
 }
 
 /// Check what has arrived of a request line so far, so that garbage (a TLS handshake,
@@ -683,8 +827,9 @@ fn is_target_char(b: u8) -> bool {
 /// A decoder for a chunked request body (RFC 9112 §7.1) that accepts its input in any
 /// pieces: the state between pieces lives in the decoder, not in a buffer.
 ///
-/// Chunk extensions are skipped (up to 4 KiB each) and so are trailer fields (up to
-/// [`Limits::max_head`] bytes in all). The decoded size is bounded by
+/// Chunk sizes may have leading zeros (up to 4 KiB of digits; the value must fit in 64
+/// bits). Chunk extensions are skipped (up to 4 KiB each) and so are trailer fields (up
+/// to [`Limits::max_head`] bytes in all). The decoded size is bounded by
 /// [`Limits::max_body`].
 ///
 /// ```
@@ -705,7 +850,8 @@ pub struct ChunkedDecoder {
     state: ChunkState,
     /// The chunk size being read, then the bytes of chunk data still to come.
     size: u64,
-    digits: u8,
+    /// Hex digits of the chunk size so far, leading zeros included.
+    digits: usize,
     extension_len: usize,
     body_len: u64,
     trailer_len: usize,
@@ -782,8 +928,13 @@ impl ChunkedDecoder {
             match self.state {
                 ChunkState::Size => {
                     if let Some(digit) = hex_value(b) {
-                        if self.digits == 16 {
+                        // Only the value must fit in 64 bits, not the digits: leading
+                        // zeros are fine (up to a bound).
+                        if self.size >> 60 != 0 {
                             return Err(Error::Malformed("chunk size too large"));
+                        }
+                        if self.digits == MAX_CHUNK_SIZE_DIGITS {
+                            return Err(Error::Malformed("chunk size too long"));
                         }
                         self.size = (self.size << 4) | u64::from(digit);
                         self.digits += 1;
@@ -1033,6 +1184,141 @@ mod tests {
     }
 
     #[test]
+    fn absolute_form_targets() {
+        let h = head(b"GET http://example.com/json HTTP/1.1\r\nHost: example.com\r\n\r\n");
+        assert_eq!(h.target(), "http://example.com/json");
+        assert_eq!(h.path(), "/json");
+        assert_eq!(h.query(), None);
+        assert_eq!(h.host(), Some("example.com"));
+
+        let h = head(b"GET HTTP://Example.com:8080/a/b?x=1&y HTTP/1.1\r\n\r\n");
+        assert_eq!(h.path(), "/a/b");
+        assert_eq!(h.query(), Some("x=1&y"));
+        assert_eq!(h.host(), Some("Example.com:8080"));
+        assert!(!h.has_host());
+
+        // An empty path is `/`.
+        let h = head(b"GET http://example.com HTTP/1.1\r\n\r\n");
+        assert_eq!((h.path(), h.query()), ("/", None));
+        let h = head(b"GET http://example.com?q HTTP/1.1\r\n\r\n");
+        assert_eq!((h.path(), h.query()), ("/", Some("q")));
+
+        let h = head(b"GET https://[::1]:443/json HTTP/1.1\r\n\r\n");
+        assert_eq!((h.host(), h.path()), (Some("[::1]:443"), "/json"));
+
+        // The target's authority, not the Host field, is the request's host.
+        let h = head(b"GET http://a.example/ HTTP/1.1\r\nHost: b.example\r\n\r\n");
+        assert_eq!(h.host(), Some("a.example"));
+        assert!(h.has_host());
+
+        // Every prefix of an absolute-form head is partial.
+        let buf = b"GET http://example.com:80/json?x HTTP/1.1\r\nHost: example.com\r\n\r\n";
+        for end in 0..buf.len() {
+            assert!(
+                matches!(parse_head(&buf[..end], &limits()), Ok(Parsed::Partial)),
+                "prefix of {end} bytes"
+            );
+        }
+    }
+
+    #[test]
+    fn origin_form_and_other_targets() {
+        let h = head(b"GET /json?x HTTP/1.1\r\nHost: example.com:8080\r\n\r\n");
+        assert_eq!((h.path(), h.query()), ("/json", Some("x")));
+        assert_eq!(h.host(), Some("example.com:8080"));
+        assert_eq!(head(b"GET / HTTP/1.1\r\n\r\n").host(), None);
+        assert_eq!(head(b"GET / HTTP/1.1\r\nHost:\r\n\r\n").host(), Some(""));
+        // Forms this server does not serve are passed on as they are (and route nowhere).
+        for target in ["*", "example.com:443", "ftp://example.com/json", "json"] {
+            let buf = format!("GET {target} HTTP/1.1\r\n\r\n");
+            let h = head(buf.as_bytes());
+            assert_eq!(h.path(), target);
+            assert_eq!(h.host(), None);
+        }
+    }
+
+    #[test]
+    fn bad_absolute_form_targets() {
+        for target in [
+            "http:///json",
+            "http://",
+            "http://:80/json",
+            "http://user@example.com/",
+            "http://user:pass@example.com/",
+            "http://ex%zzample.com/",
+            "http://[::1/json",
+            "http://[]/json",
+            "http://example.com:8x/",
+            "https://a:1:2/",
+            "http://ex\"ample/",
+        ] {
+            let buf = format!("GET {target} HTTP/1.1\r\n\r\n");
+            assert!(
+                matches!(err(buf.as_bytes()), Error::Malformed(_)),
+                "{target}"
+            );
+        }
+    }
+
+    #[test]
+    fn host_field_values() {
+        for value in [
+            &b"example.com"[..],
+            b"example.com:8080",
+            b"127.0.0.1",
+            b"127.0.0.1:80",
+            b"[::1]",
+            b"[::1]:80",
+            b"[v1.fe80::a+en1]",
+            b"",
+            b"a-b.c_d~e",
+            b"%41bc",
+            b"host:",
+            b"  padded  ",
+        ] {
+            let mut buf = b"GET / HTTP/1.1\r\nHost: ".to_vec();
+            buf.extend_from_slice(value);
+            buf.extend_from_slice(b"\r\n\r\n");
+            assert!(
+                head(&buf).has_host(),
+                "{:?}",
+                String::from_utf8_lossy(value)
+            );
+        }
+        for value in [
+            &b"a b"[..],
+            b"a\tb",
+            b"a/b",
+            b"a?b",
+            b"a@b",
+            b"[::1",
+            b"[]",
+            b"[::1]x",
+            b"a:b",
+            b"a:80:90",
+            b"ex%zzample",
+            b"ex%4",
+            b"h\xc3\xa9.example",
+            b"\"quoted\"",
+        ] {
+            let mut buf = b"GET / HTTP/1.1\r\nHost: ".to_vec();
+            buf.extend_from_slice(value);
+            buf.extend_from_slice(b"\r\n\r\n");
+            assert_eq!(
+                err(&buf),
+                Error::Malformed("invalid Host"),
+                "{:?}",
+                String::from_utf8_lossy(value)
+            );
+        }
+        // Also with an absolute-form target, whose authority decides the host.
+        assert_eq!(
+            err(b"GET http://example.com/ HTTP/1.1\r\nHost: a b\r\n\r\n"),
+            Error::Malformed("invalid Host")
+        );
+    }
+
+    #[test]
     fn content_length_rules() {
         let h = head(b"POST / HTTP/1.1\r\nContent-Length: 42\r\nContent-Length: 42, 42\r\n\r\n");
         assert_eq!(h.body(), BodyKind::Length(42));
@@ -1218,6 +1504,38 @@ mod tests {
         assert!(decoder.is_done());
         assert_eq!(decoder.body_len(), 23);
         assert_eq!(body, b"Wikipedia in\r\n\r\nchunks.");
+    }
+
+    #[test]
+    fn chunk_sizes_with_leading_zeros() {
+        let (body, end) =
+            decode_all(b"00000000000000000005\r\nhello\r\n00000000000000000000\r\n\r\n").unwrap();
+        assert_eq!(body, b"hello");
+        assert!(end.is_some());
+        // 16 significant digits after many zeros still fit (and are then too large a body).
+        let mut wire = vec![b'0'; 100];
+        wire.extend_from_slice(b"ffffffffffffffff\r\n");
+        assert_eq!(decode_all(&wire), Err(Error::BodyTooLarge));
+        // A value past 64 bits does not, however it is written.
+        let mut wire = vec![b'0'; 100];
+        wire.extend_from_slice(b"10000000000000000\r\n");
+        assert_eq!(
+            decode_all(&wire),
+            Err(Error::Malformed("chunk size too large"))
+        );
+        // Leading zeros are bounded.
+        let mut wire = vec![b'0'; MAX_CHUNK_SIZE_DIGITS];
+        wire.extend_from_slice(b"1\r\na\r\n0\r\n\r\n");
+        assert_eq!(
+            decode_all(&wire),
+            Err(Error::Malformed("chunk size too long"))
+        );
+        wire.remove(0);
+        assert_eq!(decode_all(&wire).unwrap().0, b"a");
+        // Through the framing of a whole request.
+        let req = b"POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n\
+                    000000000000000000003\r\nabc\r\n0000000000000000000000\r\n\r\n";
+        assert_eq!(len(req), Ok(Parsed::Complete(req.len())));
     }
 
     #[test]
