@@ -1,6 +1,6 @@
 //! The HTTP example handler (`examples::http::HttpHandler`) over real sockets, on every
-//! server: routes (origin- and absolute-form targets), persistence, pipelining, bodies,
-//! and the error statuses.
+//! server: routes (origin- and absolute-form targets), persistence (and the last request
+//! a server takes on a connection), pipelining, bodies, and the error statuses.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -434,6 +434,65 @@ fn method_not_allowed_405<S: TestServer>() {
     stop(server);
 }
 
+/// With `max_requests_per_connection(2)`, the second response says `Connection: close`
+/// and the connection then closes (the client is told, not dropped silently).
+fn last_request_says_close<S: TestServer>() {
+    let server = start_with::<S>(|p| p.max_requests_per_connection(2));
+    let addr = server.local_addr();
+
+    let mut c = Client::connect(addr);
+    let first = c.request(GET_ROOT);
+    assert_hello(&first);
+    assert_eq!(first.header("connection"), None, "{}: {first:?}", S::NAME);
+    let second = c.request(b"GET /json HTTP/1.1\r\nHost: test\r\n\r\n");
+    assert_eq!(second.status, 200, "{}: {second:?}", S::NAME);
+    assert_eq!(
+        second.header("connection"),
+        Some("close"),
+        "{}: {second:?}",
+        S::NAME
+    );
+    c.assert_closed();
+
+    // Pipelined: the second of three is the last, says so, and the third is not answered.
+    let mut c = Client::connect(addr);
+    c.send(&[GET_ROOT, GET_ROOT, GET_ROOT].concat());
+    assert_eq!(c.response().header("connection"), None, "{}", S::NAME);
+    let last = c.response();
+    assert_hello(&last);
+    assert_eq!(
+        last.header("connection"),
+        Some("close"),
+        "{}: {last:?}",
+        S::NAME
+    );
+    c.assert_closed();
+
+    // The echo route, and HTTP/1.0 keep-alive (no `Connection: keep-alive` on the last).
+    let mut c = Client::connect(addr);
+    let r = c.request(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi");
+    assert_eq!((r.status, r.header("connection")), (200, None), "{r:?}");
+    let r = c.request(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n\r\nbye");
+    assert_eq!(r.body, b"bye");
+    assert_eq!(r.header("connection"), Some("close"), "{}: {r:?}", S::NAME);
+    c.assert_closed();
+
+    let mut c = Client::connect(addr);
+    let keep = b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
+    assert_eq!(c.request(keep).header("connection"), Some("keep-alive"));
+    let last = c.request(keep);
+    assert_hello(&last);
+    assert_eq!(
+        last.header("connection"),
+        Some("close"),
+        "{}: {last:?}",
+        S::NAME
+    );
+    c.assert_closed();
+
+    stop(server);
+}
+
 /// RFC 9112 §3.2.2: a server must accept a target in absolute-form; it routes by the
 /// target's path (the authority is the host), and the connection stays usable.
 fn absolute_form_target<S: TestServer>() {
@@ -533,6 +592,7 @@ tests::server_tests!(
     big_body_413,
     not_found_404,
     method_not_allowed_405,
+    last_request_says_close,
     absolute_form_target,
     chunk_size_leading_zeros,
     invalid_host_400,

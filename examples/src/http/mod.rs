@@ -41,7 +41,10 @@ const DISCARD_BUDGET: usize = 1024 * 1024;
 /// - **Persistence**: HTTP/1.1 keeps the connection open unless the request says
 ///   `Connection: close` (answered with `Connection: close`, then the connection closes);
 ///   HTTP/1.0 closes it unless the request says `Connection: keep-alive` (answered with
-///   `Connection: keep-alive`).
+///   `Connection: keep-alive`). When the server will take no further request on the
+///   connection ([`Connection::is_last_request`]: `max_requests_per_connection` reached,
+///   or the server draining), the response says `Connection: close` whatever the request
+///   asked, and the connection closes after it.
 /// - **Pipelining**: each [`serve`](Handler::serve) reads exactly one request; bytes of
 ///   later requests stay buffered in the connection and are answered in order.
 /// - **Bodies**: `Content-Length` and `chunked` (trailers skipped). A body sent to a route
@@ -146,7 +149,7 @@ impl HttpHandler {
         if req.route == Route::Echo {
             return self.echo(conn, &req);
         }
-        let mut keep_alive = req.keep_alive;
+        let mut keep_alive = req.keep_alive && !conn.is_last_request();
         if !req.body.is_empty() {
             if req.expect_continue && conn.buffered().is_empty() {
                 // The client waits for a go-ahead before sending a body nobody wants:
@@ -208,12 +211,13 @@ impl HttpHandler {
             body.reserve(usize::try_from(n).unwrap_or(0));
         }
         self.read_body(conn, req.body, Some(&mut body))?;
+        let keep_alive = req.keep_alive && !conn.is_last_request();
         Reply {
-            connection: connection_header(req.version, req.keep_alive),
+            connection: connection_header(req.version, keep_alive),
             ..Reply::new(200, "application/octet-stream", &body)
         }
         .send(conn)?;
-        Ok(action(req.keep_alive))
+        Ok(action(keep_alive))
     }
 
     /// Read the body (into `sink`, or dropping it) and consume it from the connection.
@@ -600,6 +604,49 @@ mod tests {
             route(b"PUT /echo HTTP/1.1\r\n\r\n"),
             Route::MethodNotAllowed { allow: "POST" }
         );
+    }
+
+    /// Serve `request` on a connection whose request is the last
+    /// (`max_requests_per_connection(1)`); returns the action and the response bytes.
+    fn serve_last(request: &[u8]) -> (Action, String) {
+        use std::net::{TcpListener, TcpStream};
+        let params = net::ServerParams::builder()
+            .max_requests_per_connection(1)
+            .build()
+            .unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (socket, _) = listener.accept().unwrap();
+        let mut conn = Connection::new(socket, &params).unwrap();
+        assert!(conn.is_last_request());
+        client.write_all(request).unwrap();
+        let action = HttpHandler::new().serve(&mut (), &mut conn).unwrap();
+        conn.flush().unwrap();
+        drop(conn);
+        let mut response = String::new();
+        client.read_to_string(&mut response).unwrap();
+        (action, response)
+    }
+
+    #[test]
+    fn the_last_request_is_answered_with_close() {
+        for request in [
+            &b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"[..],
+            b"GET /json HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+            b"HEAD / HTTP/1.1\r\n\r\n",
+            b"GET /missing HTTP/1.1\r\n\r\n",
+            b"POST /echo HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi",
+        ] {
+            let (action, response) = serve_last(request);
+            let text = String::from_utf8_lossy(request);
+            assert!(matches!(action, Action::Close), "{text}");
+            assert!(response.starts_with("HTTP/1.1 "), "{text}: {response}");
+            assert!(
+                response.contains("\r\nConnection: close\r\n"),
+                "{text}: {response}"
+            );
+            assert!(!response.contains("keep-alive"), "{text}: {response}");
+        }
     }
 
     #[test]
