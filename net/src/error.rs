@@ -153,9 +153,8 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 /// What an acceptor should do after `accept(2)` failed (see [`classify_accept`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-// Used by `support::classify_accept_error` once it delegates here.
-#[allow(dead_code)]
-pub(crate) enum AcceptClass {
+#[non_exhaustive]
+pub enum AcceptFailure {
     /// Transient and about one connection (aborted or reset before it was taken, a
     /// signal, no connection pending, a network error pending on the new socket): accept
     /// again now.
@@ -173,8 +172,7 @@ pub(crate) enum AcceptClass {
 /// its own error, and asks callers to treat them like `EAGAIN` (retry): `ENETDOWN`,
 /// `ENETUNREACH` and `EHOSTUNREACH` have kinds; `EPROTO`, `ENOPROTOOPT`, `EHOSTDOWN`,
 /// `ENONET` and `EOPNOTSUPP` do not, and are matched by number.
-#[allow(dead_code)]
-pub(crate) fn classify_accept(err: &io::Error) -> AcceptClass {
+pub(crate) fn classify_accept(err: &io::Error) -> AcceptFailure {
     use io::ErrorKind as K;
     match err.kind() {
         K::WouldBlock
@@ -183,9 +181,9 @@ pub(crate) fn classify_accept(err: &io::Error) -> AcceptClass {
         | K::ConnectionReset
         | K::NetworkDown
         | K::NetworkUnreachable
-        | K::HostUnreachable => AcceptClass::Retry,
-        _ if is_pending_network_error(err) => AcceptClass::Retry,
-        _ => AcceptClass::BackOff,
+        | K::HostUnreachable => AcceptFailure::Retry,
+        _ if is_pending_network_error(err) => AcceptFailure::Retry,
+        _ => AcceptFailure::BackOff,
     }
 }
 
@@ -317,7 +315,7 @@ mod tests {
         ] {
             assert_eq!(
                 classify_accept(&kind.into()),
-                AcceptClass::Retry,
+                AcceptFailure::Retry,
                 "{kind:?}"
             );
         }
@@ -329,7 +327,7 @@ mod tests {
         ] {
             assert_eq!(
                 classify_accept(&kind.into()),
-                AcceptClass::BackOff,
+                AcceptFailure::BackOff,
                 "{kind:?}"
             );
         }
@@ -345,7 +343,7 @@ mod tests {
         let class = |errno| classify_accept(&io::Error::from_raw_os_error(errno));
         // EAGAIN, EINTR, ECONNABORTED, ECONNRESET: kinds std has always had.
         for errno in [11, 4, 103, 104] {
-            assert_eq!(class(errno), AcceptClass::Retry, "errno {errno}");
+            assert_eq!(class(errno), AcceptFailure::Retry, "errno {errno}");
         }
         // ENETDOWN, ENETUNREACH, EHOSTUNREACH: classified by kind, not by number.
         for (errno, kind) in [
@@ -354,15 +352,15 @@ mod tests {
             (113, io::ErrorKind::HostUnreachable),
         ] {
             assert_eq!(io::Error::from_raw_os_error(errno).kind(), kind);
-            assert_eq!(class(errno), AcceptClass::Retry, "errno {errno}");
+            assert_eq!(class(errno), AcceptFailure::Retry, "errno {errno}");
         }
         // EPROTO, ENOPROTOOPT, EHOSTDOWN, ENONET, EOPNOTSUPP: no kind, matched by number.
         for errno in [71, 92, 112, 64, 95] {
-            assert_eq!(class(errno), AcceptClass::Retry, "errno {errno}");
+            assert_eq!(class(errno), AcceptFailure::Retry, "errno {errno}");
         }
         // EMFILE, ENFILE, ENOBUFS, ENOMEM, EBADF: back off.
         for errno in [24, 23, 105, 12, 9] {
-            assert_eq!(class(errno), AcceptClass::BackOff, "errno {errno}");
+            assert_eq!(class(errno), AcceptFailure::BackOff, "errno {errno}");
         }
     }
 }

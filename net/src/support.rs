@@ -84,31 +84,12 @@ pub fn serve_request<H: Handler>(
     keep && !stuck && max_requests.is_none_or(|max| conn.requests_served() < max)
 }
 
-/// What a server should do after `accept(2)` failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum AcceptFailure {
-    /// Transient and about one connection (ECONNABORTED, EINTR, EAGAIN): accept again now.
-    Retry,
-    /// Out of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM) or unknown: pause
-    /// accepting briefly, then go on.
-    BackOff,
-}
+pub use crate::error::AcceptFailure;
 
-/// Classify an `accept(2)` error. Never says "stop": an acceptor lives until shutdown.
+/// Classify an `accept(2)` error (see [`AcceptFailure`]). Never says "stop": an acceptor
+/// lives until shutdown.
 pub fn classify_accept_error(err: &io::Error) -> AcceptFailure {
-    match err.kind() {
-        io::ErrorKind::WouldBlock
-        | io::ErrorKind::Interrupted
-        | io::ErrorKind::ConnectionAborted
-        | io::ErrorKind::ConnectionReset => AcceptFailure::Retry,
-        _ => match err.raw_os_error() {
-            // EPROTO, ENOPROTOOPT, EHOSTDOWN, ENONET, EHOSTUNREACH, EOPNOTSUPP, ENETUNREACH,
-            // ENETDOWN: accept(2) says to treat these network errors like EAGAIN.
-            Some(71 | 92 | 112 | 64 | 113 | 95 | 101 | 100) => AcceptFailure::Retry,
-            _ => AcceptFailure::BackOff,
-        },
-    }
+    crate::error::classify_accept(err)
 }
 
 /// Wait on `cond` until `done` holds for the guarded value or `deadline` passes (`None`:
