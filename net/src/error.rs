@@ -151,7 +151,7 @@ impl std::error::Error for Error {
 /// `Result` with this crate's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// What an acceptor should do after `accept(2)` failed (see [`classify_accept`]).
+/// What an acceptor should do after `accept(2)` failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AcceptFailure {
