@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure-deps.sh libev wrk
-cargo build --release --quiet -p examples --bins
+cargo build --release --quiet -p examples --features tokio-ref --bins
 mkdir -p target/compare
 cp target/release/http target/compare/http-net
 cp target/release/std_http target/compare/std_http

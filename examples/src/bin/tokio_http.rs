@@ -2,8 +2,12 @@
 //! `evnet` against. It answers every request head (up to the blank line) with the same
 //! 13-byte `Hello, World!` response, keep-alive, and does nothing else: no routing, no
 //! bodies. Prints `listening on http://ADDR (tokio)`; stops on SIGINT/SIGTERM.
+//!
+//! Built only with the `tokio-ref` feature (`cargo build -p examples --features tokio-ref
+//! --bin tokio_http`), so that the ordinary build does not compile tokio.
 
 use std::io::Write;
+use std::process::ExitCode;
 
 use clap::Parser;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -14,23 +18,41 @@ const RESPONSE: &[u8] =
 
 /// Minimal tokio reference server.
 #[derive(Parser, Debug)]
+#[command(name = "tokio_http", version)]
 struct Args {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
     addr: String,
-    /// Runtime worker threads.
-    #[arg(long, default_value_t = 2)]
+
+    /// Runtime worker threads (tokio's; not `net`'s pool).
+    #[arg(long, value_name = "N", default_value_t = 2)]
     threads: usize,
 }
 
-fn main() -> std::io::Result<()> {
+fn main() -> ExitCode {
     let args = Args::parse();
+    if args.threads == 0 {
+        eprintln!("error: invalid value for --threads: must be at least 1");
+        return ExitCode::from(examples::cli::EXIT_USAGE);
+    }
+    match serve_until_signal(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(examples::cli::EXIT_FAILURE)
+        }
+    }
+}
+
+fn serve_until_signal(args: &Args) -> std::io::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(args.threads.max(1))
+        .worker_threads(args.threads)
         .enable_all()
         .build()?;
     runtime.block_on(async move {
-        let listener = TcpListener::bind(&args.addr).await?;
+        let listener = TcpListener::bind(&args.addr).await.map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot listen on {}: {e}", args.addr))
+        })?;
         println!("listening on http://{} (tokio)", listener.local_addr()?);
         std::io::stdout().flush()?;
         let accept = async {
