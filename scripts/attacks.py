@@ -812,8 +812,9 @@ def parse_args(argv):
     if not 0 < args.probe_timeout <= 30:
         ap.error("--probe-timeout must be in (0, 30]")
     for name in ("read_timeout", "write_timeout", "shutdown_deadline"):
-        if not re.fullmatch(r"\d+(\.\d+)?(ms|s|m)?", getattr(args, name)):
-            ap.error(f"--{name.replace('_', '-')}: not a duration (try 3s or 500ms)")
+        # The servers need a unit: a bare number is refused (exit 2) rather than guessed.
+        if not re.fullmatch(r"\d+(\.\d+)?(ms|s|m)", getattr(args, name)):
+            ap.error(f"--{name.replace('_', '-')}: not a duration with a unit (try 3s or 500ms)")
     if args.json and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
         ap.error(f"--json: no directory for {args.json}")
     if args.check_args:

@@ -27,7 +27,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Args;
+use clap::{ArgAction, Args};
 use net::{Handler, Server as _, ServerParams, Stats};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
@@ -40,11 +40,23 @@ pub const EXIT_USAGE: u8 = 2;
 /// Exit status for a failure at run time (binding, signals, shutdown).
 pub const EXIT_FAILURE: u8 = 1;
 
-/// The server options common to every example binary; unset options keep the
-/// [`ServerParams`] defaults.
+/// The default graceful shutdown deadline of the example binaries.
+pub const DEFAULT_SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
+
+/// The server options common to every example binary. Every option has a default, shown
+/// in `--help`: the [`ServerParams`] (and, with `evented`, `evnet::EvOptions`) default.
+///
+/// Durations need a unit (`500ms`, `15s`, `2m`, `1h 30m`; see [`parse_duration`]); a
+/// bare number is an error. The hidden `-ms` spellings (`--keep-alive-ms`,
+/// `--read-timeout-ms`, `--write-timeout-ms`, `--thread-idle-ms`, `--shutdown-ms`) take
+/// a bare number of milliseconds (see [`parse_millis`]). Options of the other server are
+/// absent: `--threads`, `--queue` and `--thread-idle-time` only without `evented`;
+/// `--loops`, `--workers`, `--dispatch`, `--input-budget` and `--output-budget` only with
+/// it.
 ///
 /// ```
 /// use clap::Parser;
+/// use std::time::Duration;
 ///
 /// #[derive(Parser)]
 /// struct Cli {
@@ -52,173 +64,267 @@ pub const EXIT_FAILURE: u8 = 1;
 ///     server: examples::cli::ServerArgs,
 /// }
 ///
-/// let cli = Cli::parse_from(["prog", "--threads", "4", "--keep-alive-timeout", "2500ms", "--nodelay=false"]);
+/// let cli = Cli::parse_from(["prog", "--keep-alive-timeout", "2500ms", "--nodelay=false"]);
 /// let params = cli.server.params()?;
-/// assert_eq!(params.max_threads(), 4);
-/// assert_eq!(params.keep_alive_timeout(), std::time::Duration::from_millis(2500));
+/// assert_eq!(params.keep_alive_timeout(), Duration::from_millis(2500));
 /// assert!(!params.nodelay());
+/// assert_eq!(params.read_timeout(), net::ServerParams::default().read_timeout());
 ///
-/// let bad = Cli::parse_from(["prog", "--threads", "0"]);
+/// // The `-ms` spellings take milliseconds; the others need a unit.
+/// let cli = Cli::parse_from(["prog", "--keep-alive-ms", "120"]);
+/// assert_eq!(cli.server.params()?.keep_alive_timeout(), Duration::from_millis(120));
+/// assert!(Cli::try_parse_from(["prog", "--keep-alive-timeout", "120"]).is_err());
+///
+/// let bad = Cli::parse_from(["prog", "--max-connections", "0"]);
 /// assert!(bad.server.params().unwrap_err().is_invalid_param());
 /// # Ok::<(), net::Error>(())
 /// ```
-#[derive(Debug, Clone, Default, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ServerArgs {
     /// Most threads serving connections at once (net's pool).
-    #[arg(long, value_name = "N")]
-    pub threads: Option<usize>,
+    #[cfg(not(feature = "evented"))]
+    #[arg(long, value_name = "N", default_value_t = ServerParams::default().max_threads())]
+    pub threads: usize,
 
     /// Most accepted connections waiting for a thread (net).
-    #[arg(long, value_name = "N")]
-    pub queue: Option<usize>,
+    #[cfg(not(feature = "evented"))]
+    #[arg(long, value_name = "N", default_value_t = ServerParams::default().max_queued())]
+    pub queue: usize,
 
-    /// How long an extra idle thread lives (net); a duration such as `100ms`, `10s`, `2m`
-    /// (a bare number is milliseconds).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, visible_alias = "thread-idle-ms")]
-    pub thread_idle_time: Option<Duration>,
+    /// How long an extra idle thread lives (net): `100ms`, `10s`, `2m`, …
+    #[cfg(not(feature = "evented"))]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        value_parser = parse_duration,
+        default_value = format_duration(ServerParams::default().thread_idle_time())
+    )]
+    pub thread_idle_time: Duration,
+
+    /// `--thread-idle-time` in milliseconds (a bare number is milliseconds).
+    #[cfg(not(feature = "evented"))]
+    #[arg(long, value_name = "MS", value_parser = parse_millis, hide = true, conflicts_with = "thread_idle_time")]
+    pub thread_idle_ms: Option<Duration>,
 
     /// Most open connections; more are refused.
-    #[arg(long, value_name = "N")]
-    pub max_connections: Option<usize>,
+    #[arg(long, value_name = "N", default_value_t = ServerParams::default().max_connections())]
+    pub max_connections: usize,
 
-    /// Longest idle wait between requests on a connection (`15s`, `500ms`, …).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, visible_alias = "keep-alive-ms")]
-    pub keep_alive_timeout: Option<Duration>,
+    /// Longest idle wait between requests on a connection: `15s`, `500ms`, `2m`, … (a
+    /// unit is required; `--keep-alive-ms N` takes milliseconds).
+    #[arg(
+        long,
+        value_name = "DURATION",
+        value_parser = parse_duration,
+        default_value = format_duration(ServerParams::default().keep_alive_timeout())
+    )]
+    pub keep_alive_timeout: Duration,
 
-    /// Longest wait for more bytes of a request in progress (`30s`, …).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, visible_alias = "read-timeout-ms")]
-    pub read_timeout: Option<Duration>,
+    /// `--keep-alive-timeout` in milliseconds (a bare number is milliseconds).
+    #[arg(long, value_name = "MS", value_parser = parse_millis, hide = true, conflicts_with = "keep_alive_timeout")]
+    pub keep_alive_ms: Option<Duration>,
 
-    /// Longest wait for the peer to take response bytes (`30s`, …).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, visible_alias = "write-timeout-ms")]
-    pub write_timeout: Option<Duration>,
+    /// Longest time to receive a whole request once its first byte has arrived: `30s`, …
+    /// (`--read-timeout-ms N` takes milliseconds).
+    #[arg(
+        long,
+        value_name = "DURATION",
+        value_parser = parse_duration,
+        default_value = format_duration(ServerParams::default().read_timeout())
+    )]
+    pub read_timeout: Duration,
 
-    /// Requests served on one connection before it is closed (default: unlimited).
-    #[arg(long, value_name = "N")]
-    pub max_requests: Option<u64>,
+    /// `--read-timeout` in milliseconds (a bare number is milliseconds).
+    #[arg(long, value_name = "MS", value_parser = parse_millis, hide = true, conflicts_with = "read_timeout")]
+    pub read_timeout_ms: Option<Duration>,
+
+    /// Longest wait for the peer to take response bytes: `30s`, … (`--write-timeout-ms N`
+    /// takes milliseconds).
+    #[arg(
+        long,
+        value_name = "DURATION",
+        value_parser = parse_duration,
+        default_value = format_duration(ServerParams::default().write_timeout())
+    )]
+    pub write_timeout: Duration,
+
+    /// `--write-timeout` in milliseconds (a bare number is milliseconds).
+    #[arg(long, value_name = "MS", value_parser = parse_millis, hide = true, conflicts_with = "write_timeout")]
+    pub write_timeout_ms: Option<Duration>,
+
+    /// Requests served on one connection before it is closed: a number, or `unlimited`.
+    // `std::option::Option` spelled out: clap then takes the value from `parse_limit`
+    // (which maps `unlimited` to `None`) instead of making the flag optional.
+    #[arg(
+        long,
+        value_name = "N",
+        value_parser = parse_limit,
+        default_value = format_limit(ServerParams::default().max_requests_per_connection())
+    )]
+    pub max_requests: std::option::Option<u64>,
 
     /// The listen backlog.
-    #[arg(long, value_name = "N")]
-    pub backlog: Option<u32>,
+    #[arg(long, value_name = "N", default_value_t = ServerParams::default().backlog())]
+    pub backlog: u32,
 
-    /// Set TCP_NODELAY on accepted sockets (`--nodelay` alone means true; default true).
+    /// Set TCP_NODELAY on accepted sockets (`--nodelay` alone means true).
     #[arg(
         long,
         visible_alias = "no-delay",
         value_name = "BOOL",
+        action = ArgAction::Set,
         num_args = 0..=1,
         require_equals = false,
-        default_missing_value = "true"
+        default_missing_value = "true",
+        default_value_t = ServerParams::default().nodelay()
     )]
-    pub nodelay: Option<bool>,
+    pub nodelay: bool,
 
-    /// Most bytes of one partial request buffered in an event loop (evnet): `2MiB`,
-    /// `64KiB`, `1048576`, … A request that fits never holds a worker while it arrives.
-    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
-    pub max_request_buffer: Option<usize>,
+    /// Most bytes of one partial request buffered in an event loop (evnet; net ignores
+    /// it): `2MiB`, `64KiB`, `1048576`, … A request that fits never holds a worker while
+    /// it arrives.
+    #[arg(
+        long,
+        value_name = "BYTES",
+        value_parser = parse_bytes,
+        default_value = format_bytes(ServerParams::default().max_request_buffer())
+    )]
+    pub max_request_buffer: usize,
 
-    /// Most unsent response bytes held per connection (evnet): output up to this is
-    /// finished by the event loop, so the worker is free at once.
-    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
-    pub max_output_buffer: Option<usize>,
+    /// Most unsent response bytes held per connection (evnet; net ignores it): output up
+    /// to this is finished by the event loop, so the worker is free at once.
+    #[arg(
+        long,
+        value_name = "BYTES",
+        value_parser = parse_bytes,
+        default_value = format_bytes(ServerParams::default().max_output_buffer())
+    )]
+    pub max_output_buffer: usize,
 
     /// Most request bytes one event loop buffers before it stops reading new requests
     /// (evnet).
     #[cfg(feature = "evented")]
-    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
-    pub input_budget: Option<usize>,
+    #[arg(
+        long,
+        value_name = "BYTES",
+        value_parser = parse_bytes,
+        default_value = format_bytes(evnet::EvOptions::default().input_budget_bytes())
+    )]
+    pub input_budget: usize,
 
     /// Most response bytes one event loop holds for slow readers before it stops reading
     /// new requests (evnet).
     #[cfg(feature = "evented")]
-    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
-    pub output_budget: Option<usize>,
+    #[arg(
+        long,
+        value_name = "BYTES",
+        value_parser = parse_bytes,
+        default_value = format_bytes(evnet::EvOptions::default().output_budget_bytes())
+    )]
+    pub output_budget: usize,
 
-    /// Event loops (evnet).
+    /// Event loops (evnet; the default is one per core).
     #[cfg(feature = "evented")]
-    #[arg(long, value_name = "N")]
-    pub loops: Option<usize>,
+    #[arg(long, value_name = "N", default_value_t = evnet::EvOptions::default().loop_count())]
+    pub loops: usize,
 
-    /// Worker threads (evnet).
+    /// Worker threads (evnet; the default is one per core).
     #[cfg(feature = "evented")]
-    #[arg(long, value_name = "N")]
-    pub workers: Option<usize>,
+    #[arg(long, value_name = "N", default_value_t = evnet::EvOptions::default().worker_count())]
+    pub workers: usize,
 
-    /// Where requests are served (evnet): `workers` (default) or `inline` on the loop
-    /// thread (only for handlers that never block).
+    /// Where requests are served (evnet).
     #[cfg(feature = "evented")]
-    #[arg(long, value_name = "MODE", value_parser = ["workers", "inline"])]
-    pub dispatch: Option<String>,
+    #[arg(
+        long,
+        value_name = "MODE",
+        value_enum,
+        default_value_t = Dispatch::from(evnet::EvOptions::default().dispatch_mode())
+    )]
+    pub dispatch: Dispatch,
 
-    /// How long a graceful shutdown lets requests in flight finish (`5s`, …).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5s", visible_alias = "shutdown-ms")]
+    /// How long a graceful shutdown lets requests in flight finish: `5s`, … (`--shutdown-ms
+    /// N` takes milliseconds).
+    #[arg(
+        long,
+        value_name = "DURATION",
+        value_parser = parse_duration,
+        default_value = format_duration(DEFAULT_SHUTDOWN_DEADLINE)
+    )]
     pub shutdown_deadline: Duration,
+
+    /// `--shutdown-deadline` in milliseconds (a bare number is milliseconds).
+    #[arg(long, value_name = "MS", value_parser = parse_millis, hide = true, conflicts_with = "shutdown_deadline")]
+    pub shutdown_ms: Option<Duration>,
+}
+
+/// The `--dispatch` values: where the evented server serves requests.
+#[cfg(feature = "evented")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Dispatch {
+    /// On the worker pool: handlers may block.
+    Workers,
+    /// On the event loop thread itself (only for handlers that never block).
+    Inline,
+}
+
+#[cfg(feature = "evented")]
+impl From<Dispatch> for evnet::Dispatch {
+    fn from(d: Dispatch) -> Self {
+        match d {
+            Dispatch::Workers => evnet::Dispatch::Workers,
+            Dispatch::Inline => evnet::Dispatch::Inline,
+        }
+    }
+}
+
+#[cfg(feature = "evented")]
+impl From<evnet::Dispatch> for Dispatch {
+    fn from(d: evnet::Dispatch) -> Self {
+        match d {
+            evnet::Dispatch::Inline => Dispatch::Inline,
+            // `evnet::Dispatch` is non-exhaustive; a new mode maps to the default here
+            // until the CLI learns it.
+            _ => Dispatch::Workers,
+        }
+    }
 }
 
 impl ServerArgs {
     /// The server parameters, built and validated by [`ServerParams::builder`]; a bad value
     /// is an error naming the parameter.
     pub fn params(&self) -> net::Result<ServerParams> {
-        let mut b = ServerParams::builder();
-        if let Some(n) = self.threads {
-            b = b.max_threads(n);
-        }
-        if let Some(n) = self.queue {
-            b = b.max_queued(n);
-        }
-        if let Some(d) = self.thread_idle_time {
-            b = b.thread_idle_time(d);
-        }
-        if let Some(n) = self.max_connections {
-            b = b.max_connections(n);
-        }
-        if let Some(d) = self.keep_alive_timeout {
-            b = b.keep_alive_timeout(d);
-        }
-        if let Some(d) = self.read_timeout {
-            b = b.read_timeout(d);
-        }
-        if let Some(d) = self.write_timeout {
-            b = b.write_timeout(d);
-        }
-        if let Some(n) = self.max_requests {
-            b = b.max_requests_per_connection(n);
-        }
-        if let Some(n) = self.backlog {
-            b = b.backlog(n);
-        }
-        if let Some(on) = self.nodelay {
-            b = b.nodelay(on);
-        }
-        if let Some(n) = self.max_request_buffer {
-            b = b.max_request_buffer(n);
-        }
-        if let Some(n) = self.max_output_buffer {
-            b = b.max_output_buffer(n);
-        }
+        let b = ServerParams::builder();
+        #[cfg(not(feature = "evented"))]
+        let b = b
+            .max_threads(self.threads)
+            .max_queued(self.queue)
+            .thread_idle_time(self.thread_idle_ms.unwrap_or(self.thread_idle_time));
+        let b = b
+            .max_connections(self.max_connections)
+            .keep_alive_timeout(self.keep_alive_ms.unwrap_or(self.keep_alive_timeout))
+            .read_timeout(self.read_timeout_ms.unwrap_or(self.read_timeout))
+            .write_timeout(self.write_timeout_ms.unwrap_or(self.write_timeout))
+            .backlog(self.backlog)
+            .nodelay(self.nodelay)
+            .max_request_buffer(self.max_request_buffer)
+            .max_output_buffer(self.max_output_buffer);
+        let b = match self.max_requests {
+            Some(n) => b.max_requests_per_connection(n),
+            None => b.unlimited_requests_per_connection(),
+        };
         b.build()
     }
 
-    /// The options of the evented server: `loops` and `workers` when given.
+    /// The options of the evented server.
     #[cfg(feature = "evented")]
     pub fn options(&self) -> evnet::EvOptions {
-        let mut options = evnet::EvOptions::default();
-        if let Some(n) = self.loops {
-            options = options.loops(n);
-        }
-        if let Some(n) = self.workers {
-            options = options.workers(n);
-        }
-        if self.dispatch.as_deref() == Some("inline") {
-            options = options.dispatch(evnet::Dispatch::Inline);
-        }
-        if let Some(n) = self.input_budget {
-            options = options.input_budget(n);
-        }
-        if let Some(n) = self.output_budget {
-            options = options.output_budget(n);
-        }
-        options
+        evnet::EvOptions::default()
+            .loops(self.loops)
+            .workers(self.workers)
+            .dispatch(self.dispatch.into())
+            .input_budget(self.input_budget)
+            .output_budget(self.output_budget)
     }
 
     /// The options of the blocking server: it has none.
@@ -227,7 +333,7 @@ impl ServerArgs {
 
     /// The graceful shutdown deadline.
     pub fn shutdown_deadline(&self) -> Duration {
-        self.shutdown_deadline
+        self.shutdown_ms.unwrap_or(self.shutdown_deadline)
     }
 }
 
@@ -316,8 +422,8 @@ pub fn run<H: Handler>(handler: H, addr: &str, scheme: &str, args: &ServerArgs) 
         _ => "a signal",
     };
     eprintln!(
-        "received {name}, shutting down (deadline {:?})",
-        args.shutdown_deadline
+        "received {name}, shutting down (deadline {})",
+        format_duration(args.shutdown_deadline())
     );
     match server.shutdown(args.shutdown_deadline()) {
         Ok(stats) => {
@@ -337,8 +443,9 @@ fn fail(e: &net::Error) -> ExitCode {
     }
 }
 
-/// Parse a duration flag: a number with a unit (`ms`, `s`, `m`, `h`), or a bare number of
-/// milliseconds.
+/// Parse a duration flag with [`humantime`]: numbers with units, such as `500ms`, `15s`,
+/// `2m`, `1h 30m`, `1.5s`. A bare number is an error that shows the fix, because its unit
+/// is a guess: nginx reads `120` as seconds, these flags once read it as milliseconds.
 ///
 /// ```
 /// use std::time::Duration;
@@ -346,30 +453,95 @@ fn fail(e: &net::Error) -> ExitCode {
 /// assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
 /// assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
 /// assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-/// assert_eq!(parse_duration("40"), Ok(Duration::from_millis(40)));
+/// assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
+/// let err = parse_duration("120").unwrap_err();
+/// assert!(err.contains("`120s`"), "{err}");
 /// assert!(parse_duration("soon").is_err());
 /// ```
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration (try 500ms, 15s, 2m)"))?;
-    let seconds = match unit.trim() {
-        "" | "ms" => value / 1000.0,
-        "s" => value,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        other => {
+    if let Ok(number) = text.parse::<f64>() {
+        if number.is_finite() && number >= 0.0 {
             return Err(format!(
-                "unknown duration unit `{other}` (use ms, s, m or h)"
-            ))
+                "a duration needs a unit: write `{text}s` for seconds or `{text}ms` for \
+                 milliseconds (also `2m`, `1h 30m`)"
+            ));
         }
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|e| format!("`{text}`: {e}"))
+    }
+    humantime::parse_duration(text)
+        .map_err(|e| format!("`{text}` is not a duration: {e} (try 500ms, 15s, 2m, 1h 30m)"))
+}
+
+/// Parse a `-ms` flag (`--keep-alive-ms`, …): a bare number is milliseconds; a number
+/// with a unit is read as [`parse_duration`] reads it.
+///
+/// ```
+/// use std::time::Duration;
+/// use examples::cli::parse_millis;
+/// assert_eq!(parse_millis("120"), Ok(Duration::from_millis(120)));
+/// assert_eq!(parse_millis("2s"), Ok(Duration::from_secs(2)));
+/// assert!(parse_millis("-1").is_err());
+/// ```
+pub fn parse_millis(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if text.bytes().all(|b| b.is_ascii_digit()) && !text.is_empty() {
+        return text
+            .parse::<u64>()
+            .map(Duration::from_millis)
+            .map_err(|e| format!("`{text}`: {e}"));
+    }
+    parse_duration(text)
+}
+
+/// A duration as [`parse_duration`] reads it back: `15s`, `1m 30s`, `250ms`.
+///
+/// ```
+/// use std::time::Duration;
+/// assert_eq!(examples::cli::format_duration(Duration::from_secs(90)), "1m 30s");
+/// ```
+pub fn format_duration(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+/// A size as [`parse_bytes`] reads it back, in the largest binary unit that divides it:
+/// `2MiB`, `64KiB`, `1000`.
+///
+/// ```
+/// use examples::cli::{format_bytes, parse_bytes};
+/// assert_eq!(format_bytes(2 << 20), "2MiB");
+/// assert_eq!(format_bytes(1000), "1000");
+/// assert_eq!(parse_bytes(&format_bytes(64 << 30)), Ok(64 << 30));
+/// ```
+pub fn format_bytes(n: usize) -> String {
+    for (shift, unit) in [(30, "GiB"), (20, "MiB"), (10, "KiB")] {
+        if n != 0 && n % (1 << shift) == 0 {
+            return format!("{}{unit}", n >> shift);
+        }
+    }
+    n.to_string()
+}
+
+/// Parse a count that may be `unlimited` (`None`).
+///
+/// ```
+/// use examples::cli::parse_limit;
+/// assert_eq!(parse_limit("100"), Ok(Some(100)));
+/// assert_eq!(parse_limit("unlimited"), Ok(None));
+/// assert!(parse_limit("many").is_err());
+/// ```
+pub fn parse_limit(text: &str) -> Result<Option<u64>, String> {
+    match text.trim() {
+        "unlimited" => Ok(None),
+        n => n
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("`{n}` is not a number (or `unlimited`)")),
+    }
+}
+
+/// A count as [`parse_limit`] reads it back.
+pub fn format_limit(n: Option<u64>) -> String {
+    n.map_or_else(|| "unlimited".to_owned(), |n| n.to_string())
 }
 
 /// Parse a size flag: a number of bytes, optionally with a binary unit (`KiB`, `MiB`,

@@ -1,94 +1,17 @@
 //! The example binaries as processes: the first line names the address, requests are
 //! served, SIGTERM/SIGINT stop them gracefully with statistics, bad values exit with 2.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+mod common;
 
-use examples::cli::parse_listening_line;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::time::Duration;
 
-/// A running binary, killed if a test fails before it exits.
-struct Running {
-    child: Child,
-    stdout: BufReader<ChildStdout>,
-    addr: SocketAddr,
-    first_line: String,
-}
-
-impl Running {
-    fn start(bin: &str, args: &[&str]) -> Running {
-        let mut child = Command::new(bin)
-            .args(["--addr", "127.0.0.1:0"])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn");
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        let mut first_line = String::new();
-        stdout.read_line(&mut first_line).expect("first line");
-        let Some(addr) = parse_listening_line(first_line.trim_end()) else {
-            let _ = child.kill();
-            panic!("unexpected first line {first_line:?}");
-        };
-        Running {
-            child,
-            stdout,
-            addr,
-            first_line,
-        }
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .args([format!("-{name}"), self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success());
-    }
-
-    /// Wait for the process to exit (at most 10 s); returns its status and the rest of
-    /// its standard output.
-    fn wait(mut self) -> (ExitStatus, String) {
-        let end = Instant::now() + Duration::from_secs(10);
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                break status;
-            }
-            assert!(Instant::now() < end, "the process did not exit");
-            thread::sleep(Duration::from_millis(10));
-        };
-        let mut rest = String::new();
-        self.stdout.read_to_string(&mut rest).expect("stdout");
-        (status, rest)
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn exchange(addr: SocketAddr, request: &[u8]) -> String {
-    let mut stream = TcpStream::connect(addr).expect("connect");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    stream.write_all(request).unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("response");
-    response
-}
+use common::{exchange, pool_flags, run, Running};
 
 #[test]
 fn http_serves_then_stops_on_sigterm() {
-    let server = Running::start(env!("CARGO_BIN_EXE_http"), &["--threads", "4"]);
+    let server = Running::start(env!("CARGO_BIN_EXE_http"), pool_flags());
     assert!(server
         .first_line
         .starts_with("listening on http://127.0.0.1:"));
@@ -135,18 +58,31 @@ fn std_http_serves() {
 
 #[test]
 fn bad_values_exit_with_2() {
+    let pool_zero: &[&str] = if cfg!(feature = "evented") {
+        &["--workers", "0"]
+    } else {
+        &["--threads", "0"]
+    };
+    let pool_word: &[&str] = if cfg!(feature = "evented") {
+        &["--loops", "lots"]
+    } else {
+        &["--threads", "lots"]
+    };
     for (bin, args) in [
-        (env!("CARGO_BIN_EXE_http"), &["--threads", "0"][..]),
+        (env!("CARGO_BIN_EXE_http"), pool_zero),
+        (env!("CARGO_BIN_EXE_http"), pool_word),
         (env!("CARGO_BIN_EXE_http"), &["--read-timeout-ms", "0"]),
-        (env!("CARGO_BIN_EXE_http"), &["--threads", "lots"]),
+        (env!("CARGO_BIN_EXE_http"), &["--read-timeout", "0s"]),
+        (env!("CARGO_BIN_EXE_http"), &["--max-requests", "0"]),
+        (env!("CARGO_BIN_EXE_http"), &["--max-body-bytes", "lots"]),
         (env!("CARGO_BIN_EXE_echo"), &["--backlog", "0"]),
         (env!("CARGO_BIN_EXE_echo"), &["--max-line", "0"]),
+        (
+            env!("CARGO_BIN_EXE_std_http"),
+            &["--keep-alive-timeout", "0s"],
+        ),
     ] {
-        let output = Command::new(bin)
-            .args(["--addr", "127.0.0.1:0"])
-            .args(args)
-            .output()
-            .expect("run");
+        let output = run(bin, args);
         assert_eq!(output.status.code(), Some(2), "{bin} {args:?}: {output:?}");
         assert!(output.stdout.is_empty(), "{bin} {args:?}: {output:?}");
         let stderr = String::from_utf8_lossy(&output.stderr);

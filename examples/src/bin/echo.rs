@@ -7,7 +7,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use examples::cli::{self, ServerArgs};
+use examples::cli::{self, format_bytes, parse_bytes, ServerArgs};
 use examples::echo::Echo;
 
 /// Line echo example server: every line received is sent back.
@@ -20,7 +20,12 @@ struct Cli {
 
     /// Longest accepted line in bytes, newline included; a longer one closes the
     /// connection.
-    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024)]
+    #[arg(
+        long,
+        value_name = "BYTES",
+        value_parser = parse_bytes,
+        default_value = format_bytes(Echo::new().max_line())
+    )]
     max_line: usize,
 
     #[command(flatten)]

@@ -7,7 +7,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use examples::cli::{self, ServerArgs};
+use examples::cli::{self, format_bytes, parse_bytes, ServerArgs};
 use examples::http::HttpHandler;
 
 /// HTTP/1.1 example server (GET /, GET /json, POST /echo).
@@ -19,12 +19,22 @@ struct Cli {
     addr: String,
 
     /// Most bytes of a request head; a larger one gets 431.
-    #[arg(long, value_name = "BYTES")]
-    max_head_bytes: Option<usize>,
+    #[arg(
+        long,
+        value_name = "BYTES",
+        value_parser = parse_bytes,
+        default_value = format_bytes(HttpHandler::new().limits().max_head)
+    )]
+    max_head_bytes: usize,
 
     /// Most bytes of a request body; a larger one gets 413.
-    #[arg(long, value_name = "BYTES")]
-    max_body_bytes: Option<u64>,
+    #[arg(
+        long,
+        value_name = "BYTES",
+        value_parser = parse_bytes,
+        default_value = format_bytes(usize::try_from(HttpHandler::new().limits().max_body).unwrap_or(usize::MAX))
+    )]
+    max_body_bytes: usize,
 
     /// Answer HTTP/1.1 requests without a Host field with 400.
     #[arg(long)]
@@ -36,12 +46,9 @@ struct Cli {
 
 fn main() -> ExitCode {
     let args = Cli::parse();
-    let mut handler = HttpHandler::new().require_host(args.require_host);
-    if let Some(n) = args.max_head_bytes {
-        handler = handler.max_head_bytes(n);
-    }
-    if let Some(n) = args.max_body_bytes {
-        handler = handler.max_body_bytes(n);
-    }
+    let handler = HttpHandler::new()
+        .require_host(args.require_host)
+        .max_head_bytes(args.max_head_bytes)
+        .max_body_bytes(u64::try_from(args.max_body_bytes).unwrap_or(u64::MAX));
     cli::run(handler, &args.addr, "http", &args.server)
 }

@@ -14,6 +14,7 @@ use std::thread;
 use std::time::Duration;
 
 use clap::Parser;
+use examples::cli::{format_duration, parse_duration, parse_millis};
 use examples::http::parse::{self, Limits, Parsed};
 
 const HELLO: &[u8] =
@@ -31,16 +32,27 @@ struct Cli {
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
     addr: String,
 
-    /// Close a connection idle for this long, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 15_000)]
-    keep_alive_ms: u64,
+    /// Close a connection idle for this long: `15s`, `500ms`, `2m`, … (a unit is
+    /// required; `--keep-alive-ms N` takes milliseconds). The default is `net`'s.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        value_parser = parse_duration,
+        default_value = format_duration(net::ServerParams::default().keep_alive_timeout())
+    )]
+    keep_alive_timeout: Duration,
+
+    /// `--keep-alive-timeout` in milliseconds (a bare number is milliseconds).
+    #[arg(long, value_name = "MS", value_parser = parse_millis, hide = true, conflicts_with = "keep_alive_timeout")]
+    keep_alive_ms: Option<Duration>,
 }
 
 fn main() -> ExitCode {
     let args = Cli::parse();
-    if args.keep_alive_ms == 0 {
-        eprintln!("error: invalid value for --keep-alive-ms: must be more than zero");
-        return ExitCode::from(2);
+    let idle = args.keep_alive_ms.unwrap_or(args.keep_alive_timeout);
+    if idle.is_zero() {
+        eprintln!("error: invalid value for --keep-alive-timeout: must be more than zero");
+        return ExitCode::from(examples::cli::EXIT_USAGE);
     }
     let listener = match TcpListener::bind(&args.addr) {
         Ok(listener) => listener,
@@ -57,7 +69,6 @@ fn main() -> ExitCode {
         }
     }
     let _ = io::stdout().flush();
-    let idle = Duration::from_millis(args.keep_alive_ms);
     for stream in listener.incoming() {
         match stream {
             Ok(stream) => {

@@ -1,0 +1,319 @@
+//! The example binaries' command lines: durations need a unit (a bare number is an error
+//! naming the flag and showing the fix), the `-ms` spellings take milliseconds, every
+//! option shows its default in `--help`, and each build has only its own server's flags.
+//! These run under whatever features the test build has (`net` by default, `evnet` with
+//! `evented`).
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{run, Running};
+use examples::cli::{format_bytes, format_duration};
+use net::ServerParams;
+
+const HTTP: &str = env!("CARGO_BIN_EXE_http");
+const ECHO: &str = env!("CARGO_BIN_EXE_echo");
+const STD_HTTP: &str = env!("CARGO_BIN_EXE_std_http");
+
+/// Flags only `net` has.
+const NET_ONLY: [&str; 3] = ["--threads", "--queue", "--thread-idle-time"];
+
+/// Flags only `evnet` has.
+const EVNET_ONLY: [&str; 5] = [
+    "--loops",
+    "--workers",
+    "--dispatch",
+    "--input-budget",
+    "--output-budget",
+];
+
+/// Every example binary this build has.
+fn binaries() -> Vec<&'static str> {
+    #[allow(unused_mut)] // pushed to with `tokio-ref`
+    let mut bins = vec![HTTP, ECHO, STD_HTTP];
+    #[cfg(feature = "tokio-ref")]
+    bins.push(env!("CARGO_BIN_EXE_tokio_http"));
+    bins
+}
+
+fn stderr_of(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Run `bin` with `args`, which must be refused before it serves: status 2, nothing on
+/// standard output; returns standard error.
+fn refused(bin: &str, args: &[&str]) -> String {
+    let output = run(bin, args);
+    let stderr = stderr_of(&output);
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "{bin} {args:?} should exit with 2: {output:?}"
+    );
+    assert!(output.stdout.is_empty(), "{bin} {args:?}: {output:?}");
+    assert!(stderr.starts_with("error: "), "{bin} {args:?}: {stderr}");
+    stderr
+}
+
+/// The options of a `--help` text: (long flag, its lines), in order. An option starts
+/// with a line whose first word is `-x,` or `--flag`; its description (one line in the
+/// short help, several in the long one) runs to the next option.
+fn options(help: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for line in help.lines() {
+        let word = line.split_whitespace().next().unwrap_or("");
+        let starts_option = line.starts_with(' ')
+            && (word.starts_with("--")
+                || (word.len() == 3 && word.starts_with('-') && word.ends_with(',')));
+        if starts_option {
+            let flag = line
+                .split_whitespace()
+                .find(|w| w.starts_with("--"))
+                .expect("a long flag")
+                .trim_end_matches(',')
+                .to_owned();
+            out.push((flag, format!("{line}\n")));
+        } else if let Some((_, block)) = out.last_mut() {
+            block.push_str(line);
+            block.push('\n');
+        }
+    }
+    out
+}
+
+fn help(bin: &str) -> String {
+    let output = Command::new(bin)
+        .arg("--help")
+        .output()
+        .expect("run --help");
+    assert!(output.status.success(), "{bin} --help: {output:?}");
+    String::from_utf8(output.stdout).expect("UTF-8 help")
+}
+
+/// The default `--help` shows for `flag`, if any.
+fn default_of(help: &str, flag: &str) -> Option<String> {
+    let (_, block) = options(help).into_iter().find(|(f, _)| f == flag)?;
+    let start = block.find("[default: ")? + "[default: ".len();
+    let end = start + block[start..].find(']')?;
+    Some(block[start..end].to_owned())
+}
+
+#[test]
+fn keep_alive_timeout_without_a_unit_exits_2_naming_the_flag() {
+    let mut cases = vec![
+        (HTTP, "--keep-alive-timeout"),
+        (HTTP, "--read-timeout"),
+        (HTTP, "--write-timeout"),
+        (HTTP, "--shutdown-deadline"),
+        (ECHO, "--keep-alive-timeout"),
+        (STD_HTTP, "--keep-alive-timeout"),
+    ];
+    if !cfg!(feature = "evented") {
+        cases.push((HTTP, "--thread-idle-time"));
+    }
+    for (bin, flag) in cases {
+        let stderr = refused(bin, &[flag, "120"]);
+        assert!(stderr.contains(flag), "{bin} {flag} 120: {stderr}");
+        assert!(stderr.contains("`120s`"), "{bin} {flag} 120: {stderr}");
+    }
+    // A unit the parser does not know is refused too, naming the flag.
+    let stderr = refused(HTTP, &["--keep-alive-timeout", "120 parsecs"]);
+    assert!(stderr.contains("--keep-alive-timeout"), "{stderr}");
+}
+
+#[test]
+fn durations_with_units_are_accepted() {
+    for value in ["120s", "500ms", "2m", "1h 30m", "1.5s"] {
+        let server = Running::start(HTTP, &["--keep-alive-timeout", value]);
+        server.signal("TERM");
+        let (status, _) = server.wait();
+        assert!(status.success(), "--keep-alive-timeout {value}: {status:?}");
+    }
+}
+
+#[test]
+fn keep_alive_ms_takes_milliseconds() {
+    for bin in [HTTP, STD_HTTP] {
+        let server = Running::start(bin, &["--keep-alive-ms", "120"]);
+        let mut stream = TcpStream::connect(server.addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        // The response, then the close after 120 ms idle (not 120 s, nor the 15 s default).
+        let started = Instant::now();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("read to close");
+        let idle = started.elapsed();
+        assert!(response.ends_with("Hello, World!"), "{bin}: {response:?}");
+        assert!(
+            idle < Duration::from_secs(5),
+            "{bin}: closed after {idle:?}"
+        );
+    }
+    // Each `-ms` spelling is accepted (a bare number of milliseconds).
+    let mut flags = vec!["--read-timeout-ms", "--write-timeout-ms", "--shutdown-ms"];
+    if !cfg!(feature = "evented") {
+        flags.push("--thread-idle-ms");
+    }
+    for flag in flags {
+        let server = Running::start(HTTP, &[flag, "1500"]);
+        server.signal("INT");
+        let (status, _) = server.wait();
+        assert!(status.success(), "{flag} 1500: {status:?}");
+    }
+    // The two spellings of one setting cannot both be given.
+    let stderr = refused(
+        HTTP,
+        &["--keep-alive-ms", "120", "--keep-alive-timeout", "1s"],
+    );
+    assert!(stderr.contains("--keep-alive-ms"), "{stderr}");
+}
+
+#[test]
+fn every_binary_help_shows_its_defaults() {
+    for bin in binaries() {
+        let text = help(bin);
+        let opts = options(&text);
+        assert!(opts.iter().any(|(f, _)| f == "--addr"), "{bin}: {text}");
+        for (flag, block) in &opts {
+            // Switches (`--require-host`, `--help`) take no value and have no default.
+            let first_line = block.lines().next().unwrap_or("");
+            if first_line.contains('<') {
+                assert!(
+                    block.contains("[default: "),
+                    "{bin}: {flag} shows no default:\n{text}"
+                );
+            }
+        }
+    }
+    // The defaults are the library's.
+    let params = ServerParams::default();
+    for bin in [HTTP, ECHO] {
+        let text = help(bin);
+        for (flag, want) in [
+            (
+                "--keep-alive-timeout",
+                format_duration(params.keep_alive_timeout()),
+            ),
+            ("--read-timeout", format_duration(params.read_timeout())),
+            ("--write-timeout", format_duration(params.write_timeout())),
+            ("--max-connections", params.max_connections().to_string()),
+            ("--backlog", params.backlog().to_string()),
+            ("--nodelay", params.nodelay().to_string()),
+            (
+                "--max-request-buffer",
+                format_bytes(params.max_request_buffer()),
+            ),
+            ("--max-requests", "unlimited".to_owned()),
+            ("--shutdown-deadline", "5s".to_owned()),
+        ] {
+            assert_eq!(default_of(&text, flag), Some(want), "{bin} {flag}:\n{text}");
+        }
+        #[cfg(not(feature = "evented"))]
+        {
+            assert_eq!(
+                default_of(&text, "--threads"),
+                Some(params.max_threads().to_string())
+            );
+            assert_eq!(
+                default_of(&text, "--thread-idle-time"),
+                Some(format_duration(params.thread_idle_time()))
+            );
+        }
+        #[cfg(feature = "evented")]
+        {
+            let options = evnet::EvOptions::default();
+            assert_eq!(
+                default_of(&text, "--loops"),
+                Some(options.loop_count().to_string())
+            );
+            assert_eq!(
+                default_of(&text, "--input-budget"),
+                Some(format_bytes(options.input_budget_bytes()))
+            );
+            assert_eq!(default_of(&text, "--dispatch").as_deref(), Some("workers"));
+        }
+    }
+    assert_eq!(
+        default_of(&help(HTTP), "--keep-alive-timeout").as_deref(),
+        Some("15s")
+    );
+    assert_eq!(
+        default_of(&help(STD_HTTP), "--keep-alive-timeout"),
+        Some(format_duration(params.keep_alive_timeout()))
+    );
+}
+
+#[test]
+fn each_build_lists_only_its_own_servers_flags() {
+    for bin in [HTTP, ECHO] {
+        let text = help(bin);
+        let flags: Vec<String> = options(&text).into_iter().map(|(f, _)| f).collect();
+        let (present, absent) = if cfg!(feature = "evented") {
+            (&EVNET_ONLY[..], &NET_ONLY[..])
+        } else {
+            (&NET_ONLY[..], &EVNET_ONLY[..])
+        };
+        for flag in present {
+            assert!(
+                flags.iter().any(|f| f == flag),
+                "{bin} lacks {flag}:\n{text}"
+            );
+        }
+        for flag in absent {
+            assert!(
+                !flags.iter().any(|f| f == flag),
+                "{bin} has {flag}:\n{text}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_other_servers_flags_are_rejected() {
+    let rejected: &[&[&str]] = if cfg!(feature = "evented") {
+        &[
+            &["--threads", "4"],
+            &["--queue", "4"],
+            &["--thread-idle-time", "1s"],
+            &["--thread-idle-ms", "100"],
+        ]
+    } else {
+        &[
+            &["--loops", "2"],
+            &["--workers", "2"],
+            &["--dispatch", "inline"],
+            &["--input-budget", "1MiB"],
+            &["--output-budget", "1MiB"],
+        ]
+    };
+    for bin in [HTTP, ECHO] {
+        for args in rejected {
+            let stderr = refused(bin, args);
+            assert!(stderr.contains(args[0]), "{bin} {args:?}: {stderr}");
+        }
+    }
+}
+
+#[cfg(feature = "evented")]
+#[test]
+fn dispatch_is_workers_or_inline() {
+    let server = Running::start(HTTP, &["--dispatch", "inline"]);
+    let response = common::exchange(
+        server.addr,
+        b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
+    assert!(response.ends_with("Hello, World!"), "{response}");
+    server.signal("TERM");
+    assert!(server.wait().0.success());
+    let stderr = refused(HTTP, &["--dispatch", "sideways"]);
+    assert!(stderr.contains("--dispatch"), "{stderr}");
+    assert!(stderr.contains("workers, inline"), "{stderr}");
+}
