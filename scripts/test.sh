@@ -1,18 +1,27 @@
 #!/usr/bin/env bash
 # The whole test suite: installs libev-dev if needed, then formatting, lints, docs and
-# every test (unit, integration, doc) of every crate, with and without `evented`.
+# every test (unit, integration, doc) of every crate with all features, and the examples
+# again without features (their default build runs `net`; `--all-features` runs `evnet`
+# and builds the tokio reference server).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure-deps.sh libev
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --all-features -- -D warnings
+cargo clippy -p examples --all-targets -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --quiet
+RUSTDOCFLAGS="-D warnings" cargo doc -p examples --no-deps --quiet
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
+status=0
 set +e
 cargo test --workspace --all-features --no-fail-fast 2>&1 | tee "$log"
-status=${PIPESTATUS[0]}
+step=${PIPESTATUS[0]}
+[ "$step" -eq 0 ] || status=$step
+cargo test -p examples --no-fail-fast 2>&1 | tee -a "$log"
+step=${PIPESTATUS[0]}
+[ "$step" -eq 0 ] || status=$step
 set -e
-# One closing line for the whole suite (cargo prints one per test binary).
+# One closing line for the whole suite (cargo prints one per test binary, in both runs).
 awk '/^test result:/ {p += $4; f += $6} END {printf "%d passed, %d failed\n", p, f}' "$log"
 exit "$status"
