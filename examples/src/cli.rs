@@ -28,7 +28,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{ArgAction, Args};
-use net::{Handler, Server as _, ServerParams, Stats};
+use net::{Handler, Server as _, ServerHandle, ServerParams, Stats};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
@@ -382,28 +382,40 @@ pub fn stats_line(s: &Stats) -> String {
     )
 }
 
-/// Serve `handler` on `addr` with `args` until SIGINT or SIGTERM.
+/// Serve `handler` on `addr` (or on the socket systemd passed, `LISTEN_FDS`) with `args`
+/// until SIGINT or SIGTERM.
 ///
-/// Prints [`listening_line`] first (and flushes), then, after a signal, shuts down with
-/// [`ServerArgs::shutdown_deadline`] and prints [`stats_line`]. Returns the process exit
-/// status: 0 after a clean shutdown, [`EXIT_USAGE`] for a bad option value,
-/// [`EXIT_FAILURE`] for other errors (each printed on stderr).
+/// Logs to stderr through `env_logger` (`RUST_LOG`, `warn` when unset). Prints
+/// [`listening_line`] first (and flushes); after a signal, shuts down through the server's
+/// `ServerHandle` with [`ServerArgs::shutdown_deadline`] and prints [`stats_line`]; a
+/// second signal ends the process at once with status 128 + the signal. Returns the
+/// process exit status: 0 after a clean shutdown, [`EXIT_USAGE`] for a bad option value,
+/// [`EXIT_FAILURE`] for other errors (each printed on stderr with its causes).
 // `args.options()` is `()` for `net` and `evnet::EvOptions` for `evnet`.
 #[allow(clippy::unit_arg)]
 pub fn run<H: Handler>(handler: H, addr: &str, scheme: &str, args: &ServerArgs) -> ExitCode {
+    init_logging();
     let params = match args.params() {
         Ok(params) => params,
         Err(e) => return fail(&e),
     };
     // Before binding, so a signal sent as soon as the first line appears is not lost.
-    let mut signals = match Signals::new([SIGINT, SIGTERM]) {
+    let signals = match Signals::new([SIGINT, SIGTERM]) {
         Ok(signals) => signals,
         Err(e) => {
             eprintln!("error: cannot install signal handlers: {e}");
             return ExitCode::from(EXIT_FAILURE);
         }
     };
-    let mut server = match Server::bind_with(addr, handler, params, args.options()) {
+    let bound = match inherited_listener() {
+        Ok(Some(listener)) => Server::from_listener_with(listener, handler, params, args.options()),
+        Ok(None) => Server::bind_with(addr, handler, params, args.options()),
+        Err(e) => {
+            eprintln!("error: cannot use the socket passed by systemd (LISTEN_FDS): {e}");
+            return ExitCode::from(EXIT_FAILURE);
+        }
+    };
+    let mut server = match bound {
         Ok(server) => server,
         Err(e) => return fail(&e),
     };
@@ -415,27 +427,63 @@ pub fn run<H: Handler>(handler: H, addr: &str, scheme: &str, args: &ServerArgs) 
     let _ = stdout.flush();
     drop(stdout);
 
-    let signal = signals.forever().next();
-    let name = match signal {
-        Some(SIGINT) => "SIGINT",
-        Some(SIGTERM) => "SIGTERM",
-        _ => "a signal",
-    };
-    eprintln!(
-        "received {name}, shutting down (deadline {})",
-        format_duration(args.shutdown_deadline())
-    );
-    match server.shutdown(args.shutdown_deadline()) {
-        Ok(stats) => {
-            println!("{}", stats_line(&stats));
-            ExitCode::SUCCESS
-        }
-        Err(e) => fail(&e),
-    }
+    let handle = server.handle();
+    stop_on_signals(signals, handle.clone(), args.shutdown_deadline());
+    // Returns once the server has stopped (the signal thread shuts it down).
+    let stats = handle.wait();
+    println!("{}", stats_line(&stats));
+    drop(server);
+    ExitCode::SUCCESS
 }
 
+/// The first signal shuts the server down gracefully through `handle`; a second one ends
+/// the process at once (status 128 + the signal), for an operator who will not wait.
+fn stop_on_signals(mut signals: Signals, handle: ServerHandle, deadline: Duration) {
+    std::thread::spawn(move || {
+        let mut first = true;
+        for signal in signals.forever() {
+            let name = if signal == SIGINT {
+                "SIGINT"
+            } else {
+                "SIGTERM"
+            };
+            if !first {
+                eprintln!("received {name} again: exiting now");
+                std::process::exit(128 + signal);
+            }
+            first = false;
+            eprintln!(
+                "received {name}, shutting down (deadline {}; send it again to exit now)",
+                format_duration(deadline)
+            );
+            let handle = handle.clone();
+            std::thread::spawn(move || handle.shutdown(deadline));
+        }
+    });
+}
+
+/// The listening socket systemd passed (socket activation: `LISTEN_FDS`, `LISTEN_PID`),
+/// if this process was started that way.
+fn inherited_listener() -> std::io::Result<Option<std::net::TcpListener>> {
+    listenfd::ListenFd::from_env().take_tcp_listener(0)
+}
+
+/// Log to standard error, filtered by `RUST_LOG` (`warn` when unset), as `env_logger` does.
+fn init_logging() {
+    let env = env_logger::Env::default().default_filter_or("warn");
+    let _ = env_logger::Builder::from_env(env).try_init();
+}
+
+/// Print an error with its causes, each once (`error: cannot bind ...: Address in use`);
+/// exit status 2 for a bad parameter, 1 otherwise.
 fn fail(e: &net::Error) -> ExitCode {
-    eprintln!("error: {e}");
+    let mut message = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        message = format!("{message}: {c}");
+        cause = c.source();
+    }
+    eprintln!("error: {message}");
     if e.is_invalid_param() {
         ExitCode::from(EXIT_USAGE)
     } else {
