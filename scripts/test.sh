@@ -9,6 +9,10 @@ scripts/ensure-deps.sh libev
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 cargo clippy -p examples --all-targets -- -D warnings
+# The libraries without their optional features (`log` off: its macros must vanish cleanly).
+cargo clippy -p net -p evnet --all-targets -- -D warnings
+# The three library crates package (versioned path dependencies, metadata, build script).
+cargo package -p net -p evnet-sys -p evnet --no-verify --allow-dirty --quiet
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --quiet
 RUSTDOCFLAGS="-D warnings" cargo doc -p examples --no-deps --quiet
 log=$(mktemp)
