@@ -94,12 +94,6 @@ impl Loop {
         !ctx.panicked
     }
 
-    /// Callbacks still to run in the current loop iteration (0 in its last callback).
-    pub fn pending(&self) -> u32 {
-        // SAFETY: the loop is live; ev_pending_count only reads a counter.
-        unsafe { sys::ev_pending_count(self.raw.as_ptr()) }
-    }
-
     /// Make the running [`run`](Loop::run) return after the current callbacks.
     pub fn break_all(&self) {
         // SAFETY: the loop is live; ev_break only sets a flag.

@@ -118,7 +118,6 @@ pub(crate) fn run_loop<H: Handler>(
         pool: BufferPool::new(params.read_buffer_size()),
         pressure: Pressure::new(setup.input_budget, setup.output_budget),
         returned: Vec::new(),
-        outbox: Vec::new(),
         draining: false,
         cutting: false,
         max_buffer: params.max_request_buffer(),
@@ -169,8 +168,6 @@ struct LoopCtx<'l, H: Handler> {
     pool: BufferPool,
     pressure: Pressure,
     returned: Vec<Returned<H::Session>>,
-    /// Jobs dispatched in this loop iteration, handed to the workers together at its end.
-    outbox: Vec<(Job<H::Session>, Kind)>,
     draining: bool,
     /// The shutdown deadline passed: connections are closed as they come back.
     cutting: bool,
@@ -208,10 +205,7 @@ impl<H: Handler> LoopEvents for LoopCtx<'_, H> {
                 self.take_turns();
                 self.settle(false);
             }
-            _ => {
-                self.watch_listener();
-                self.settle(false);
-            }
+            _ => self.watch_listener(),
         }
     }
 
@@ -233,10 +227,6 @@ impl<H: Handler> LoopCtx<'_, H> {
     fn settle(&mut self, timer_fired: bool) {
         if self.pressure.has_parked() {
             self.retry_parked();
-        }
-        if self.lp.pending() == 0 || self.draining {
-            // The iteration's last callback: hand its jobs over together.
-            self.flush_outbox();
         }
         if let Some(at) = self.timeouts.rearm(&self.slab, timer_fired) {
             self.sweep.start_in(at - self.clock.now());
@@ -463,56 +453,33 @@ impl<H: Handler> LoopCtx<'_, H> {
             conn.set_last_request();
         }
         self.slab.set_phase(id, Phase::Busy, 0.0);
-        if self.jobs.is_none() {
+        let Some(jobs) = &self.jobs else {
             if kind == Kind::Fresh {
                 self.fresh_served += 1;
             }
             return self.serve_inline(id, conn, session);
-        }
-        self.shared
-            .counters
-            .queued_connections
-            .fetch_add(1, Relaxed);
+        };
+        let queued = &self.shared.counters.queued_connections;
+        queued.fetch_add(1, Relaxed);
         let job = Job {
             loop_id: self.id,
             slot: id.raw(),
             conn,
             session,
-            started,
         };
-        // Handed over with the iteration's other jobs (`flush_outbox`).
-        self.outbox.push((job, kind));
-        false
-    }
-
-    /// Hand the jobs of this iteration to the workers: one lock, and a wake-up only for
-    /// sleeping workers the batch can keep busy. Jobs that find the queue full wait in
-    /// their slots for room, with their requests.
-    fn flush_outbox(&mut self) {
-        let Some(jobs) = &self.jobs else { return };
-        if self.outbox.is_empty() {
-            return;
-        }
-        jobs.send_batch(&mut self.outbox);
-        if self.outbox.is_empty() {
-            return;
-        }
-        let mut refused = std::mem::take(&mut self.outbox);
-        self.shared
-            .counters
-            .queued_connections
-            .fetch_sub(refused.len(), Relaxed);
+        let Err(job) = jobs.try_send(job, kind) else {
+            return false;
+        };
+        // The queue is full: keep the request here until workers make room.
+        queued.fetch_sub(1, Relaxed);
+        let slot = self.slab.get(id);
+        slot.conn = Some(job.conn);
+        slot.session = Some(job.session);
+        slot.started = Some(started);
         self.pressure.set_queue_full(true);
-        for (job, _) in refused.drain(..) {
-            let id = SlotId::new(job.slot as usize);
-            let slot = self.slab.get(id);
-            slot.conn = Some(job.conn);
-            slot.session = Some(job.session);
-            slot.started = Some(job.started);
-            self.park_request(id);
-        }
-        self.outbox = refused;
+        self.park_request(id);
         self.watch_queue();
+        false
     }
 
     /// Serve one request on the loop thread (its connection never waits: see `run_loop`).

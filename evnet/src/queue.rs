@@ -94,7 +94,6 @@ pub(crate) struct Sender<T>(Arc<Inner<T>>);
 
 impl<T> Sender<T> {
     /// Push without blocking; a full queue hands the item back.
-    #[cfg(test)]
     pub fn try_send(&self, item: T, kind: Kind) -> Result<(), T> {
         let mut state = self.0.lock();
         if state.len() >= self.0.capacity {
@@ -110,26 +109,6 @@ impl<T> Sender<T> {
             self.0.ready.notify_one();
         }
         Ok(())
-    }
-
-    /// Push a batch without blocking, with one lock and at most one wake-up per sleeping
-    /// worker that the batch can keep busy. Items that do not fit stay in `batch` (in
-    /// order); the rest are taken out of it.
-    pub fn send_batch(&self, batch: &mut Vec<(T, Kind)>) {
-        let mut state = self.0.lock();
-        let room = self.0.capacity.saturating_sub(state.len());
-        let taken = room.min(batch.len());
-        for (item, kind) in batch.drain(..taken) {
-            match kind {
-                Kind::Fresh => state.fresh.push_back(item),
-                Kind::Pipelined => state.pipelined.push_back(item),
-            }
-        }
-        let wake = state.sleeping.min(taken);
-        drop(state);
-        for _ in 0..wake {
-            self.0.ready.notify_one();
-        }
     }
 
     /// True when a push would fail now.
@@ -220,20 +199,6 @@ mod tests {
         assert!(tx2.try_send(4, Kind::Fresh).is_ok());
         drop(tx2);
         assert_eq!(waiter.join().unwrap(), vec![2, 4]);
-    }
-
-    #[test]
-    fn batch_takes_what_fits_and_keeps_the_rest_in_order() {
-        let (tx, rx) = bounded(3);
-        tx.try_send(0, Kind::Fresh).unwrap();
-        let mut batch = vec![(1, Kind::Fresh), (2, Kind::Pipelined), (3, Kind::Fresh)];
-        tx.send_batch(&mut batch);
-        assert_eq!(batch, vec![(3, Kind::Fresh)]);
-        let got: Vec<i32> = (0..3).map(|_| rx.recv().unwrap().0).collect();
-        assert_eq!(got, vec![0, 1, 2]);
-        tx.send_batch(&mut batch);
-        assert!(batch.is_empty());
-        assert_eq!(rx.recv().unwrap().0, 3);
     }
 
     #[test]

@@ -23,8 +23,6 @@ pub(crate) struct Job<S> {
     pub conn: Connection,
     /// The handler's per-connection state.
     pub session: S,
-    /// When the request's first byte arrived (loop time), to restore it if the job waits.
-    pub started: f64,
 }
 
 /// A served connection on its way back to its loop.
