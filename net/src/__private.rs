@@ -1,5 +1,5 @@
 //! **Not part of the supported API.** What a server implementation living in another crate
-//! (`evnet`) needs from `net`: the server side of [`Connection`], the live counters, and
+//! (`evnet`) needs from `net`: the server side of [`Connection`](crate::Connection), the live counters, and
 //! the building blocks both servers share. Handlers never need any of it, and it may
 //! change in any release; it is public only because Rust has no "visible to this other
 //! crate" and hidden from the docs for that reason.
@@ -21,19 +21,18 @@ pub use crate::support::{
 #[cfg(feature = "log")]
 pub use log;
 
-use crate::connection::Connection;
 use crate::params::ServerParams;
 
 /// Accept errors, classified for a server's acceptor.
 pub use crate::support::classify_accept_error;
 
 mod sealed {
-    /// Only `net` implements [`super::ServerConnection`].
+    /// Only `net` implements [`super::ServerConnection`] (in `connection.rs`).
     pub trait Sealed {}
     impl Sealed for crate::Connection {}
 }
 
-/// The server side of a [`Connection`]: creating it from an accepted socket, waiting for
+/// The server side of a [`Connection`](crate::Connection): creating it from an accepted socket, waiting for
 /// and framing requests, the deadlines, and lending its buffers. Sealed: implemented by
 /// `Connection` only.
 pub trait ServerConnection: sealed::Sealed + Sized {
@@ -63,15 +62,17 @@ pub trait ServerConnection: sealed::Sealed + Sized {
     fn set_last_request(&mut self);
 
     /// Record that one more request was served (after its response was flushed or handed
-    /// to the server's output path).
+    /// to the server's output path). Its read deadline ends; its write deadline ends too
+    /// unless output is still pending (that output keeps it).
     fn count_request(&mut self);
 
     /// One non-blocking read appended to the buffer: the count (0: the peer closed), or
     /// `WouldBlock`.
     fn read_available(&mut self) -> io::Result<usize>;
 
-    /// Send buffered output without waiting: `Ok(true)` once nothing is left, `Ok(false)`
-    /// when the socket is full; an expired write deadline is `TimedOut`.
+    /// Send buffered output without waiting: `Ok(true)` once nothing is left (the
+    /// response's write deadline then ends), `Ok(false)` when the socket is full (watch
+    /// for writability and call again); an expired write deadline is `TimedOut`.
     fn try_flush(&mut self) -> io::Result<bool>;
 
     /// When the pending output must have been taken by the peer (`None`: nothing pending).
@@ -92,62 +93,8 @@ pub trait ServerConnection: sealed::Sealed + Sized {
     fn shutdown(&self) -> io::Result<()>;
 
     /// Wait up to `keep_alive` for the first bytes of the next request (blocking servers);
-    /// true when bytes are buffered, false when the peer closed. A timeout is `TimedOut`.
+    /// at once when bytes are already buffered (pipelining). True when bytes are buffered
+    /// (the request's read deadline then starts), false when the peer closed; nothing
+    /// within `keep_alive` is a `TimedOut` error.
     fn await_request(&mut self, keep_alive: Duration) -> io::Result<bool>;
-}
-
-impl ServerConnection for Connection {
-    fn new_nonblocking(stream: TcpStream, params: &ServerParams, wait: WaitFn) -> io::Result<Self> {
-        Connection::new_nonblocking(stream, params, wait)
-    }
-    fn from_accepted(
-        stream: TcpStream,
-        peer: SocketAddr,
-        local: SocketAddr,
-        params: &ServerParams,
-        wait: Option<WaitFn>,
-    ) -> io::Result<Self> {
-        Connection::from_accepted(stream, peer, local, params, wait)
-    }
-    fn begin_request(&mut self, first_byte: Instant) {
-        Connection::begin_request(self, first_byte)
-    }
-    fn read_deadline(&self) -> Option<Instant> {
-        Connection::read_deadline(self)
-    }
-    fn set_last_request(&mut self) {
-        Connection::set_last_request(self)
-    }
-    fn count_request(&mut self) {
-        Connection::count_request(self)
-    }
-    fn read_available(&mut self) -> io::Result<usize> {
-        Connection::read_available(self)
-    }
-    fn try_flush(&mut self) -> io::Result<bool> {
-        Connection::try_flush(self)
-    }
-    fn output_deadline(&self) -> Option<Instant> {
-        Connection::output_deadline(self)
-    }
-    fn streamed(&self) -> bool {
-        Connection::streamed(self)
-    }
-    fn take_buffers(&mut self) -> Option<(Vec<u8>, Vec<u8>)> {
-        Connection::take_buffers(self)
-    }
-    fn give_buffers(&mut self, read: Vec<u8>, write: Vec<u8>) -> Option<(Vec<u8>, Vec<u8>)> {
-        Connection::give_buffers(self, read, write)
-    }
-    fn shutdown(&self) -> io::Result<()> {
-        Connection::shutdown(self)
-    }
-    fn await_request(&mut self, keep_alive: Duration) -> io::Result<bool> {
-        use crate::connection::Arrival;
-        match Connection::await_request(self, keep_alive)? {
-            Arrival::Ready => Ok(true),
-            Arrival::Closed => Ok(false),
-            Arrival::TimedOut => Err(io::ErrorKind::TimedOut.into()),
-        }
-    }
 }

@@ -7,6 +7,7 @@ use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::__private::ServerConnection;
 use crate::params::{ServerParams, MAX_TIMEOUT};
 
 /// On a blocking socket, writes are collected up to this many bytes before they go to the
@@ -45,17 +46,6 @@ pub enum Interest {
 /// An evented server supplies one (built on `poll(2)`) so that handler code written for
 /// blocking sockets works unchanged on its non-blocking ones.
 pub type WaitFn = fn(&TcpStream, Interest, Duration) -> io::Result<bool>;
-
-/// What `Connection::await_request` saw.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Arrival {
-    /// Bytes of a request are buffered.
-    Ready,
-    /// The peer closed the connection cleanly.
-    Closed,
-    /// Nothing arrived within the wait.
-    TimedOut,
-}
 
 #[derive(Clone, Copy)]
 enum Mode {
@@ -158,46 +148,6 @@ impl Connection {
                 snd: None,
             },
         )
-    }
-
-    /// Wrap a socket in non-blocking mode; reads and writes that would block wait in
-    /// `wait` up to the connection's timeouts. Sets the socket non-blocking.
-    pub(crate) fn new_nonblocking(
-        stream: TcpStream,
-        params: &ServerParams,
-        wait: WaitFn,
-    ) -> io::Result<Connection> {
-        stream.set_nonblocking(true)?;
-        Self::with_mode(Socket::Owned(stream), params, Mode::NonBlocking(wait))
-    }
-
-    /// Wrap a socket just accepted, whose addresses the caller already knows (saves two
-    /// system calls per connection). With `wait`, the socket is made non-blocking and
-    /// would-block waits go through `wait`; without, it stays blocking.
-    pub(crate) fn from_accepted(
-        stream: TcpStream,
-        peer: SocketAddr,
-        local: SocketAddr,
-        params: &ServerParams,
-        wait: Option<WaitFn>,
-    ) -> io::Result<Connection> {
-        let mode = match wait {
-            Some(wait) => {
-                stream.set_nonblocking(true)?;
-                Mode::NonBlocking(wait)
-            }
-            None => Mode::Blocking {
-                rcv: None,
-                snd: None,
-            },
-        };
-        Ok(Self::assemble(
-            Socket::Owned(stream),
-            peer,
-            local,
-            params,
-            mode,
-        ))
     }
 
     /// Wrap a blocking socket that the server also holds (to shut it down from another
@@ -351,149 +301,10 @@ impl Connection {
                 .is_some_and(|max| self.requests + 1 >= max)
     }
 
-    /// For servers: no further request will be taken on this connection (the server is
-    /// draining); see [`is_last_request`](Connection::is_last_request).
-    pub(crate) fn set_last_request(&mut self) {
-        self.last = true;
-    }
-
     /// The underlying socket (for options such as TTL; reading or writing it directly
     /// bypasses the buffers).
     pub fn socket(&self) -> &TcpStream {
         self.stream.get()
-    }
-
-    // ----- for server implementations -----
-
-    /// For servers: wait up to `keep_alive` for the first bytes of the next request.
-    /// Returns at once when bytes are already buffered (pipelining).
-    /// When bytes arrive, the request's read deadline starts (see
-    /// [`begin_request`](Connection::begin_request)).
-    pub(crate) fn await_request(&mut self, keep_alive: Duration) -> io::Result<Arrival> {
-        if self.rpos < self.rend {
-            self.begin_request(Instant::now());
-            return Ok(Arrival::Ready);
-        }
-        let saved = self.read_timeout;
-        self.read_timeout = keep_alive;
-        self.read_deadline = None;
-        let result = self.fill_more();
-        self.read_timeout = saved;
-        match result {
-            Ok(0) => Ok(Arrival::Closed),
-            Ok(_) => {
-                self.begin_request(Instant::now());
-                Ok(Arrival::Ready)
-            }
-            Err(e) if e.kind() == io::ErrorKind::TimedOut => Ok(Arrival::TimedOut),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// For servers: the current request's first byte arrived at `first_byte`; all of it
-    /// must arrive within [`read_timeout`](Connection::read_timeout) of then, whatever
-    /// reads the handler makes (slowloris clients are cut there). Cleared by
-    /// [`count_request`](Connection::count_request).
-    pub(crate) fn begin_request(&mut self, first_byte: Instant) {
-        self.read_deadline = first_byte.checked_add(self.read_timeout);
-    }
-
-    /// For servers: when the current request must have arrived, if one is in progress.
-    pub(crate) fn read_deadline(&self) -> Option<Instant> {
-        self.read_deadline
-    }
-
-    /// For evented servers: when the output still buffered must have been taken by the
-    /// peer (`None` when nothing is pending).
-    pub(crate) fn output_deadline(&self) -> Option<Instant> {
-        self.write_deadline.filter(|_| !self.wbuf.is_empty())
-    }
-
-    /// True when this request's output outgrew the output limit on a non-blocking socket,
-    /// so that a write waited for the peer (the server counts it).
-    pub(crate) fn streamed(&self) -> bool {
-        self.streamed
-    }
-
-    /// For evented servers: send buffered output without waiting. Returns `Ok(true)` once
-    /// nothing is left (the response's write deadline then ends), `Ok(false)` when the
-    /// socket is full; the caller watches for writability and calls again. An expired
-    /// write deadline is a `TimedOut` error.
-    pub(crate) fn try_flush(&mut self) -> io::Result<bool> {
-        self.send_available()?;
-        if self.wbuf.is_empty() {
-            self.write_deadline = None;
-            return Ok(true);
-        }
-        if self
-            .write_deadline
-            .is_some_and(|deadline| Instant::now() >= deadline)
-        {
-            return Err(timed_out("write timed out"));
-        }
-        Ok(false)
-    }
-
-    /// For evented servers: one non-blocking read appended to the buffer. Returns the
-    /// count (0: the peer closed); `WouldBlock` when nothing is there.
-    pub(crate) fn read_available(&mut self) -> io::Result<usize> {
-        self.make_room();
-        let spare = &mut self.rbuf[self.rend..];
-        let n = loop {
-            match self.stream.get().read(spare) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                other => break other?,
-            }
-        };
-        self.rend += n;
-        Ok(n)
-    }
-
-    /// For servers: record that one more request was served (after its response was
-    /// flushed or handed to the server's output path). Its read deadline ends; its write
-    /// deadline ends too unless output is still pending (that output keeps it).
-    pub(crate) fn count_request(&mut self) {
-        self.requests += 1;
-        self.read_deadline = None;
-        self.streamed = false;
-        if self.wbuf.is_empty() {
-            self.write_deadline = None;
-        }
-    }
-
-    /// For evented servers: give up the (empty) buffers so an idle connection holds no
-    /// heap memory. Returns `None`, keeping them, while bytes are buffered in either.
-    pub(crate) fn take_buffers(&mut self) -> Option<(Vec<u8>, Vec<u8>)> {
-        if self.rpos < self.rend || !self.wbuf.is_empty() {
-            return None;
-        }
-        self.rpos = 0;
-        self.rend = 0;
-        Some((
-            std::mem::take(&mut self.rbuf),
-            std::mem::take(&mut self.wbuf),
-        ))
-    }
-
-    /// For evented servers: lend buffers (from a pool) to a connection that has none.
-    /// Buffers it already holds are kept and the lent ones handed back.
-    pub(crate) fn give_buffers(
-        &mut self,
-        read: Vec<u8>,
-        write: Vec<u8>,
-    ) -> Option<(Vec<u8>, Vec<u8>)> {
-        if !self.rbuf.is_empty() || self.wbuf.capacity() != 0 {
-            return Some((read, write));
-        }
-        self.rbuf = read;
-        self.wbuf = write;
-        self.wbuf.clear();
-        None
-    }
-
-    /// For servers: close both directions now (wakes a thread blocked on this socket).
-    pub(crate) fn shutdown(&self) -> io::Result<()> {
-        self.stream.get().shutdown(Shutdown::Both)
     }
 
     // ----- internals -----
@@ -599,6 +410,131 @@ impl Connection {
                 (deadline, true)
             }
         }
+    }
+}
+
+/// The server side (see [`ServerConnection`]); the trait documents each method.
+impl ServerConnection for Connection {
+    fn new_nonblocking(
+        stream: TcpStream,
+        params: &ServerParams,
+        wait: WaitFn,
+    ) -> io::Result<Connection> {
+        stream.set_nonblocking(true)?;
+        Self::with_mode(Socket::Owned(stream), params, Mode::NonBlocking(wait))
+    }
+    fn from_accepted(
+        stream: TcpStream,
+        peer: SocketAddr,
+        local: SocketAddr,
+        params: &ServerParams,
+        wait: Option<WaitFn>,
+    ) -> io::Result<Connection> {
+        let mode = match wait {
+            Some(wait) => {
+                stream.set_nonblocking(true)?;
+                Mode::NonBlocking(wait)
+            }
+            None => Mode::Blocking {
+                rcv: None,
+                snd: None,
+            },
+        };
+        Ok(Self::assemble(
+            Socket::Owned(stream),
+            peer,
+            local,
+            params,
+            mode,
+        ))
+    }
+    fn set_last_request(&mut self) {
+        self.last = true;
+    }
+    fn await_request(&mut self, keep_alive: Duration) -> io::Result<bool> {
+        if self.rpos < self.rend {
+            self.begin_request(Instant::now());
+            return Ok(true);
+        }
+        let saved = self.read_timeout;
+        self.read_timeout = keep_alive;
+        self.read_deadline = None;
+        let result = self.fill_more();
+        self.read_timeout = saved;
+        let arrived = result? > 0;
+        if arrived {
+            self.begin_request(Instant::now());
+        }
+        Ok(arrived)
+    }
+    fn begin_request(&mut self, first_byte: Instant) {
+        self.read_deadline = first_byte.checked_add(self.read_timeout);
+    }
+    fn read_deadline(&self) -> Option<Instant> {
+        self.read_deadline
+    }
+    fn output_deadline(&self) -> Option<Instant> {
+        self.write_deadline.filter(|_| !self.wbuf.is_empty())
+    }
+    fn streamed(&self) -> bool {
+        self.streamed
+    }
+    fn try_flush(&mut self) -> io::Result<bool> {
+        self.send_available()?;
+        if self.wbuf.is_empty() {
+            self.write_deadline = None;
+            return Ok(true);
+        }
+        if self
+            .write_deadline
+            .is_some_and(|deadline| Instant::now() >= deadline)
+        {
+            return Err(timed_out("write timed out"));
+        }
+        Ok(false)
+    }
+    fn read_available(&mut self) -> io::Result<usize> {
+        self.make_room();
+        let spare = &mut self.rbuf[self.rend..];
+        let n = loop {
+            match self.stream.get().read(spare) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => break other?,
+            }
+        };
+        self.rend += n;
+        Ok(n)
+    }
+    fn count_request(&mut self) {
+        self.requests += 1;
+        self.read_deadline = None;
+        self.streamed = false;
+        if self.wbuf.is_empty() {
+            self.write_deadline = None;
+        }
+    }
+    fn take_buffers(&mut self) -> Option<(Vec<u8>, Vec<u8>)> {
+        if self.rpos < self.rend || !self.wbuf.is_empty() {
+            return None;
+        }
+        self.rpos = 0;
+        self.rend = 0;
+        Some((
+            std::mem::take(&mut self.rbuf),
+            std::mem::take(&mut self.wbuf),
+        ))
+    }
+    fn give_buffers(&mut self, read: Vec<u8>, write: Vec<u8>) -> Option<(Vec<u8>, Vec<u8>)> {
+        if !self.rbuf.is_empty() || self.wbuf.capacity() != 0 {
+            return Some((read, write));
+        }
+        self.rbuf = read;
+        self.wbuf = write;
+        self.wbuf.clear();
+        None
+    }
+    fn shutdown(&self) -> io::Result<()> {
+        self.stream.get().shutdown(Shutdown::Both)
     }
 }
 
@@ -820,10 +756,7 @@ mod tests {
         let (mut client, mut conn) = pair(&params(300));
         client.write_all(b"G").unwrap();
         let before = Instant::now();
-        assert_eq!(
-            conn.await_request(Duration::from_secs(10)).unwrap(),
-            Arrival::Ready
-        );
+        assert!(conn.await_request(Duration::from_secs(10)).unwrap());
         let deadline = conn.read_deadline().expect("a request is in progress");
         assert!(deadline >= before + Duration::from_millis(300));
         // Nothing more comes: the next read fails at the request deadline, not later.

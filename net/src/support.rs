@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Condvar, MutexGuard};
 use std::time::Instant;
 
+use crate::__private::ServerConnection;
 use crate::connection::Connection;
 use crate::handler::{Action, Handler};
 use crate::stats::Counters;

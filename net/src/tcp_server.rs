@@ -2,13 +2,15 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crate::connection::{Arrival, Connection};
+use crate::__private::ServerConnection;
+use crate::connection::Connection;
 use crate::error::{Error, ErrorKind, Result};
 use crate::handler::Handler;
 use crate::lifecycle::{handle_of, Engine, Lifecycle, ServerHandle, Starter};
@@ -455,13 +457,14 @@ fn serve_connection<H: Handler>(shared: &Shared, handler: &H, accepted: Accepted
                     break;
                 }
                 match conn.await_request(params.keep_alive_timeout()) {
-                    Ok(Arrival::Ready) => {}
-                    Ok(Arrival::TimedOut) => {
+                    Ok(true) => {}
+                    Err(e) if e.kind() == io::ErrorKind::TimedOut => {
                         counters.timed_out.fetch_add(1, Relaxed);
                         __log_debug!("closed {}: keep-alive timeout", conn.peer_addr());
                         break;
                     }
-                    Ok(_) | Err(_) => break,
+                    // The peer closed, or the socket failed.
+                    Ok(false) | Err(_) => break,
                 }
                 live.busy.store(true, SeqCst);
                 if shared.stopping.load(SeqCst) {
