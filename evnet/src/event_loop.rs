@@ -571,11 +571,12 @@ impl<H: Handler> LoopCtx<'_, H> {
                     return self.close(id);
                 }
                 let fd = slot.fd;
-                self.io.start(id.index(), fd, Interest::Read);
                 if self.slab.conn(id).buffered().is_empty() {
                     self.go_idle(id);
                 } else {
-                    // Pipelined requests waited for this output to drain.
+                    // Pipelined requests waited for this output to drain; watch for
+                    // reading again (the watcher watched writing).
+                    self.io.start(id.index(), fd, Interest::Read);
                     self.route(id, Kind::Pipelined);
                 }
             }

@@ -210,11 +210,6 @@ impl<E: Engine> Control for Lifecycle<E> {
 pub struct ServerHandle(Arc<dyn Control>);
 
 impl ServerHandle {
-    /// The handle of a server built on `lifecycle` (for server implementations).
-    pub(crate) fn of<E: Engine>(lifecycle: &Arc<Lifecycle<E>>) -> ServerHandle {
-        ServerHandle(Arc::clone(lifecycle) as Arc<dyn Control>)
-    }
-
     /// The server's counters now (its final statistics once stopped).
     pub fn stats(&self) -> Stats {
         self.0.stats()
@@ -249,7 +244,7 @@ impl fmt::Debug for ServerHandle {
 
 /// The handle of a server built on `lifecycle` (for server implementations).
 pub fn handle_of<E: Engine>(lifecycle: &Arc<Lifecycle<E>>) -> ServerHandle {
-    ServerHandle::of(lifecycle)
+    ServerHandle(Arc::clone(lifecycle) as Arc<dyn Control>)
 }
 
 #[cfg(test)]
