@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Run each HTTP server, load it with wrk, and print req/s, p99 latency and server CPU
-time per request side by side, with ratios against the tokio reference measured in the
-same run. Every run is bounded in time; servers are stopped with SIGTERM (then SIGKILL)."""
+time per request side by side, with req/s against the tokio and hyper references and CPU
+time against evnet inline, all measured in the same run at the same connection count.
+`--servers` runs a subset. Every run is bounded in time; servers are stopped with SIGTERM
+(then SIGKILL)."""
 
 import argparse
 import os
@@ -16,18 +18,23 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def servers(bin_dir, conns):
+    """(name, command) of every server, in the order they run and are reported."""
     threads = str(max(conns) + 100)
     return [
-        ("net", [f"{bin_dir}/http-net", "--addr", "127.0.0.1:0", "--threads", threads,
-                 "--queue", threads, "--max-connections", "8192"]),
-        # evnet's defaults: one loop and one worker per core (2 and 2 here).
-        ("evnet", [f"{bin_dir}/http-evnet", "--addr", "127.0.0.1:0", "--max-connections", "8192"]),
-        ("evnet 1 loop", [f"{bin_dir}/http-evnet", "--addr", "127.0.0.1:0", "--loops", "1",
-                          "--workers", "2", "--max-connections", "8192"]),
+        # The floor: raw epoll in C, one SO_REUSEPORT listener and epoll fd per thread.
+        ("epoll floor", [f"{bin_dir}/epoll_floor", "--addr", "127.0.0.1:0", "--threads", "2"]),
+        ("tokio", [f"{bin_dir}/tokio_http", "--addr", "127.0.0.1:0", "--threads", "2"]),
+        ("hyper", [f"{bin_dir}/hyper_http", "--addr", "127.0.0.1:0", "--threads", "2"]),
         ("evnet inline", [f"{bin_dir}/http-evnet", "--addr", "127.0.0.1:0", "--dispatch",
                           "inline", "--max-connections", "8192"]),
+        # The topology evnet had by default before: one loop per core (2 loops + 2 workers).
+        ("evnet 2 loops", [f"{bin_dir}/http-evnet", "--addr", "127.0.0.1:0", "--loops", "2",
+                           "--workers", "2", "--max-connections", "8192"]),
+        # evnet's defaults: one worker per core, one loop per two cores (1 + 2 here).
+        ("evnet", [f"{bin_dir}/http-evnet", "--addr", "127.0.0.1:0", "--max-connections", "8192"]),
+        ("net", [f"{bin_dir}/http-net", "--addr", "127.0.0.1:0", "--threads", threads,
+                 "--queue", threads, "--max-connections", "8192"]),
         ("std", [f"{bin_dir}/std_http", "--addr", "127.0.0.1:0"]),
-        ("tokio", [f"{bin_dir}/tokio_http", "--addr", "127.0.0.1:0", "--threads", "2"]),
     ]
 
 
@@ -60,15 +67,33 @@ def wrk(port, conns, duration):
             "errors": errors}
 
 
+def ratio(num, den):
+    """`num / den` to two decimals, or a dash when the reference was not measured."""
+    return f"{num / den:.2f}" if den else "–"
+
+
 def main():
-    ap = argparse.ArgumentParser()
+    names = [name for name, _ in servers("", [0])]
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--bin-dir", required=True)
-    ap.add_argument("--duration", type=int, default=5)
-    ap.add_argument("--connections", default="50,2000")
+    ap.add_argument("--duration", type=int, default=5, help="seconds of load per run")
+    ap.add_argument("--connections", default="50,2000",
+                    help="comma-separated wrk connection counts (default 50,2000)")
+    ap.add_argument("--servers", default=",".join(names),
+                    help="comma-separated servers to run, in the order listed here (default "
+                         "all): " + ", ".join(names))
     args = ap.parse_args()
     conns = [int(c) for c in args.connections.split(",")]
+    chosen = [s.strip() for s in args.servers.split(",") if s.strip()]
+    unknown = [s for s in chosen if s not in names]
+    if unknown or not chosen:
+        ap.error(f"--servers: unknown {unknown}; choose among {', '.join(names)}")
+    todo = [(name, cmd) for name, cmd in servers(args.bin_dir, conns) if name in chosen]
+    missing = [cmd[0] for _, cmd in todo if not os.access(cmd[0], os.X_OK)]
+    if missing:
+        sys.exit(f"not built: {', '.join(missing)} (scripts/compare.sh builds them)")
     results = {}
-    for name, cmd in servers(args.bin_dir, conns):
+    for name, cmd in todo:
         proc, port = start(cmd)
         try:
             wrk(port, min(conns), 1)  # warm-up
@@ -83,14 +108,19 @@ def main():
         finally:
             stop(proc)
     print()
-    print("| server | conns | req/s | × tokio | p99 ms | server CPU µs/req | errors |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    print("| server | conns | req/s | × tokio | × hyper | p99 ms | server CPU µs/req "
+          "| × Inline CPU | errors |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for (name, c), r in results.items():
-        ref = results.get(("tokio", c))
-        ratio = r["rps"] / ref["rps"] if ref and ref["rps"] else float("nan")
-        print(f"| {name} | {c} | {r['rps']:.0f} | {ratio:.2f} | {r['p99']:.2f} | "
-              f"{r['cpu_us_per_req']:.2f} | {r['errors']} |")
+        tokio = results.get(("tokio", c), {}).get("rps")
+        hyper = results.get(("hyper", c), {}).get("rps")
+        inline = results.get(("evnet inline", c), {}).get("cpu_us_per_req")
+        print(f"| {name} | {c} | {r['rps']:.0f} | {ratio(r['rps'], tokio)} | "
+              f"{ratio(r['rps'], hyper)} | {r['p99']:.2f} | {r['cpu_us_per_req']:.2f} | "
+              f"{ratio(r['cpu_us_per_req'], inline)} | {r['errors']} |")
     print()
+    print("× tokio, × hyper: req/s over theirs; × Inline CPU: server CPU µs/req over evnet "
+          "inline's; each at the same connection count.")
     print("wrk -t1, GET / (13-byte body), keep-alive; the load generator shares the 2 cores.")
 
 

@@ -5,6 +5,7 @@ req/s, p99 and server CPU µs per request for each build, mode and connection co
 the median of the rounds, and the after/before ratio.
 
 Usage: scripts/fastpath.py --before BIN --after BIN [--rounds 3] [--duration 5]
+       [--modes workers,inline,2loops] [--connections 50,2000]
 (for example, BIN built from an older commit with
 `cargo build --release -p examples --features evented --bin http`)."""
 
@@ -15,7 +16,11 @@ import sys
 from compare import cpu_seconds, wrk
 from servers import start, stop
 
-MODES = [("workers", []), ("inline", ["--dispatch", "inline"])]
+MODES = {
+    "workers": [],
+    "inline": ["--dispatch", "inline"],
+    "2loops": ["--loops", "2", "--workers", "2"],
+}
 
 
 def measure(binary, mode_flags, conns, duration):
@@ -38,14 +43,20 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=int, default=5)
     ap.add_argument("--connections", default="50,2000")
+    ap.add_argument("--modes", default="workers,inline",
+                    help=f"comma-separated, of: {', '.join(MODES)}")
     args = ap.parse_args()
+    modes = [(m, MODES[m]) for m in args.modes.split(",") if m in MODES]
+    if len(modes) != len(args.modes.split(",")):
+        print(f"fastpath: --modes takes {', '.join(MODES)}", file=sys.stderr)
+        sys.exit(2)
     if args.rounds < 1 or args.duration < 1:
         print("fastpath: --rounds and --duration must be at least 1", file=sys.stderr)
         sys.exit(2)
     conns = [int(c) for c in args.connections.split(",")]
     runs = {}
     for rnd in range(args.rounds):
-        for mode, flags in MODES:
+        for mode, flags in modes:
             for c in conns:
                 for label, binary in (("before", args.before), ("after", args.after)):
                     r = measure(binary, flags, c, args.duration)
@@ -55,7 +66,7 @@ def main():
                           f"errors {r['errors']}", file=sys.stderr)
     print("| mode | conns | build | req/s | p99 ms | server CPU µs/req | errors |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
-    for mode, _ in MODES:
+    for mode, _ in modes:
         for c in conns:
             med = {}
             for label in ("before", "after"):

@@ -87,6 +87,8 @@ static const evnet_sys_probe_entry_t evnet_sys_probe_table[] = {
   P_OFF (ev_signal, next),
   P_OFF (ev_signal, signum),
 
+  P_WATCHER_COMMON (ev_prepare),
+
   /* version and configuration */
   P_CONST (EV_VERSION_MAJOR),
   P_CONST (EV_VERSION_MINOR),
@@ -96,6 +98,7 @@ static const evnet_sys_probe_entry_t evnet_sys_probe_table[] = {
   P_BOOL (EV_FEATURE_API),
   P_BOOL (EV_ASYNC_ENABLE),
   P_BOOL (EV_SIGNAL_ENABLE),
+  P_BOOL (EV_PREPARE_ENABLE),
 
   /* event mask bits */
   P_CONST (EV_UNDEF),

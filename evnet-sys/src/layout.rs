@@ -127,7 +127,7 @@ const SCALARS: [(&str, i64); 6] = [
     ("sig_atomic_t is signed", 1),
 ];
 
-const CONFIG: [(&str, i64); 8] = [
+const CONFIG: [(&str, i64); 9] = [
     ("EV_VERSION_MAJOR", EV_VERSION_MAJOR as i64),
     ("EV_VERSION_MINOR", EV_VERSION_MINOR as i64),
     ("EV_MINPRI", EV_MINPRI as i64),
@@ -140,9 +140,11 @@ const CONFIG: [(&str, i64); 8] = [
     ("EV_ASYNC_ENABLE != 0", 1),
     // ev_signal is bound.
     ("EV_SIGNAL_ENABLE != 0", 1),
+    // ev_prepare is bound.
+    ("EV_PREPARE_ENABLE != 0", 1),
 ];
 
-const WATCHERS: [(&str, i64); 59] = concat_tables(&[
+const WATCHERS: [(&str, i64); 66] = concat_tables(&[
     &watcher_common!(ev_watcher),
     &watcher_common!(ev_watcher_list),
     &offsets!(ev_watcher_list: next),
@@ -156,6 +158,7 @@ const WATCHERS: [(&str, i64); 59] = concat_tables(&[
     &offsets!(ev_async: sent),
     &watcher_common!(ev_signal),
     &offsets!(ev_signal: next, signum),
+    &watcher_common!(ev_prepare),
 ]);
 
 const EVENTS: [(&str, i64); 21] = constants![
@@ -208,7 +211,7 @@ const FLAGS: [(&str, i64); 23] = constants![
     EVBREAK_ALL,
 ];
 
-const RUST_TABLE: [(&str, i64); 117] =
+const RUST_TABLE: [(&str, i64); 125] =
     concat_tables(&[&SCALARS, &WATCHERS, &CONFIG, &EVENTS, &FLAGS]);
 
 /// Every fact the bindings rely on, as seen from the Rust declarations:

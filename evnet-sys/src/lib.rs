@@ -12,17 +12,19 @@
 //!   threading hooks ([`ev_set_userdata`], [`ev_set_invoke_pending_cb`],
 //!   [`ev_set_loop_release_cb`]), and the global knobs ([`ev_version_major`],
 //!   [`ev_supported_backends`], [`ev_set_allocator`], [`ev_set_syserr_cb`], …).
-//! * **Watchers**: [`ev_io`], [`ev_timer`], [`ev_async`] and [`ev_signal`]
+//! * **Watchers**: [`ev_io`], [`ev_timer`], [`ev_async`], [`ev_signal`] and
+//!   [`ev_prepare`]
 //!   (plus the "base classes" [`ev_watcher`], [`ev_watcher_list`] and
 //!   [`ev_watcher_time`]) with their start/stop/… functions, and the generic
 //!   [`ev_feed_event`], [`ev_invoke`], [`ev_clear_pending`], [`ev_once`].
-//!   Periodic, child, stat, idle, prepare, check, embed, fork and cleanup
-//!   watchers are *not* bound.
+//!   Periodic, child, stat, idle, check, embed, fork and cleanup watchers are
+//!   *not* bound.
 //! * **Constants**: every value of the header's event-mask, loop-flag,
 //!   backend, `ev_run` and `ev_break` enums, plus [`EV_VERSION_MAJOR`],
 //!   [`EV_VERSION_MINOR`], [`EV_MINPRI`] and [`EV_MAXPRI`].
 //! * **Macros** re-implemented in Rust: `ev_init`, `ev_io_init`, `ev_io_set`,
 //!   `ev_io_modify`, `ev_timer_init`, `ev_timer_set`, `ev_async_init`,
+//!   `ev_prepare_init`,
 //!   `ev_signal_init`, `ev_signal_set`, `ev_is_active`, `ev_is_pending`,
 //!   `ev_async_pending`, `ev_cb`, `ev_set_cb`, `ev_priority` and
 //!   `ev_set_priority`. Each exists twice:
@@ -289,6 +291,9 @@ pub type ev_async_cb = Option<unsafe extern "C" fn(*mut ev_loop, *mut ev_async, 
 /// Callback of an [`ev_signal`]: `(loop, watcher, revents)`; `revents`
 /// contains [`EV_SIGNAL`].
 pub type ev_signal_cb = Option<unsafe extern "C" fn(*mut ev_loop, *mut ev_signal, c_int)>;
+/// Callback of an [`ev_prepare`]: `(loop, watcher, revents)`; `revents`
+/// contains [`EV_PREPARE`].
+pub type ev_prepare_cb = Option<unsafe extern "C" fn(*mut ev_loop, *mut ev_prepare, c_int)>;
 
 /// Loop-level callback (`ev_loop_callback`), used by
 /// [`ev_set_invoke_pending_cb`] and [`ev_set_loop_release_cb`].
@@ -431,6 +436,27 @@ pub struct ev_async {
     pub sent: sig_atomic_t,
 }
 
+/// Prepare watcher (`struct ev_prepare`): invoked once per loop iteration,
+/// just before the loop blocks waiting for events (after every callback of
+/// the previous iteration ran): the place to finish work an iteration
+/// collected. Its callback may start and stop watchers; the loop then takes
+/// them into account before blocking.
+#[repr(C)]
+#[derive(Debug)]
+pub struct ev_prepare {
+    /// Private: non-zero while the watcher is started.
+    pub active: c_int,
+    /// Private: non-zero while the watcher has an event waiting for its
+    /// callback.
+    pub pending: c_int,
+    /// Private: priority, see [`ev_set_priority`].
+    pub priority: c_int,
+    /// Read-write user data (`EV_COMMON`); libev never touches it.
+    pub data: *mut c_void,
+    /// Private: the callback, see [`ev_set_cb`].
+    pub cb: ev_prepare_cb,
+}
+
 /// Signal watcher (`struct ev_signal`): invoked when the process receives
 /// `signum`. A signal can be watched by one loop at a time.
 #[repr(C)]
@@ -557,6 +583,7 @@ impl_watcher! {
     ev_timer => ev_timer_cb,
     ev_async => ev_async_cb,
     ev_signal => ev_signal_cb,
+    ev_prepare => ev_prepare_cb,
 }
 
 impl ev_watcher {
@@ -711,6 +738,32 @@ impl ev_async {
     /// `ev_async_init` (`ev_async_set` is a no-op in C). Must not be used
     /// while the watcher is active or pending.
     pub fn init(&mut self, cb: ev_async_cb) {
+        self.init_watcher(cb);
+    }
+}
+
+impl ev_prepare {
+    /// An all-zero watcher: inactive, no callback, null `data`.
+    pub const fn zeroed() -> Self {
+        Self {
+            active: 0,
+            pending: 0,
+            priority: 0,
+            data: ptr::null_mut(),
+            cb: None,
+        }
+    }
+
+    /// `ev_prepare_init` on a fresh watcher.
+    pub fn new(cb: ev_prepare_cb) -> Self {
+        let mut w = Self::zeroed();
+        w.init(cb);
+        w
+    }
+
+    /// `ev_prepare_init` (`ev_prepare_set` is a no-op in C). Must not be used
+    /// while the watcher is active or pending.
+    pub fn init(&mut self, cb: ev_prepare_cb) {
         self.init_watcher(cb);
     }
 }
@@ -1154,4 +1207,10 @@ extern "C" {
     /// Signals an async watcher and wakes up its loop. Safe to call from any
     /// thread (and from signal handlers) while the watcher is alive.
     pub fn ev_async_send(loop_: *mut ev_loop, w: *mut ev_async);
+
+    /// Starts a prepare watcher: its callback runs before every blocking
+    /// wait of the loop.
+    pub fn ev_prepare_start(loop_: *mut ev_loop, w: *mut ev_prepare);
+    /// Stops a prepare watcher and clears its pending state.
+    pub fn ev_prepare_stop(loop_: *mut ev_loop, w: *mut ev_prepare);
 }

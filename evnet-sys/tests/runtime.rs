@@ -508,3 +508,39 @@ fn safe_watcher_helpers_mirror_the_macros() {
         free(p);
     }
 }
+
+unsafe extern "C" fn prepare_cb_count(_l: *mut ev_loop, w: *mut ev_prepare, revents: c_int) {
+    // SAFETY: as in `timer_cb_break`.
+    unsafe { record((*w).data, revents) };
+}
+
+/// A prepare watcher runs before the loop blocks (here: before it waits
+/// for the timer).
+#[test]
+fn prepare_watcher_runs_before_the_loop_blocks() {
+    let l = epoll_loop();
+    let prepared = boxed(Record::default());
+    let fired = boxed(Record::default());
+    let p = boxed(ev_prepare::new(Some(prepare_cb_count)));
+    let t = boxed(ev_timer::new(Some(timer_cb_break), 0.01, 0.0));
+    // SAFETY: as in `timer_fires_and_callback_sees_data`.
+    unsafe {
+        (*p).data = prepared.cast();
+        (*t).data = fired.cast();
+        ev_prepare_start(l, p);
+        assert!(ev_is_active(p));
+        ev_timer_start(l, t);
+        ev_run(l, 0);
+        assert_eq!((*fired).calls, 1);
+        assert!((*prepared).calls >= 1, "prepare ran before blocking");
+        assert_eq!((*prepared).revents, EV_PREPARE);
+        ev_prepare_stop(l, p);
+        assert!(!ev_is_active(p));
+        ev_timer_stop(l, t);
+        ev_loop_destroy(l);
+        free(p);
+        free(t);
+        free(prepared);
+        free(fired);
+    }
+}

@@ -32,6 +32,9 @@ pub(crate) trait LoopEvents {
     fn on_timer(&mut self, token: usize);
     /// The loop's async watcher was signalled.
     fn on_async(&mut self);
+    /// The loop ran every callback of this iteration and is about to wait for events
+    /// (only while a [`Prepare`] watcher is alive).
+    fn on_prepare(&mut self);
 }
 
 /// What `ev_userdata` points at while [`Loop::run`] runs.
@@ -94,6 +97,15 @@ impl Loop {
         !ctx.panicked
     }
 
+    /// Let the loop wait at least `secs` between two polls for I/O while it is busy, so
+    /// that one poll collects more events (libev's `ev_set_io_collect_interval`). A poll
+    /// that comes later than that after the previous one does not wait at all, so an
+    /// otherwise idle loop answers at once. `0.0` turns it off.
+    pub fn set_io_collect_interval(&self, secs: f64) {
+        // SAFETY: the loop is live; this only sets a field libev reads before polling.
+        unsafe { sys::ev_set_io_collect_interval(self.raw.as_ptr(), secs.max(0.0)) }
+    }
+
     /// Make the running [`run`](Loop::run) return after the current callbacks.
     pub fn break_all(&self) {
         // SAFETY: the loop is live; ev_break only sets a flag.
@@ -152,6 +164,37 @@ unsafe extern "C" fn timer_trampoline(lp: *mut sys::ev_loop, w: *mut sys::ev_tim
 unsafe extern "C" fn async_trampoline(lp: *mut sys::ev_loop, _: *mut sys::ev_async, _: c_int) {
     // SAFETY: called by ev_run of a Loop.
     unsafe { with_events(lp, |e| e.on_async()) }
+}
+
+unsafe extern "C" fn prepare_trampoline(lp: *mut sys::ev_loop, _: *mut sys::ev_prepare, _: c_int) {
+    // SAFETY: called by ev_run of a Loop.
+    unsafe { with_events(lp, |e| e.on_prepare()) }
+}
+
+/// A prepare watcher: [`LoopEvents::on_prepare`] runs at the end of every loop
+/// iteration, before the loop blocks. Started on creation, stopped on drop.
+pub(crate) struct Prepare<'l> {
+    lp: &'l Loop,
+    cell: Box<UnsafeCell<sys::ev_prepare>>,
+}
+
+impl<'l> Prepare<'l> {
+    /// Start a prepare watcher on `lp`.
+    pub fn new(lp: &'l Loop) -> Self {
+        let cell = Box::new(UnsafeCell::new(sys::ev_prepare::new(Some(
+            prepare_trampoline,
+        ))));
+        // SAFETY: the cell never moves and is stopped in Drop before it is freed.
+        unsafe { sys::ev_prepare_start(lp.raw.as_ptr(), cell.get()) };
+        Prepare { lp, cell }
+    }
+}
+
+impl Drop for Prepare<'_> {
+    fn drop(&mut self) {
+        // SAFETY: stopping a valid watcher on its live loop.
+        unsafe { sys::ev_prepare_stop(self.lp.raw.as_ptr(), self.cell.get()) }
+    }
 }
 
 /// A fixed array of I/O watchers; watcher `i` reports token `base + i`.
@@ -418,6 +461,7 @@ mod tests {
         lp: &'a Loop,
         asyncs: usize,
         timers: usize,
+        prepares: usize,
     }
 
     impl LoopEvents for Count<'_> {
@@ -429,6 +473,9 @@ mod tests {
             self.asyncs += 1;
             self.lp.break_all();
         }
+        fn on_prepare(&mut self) {
+            self.prepares += 1;
+        }
     }
 
     #[test]
@@ -437,6 +484,7 @@ mod tests {
         assert_eq!(lp.backend(), sys::EVBACKEND_EPOLL);
         let watch = AsyncWatch::new(&lp);
         let timer = Timer::new(&lp, 7);
+        let prepare = Prepare::new(&lp);
         timer.start_in(0.001);
         let waker = watch.waker();
         let t = std::thread::spawn(move || waker.wake());
@@ -444,10 +492,16 @@ mod tests {
             lp: &lp,
             asyncs: 0,
             timers: 0,
+            prepares: 0,
         };
         assert!(lp.run(&mut count));
         t.join().unwrap();
         assert_eq!(count.asyncs, 1);
+        assert!(
+            count.prepares >= 1,
+            "the prepare watcher ran before the loop blocked"
+        );
+        drop(prepare);
         drop(timer);
         let waker = watch.waker();
         drop(watch);

@@ -7,9 +7,10 @@
 //!    bytes go into the connection's buffer; [`Handler::frame`] says whether a request is
 //!    complete. A partial one stays here (reading), bounded by `max_request_buffer` and its
 //!    read deadline.
-//! 4. **serve** ([`LoopCtx::dispatch`]): on a worker (the job goes to the queue) or inline.
-//!    Output up to `max_output_buffer` is buffered; the server sends what the socket takes
-//!    at once, without waiting.
+//! 4. **serve** ([`LoopCtx::dispatch`]): on a worker or inline. Jobs for the workers wait
+//!    in the loop's outbox until the iteration ends, then go over together
+//!    ([`LoopCtx::hand_over`], [`crate::queue`]). Output up to `max_output_buffer` is
+//!    buffered; the server sends what the socket takes at once, without waiting.
 //! 5. **take back** ([`LoopCtx::take_back`]): output still pending makes the connection
 //!    *writing* (a WRITE watcher, the write deadline, reading paused); then close, the next
 //!    pipelined request (already buffered: framed at once, and served in its fair share,
@@ -17,6 +18,9 @@
 //!
 //! Under pressure (worker queue full, input or output budget reached) readable connections
 //! are parked unread and taken up again in order when room returns ([`crate::pressure`]).
+//!
+//! At the end of every iteration ([`LoopEvents::on_prepare`]) the outbox is handed over and
+//! the wait before the next poll is set from how busy the iteration was ([`crate::pace`]).
 
 use std::collections::VecDeque;
 use std::io;
@@ -29,7 +33,8 @@ use net::__private::{self as support, Interest, ServerConnection, WaitFn};
 use net::{Connection, Frame, Handler};
 
 use crate::acceptor::{Acceptor, Batch};
-use crate::ev::{self, AsyncWatch, IoSet, Loop, LoopEvents, Timer};
+use crate::ev::{self, AsyncWatch, IoSet, Loop, LoopEvents, Prepare, Timer};
+use crate::pace::Pace;
 use crate::pool::BufferPool;
 use crate::pressure::{Pressure, Wait};
 use crate::queue::{Kind, Sender, FRESH_PER_PIPELINED};
@@ -87,6 +92,8 @@ pub(crate) fn run_loop<H: Handler>(
         }
     };
     let watch = AsyncWatch::new(&lp);
+    // The end of each iteration: jobs go to the workers together, the pace is set.
+    let prepare = Prepare::new(&lp);
     let mailbox = Arc::new(Mailbox::new(watch.waker()));
     let capacity = setup.capacity;
     let params = &shared.params;
@@ -110,6 +117,8 @@ pub(crate) fn run_loop<H: Handler>(
         acceptor: Acceptor::new(setup.listener),
         fresh: Vec::new(),
         handler: setup.handler,
+        outbox: Vec::new(),
+        pace: Pace::default(),
         jobs: setup.jobs,
         mailbox: Arc::clone(&mailbox),
         slab: Slab::new(capacity),
@@ -136,6 +145,7 @@ pub(crate) fn run_loop<H: Handler>(
     }
     ctx.close_everything();
     drop(ctx);
+    drop(prepare);
     drop(watch);
     drop(lp);
     shared.loop_exited();
@@ -161,6 +171,11 @@ struct LoopCtx<'l, H: Handler> {
     handler: Arc<H>,
     shared: Arc<Shared>,
     jobs: Option<Sender<Job<H::Session>>>,
+    /// Jobs of the current iteration, handed to the workers together at its end
+    /// ([`LoopCtx::hand_over`]); reused, no allocation in steady state.
+    outbox: Vec<(Job<H::Session>, Kind)>,
+    /// Connection events of the current iteration, which set the next poll's pace.
+    pace: Pace,
     mailbox: Arc<Mailbox<H::Session>>,
     slab: Slab<H::Session>,
     clock: Clock,
@@ -181,6 +196,7 @@ impl<H: Handler> LoopEvents for LoopCtx<'_, H> {
         if token == self.listen_token {
             self.accept();
         } else {
+            self.pace.note(1);
             let id = SlotId::new(token);
             match self.slab.phase(id) {
                 Phase::Idle | Phase::Reading if readable => self.on_readable(id),
@@ -218,6 +234,16 @@ impl<H: Handler> LoopEvents for LoopCtx<'_, H> {
             self.cut_everything();
         }
         self.settle(false);
+    }
+
+    fn on_prepare(&mut self) {
+        // Handing over may make room or park connections, and taking parked ones up may
+        // dispatch more: repeat until nothing is left for this iteration.
+        while !self.outbox.is_empty() {
+            self.hand_over();
+            self.settle(false);
+        }
+        self.lp.set_io_collect_interval(self.pace.next_interval());
     }
 }
 
@@ -358,11 +384,14 @@ impl<H: Handler> LoopCtx<'_, H> {
     /// was buffered behind one just served (pipelined); see [`crate::queue`] for how the
     /// two share the workers.
     fn route(&mut self, id: SlotId, kind: Kind) {
-        let conn = self.slab.conn(id);
+        let slot = self.slab.get(id);
+        let (Some(conn), Some(session)) = (&slot.conn, &mut slot.session) else {
+            unreachable!("routing a slot without a connection")
+        };
         let buffered = conn.buffered();
         let len = buffered.len();
         let handler = &*self.handler;
-        let frame = match catch_unwind(AssertUnwindSafe(|| handler.frame(buffered))) {
+        let frame = match catch_unwind(AssertUnwindSafe(|| handler.frame(session, buffered))) {
             Ok(frame) => frame,
             Err(_) => {
                 self.shared.counters.handler_panics.fetch_add(1, Relaxed);
@@ -453,33 +482,46 @@ impl<H: Handler> LoopCtx<'_, H> {
             conn.set_last_request();
         }
         self.slab.set_phase(id, Phase::Busy, 0.0);
-        let Some(jobs) = &self.jobs else {
+        if self.jobs.is_none() {
             if kind == Kind::Fresh {
                 self.fresh_served += 1;
             }
             return self.serve_inline(id, conn, session);
-        };
-        let queued = &self.shared.counters.queued_connections;
-        queued.fetch_add(1, Relaxed);
+        }
         let job = Job {
             loop_id: self.id,
             slot: id.raw(),
             conn,
             session,
+            started,
         };
-        let Err(job) = jobs.try_send(job, kind) else {
-            return false;
-        };
-        // The queue is full: keep the request here until workers make room.
-        queued.fetch_sub(1, Relaxed);
-        let slot = self.slab.get(id);
-        slot.conn = Some(job.conn);
-        slot.session = Some(job.session);
-        slot.started = Some(started);
-        self.pressure.set_queue_full(true);
-        self.park_request(id);
-        self.watch_queue();
+        self.outbox.push((job, kind));
         false
+    }
+
+    /// Hand the iteration's jobs to the workers (one lock, and wake-ups only where needed:
+    /// see [`crate::queue`]). Jobs that find the queue full go back to their slots and wait
+    /// parked, in order, until workers make room.
+    fn hand_over(&mut self) {
+        let Some(jobs) = &self.jobs else { return };
+        let sent = jobs.send_all(&mut self.outbox);
+        let queued = &self.shared.counters.queued_connections;
+        queued.fetch_add(sent, Relaxed);
+        if self.outbox.is_empty() {
+            return;
+        }
+        let mut unsent = std::mem::take(&mut self.outbox);
+        for (job, _) in unsent.drain(..) {
+            let id = SlotId::new(job.slot as usize);
+            let slot = self.slab.get(id);
+            slot.conn = Some(job.conn);
+            slot.session = Some(job.session);
+            slot.started = Some(job.started);
+            self.park_request(id);
+        }
+        self.outbox = unsent;
+        self.pressure.set_queue_full(true);
+        self.watch_queue();
     }
 
     /// Serve one request on the loop thread (its connection never waits: see `run_loop`).
@@ -495,6 +537,7 @@ impl<H: Handler> LoopCtx<'_, H> {
     fn take_returns(&mut self) {
         let mut returned = std::mem::take(&mut self.returned);
         self.mailbox.take_all(&mut returned);
+        self.pace.note(returned.len());
         for r in returned.drain(..) {
             let id = SlotId::new(r.slot as usize);
             if self.take_back(id, r.conn, r.session, r.keep) {
@@ -771,6 +814,14 @@ impl<H: Handler> LoopCtx<'_, H> {
     fn close_everything(&mut self) {
         self.cutting = true;
         self.take_returns();
+        for (job, _) in std::mem::take(&mut self.outbox) {
+            // Never handed over: back to the slot, closed below.
+            let id = SlotId::new(job.slot as usize);
+            let slot = self.slab.get(id);
+            slot.conn = Some(job.conn);
+            slot.session = Some(job.session);
+            self.slab.set_phase(id, Phase::Parked, 0.0);
+        }
         for id in self.slab.used_where(|p| p != Phase::Busy) {
             self.close(id);
         }

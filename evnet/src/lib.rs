@@ -44,6 +44,7 @@ mod acceptor;
 mod ev;
 mod event_loop;
 mod options;
+mod pace;
 mod pool;
 mod pressure;
 mod queue;
@@ -59,3 +60,14 @@ pub use net::{
 };
 pub use options::{Dispatch, EvOptions};
 pub use server::EvServer;
+
+/// Internals re-exported for this crate's `benches/` only.
+///
+/// **Not part of the API**: hidden from the docs, outside any semver promise, and may
+/// change or go away at any time. Use [`EvServer`] and the items above instead.
+#[doc(hidden)]
+pub mod __bench {
+    pub use crate::queue::{bounded, Kind, Receiver, Sender};
+    pub use crate::slab::{List, Phase, Slab, SlotId};
+    pub use crate::timeouts::Timeouts;
+}

@@ -12,6 +12,15 @@
 //! cannot crowd out the many that send one request at a time, and pipelined requests are
 //! never starved. When only one kind waits, it is served at full speed: no capacity is
 //! left idle.
+//!
+//! **Batches and wake-ups.** A loop hands over all the requests one iteration completed
+//! with [`Sender::send_all`]: one lock, and one wake-up per queued job that no wake-up
+//! already on its way covers, never more than there are sleeping workers. A worker busy
+//! with a request is not counted on to take the next one: its handler may block, and a job
+//! must never wait behind it while another worker sleeps. Workers take jobs one at a time
+//! (a worker that took a batch would hold every job of it behind one handler that blocks)
+//! and look for the next before they sleep, so under load a worker rarely sleeps at all;
+//! the wake-ups saved are those of the loops (see [`crate::worker`]).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -21,7 +30,7 @@ pub(crate) const FRESH_PER_PIPELINED: u32 = 4;
 
 /// The kind of a queued request (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
+pub enum Kind {
     /// The first request read from a connection since it was last read.
     Fresh,
     /// A request that was already buffered behind the one just served.
@@ -35,6 +44,8 @@ struct State<T> {
     streak: u32,
     /// Workers waiting in `recv`.
     sleeping: usize,
+    /// Workers woken by `send_all` that have not taken the lock since.
+    waking: usize,
     /// Live senders; at zero, `recv` returns `None` once the queue is empty.
     senders: usize,
 }
@@ -74,13 +85,14 @@ impl<T> State<T> {
 
 /// A queue of at most `capacity` items, with one sender per loop. Its storage grows on
 /// demand up to `capacity` and is then reused: no allocation per item in steady state.
-pub(crate) fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
+pub fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
     let inner = Arc::new(Inner {
         state: Mutex::new(State {
             fresh: VecDeque::new(),
             pipelined: VecDeque::new(),
             streak: 0,
             sleeping: 0,
+            waking: 0,
             senders: 1,
         }),
         ready: Condvar::new(),
@@ -90,25 +102,38 @@ pub(crate) fn bounded<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
 }
 
 /// The pushing end; the queue closes when the last one is dropped.
-pub(crate) struct Sender<T>(Arc<Inner<T>>);
+pub struct Sender<T>(Arc<Inner<T>>);
 
 impl<T> Sender<T> {
-    /// Push without blocking; a full queue hands the item back.
+    /// Push without blocking; a full queue hands the item back. Wakes a sleeping worker
+    /// if there is one.
+    #[cfg(test)]
     pub fn try_send(&self, item: T, kind: Kind) -> Result<(), T> {
+        let mut batch = vec![(item, kind)];
+        self.send_all(&mut batch);
+        batch.pop().map_or(Ok(()), |(item, _)| Err(item))
+    }
+
+    /// Push as many of `items` as fit, in order, under one lock; what does not fit stays
+    /// in `items`. Wakes a sleeping worker for each queued job not covered by a wake-up on
+    /// its way (see the module docs). Returns how many were pushed.
+    pub fn send_all(&self, items: &mut Vec<(T, Kind)>) -> usize {
         let mut state = self.0.lock();
-        if state.len() >= self.0.capacity {
-            return Err(item);
+        let room = self.0.capacity.saturating_sub(state.len());
+        let sent = room.min(items.len());
+        for (item, kind) in items.drain(..sent) {
+            match kind {
+                Kind::Fresh => state.fresh.push_back(item),
+                Kind::Pipelined => state.pipelined.push_back(item),
+            }
         }
-        match kind {
-            Kind::Fresh => state.fresh.push_back(item),
-            Kind::Pipelined => state.pipelined.push_back(item),
-        }
-        let wake = state.sleeping > 0;
+        let wake = wakes_needed(state.len(), state.sleeping, state.waking);
+        state.waking += wake;
         drop(state);
-        if wake {
+        for _ in 0..wake {
             self.0.ready.notify_one();
         }
-        Ok(())
+        sent
     }
 
     /// True when a push would fail now.
@@ -142,7 +167,7 @@ impl<T> Drop for Sender<T> {
 }
 
 /// The popping end, shared by the workers.
-pub(crate) struct Receiver<T>(Arc<Inner<T>>);
+pub struct Receiver<T>(Arc<Inner<T>>);
 
 impl<T> Clone for Receiver<T> {
     fn clone(&self) -> Self {
@@ -166,8 +191,27 @@ impl<T> Receiver<T> {
             state.sleeping += 1;
             state = self.0.ready.wait(state).unwrap_or_else(|e| e.into_inner());
             state.sleeping -= 1;
+            // Whether `send_all` counted this wake-up or not (a spurious one), this worker
+            // is awake now; a count lost that way only costs a wake-up more later.
+            state.waking = state.waking.saturating_sub(1);
         }
     }
+
+    /// The next item if one is queued (never waits), and whether the queue now has room.
+    pub fn try_recv(&self) -> Option<(T, bool)> {
+        let mut state = self.0.lock();
+        let item = state.pop()?;
+        Some((item, state.len() <= self.0.capacity / 2))
+    }
+}
+
+/// How many sleeping workers to wake for `queued` jobs: one per job beyond those that
+/// `waking` workers (woken, not running yet) will take, at most every sleeping one that is
+/// not woken already.
+fn wakes_needed(queued: usize, sleeping: usize, waking: usize) -> usize {
+    queued
+        .saturating_sub(waking)
+        .min(sleeping.saturating_sub(waking))
 }
 
 #[cfg(test)]
@@ -219,5 +263,46 @@ mod tests {
         // Only pipelined waiting: served at once.
         tx.try_send(7, Kind::Pipelined).unwrap();
         assert_eq!(rx.recv().unwrap().0, 7);
+    }
+
+    #[test]
+    fn send_all_pushes_what_fits_in_order() {
+        let (tx, rx) = bounded(3);
+        let mut batch = vec![
+            (1, Kind::Fresh),
+            (2, Kind::Fresh),
+            (3, Kind::Fresh),
+            (4, Kind::Fresh),
+        ];
+        assert_eq!(tx.send_all(&mut batch), 3);
+        assert_eq!(batch, vec![(4, Kind::Fresh)], "the rest stays, in order");
+        assert_eq!(rx.try_recv(), Some((1, false)));
+        assert_eq!(rx.try_recv(), Some((2, true)));
+        assert_eq!(rx.try_recv(), Some((3, true)));
+        assert_eq!(rx.try_recv(), None, "try_recv never waits");
+    }
+
+    #[test]
+    fn wake_ups_cover_the_queue_without_waking_twice() {
+        // One job, both workers asleep: wake one.
+        assert_eq!(wakes_needed(1, 2, 0), 1);
+        // One job, one worker asleep (the other may be blocked in a handler): wake it.
+        assert_eq!(wakes_needed(1, 1, 0), 1);
+        // A worker woken and not running yet will take the job.
+        assert_eq!(wakes_needed(1, 2, 1), 0);
+        assert_eq!(wakes_needed(3, 2, 1), 1);
+        // Never more than are asleep and not woken already.
+        assert_eq!(wakes_needed(1000, 4, 1), 3);
+        assert_eq!(wakes_needed(0, 4, 0), 0);
+    }
+
+    #[test]
+    fn a_sleeping_worker_is_woken_by_send_all() {
+        let (tx, rx) = bounded(10);
+        let worker = std::thread::spawn(move || rx.recv().map(|(x, _)| x));
+        // Whether the worker sleeps already or not, it gets the job.
+        let mut batch = vec![(9, Kind::Fresh)];
+        assert_eq!(tx.send_all(&mut batch), 1);
+        assert_eq!(worker.join().unwrap(), Some(9));
     }
 }

@@ -17,7 +17,7 @@ const NIL: u32 = u32::MAX;
 
 /// A slot's index in its loop's slab.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct SlotId(u32);
+pub struct SlotId(u32);
 
 impl SlotId {
     /// The id of slot `i`.
@@ -39,7 +39,7 @@ impl SlotId {
 
 /// Where a slot is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Phase {
+pub enum Phase {
     /// Unused.
     Free,
     /// Open, no request pending: on the idle list (keep-alive timeout).
@@ -63,7 +63,7 @@ pub(crate) enum Phase {
 
 /// The timeout lists: one per phase that has a deadline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum List {
+pub enum List {
     /// Idle connections, by keep-alive deadline.
     Idle = 0,
     /// Connections with a partial request, by read deadline.
@@ -87,7 +87,7 @@ impl List {
 }
 
 /// One connection's place in its loop.
-pub(crate) struct Slot<S> {
+pub struct Slot<S> {
     /// The connection, absent while free or busy (a worker holds it then).
     pub conn: Option<Connection>,
     /// The handler's session, travelling with the connection.
@@ -118,7 +118,7 @@ struct Ends {
 }
 
 /// Fixed-capacity slots with a free stack and the timeout lists. Never reallocates.
-pub(crate) struct Slab<S> {
+pub struct Slab<S> {
     slots: Vec<Slot<S>>,
     free: Vec<u32>,
     lists: [Ends; 3],

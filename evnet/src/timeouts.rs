@@ -40,7 +40,7 @@ impl Clock {
 
 /// The constant timeouts of the idle and reading lists, and the armed sweep time.
 #[derive(Debug)]
-pub(crate) struct Timeouts {
+pub struct Timeouts {
     keep_alive: f64,
     read: f64,
     /// When the sweep timer is armed to fire, if it is.

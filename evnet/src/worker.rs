@@ -23,6 +23,9 @@ pub(crate) struct Job<S> {
     pub conn: Connection,
     /// The handler's per-connection state.
     pub session: S,
+    /// When the request's first byte arrived (loop clock), kept in case the job is handed
+    /// back to the loop unserved.
+    pub started: f64,
 }
 
 /// A served connection on its way back to its loop.
@@ -55,7 +58,9 @@ impl<S> Mailbox<S> {
         }
     }
 
-    /// Hand a connection back; wakes the loop unless a wake is already on its way.
+    /// Hand a served connection back; wakes the loop unless a wake is already on its way
+    /// (and libev's `ev_async_send` costs no system call while the loop is awake: wakes
+    /// are coalesced per loop iteration).
     pub fn post(&self, item: Returned<S>) {
         let was_empty = {
             let mut returned = self.returned.lock().unwrap_or_else(|e| e.into_inner());
@@ -99,6 +104,12 @@ impl<S> Mailbox<S> {
 }
 
 /// A worker thread's body: serve jobs until every sender is gone.
+///
+/// Each served connection goes back to its loop at once. Holding them to return them in
+/// batches (up to 16, or until the queue was empty) measured no better with the loop's
+/// pacing on (0.97-1.02× the requests at 8 and 50 connections, 0.89× at 2,000; see
+/// `docs/PERFORMANCE.md`), and would keep a connection whose response is sent from being
+/// taken back while a later job of the batch blocks in its handler.
 pub(crate) fn run_worker<H: Handler>(
     handler: Arc<H>,
     shared: Arc<Shared>,
@@ -115,32 +126,12 @@ pub(crate) fn run_worker<H: Handler>(
                 mailbox.wake_if_stalled();
             }
         }
-        if shared.force.load(Relaxed) {
+        let keep = if shared.force.load(Relaxed) {
             // Past the shutdown deadline: queued requests are not served any more.
-            mailboxes[job.loop_id].post(Returned {
-                slot: job.slot,
-                conn: job.conn,
-                session: job.session,
-                keep: false,
-            });
-            continue;
-        }
-        // serve_request isolates handler panics; this guard covers everything else (the
-        // flush, say), so a worker never dies and the connection always goes back to its
-        // loop, the only place connections are closed.
-        let served = catch_unwind(AssertUnwindSafe(|| {
-            support::serve_request(
-                &*handler,
-                &mut job.session,
-                &mut job.conn,
-                counters,
-                max_requests,
-            )
-        }));
-        let keep = served.unwrap_or_else(|_| {
-            counters.handler_panics.fetch_add(1, Relaxed);
             false
-        });
+        } else {
+            serve(&*handler, &mut job, counters, max_requests)
+        };
         mailboxes[job.loop_id].post(Returned {
             slot: job.slot,
             conn: job.conn,
@@ -148,4 +139,30 @@ pub(crate) fn run_worker<H: Handler>(
             keep,
         });
     }
+}
+
+/// Serve one job's request; true to keep the connection.
+///
+/// `serve_request` isolates handler panics; this guard covers everything else (the flush,
+/// say), so a worker never dies and the connection always goes back to its loop, the only
+/// place connections are closed.
+fn serve<H: Handler>(
+    handler: &H,
+    job: &mut Job<H::Session>,
+    counters: &support::Counters,
+    max_requests: Option<u64>,
+) -> bool {
+    let served = catch_unwind(AssertUnwindSafe(|| {
+        support::serve_request(
+            handler,
+            &mut job.session,
+            &mut job.conn,
+            counters,
+            max_requests,
+        )
+    }));
+    served.unwrap_or_else(|_| {
+        counters.handler_panics.fetch_add(1, Relaxed);
+        false
+    })
 }

@@ -223,10 +223,11 @@ pub struct ServerArgs {
     )]
     pub output_budget: usize,
 
-    /// Event loops (evnet; the default is one per core).
+    /// Event loops (evnet; by default one per two cores with workers, one per core
+    /// inline).
     #[cfg(feature = "evented")]
-    #[arg(long, value_name = "N", default_value_t = evnet::EvOptions::default().loop_count())]
-    pub loops: usize,
+    #[arg(long, value_name = "N", help = loops_help())]
+    pub loops: Option<usize>,
 
     /// Worker threads (evnet; the default is one per core).
     #[cfg(feature = "evented")]
@@ -319,12 +320,15 @@ impl ServerArgs {
     /// The options of the evented server.
     #[cfg(feature = "evented")]
     pub fn options(&self) -> evnet::EvOptions {
-        evnet::EvOptions::default()
-            .loops(self.loops)
+        let options = evnet::EvOptions::default()
             .workers(self.workers)
             .dispatch(self.dispatch.into())
             .input_budget(self.input_budget)
-            .output_budget(self.output_budget)
+            .output_budget(self.output_budget);
+        match self.loops {
+            Some(n) => options.loops(n),
+            None => options,
+        }
     }
 
     /// The options of the blocking server: it has none.
@@ -622,4 +626,15 @@ pub fn parse_bytes(text: &str) -> Result<usize, String> {
     value
         .checked_mul(1 << shift)
         .ok_or_else(|| format!("`{text}` is too large"))
+}
+
+/// The help of `--loops`: its default depends on `--dispatch`.
+#[cfg(feature = "evented")]
+fn loops_help() -> String {
+    let options = evnet::EvOptions::default();
+    format!(
+        "Event loops (evnet) [default: {} with workers, {} inline]",
+        options.loop_count(),
+        options.dispatch(evnet::Dispatch::Inline).loop_count()
+    )
 }

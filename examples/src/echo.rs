@@ -69,41 +69,71 @@ impl Echo {
 }
 
 impl Handler for Echo {
-    type Session = ();
+    /// Bytes at the start of the buffer known to hold no `\n`: where `frame` stopped (on
+    /// the `\n` of a complete line), so neither the next `frame` nor `serve` scans them
+    /// again.
+    type Session = usize;
 
-    fn open(&self, _conn: &Connection) {}
+    fn open(&self, _conn: &Connection) -> usize {
+        0
+    }
 
-    fn serve(&self, _session: &mut (), conn: &mut Connection) -> io::Result<Action> {
-        let mut scanned = 0;
-        let line_len = loop {
-            let buffered = conn.buffered();
-            let limit = buffered.len().min(self.max_line);
-            if let Some(i) = buffered[scanned.min(limit)..limit]
-                .iter()
-                .position(|&b| b == b'\n')
-            {
-                break scanned + i + 1;
-            }
-            if buffered.len() >= self.max_line {
-                return Ok(Action::Close);
-            }
-            scanned = buffered.len();
-            if conn.fill_more()? == 0 {
-                // End of input: echo an unterminated last line, then close.
-                copy_out(conn, scanned)?;
-                return Ok(Action::Close);
-            }
+    fn serve(&self, scanned: &mut usize, conn: &mut Connection) -> io::Result<Action> {
+        let from = std::mem::take(scanned);
+        let line_len = match self.find_line(conn.buffered(), from) {
+            Ok(len) => len,
+            Err(searched) => match self.read_line(conn, searched)? {
+                Some(len) => len,
+                None => return Ok(Action::Close),
+            },
         };
         copy_out(conn, line_len)?;
         Ok(Action::KeepAlive)
     }
 
-    fn frame(&self, buffered: &[u8]) -> Frame {
+    fn frame(&self, scanned: &mut usize, buffered: &[u8]) -> Frame {
+        match self.find_line(buffered, *scanned) {
+            Ok(len) => {
+                *scanned = len - 1;
+                Frame::Complete(len)
+            }
+            Err(_) if buffered.len() >= self.max_line => Frame::Invalid,
+            Err(searched) => {
+                *scanned = searched;
+                Frame::Partial
+            }
+        }
+    }
+}
+
+impl Echo {
+    /// The length of the first line in `buffered` (through its `\n`), searching from
+    /// `from`; or how far the search went (a line longer than the limit is never found).
+    fn find_line(&self, buffered: &[u8], from: usize) -> Result<usize, usize> {
         let limit = buffered.len().min(self.max_line);
-        match buffered[..limit].iter().position(|&b| b == b'\n') {
-            Some(i) => Frame::Complete(i + 1),
-            None if buffered.len() >= self.max_line => Frame::Invalid,
-            None => Frame::Partial,
+        let from = from.min(limit);
+        match buffered[from..limit].iter().position(|&b| b == b'\n') {
+            Some(i) => Ok(from + i + 1),
+            None => Err(limit),
+        }
+    }
+
+    /// Read until a whole line is buffered (the first `searched` bytes hold no `\n`): its
+    /// length, or `None` to close (the line is too long, or the input ended; an
+    /// unterminated last line is echoed first).
+    fn read_line(&self, conn: &mut Connection, mut searched: usize) -> io::Result<Option<usize>> {
+        loop {
+            if conn.buffered().len() >= self.max_line {
+                return Ok(None);
+            }
+            if conn.fill_more()? == 0 {
+                copy_out(conn, searched)?;
+                return Ok(None);
+            }
+            match self.find_line(conn.buffered(), searched) {
+                Ok(len) => return Ok(Some(len)),
+                Err(s) => searched = s,
+            }
         }
     }
 }
@@ -128,11 +158,23 @@ mod tests {
     #[test]
     fn frame_edges() {
         let echo = Echo::new().with_max_line(4);
-        assert_eq!(echo.frame(b""), Frame::Partial);
-        assert_eq!(echo.frame(b"abc"), Frame::Partial);
-        assert_eq!(echo.frame(b"abc\nrest"), Frame::Complete(4));
-        assert_eq!(echo.frame(b"\n"), Frame::Complete(1));
-        assert_eq!(echo.frame(b"abcd"), Frame::Invalid);
-        assert_eq!(echo.frame(b"abcd\n"), Frame::Invalid);
+        let frame = |buf: &[u8]| echo.frame(&mut 0, buf);
+        assert_eq!(frame(b""), Frame::Partial);
+        assert_eq!(frame(b"abc"), Frame::Partial);
+        assert_eq!(frame(b"abc\nrest"), Frame::Complete(4));
+        assert_eq!(frame(b"\n"), Frame::Complete(1));
+        assert_eq!(frame(b"abcd"), Frame::Invalid);
+        assert_eq!(frame(b"abcd\n"), Frame::Invalid);
+    }
+
+    #[test]
+    fn frame_resumes_where_it_stopped() {
+        let echo = Echo::new();
+        let mut scanned = 0;
+        assert_eq!(echo.frame(&mut scanned, b"ab"), Frame::Partial);
+        assert_eq!(scanned, 2);
+        // The first two bytes are not searched again: a `\n` planted there is not seen.
+        assert_eq!(echo.frame(&mut scanned, b"\nbcd\n"), Frame::Complete(5));
+        assert_eq!(scanned, 4, "stops on the newline, where serve will look");
     }
 }

@@ -230,9 +230,14 @@ fn every_binary_help_shows_its_defaults() {
         #[cfg(feature = "evented")]
         {
             let options = evnet::EvOptions::default();
+            let inline = options.clone().dispatch(evnet::Dispatch::Inline);
             assert_eq!(
                 default_of(&text, "--loops"),
-                Some(options.loop_count().to_string())
+                Some(format!(
+                    "{} with workers, {} inline",
+                    options.loop_count(),
+                    inline.loop_count()
+                ))
             );
             assert_eq!(
                 default_of(&text, "--input-budget"),

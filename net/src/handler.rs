@@ -37,23 +37,58 @@ pub enum Frame {
 ///
 /// ```
 /// use std::io::{self, BufRead, Write};
-/// use net::{Action, Connection, Handler};
+/// use net::{Action, Connection, Frame, Handler};
 ///
-/// /// Answers each line with its length; the session counts lines per connection.
+/// /// Answers each line with its number and length.
 /// struct LineLen;
 ///
+/// /// Per connection: lines served, and what `frame` learned about the next line.
+/// #[derive(Default)]
+/// struct Lines {
+///     count: u64,
+///     /// Bytes already searched for `\n` without finding one.
+///     scanned: usize,
+///     /// Where `frame` found the `\n` ending the next line.
+///     newline: Option<usize>,
+/// }
+///
 /// impl Handler for LineLen {
-///     type Session = u64;
-///     fn open(&self, _conn: &Connection) -> u64 {
-///         0
+///     type Session = Lines;
+///     fn open(&self, _conn: &Connection) -> Lines {
+///         Lines::default()
 ///     }
-///     fn serve(&self, lines: &mut u64, conn: &mut Connection) -> io::Result<Action> {
-///         let mut line = String::new();
-///         if conn.read_line(&mut line)? == 0 {
-///             return Ok(Action::Close);
+///     // Resumes where the last call stopped; `serve` reuses what it found.
+///     fn frame(&self, s: &mut Lines, buffered: &[u8]) -> Frame {
+///         match buffered[s.scanned..].iter().position(|&b| b == b'\n') {
+///             Some(i) => {
+///                 s.newline = Some(s.scanned + i);
+///                 Frame::Complete(s.scanned + i + 1)
+///             }
+///             None => {
+///                 s.scanned = buffered.len();
+///                 Frame::Partial
+///             }
 ///         }
-///         *lines += 1;
-///         writeln!(conn, "{} {}", lines, line.trim_end().len())?;
+///     }
+///     fn serve(&self, s: &mut Lines, conn: &mut Connection) -> io::Result<Action> {
+///         let newline = match s.newline.take() {
+///             Some(at) => at,
+///             // Not framed (the blocking server does not call `frame`): search here.
+///             None => loop {
+///                 let buffered = conn.buffered();
+///                 if let Some(i) = buffered[s.scanned..].iter().position(|&b| b == b'\n') {
+///                     break s.scanned + i;
+///                 }
+///                 s.scanned = buffered.len();
+///                 if conn.fill_more()? == 0 {
+///                     return Ok(Action::Close);
+///                 }
+///             },
+///         };
+///         s.scanned = 0;
+///         s.count += 1;
+///         conn.consume(newline + 1);
+///         writeln!(conn, "{} {}", s.count, newline)?;
 ///         Ok(Action::KeepAlive)
 ///     }
 /// }
@@ -75,10 +110,22 @@ pub trait Handler: Send + Sync + 'static {
     /// Say whether `buffered` (the bytes received so far, starting at a request boundary)
     /// holds a complete request.
     ///
-    /// An evented server uses it to collect a slow client's partial request in its event
-    /// loop instead of occupying a worker; the blocking server ignores it. The default,
-    /// `Frame::Complete(buffered.len())`, starts serving as soon as any byte arrives.
-    fn frame(&self, buffered: &[u8]) -> Frame {
+    /// An evented server calls it in its event loop each time bytes arrive, so that a slow
+    /// client's partial request is collected there instead of occupying a worker; the
+    /// blocking server never calls it. The default, `Frame::Complete(buffered.len())`,
+    /// starts serving as soon as any byte arrives.
+    ///
+    /// **Parse once.** `session` is the connection's session: keep in it what framing
+    /// learned (how far a partial request was scanned, the parsed head of a complete one)
+    /// so that the next call resumes where this one stopped and [`serve`](Handler::serve)
+    /// takes the request's facts from the session instead of scanning its bytes again.
+    /// Until the request is served, every call sees the same request at the start of
+    /// `buffered`, with more bytes behind it. `serve` must not depend on `frame` having
+    /// run: the blocking server never calls it, and an evented server also serves a
+    /// request that outgrew `max_request_buffer` while still `Partial`. So `serve` takes
+    /// (and thereby clears) what `frame` left, and parses for itself when nothing is there.
+    fn frame(&self, session: &mut Self::Session, buffered: &[u8]) -> Frame {
+        let _ = session;
         Frame::Complete(buffered.len())
     }
 }

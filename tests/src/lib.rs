@@ -321,7 +321,7 @@ impl Handler for Echo {
         conn.write_all(&line)?;
         Ok(Action::KeepAlive)
     }
-    fn frame(&self, buffered: &[u8]) -> Frame {
+    fn frame(&self, _: &mut Self::Session, buffered: &[u8]) -> Frame {
         line_frame(buffered)
     }
 }
@@ -361,7 +361,7 @@ impl Handler for Slow {
         conn.write_all(&line)?;
         Ok(Action::KeepAlive)
     }
-    fn frame(&self, buffered: &[u8]) -> Frame {
+    fn frame(&self, _: &mut Self::Session, buffered: &[u8]) -> Frame {
         line_frame(buffered)
     }
 }
@@ -383,7 +383,7 @@ impl Handler for Counter {
         writeln!(conn, "{count}")?;
         Ok(Action::KeepAlive)
     }
-    fn frame(&self, buffered: &[u8]) -> Frame {
+    fn frame(&self, _: &mut Self::Session, buffered: &[u8]) -> Frame {
         line_frame(buffered)
     }
 }

@@ -9,6 +9,8 @@
 use std::alloc::System;
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::sync::{Arc, Barrier};
+use std::thread;
 use std::time::Duration;
 
 use evnet::{Dispatch, EvOptions, Server, ServerParams};
@@ -40,8 +42,12 @@ fn requests(client: &mut TcpStream, buf: &mut [u8], n: usize) {
     }
 }
 
+/// Client threads: enough to keep several requests in flight at once, so that the loop
+/// hands over batches and the workers return them in batches.
+const CLIENTS: usize = 4;
+
 fn allocations_per_request(dispatch: Dispatch) -> f64 {
-    let options = EvOptions::default().loops(1).workers(1).dispatch(dispatch);
+    let options = EvOptions::default().loops(1).workers(2).dispatch(dispatch);
     let mut server = evnet::EvServer::bind_with(
         "127.0.0.1:0",
         HttpHandler::new(),
@@ -50,30 +56,37 @@ fn allocations_per_request(dispatch: Dispatch) -> f64 {
     )
     .unwrap();
     server.start().unwrap();
-    let mut clients: Vec<TcpStream> = (0..4)
+    let addr = server.local_addr();
+    let rounds = 1000;
+    // Both phases start and end together; what happens between the marks is counted.
+    let marks = Arc::new(Barrier::new(CLIENTS + 1));
+    let clients: Vec<_> = (0..CLIENTS)
         .map(|_| {
-            let c = TcpStream::connect(server.local_addr()).unwrap();
-            c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-            c.set_nodelay(true).unwrap();
-            c
+            let marks = Arc::clone(&marks);
+            thread::spawn(move || {
+                let mut client = TcpStream::connect(addr).unwrap();
+                client
+                    .set_read_timeout(Some(Duration::from_secs(10)))
+                    .unwrap();
+                client.set_nodelay(true).unwrap();
+                let mut buf = [0u8; 4096];
+                // Warm-up: pools, queues and mailboxes reach their working sizes.
+                requests(&mut client, &mut buf, 300);
+                marks.wait();
+                requests(&mut client, &mut buf, rounds);
+                marks.wait();
+            })
         })
         .collect();
-    let mut buf = vec![0u8; 4096];
-    // Warm-up: pools, queues and mailboxes reach their working sizes.
-    for c in clients.iter_mut() {
-        requests(c, &mut buf, 200);
-    }
+    marks.wait();
     let before = allocations();
-    let rounds = 500;
-    for _ in 0..rounds {
-        for c in clients.iter_mut() {
-            requests(c, &mut buf, 2);
-        }
-    }
+    marks.wait();
     let counted = allocations() - before;
-    drop(clients);
+    for client in clients {
+        client.join().unwrap();
+    }
     server.shutdown(Duration::from_secs(5)).unwrap();
-    counted as f64 / (rounds * 4 * 2) as f64
+    counted as f64 / (rounds * CLIENTS) as f64
 }
 
 #[test]

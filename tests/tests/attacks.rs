@@ -22,7 +22,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use evnet::{Dispatch, EvOptions};
-use examples::http::{HttpHandler, HELLO};
+use examples::http::{HttpHandler, HttpSession, HELLO};
 use net::{Action, Connection, Frame, Handler, Server, ServerParams, ServerParamsBuilder, Stats};
 use tests::{
     await_sample, is_reset, line_frame, start_ev, start_with, stop, wait_until, TestServer,
@@ -212,7 +212,7 @@ impl Handler for Flood {
         }
         Ok(Action::KeepAlive)
     }
-    fn frame(&self, buffered: &[u8]) -> Frame {
+    fn frame(&self, _: &mut Self::Session, buffered: &[u8]) -> Frame {
         line_frame(buffered)
     }
 }
@@ -278,17 +278,19 @@ impl Drop for OpenOnDrop {
 }
 
 impl Handler for Meeting {
-    type Session = ();
-    fn open(&self, _: &Connection) {}
-    fn serve(&self, session: &mut (), conn: &mut Connection) -> io::Result<Action> {
+    type Session = HttpSession;
+    fn open(&self, conn: &Connection) -> HttpSession {
+        self.http.open(conn)
+    }
+    fn serve(&self, session: &mut HttpSession, conn: &mut Connection) -> io::Result<Action> {
         // Framing (evnet) or the first read (net) has the request line buffered here.
         if conn.buffered().starts_with(&MEET_REQUEST[..11]) {
             self.room.meet();
         }
         self.http.serve(session, conn)
     }
-    fn frame(&self, buffered: &[u8]) -> Frame {
-        self.http.frame(buffered)
+    fn frame(&self, session: &mut HttpSession, buffered: &[u8]) -> Frame {
+        self.http.frame(session, buffered)
     }
 }
 

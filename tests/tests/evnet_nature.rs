@@ -110,7 +110,7 @@ impl Handler for Gated {
         }
         Ok(Action::KeepAlive)
     }
-    fn frame(&self, buffered: &[u8]) -> Frame {
+    fn frame(&self, _: &mut Self::Session, buffered: &[u8]) -> Frame {
         let frame = line_frame(buffered);
         if frame == Frame::Partial && !buffered.is_empty() {
             self.0.partials.fetch_add(1, SeqCst);
@@ -564,7 +564,7 @@ impl Handler for Panicky {
     fn serve(&self, session: &mut (), conn: &mut Connection) -> io::Result<Action> {
         self.echo.serve(session, conn)
     }
-    fn frame(&self, buffered: &[u8]) -> Frame {
+    fn frame(&self, _: &mut Self::Session, buffered: &[u8]) -> Frame {
         if buffered.starts_with(b"boom") {
             panic!("Panicky::frame: boom (this panic is expected)");
         }

@@ -30,7 +30,7 @@ impl Handler for BigOrEcho {
         }
         Ok(Action::KeepAlive)
     }
-    fn frame(&self, buffered: &[u8]) -> evnet::Frame {
+    fn frame(&self, _: &mut Self::Session, buffered: &[u8]) -> evnet::Frame {
         line_frame(buffered)
     }
 }

@@ -15,6 +15,9 @@
 //! connection is closed.
 
 pub mod parse;
+mod session;
+
+pub use session::HttpSession;
 
 use std::io::{self, BufRead, Read, Write};
 use std::net::Shutdown;
@@ -22,6 +25,7 @@ use std::net::Shutdown;
 use net::{Action, Connection, Frame, Handler};
 
 use parse::{BodyKind, ChunkedDecoder, Head, Limits, Parsed, Version};
+use session::Taken;
 
 /// The body of `GET /`.
 pub const HELLO: &[u8] = b"Hello, World!";
@@ -58,6 +62,8 @@ const DISCARD_BUDGET: usize = 1024 * 1024;
 ///   A missing `Host` is accepted unless [`require_host`](HttpHandler::require_host) is on.
 /// - **Framing**: [`frame`](Handler::frame) reports a request complete once its head and
 ///   whole body are buffered, so an evented server never hands a worker half a request.
+///   Each head is parsed once: framing keeps it in the [`HttpSession`], and `serve` takes
+///   it from there (on a blocking server, which does not frame, `serve` parses it).
 /// - **Cost**: a `GET` without a body allocates nothing: the head is parsed in place and
 ///   the response assembled on the stack.
 ///
@@ -144,8 +150,15 @@ impl HttpHandler {
         &self.limits
     }
 
-    fn serve_one(&self, conn: &mut Connection) -> Result<Action, Stop> {
-        let req = self.read_head(conn)?;
+    fn serve_one(&self, session: &mut HttpSession, conn: &mut Connection) -> Result<Action, Stop> {
+        let req = match session.take() {
+            Taken::Head(framed) => {
+                conn.consume(framed.head_len);
+                framed.request
+            }
+            Taken::Invalid(e) => return Err(Stop::Protocol(e)),
+            Taken::Nothing => self.read_head(conn)?,
+        };
         if req.route == Route::Echo {
             return self.echo(conn, &req);
         }
@@ -270,12 +283,14 @@ impl HttpHandler {
 }
 
 impl Handler for HttpHandler {
-    type Session = ();
+    type Session = HttpSession;
 
-    fn open(&self, _conn: &Connection) {}
+    fn open(&self, _conn: &Connection) -> HttpSession {
+        HttpSession::default()
+    }
 
-    fn serve(&self, _session: &mut (), conn: &mut Connection) -> io::Result<Action> {
-        match self.serve_one(conn) {
+    fn serve(&self, session: &mut HttpSession, conn: &mut Connection) -> io::Result<Action> {
+        match self.serve_one(session, conn) {
             Ok(action) => Ok(action),
             Err(Stop::Eof) => Ok(Action::Close),
             Err(Stop::Protocol(e)) => answer_error(conn, e),
@@ -283,12 +298,10 @@ impl Handler for HttpHandler {
         }
     }
 
-    fn frame(&self, buffered: &[u8]) -> Frame {
-        match parse::request_len(buffered, &self.limits) {
-            Ok(Parsed::Complete(len)) => Frame::Complete(len),
-            Ok(Parsed::Partial) => Frame::Partial,
-            Err(_) => Frame::Invalid,
-        }
+    /// Resumes where the last call stopped and keeps the parsed head in the session for
+    /// `serve` (see [`HttpSession`]).
+    fn frame(&self, session: &mut HttpSession, buffered: &[u8]) -> Frame {
+        session.frame(buffered, &self.limits, self.require_host)
     }
 }
 
@@ -343,6 +356,7 @@ enum Route {
 }
 
 /// What `serve` keeps of a head once its bytes are consumed: no borrows, no allocation.
+#[derive(Debug, Clone, Copy)]
 struct Request {
     route: Route,
     head_only: bool,
@@ -504,7 +518,7 @@ mod tests {
     use super::*;
 
     fn frame(buf: &[u8]) -> Frame {
-        HttpHandler::new().frame(buf)
+        HttpHandler::new().frame(&mut HttpSession::default(), buf)
     }
 
     #[test]
@@ -562,7 +576,10 @@ mod tests {
         assert_eq!(frame(&huge[..8 * 1024 - 1]), Frame::Partial);
         assert_eq!(frame(&huge), Frame::Invalid);
         let small = HttpHandler::new().max_head_bytes(32);
-        assert_eq!(small.frame(&huge[..32]), Frame::Invalid);
+        assert_eq!(
+            small.frame(&mut HttpSession::default(), &huge[..32]),
+            Frame::Invalid
+        );
     }
 
     #[test]
@@ -620,7 +637,9 @@ mod tests {
         let mut conn = Connection::new(socket, &params).unwrap();
         assert!(conn.is_last_request());
         client.write_all(request).unwrap();
-        let action = HttpHandler::new().serve(&mut (), &mut conn).unwrap();
+        let action = HttpHandler::new()
+            .serve(&mut HttpSession::default(), &mut conn)
+            .unwrap();
         conn.flush().unwrap();
         drop(conn);
         let mut response = String::new();
@@ -647,6 +666,46 @@ mod tests {
             );
             assert!(!response.contains("keep-alive"), "{text}: {response}");
         }
+    }
+
+    /// `serve` answers from the head `frame` parsed, without parsing it again: given a
+    /// session framed on `GET /json` and a buffer holding another head of the same length,
+    /// it answers `/json`.
+    #[test]
+    fn serve_uses_the_head_framing_parsed() {
+        use std::net::{TcpListener, TcpStream};
+        let handler = HttpHandler::new();
+        let framed = b"GET /json HTTP/1.1\r\n\r\n";
+        let sent = b"GET /xxxx HTTP/1.1\r\n\r\n";
+        let mut session = HttpSession::default();
+        assert_eq!(
+            handler.frame(&mut session, framed),
+            Frame::Complete(framed.len())
+        );
+
+        let params = net::ServerParams::default();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (socket, _) = listener.accept().unwrap();
+        let mut conn = Connection::new(socket, &params).unwrap();
+        client.write_all(sent).unwrap();
+        while conn.buffered().len() < sent.len() {
+            conn.fill_more().unwrap();
+        }
+        let action = handler.serve(&mut session, &mut conn).unwrap();
+        assert_eq!(action, Action::KeepAlive);
+        assert!(
+            conn.buffered().is_empty(),
+            "the framed head's bytes are consumed"
+        );
+        conn.flush().unwrap();
+        drop(conn);
+        let mut response = String::new();
+        client.read_to_string(&mut response).unwrap();
+        assert!(
+            response.ends_with(std::str::from_utf8(JSON).unwrap()),
+            "{response}"
+        );
     }
 
     #[test]
