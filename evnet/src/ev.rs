@@ -97,15 +97,6 @@ impl Loop {
         !ctx.panicked
     }
 
-    /// Let the loop wait at least `secs` between two polls for I/O while it is busy, so
-    /// that one poll collects more events (libev's `ev_set_io_collect_interval`). A poll
-    /// that comes later than that after the previous one does not wait at all, so an
-    /// otherwise idle loop answers at once. `0.0` turns it off.
-    pub fn set_io_collect_interval(&self, secs: f64) {
-        // SAFETY: the loop is live; this only sets a field libev reads before polling.
-        unsafe { sys::ev_set_io_collect_interval(self.raw.as_ptr(), secs.max(0.0)) }
-    }
-
     /// Make the running [`run`](Loop::run) return after the current callbacks.
     pub fn break_all(&self) {
         // SAFETY: the loop is live; ev_break only sets a flag.

@@ -19,8 +19,7 @@
 //! Under pressure (worker queue full, input or output budget reached) readable connections
 //! are parked unread and taken up again in order when room returns ([`crate::pressure`]).
 //!
-//! At the end of every iteration ([`LoopEvents::on_prepare`]) the outbox is handed over and
-//! the wait before the next poll is set from how busy the iteration was ([`crate::pace`]).
+//! At the end of every iteration ([`LoopEvents::on_prepare`]) the outbox is handed over.
 
 use std::collections::VecDeque;
 use std::io;
@@ -34,7 +33,6 @@ use net::{Connection, Frame, Handler};
 
 use crate::acceptor::{Acceptor, Batch};
 use crate::ev::{self, AsyncWatch, IoSet, Loop, LoopEvents, Prepare, Timer};
-use crate::pace::Pace;
 use crate::pool::BufferPool;
 use crate::pressure::{Pressure, Wait};
 use crate::queue::{Kind, Sender, FRESH_PER_PIPELINED};
@@ -92,8 +90,8 @@ pub(crate) fn run_loop<H: Handler>(
         }
     };
     let watch = AsyncWatch::new(&lp);
-    // The end of each iteration: jobs go to the workers together, the pace is set.
-    let prepare = Prepare::new(&lp);
+    // Jobs of one iteration go to the workers together, at its end.
+    let prepare = setup.jobs.as_ref().map(|_| Prepare::new(&lp));
     let mailbox = Arc::new(Mailbox::new(watch.waker()));
     let capacity = setup.capacity;
     let params = &shared.params;
@@ -118,7 +116,6 @@ pub(crate) fn run_loop<H: Handler>(
         fresh: Vec::new(),
         handler: setup.handler,
         outbox: Vec::new(),
-        pace: Pace::default(),
         jobs: setup.jobs,
         mailbox: Arc::clone(&mailbox),
         slab: Slab::new(capacity),
@@ -174,8 +171,6 @@ struct LoopCtx<'l, H: Handler> {
     /// Jobs of the current iteration, handed to the workers together at its end
     /// ([`LoopCtx::hand_over`]); reused, no allocation in steady state.
     outbox: Vec<(Job<H::Session>, Kind)>,
-    /// Connection events of the current iteration, which set the next poll's pace.
-    pace: Pace,
     mailbox: Arc<Mailbox<H::Session>>,
     slab: Slab<H::Session>,
     clock: Clock,
@@ -196,7 +191,6 @@ impl<H: Handler> LoopEvents for LoopCtx<'_, H> {
         if token == self.listen_token {
             self.accept();
         } else {
-            self.pace.note(1);
             let id = SlotId::new(token);
             match self.slab.phase(id) {
                 Phase::Idle | Phase::Reading if readable => self.on_readable(id),
@@ -204,8 +198,13 @@ impl<H: Handler> LoopEvents for LoopCtx<'_, H> {
                 Phase::Idle | Phase::Reading | Phase::Writing => {}
                 // Busy: the READ watcher was left running to save epoll_ctl calls (see
                 // `dispatch`), and bytes arrived before the connection came back: stop it
-                // now, or level-triggered readiness would fire on every iteration.
-                Phase::Busy | Phase::Queued | Phase::Parked | Phase::Free => self.io.stop(token),
+                // now, or level-triggered readiness would fire on every iteration, and
+                // read them as soon as it comes back (`take_back`).
+                Phase::Busy => {
+                    self.slab.get(id).readable_while_busy = true;
+                    self.io.stop(token);
+                }
+                Phase::Queued | Phase::Parked | Phase::Free => self.io.stop(token),
             }
         }
         self.settle(false);
@@ -243,7 +242,6 @@ impl<H: Handler> LoopEvents for LoopCtx<'_, H> {
             self.hand_over();
             self.settle(false);
         }
-        self.lp.set_io_collect_interval(self.pace.next_interval());
     }
 }
 
@@ -537,7 +535,6 @@ impl<H: Handler> LoopCtx<'_, H> {
     fn take_returns(&mut self) {
         let mut returned = std::mem::take(&mut self.returned);
         self.mailbox.take_all(&mut returned);
-        self.pace.note(returned.len());
         for r in returned.drain(..) {
             let id = SlotId::new(r.slot as usize);
             if self.take_back(id, r.conn, r.session, r.keep) {
@@ -580,6 +577,12 @@ impl<H: Handler> LoopCtx<'_, H> {
             false
         } else if more {
             true
+        } else if std::mem::take(&mut self.slab.get(id).readable_while_busy) {
+            // The next request started to arrive while this one was served: read it now
+            // rather than a poll later.
+            self.go_idle(id);
+            self.on_readable(id);
+            false
         } else {
             self.go_idle(id);
             false

@@ -44,7 +44,6 @@ mod acceptor;
 mod ev;
 mod event_loop;
 mod options;
-mod pace;
 mod pool;
 mod pressure;
 mod queue;

@@ -100,6 +100,9 @@ pub struct Slot<S> {
     pub close_after_output: bool,
     /// Parked while on the reading list (input budget reached).
     pub parked_reading: bool,
+    /// Bytes arrived while the connection was being served (its READ watcher was stopped
+    /// then): read them as soon as it comes back, without waiting for a poll.
+    pub readable_while_busy: bool,
     /// Request bytes of this connection counted in the loop's input budget.
     pub input_charge: usize,
     /// Response bytes of this connection counted in the loop's output budget.
@@ -137,6 +140,7 @@ impl<S> Slab<S> {
                 started: None,
                 close_after_output: false,
                 parked_reading: false,
+                readable_while_busy: false,
                 input_charge: 0,
                 output_charge: 0,
                 phase: Phase::Free,
@@ -183,6 +187,7 @@ impl<S> Slab<S> {
         slot.started = None;
         slot.close_after_output = false;
         slot.parked_reading = false;
+        slot.readable_while_busy = false;
         debug_assert!(slot.input_charge == 0 && slot.output_charge == 0);
         self.free.push(id.0);
     }
