@@ -20,7 +20,7 @@ cp target/release/http target/compare/http-evnet
 cp target/release/echo target/compare/echo-evnet
 python3 scripts/compare.py --bin-dir target/compare "$@"
 echo
-echo "Idle keep-alive connections on evnet (echo example, default loops and workers: one per core):"
+echo "Idle keep-alive connections on evnet (echo example, default topology: one worker per core, one loop per two cores):"
 echo
 echo "| measure | value |"
 echo "| --- | --- |"

@@ -7,6 +7,7 @@ for what in "$@"; do
   case "$what" in
     libev) [ -f /usr/include/ev.h ] || need+=(libev-dev) ;;
     wrk) command -v wrk >/dev/null || need+=(wrk) ;;
+    perf) command -v perf >/dev/null || need+=(linux-perf) ;;
     *) echo "ensure-deps: unknown dependency '$what'" >&2; exit 2 ;;
   esac
 done

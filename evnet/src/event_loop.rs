@@ -47,6 +47,8 @@ const ACCEPT_RESUME: usize = 1;
 const NEXT_TURN: usize = 2;
 /// Unsent bytes the kernel may queue per connection (see [`ev::set_notsent_lowat`]).
 const NOTSENT_LOWAT: usize = 16 * 1024;
+/// Jobs an iteration collects before it hands them over without waiting for its end.
+const OUTBOX_MAX: usize = 64;
 /// Pipelined requests served inline per turn when no fresh request came meanwhile.
 const TURN_BATCH: usize = 16;
 /// Pause of the listener after EMFILE/ENFILE and the like (seconds).
@@ -494,6 +496,10 @@ impl<H: Handler> LoopCtx<'_, H> {
             started,
         };
         self.outbox.push((job, kind));
+        if self.outbox.len() >= OUTBOX_MAX {
+            // Larger batches save nothing more; the outbox stays small.
+            self.hand_over();
+        }
         false
     }
 

@@ -50,7 +50,7 @@ impl Echo {
         Self::default()
     }
 
-    /// Set the longest accepted line, `\n` included (at least 1).
+    /// Set the longest accepted line, `\n` included (at least 1, at most `u32::MAX`).
     ///
     /// ```
     /// let echo = examples::echo::Echo::new().with_max_line(80);
@@ -58,7 +58,7 @@ impl Echo {
     /// ```
     #[must_use]
     pub fn with_max_line(mut self, max_line: usize) -> Self {
-        self.max_line = max_line.max(1);
+        self.max_line = max_line.clamp(1, u32::MAX as usize);
         self
     }
 
@@ -71,15 +71,15 @@ impl Echo {
 impl Handler for Echo {
     /// Bytes at the start of the buffer known to hold no `\n`: where `frame` stopped (on
     /// the `\n` of a complete line), so neither the next `frame` nor `serve` scans them
-    /// again.
-    type Session = usize;
+    /// again. A `u32` (lines are at most `u32::MAX` bytes) keeps an idle connection small.
+    type Session = u32;
 
-    fn open(&self, _conn: &Connection) -> usize {
+    fn open(&self, _conn: &Connection) -> u32 {
         0
     }
 
-    fn serve(&self, scanned: &mut usize, conn: &mut Connection) -> io::Result<Action> {
-        let from = std::mem::take(scanned);
+    fn serve(&self, scanned: &mut u32, conn: &mut Connection) -> io::Result<Action> {
+        let from = std::mem::take(scanned) as usize;
         let line_len = match self.find_line(conn.buffered(), from) {
             Ok(len) => len,
             Err(searched) => match self.read_line(conn, searched)? {
@@ -91,15 +91,17 @@ impl Handler for Echo {
         Ok(Action::KeepAlive)
     }
 
-    fn frame(&self, scanned: &mut usize, buffered: &[u8]) -> Frame {
-        match self.find_line(buffered, *scanned) {
+    fn frame(&self, scanned: &mut u32, buffered: &[u8]) -> Frame {
+        // Offsets stay below `max_line`, which fits a `u32`.
+        let to_u32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        match self.find_line(buffered, *scanned as usize) {
             Ok(len) => {
-                *scanned = len - 1;
+                *scanned = to_u32(len - 1);
                 Frame::Complete(len)
             }
             Err(_) if buffered.len() >= self.max_line => Frame::Invalid,
             Err(searched) => {
-                *scanned = searched;
+                *scanned = to_u32(searched);
                 Frame::Partial
             }
         }
