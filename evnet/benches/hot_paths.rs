@@ -194,35 +194,17 @@ fn slab(c: &mut Criterion) {
     // worker) → idle again at the tail. Every slot cycles in turn, so the one moved is the
     // head of the idle list.
     group.bench_function("request_cycle", |b| {
-        let (mut slab, ids) = populated(RESIDENT);
-        let mut now = RESIDENT as f64;
-        let mut i = 0;
-        b.iter(|| {
-            let id = ids[i];
-            i = (i + 1) % ids.len();
-            now += 1e-3;
-            slab.set_phase(id, Phase::Reading, now + 5.0);
-            slab.set_phase(id, Phase::Busy, 0.0);
-            slab.set_phase(id, Phase::Idle, now + 10.0);
-            black_box(slab.front(List::Idle));
-        });
+        request_cycles(b, &[(Phase::Reading, 5.0), (Phase::Busy, 0.0)]);
     });
 
     // As above, with output the loop must finish: busy → writing → idle.
     group.bench_function("request_cycle_with_writing", |b| {
-        let (mut slab, ids) = populated(RESIDENT);
-        let mut now = RESIDENT as f64;
-        let mut i = 0;
-        b.iter(|| {
-            let id = ids[i];
-            i = (i + 1) % ids.len();
-            now += 1e-3;
-            slab.set_phase(id, Phase::Reading, now + 5.0);
-            slab.set_phase(id, Phase::Busy, 0.0);
-            slab.set_phase(id, Phase::Writing, now + 7.0);
-            slab.set_phase(id, Phase::Idle, now + 10.0);
-            black_box(slab.front(List::Writing));
-        });
+        let phases = [
+            (Phase::Reading, 5.0),
+            (Phase::Busy, 0.0),
+            (Phase::Writing, 7.0),
+        ];
+        request_cycles(b, &phases);
     });
 
     group.finish();
@@ -285,3 +267,21 @@ mod groups {
     criterion::criterion_group!(benches, handoff, slab, timeouts);
 }
 criterion_main!(groups::benches);
+
+/// Move each resident slot in turn through `phases` (each with its deadline from now,
+/// ignored for phases without a list) and back to idle at the tail.
+fn request_cycles(b: &mut criterion::Bencher<'_>, phases: &[(Phase, f64)]) {
+    let (mut slab, ids) = populated(RESIDENT);
+    let mut now = RESIDENT as f64;
+    let mut i = 0;
+    b.iter(|| {
+        let id = ids[i];
+        i = (i + 1) % ids.len();
+        now += 1e-3;
+        for &(phase, after) in phases {
+            slab.set_phase(id, phase, now + after);
+        }
+        slab.set_phase(id, Phase::Idle, now + 10.0);
+        black_box(slab.front(List::Idle));
+    });
+}

@@ -7,6 +7,8 @@
 //!   `POST /echo`) on the allocation-free parser in [`http::parse`].
 //! - [`cli`]: `clap` options mapped to [`net::ServerParams`], and [`cli::run`], which
 //!   serves until SIGINT/SIGTERM and shuts down gracefully.
+//! - `reference` (features `tokio-ref`, `hyper-ref`): what the tokio and hyper reference
+//!   servers share.
 //!
 //! The server is chosen by the `evented` Cargo feature through one alias, [`Server`]:
 //! `net::TcpServer` (blocking, thread per connection) by default, `evnet::EvServer`
@@ -35,6 +37,8 @@
 pub mod cli;
 pub mod echo;
 pub mod http;
+#[cfg(any(feature = "tokio-ref", feature = "hyper-ref"))]
+pub mod reference;
 
 /// The server the example binaries run: `evnet::EvServer` with the `evented` feature.
 #[cfg(feature = "evented")]
