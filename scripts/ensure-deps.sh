@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the system packages this project needs when they are missing (Debian/Ubuntu,
-# as root). Usage: scripts/ensure-deps.sh [libev] [wrk] ...
+# as root). Usage: scripts/ensure-deps.sh [libev] [wrk] [perf] [redis] ...
 set -euo pipefail
 need=()
 for what in "$@"; do
@@ -8,6 +8,8 @@ for what in "$@"; do
     libev) [ -f /usr/include/ev.h ] || need+=(libev-dev) ;;
     wrk) command -v wrk >/dev/null || need+=(wrk) ;;
     perf) command -v perf >/dev/null || need+=(linux-perf) ;;
+    redis-server) command -v redis-server >/dev/null || need+=(redis-server) ;;
+    redis) command -v redis-cli >/dev/null && command -v redis-benchmark >/dev/null || need+=(redis-tools) ;;
     *) echo "ensure-deps: unknown dependency '$what'" >&2; exit 2 ;;
   esac
 done

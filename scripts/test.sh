@@ -5,7 +5,8 @@
 # and builds the tokio reference server).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/ensure-deps.sh libev
+# redis-tools: redis-cli and redis-benchmark, which tests/tests/redis_tools.rs runs.
+scripts/ensure-deps.sh libev redis
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 cargo clippy -p examples --all-targets -- -D warnings

@@ -5,6 +5,8 @@
 //! - [`echo::Echo`]: a line echo server.
 //! - [`http::HttpHandler`]: a small HTTP/1.1 server (`GET /`, `GET /json`,
 //!   `POST /echo`) on the allocation-free parser in [`http::parse`].
+//! - [`resp::RespHandler`]: a Redis-compatible server (RESP2: strings, expiry, the
+//!   commands `redis-cli` and `redis-benchmark` use) on a keyspace all connections share.
 //! - [`cli`]: `clap` options mapped to [`net::ServerParams`], and [`cli::run`], which
 //!   serves until SIGINT/SIGTERM and shuts down gracefully.
 //! - `reference` (features `tokio-ref`, `hyper-ref`): what the tokio and hyper reference
@@ -39,6 +41,7 @@ pub mod echo;
 pub mod http;
 #[cfg(any(feature = "tokio-ref", feature = "hyper-ref"))]
 pub mod reference;
+pub mod resp;
 
 /// The server the example binaries run: `evnet::EvServer` with the `evented` feature.
 #[cfg(feature = "evented")]
