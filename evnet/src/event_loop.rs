@@ -532,7 +532,15 @@ impl<H: Handler> LoopCtx<'_, H> {
     fn serve_inline(&mut self, id: SlotId, mut conn: Connection, mut session: H::Session) -> bool {
         let max = self.shared.params.max_requests_per_connection();
         let counters = &self.shared.counters;
-        let keep = support::serve_request(&*self.handler, &mut session, &mut conn, counters, max);
+        let batch = support::PIPELINE_BATCH;
+        let keep = support::serve_request(
+            &*self.handler,
+            &mut session,
+            &mut conn,
+            counters,
+            max,
+            batch,
+        );
         self.take_back(id, conn, session, keep)
     }
 

@@ -159,6 +159,7 @@ fn serve<H: Handler>(
             &mut job.conn,
             counters,
             max_requests,
+            support::PIPELINE_BATCH,
         )
     }));
     served.unwrap_or_else(|_| {

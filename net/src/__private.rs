@@ -15,7 +15,7 @@ pub use crate::connection::{Interest, WaitFn};
 pub use crate::lifecycle::{handle_of, Engine, Lifecycle, Starter};
 pub use crate::stats::Counters;
 pub use crate::support::{
-    close_session, open_session, serve_request, wait_while_before, AcceptFailure,
+    close_session, open_session, serve_request, wait_while_before, AcceptFailure, PIPELINE_BATCH,
 };
 
 #[cfg(feature = "log")]

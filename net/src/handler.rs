@@ -115,6 +115,12 @@ pub trait Handler: Send + Sync + 'static {
     /// blocking server never calls it. The default, `Frame::Complete(buffered.len())`,
     /// starts serving as soon as any byte arrives.
     ///
+    /// `Complete` promises that the whole request is buffered: an evented server may serve
+    /// it right after the request before it, in the same turn, and send both responses
+    /// together (a batch of pipelined requests). The default, `Complete` as soon as any
+    /// byte is there, suits protocols whose clients never wait for a response in the
+    /// middle of sending a request; a handler whose clients might should implement `frame`.
+    ///
     /// **Parse once.** `session` is the connection's session: keep in it what framing
     /// learned (how far a partial request was scanned, the parsed head of a complete one)
     /// so that the next call resumes where this one stopped and [`serve`](Handler::serve)

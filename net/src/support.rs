@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use crate::__private::ServerConnection;
 use crate::connection::Connection;
-use crate::handler::{Action, Handler};
+use crate::handler::{Action, Frame, Handler};
 use crate::stats::Counters;
 
 /// Create a connection's session, isolating a panic in [`Handler::open`] (counted in
@@ -36,7 +36,22 @@ pub fn close_session<S>(session: S, counters: &Counters) {
     }
 }
 
-/// Serve one request on `conn` and flush its response.
+/// Pipelined requests served in one go at most, when the next one is already complete in
+/// the buffer (see [`serve_request`]).
+pub const PIPELINE_BATCH: usize = 16;
+
+/// Response bytes a batch of pipelined requests may accumulate before it is sent.
+const BATCH_OUTPUT: usize = 64 * 1024;
+
+/// Serve the request at the front of `conn`, and the pipelined ones behind it while each
+/// is already complete in the buffer ([`Handler::frame`] says so), up to `batch` in all;
+/// then flush their responses together.
+///
+/// A client that pipelines (RESP's `-P 16`, HTTP pipelining) thus costs one hand-off and
+/// one `write` per batch instead of per request. A batch stops early when a response
+/// asked to close, when the output reaches 64 KiB, when this is the connection's last
+/// request, or when the next request is not all there (its response must not wait for
+/// bytes the client may be waiting to send).
 ///
 /// Returns true when the connection stays open for another request. Counts `requests`
 /// (handler calls that returned), `timed_out` (a `TimedOut` error from the handler or the
@@ -47,42 +62,84 @@ pub fn serve_request<H: Handler>(
     conn: &mut Connection,
     counters: &Counters,
     max_requests: Option<u64>,
+    batch: usize,
 ) -> bool {
-    let consumed_before = conn.bytes_consumed();
-    let result = catch_unwind(AssertUnwindSafe(|| handler.serve(session, conn)));
-    let action = match result {
-        Ok(result) => {
-            counters.requests.fetch_add(1, Relaxed);
-            result
-        }
-        Err(_) => {
-            counters.handler_panics.fetch_add(1, Relaxed);
-            __log_warn!("handler panicked serving {}", conn.peer_addr());
-            return false;
-        }
-    };
-    // Send what the handler wrote, even when it then failed or asked to close (on a
-    // non-blocking socket: what the socket takes now; the server finishes the rest).
-    let flushed = conn.flush();
-    if conn.streamed() {
-        counters.streamed_responses.fetch_add(1, Relaxed);
-    }
-    conn.count_request();
-    let keep = match (action, flushed) {
-        (Ok(Action::KeepAlive), Ok(())) => true,
-        (Ok(_), Ok(())) => false,
-        (Err(e), _) | (_, Err(e)) => {
-            if e.kind() == io::ErrorKind::TimedOut {
-                counters.timed_out.fetch_add(1, Relaxed);
+    let mut served = 0;
+    loop {
+        let consumed_before = conn.bytes_consumed();
+        let result = catch_unwind(AssertUnwindSafe(|| handler.serve(session, conn)));
+        let action = match result {
+            Ok(result) => {
+                counters.requests.fetch_add(1, Relaxed);
+                result
             }
-            __log_debug!("closing {}: {e}", conn.peer_addr());
-            false
+            Err(_) => {
+                counters.handler_panics.fetch_add(1, Relaxed);
+                __log_warn!("handler panicked serving {}", conn.peer_addr());
+                return false;
+            }
+        };
+        served += 1;
+        // A handler that asks to keep the connection but took nothing of the request in
+        // front of it would be handed the same bytes again forever: close instead.
+        let stuck = conn.bytes_consumed() == consumed_before && !conn.buffered().is_empty();
+        let within_limit =
+            |conn: &Connection| max_requests.is_none_or(|max| conn.requests_served() + 1 < max);
+        let go_on = served < batch
+            && matches!(action, Ok(Action::KeepAlive))
+            && !stuck
+            && !conn.streamed()
+            && !conn.is_last_request()
+            && conn.pending_output() < BATCH_OUTPUT
+            && within_limit(conn)
+            && !conn.buffered().is_empty();
+        if go_on {
+            match next_is_complete(handler, session, conn) {
+                Some(true) => {
+                    conn.count_request();
+                    conn.begin_request(Instant::now());
+                    continue;
+                }
+                Some(false) => {}
+                None => {
+                    counters.handler_panics.fetch_add(1, Relaxed);
+                    return false;
+                }
+            }
         }
-    };
-    // A handler that asks to keep the connection but took nothing of the request in front
-    // of it would be handed the same bytes again forever: close instead.
-    let stuck = conn.bytes_consumed() == consumed_before && !conn.buffered().is_empty();
-    keep && !stuck && max_requests.is_none_or(|max| conn.requests_served() < max)
+        // Send what the handler wrote, even when it then failed or asked to close (on a
+        // non-blocking socket: what the socket takes now; the server finishes the rest).
+        let flushed = conn.flush();
+        if conn.streamed() {
+            counters.streamed_responses.fetch_add(1, Relaxed);
+        }
+        conn.count_request();
+        let keep = match (action, flushed) {
+            (Ok(Action::KeepAlive), Ok(())) => true,
+            (Ok(_), Ok(())) => false,
+            (Err(e), _) | (_, Err(e)) => {
+                if e.kind() == io::ErrorKind::TimedOut {
+                    counters.timed_out.fetch_add(1, Relaxed);
+                }
+                __log_debug!("closing {}: {e}", conn.peer_addr());
+                false
+            }
+        };
+        return keep && !stuck && max_requests.is_none_or(|max| conn.requests_served() < max);
+    }
+}
+
+/// Whether the bytes buffered after a served request hold a whole request, by the
+/// handler's framing (`None`: `frame` panicked).
+fn next_is_complete<H: Handler>(
+    handler: &H,
+    session: &mut H::Session,
+    conn: &Connection,
+) -> Option<bool> {
+    let buffered = conn.buffered();
+    catch_unwind(AssertUnwindSafe(|| handler.frame(session, buffered)))
+        .ok()
+        .map(|frame| matches!(frame, Frame::Complete(_)))
 }
 
 pub use crate::error::AcceptFailure;
@@ -116,4 +173,121 @@ pub fn wait_while_before<'a, T>(
         };
     }
     guard
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead, Read};
+    use std::net::{TcpListener, TcpStream};
+
+    use super::*;
+    use crate::params::ServerParams;
+
+    /// Answers each `\n`-terminated line with `ok\n`, and frames by line.
+    struct Lines;
+
+    impl Handler for Lines {
+        type Session = ();
+        fn open(&self, _: &Connection) {}
+        fn serve(&self, _: &mut (), conn: &mut Connection) -> io::Result<Action> {
+            let mut line = Vec::new();
+            conn.read_until(b'\n', &mut line)?;
+            conn.write_all(b"ok\n")?;
+            Ok(Action::KeepAlive)
+        }
+        fn frame(&self, _: &mut (), buffered: &[u8]) -> Frame {
+            match buffered.iter().position(|&b| b == b'\n') {
+                Some(i) => Frame::Complete(i + 1),
+                None => Frame::Partial,
+            }
+        }
+    }
+
+    fn pair() -> (TcpStream, Connection) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (socket, _) = listener.accept().unwrap();
+        (
+            client,
+            Connection::new(socket, &ServerParams::default()).unwrap(),
+        )
+    }
+
+    fn buffer(client: &mut TcpStream, conn: &mut Connection, bytes: &[u8]) {
+        client.write_all(bytes).unwrap();
+        while conn.buffered().len() < bytes.len() {
+            conn.fill_more().unwrap();
+        }
+    }
+
+    /// Complete pipelined requests are served in one call, up to the batch; a partial one
+    /// behind them is left for later, and the responses are all sent.
+    #[test]
+    fn a_batch_serves_the_complete_pipelined_requests_and_stops_at_a_partial_one() {
+        let (mut client, mut conn) = pair();
+        let counters = Counters::default();
+        buffer(&mut client, &mut conn, b"a\nb\nc\npart");
+        assert!(serve_request(
+            &Lines,
+            &mut (),
+            &mut conn,
+            &counters,
+            None,
+            16
+        ));
+        assert_eq!(counters.requests.load(Relaxed), 3);
+        assert_eq!(conn.requests_served(), 3);
+        assert_eq!(conn.buffered(), b"part", "the partial request waits");
+        let mut answers = [0u8; 9];
+        client.read_exact(&mut answers).unwrap();
+        assert_eq!(&answers, b"ok\nok\nok\n");
+    }
+
+    #[test]
+    fn a_batch_is_bounded_by_its_size_and_by_max_requests() {
+        let (mut client, mut conn) = pair();
+        let counters = Counters::default();
+        buffer(&mut client, &mut conn, b"1\n2\n3\n4\n5\n");
+        assert!(serve_request(
+            &Lines,
+            &mut (),
+            &mut conn,
+            &counters,
+            None,
+            2
+        ));
+        assert_eq!(counters.requests.load(Relaxed), 2, "batch of 2");
+        assert!(!serve_request(
+            &Lines,
+            &mut (),
+            &mut conn,
+            &counters,
+            Some(3),
+            16
+        ));
+        assert_eq!(
+            counters.requests.load(Relaxed),
+            3,
+            "the third is the last allowed"
+        );
+        assert_eq!(conn.buffered(), b"4\n5\n");
+    }
+
+    #[test]
+    fn a_batch_of_one_serves_one() {
+        let (mut client, mut conn) = pair();
+        let counters = Counters::default();
+        buffer(&mut client, &mut conn, b"x\ny\n");
+        assert!(serve_request(
+            &Lines,
+            &mut (),
+            &mut conn,
+            &counters,
+            None,
+            1
+        ));
+        assert_eq!(counters.requests.load(Relaxed), 1);
+        let _ = conn.fill_buf();
+        assert_eq!(conn.buffered(), b"y\n");
+    }
 }

@@ -471,7 +471,8 @@ fn serve_connection<H: Handler>(shared: &Shared, handler: &H, accepted: Accepted
                     conn.set_last_request();
                 }
                 let max = params.max_requests_per_connection();
-                if !support::serve_request(handler, &mut session, &mut conn, counters, max) {
+                // One request per call: the blocking server never frames (see `Handler::frame`).
+                if !support::serve_request(handler, &mut session, &mut conn, counters, max, 1) {
                     break;
                 }
             }
