@@ -309,6 +309,27 @@ fn a_bulk_over_the_limit_is_refused<S: TestServer>() {
     server.shutdown(tests::SHUTDOWN_DEADLINE).unwrap();
 }
 
+/// What one small command could make the server allocate is bounded: `APPEND` stops at
+/// the bulk limit (Redis's error), and an `MGET` naming one large key many times is
+/// refused before its reply passes 64 MiB; the connection stays usable.
+fn small_commands_cannot_make_huge_values_or_replies<S: TestServer>() {
+    let mut server = start::<S>(RespHandler::new().max_bulk_bytes(2 << 20));
+    let mut c = Resp::connect(server.local_addr());
+    let mib = "m".repeat(1 << 20);
+    assert_eq!(c.call(&["SET", "big", &mib]), OK);
+    assert_eq!(c.call(&["APPEND", "big", &mib]), ":2097152\r\n");
+    assert_eq!(
+        c.call(&["APPEND", "big", "x"]),
+        "-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n"
+    );
+    assert_eq!(c.call(&["STRLEN", "big"]), ":2097152\r\n", "unchanged");
+    let mut mget = vec!["MGET"];
+    mget.extend(std::iter::repeat_n("big", 40)); // 80 MiB of reply from ~400 bytes
+    assert_eq!(c.call(&mget), "-ERR MGET reply would exceed 64 MiB\r\n");
+    assert_eq!(c.call(&["PING"]), "+PONG\r\n");
+    server.shutdown(tests::SHUTDOWN_DEADLINE).unwrap();
+}
+
 // ----- pipelining, inline, slow clients ---------------------------------------------------
 
 /// A thousand commands in one write are answered in order.
@@ -377,6 +398,7 @@ tests::server_tests!(
     command_errors_keep_the_connection,
     protocol_errors_close_only_their_connection,
     a_bulk_over_the_limit_is_refused,
+    small_commands_cannot_make_huge_values_or_replies,
     pipelined_commands_are_answered_in_order,
     inline_commands,
     a_trickled_command_does_not_hold_others,

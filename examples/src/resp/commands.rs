@@ -835,6 +835,13 @@ fn append(ctx: &mut Ctx<'_>, argv: Argv<'_>, out: &mut Vec<u8>) -> Flow {
     let now = ctx.now();
     let mut shard = ctx.store().shard(key);
     let len = match shard.get_mut(key, now) {
+        Some(entry) if entry.value.len().saturating_add(tail.len()) > ctx.limits.max_bulk => {
+            error(
+                out,
+                b"string exceeds maximum allowed size (proto-max-bulk-len)",
+            );
+            return Flow::Continue;
+        }
         Some(entry) => {
             entry.value.extend_from_slice(tail);
             entry.value.len()
@@ -886,12 +893,24 @@ fn exists(ctx: &mut Ctx<'_>, argv: Argv<'_>, out: &mut Vec<u8>) -> Flow {
     Flow::Continue
 }
 
+/// The largest reply `MGET` builds (a deliberate departure from Redis, which has no such
+/// bound): naming one large key many times must not make the server build a reply far
+/// larger than the request, with the keys' shards locked meanwhile.
+pub(crate) const MGET_REPLY_LIMIT: usize = 64 << 20;
+
 fn mget(ctx: &mut Ctx<'_>, argv: Argv<'_>, out: &mut Vec<u8>) -> Flow {
     let now = ctx.now();
     let mut locked = ctx.store().lock_keys(argv.iter_from(1));
+    let start = out.len();
     array(out, argv.len() - 1);
     for key in argv.iter_from(1) {
         match locked.shard(key).get(key, now) {
+            Some(entry) if out.len() - start + entry.value.len() > MGET_REPLY_LIMIT => {
+                drop(locked);
+                out.truncate(start);
+                error(out, b"MGET reply would exceed 64 MiB");
+                return Flow::Continue;
+            }
             Some(entry) => bulk(out, &entry.value),
             None => null(out),
         }

@@ -61,6 +61,10 @@ impl Default for Limits {
     }
 }
 
+/// What Redis reads per call (`PROTO_IOBUF_LEN`): the longest inline line it can take is
+/// the inline limit plus this.
+const INLINE_READ: usize = 16 * 1024;
+
 /// Why bytes cannot be a command. Each but [`TooLong`](ProtocolError::TooLong) is answered
 /// with Redis's `-ERR Protocol error: …`; then the connection closes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -376,6 +380,12 @@ impl Parser {
         };
         if newline + 1 > limits.max_command {
             return self.fail(ProtocolError::TooLong);
+        }
+        if newline > limits.max_inline.saturating_add(INLINE_READ) {
+            // A long line whose end arrived in the same read: Redis reads 16 KiB at a time
+            // and refuses a line once it holds more than the limit without its end, so it
+            // never takes one longer than the limit plus one read. Neither do we.
+            return self.fail(ProtocolError::TooBigInline);
         }
         let end = match newline.checked_sub(1) {
             Some(cr) if buf[cr] == b'\r' => cr,
@@ -915,6 +925,12 @@ mod tests {
         echo.extend(std::iter::repeat_n(b'A', 65532));
         echo.extend_from_slice(b"\r\n");
         assert_eq!(parse(&echo).0, Status::Complete(echo.len()));
+        // But not one longer than the limit plus one of Redis's reads, even when its end is
+        // buffered (a big read must not let a huge line through).
+        let mut huge = b"DEL ".to_vec();
+        huge.extend(std::iter::repeat_n(b'a', limits.max_inline + INLINE_READ));
+        huge.extend_from_slice(b"\r\n");
+        assert_eq!(parse(&huge).0, Status::Invalid(ProtocolError::TooBigInline));
 
         let mut count = b"*".to_vec();
         count.extend(std::iter::repeat_n(b'1', 65535));
