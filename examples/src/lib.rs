@@ -7,6 +7,8 @@
 //!   `POST /echo`) on the allocation-free parser in [`http::parse`].
 //! - [`resp::RespHandler`]: a Redis-compatible server (RESP2: strings, expiry, the
 //!   commands `redis-cli` and `redis-benchmark` use) on a keyspace all connections share.
+//! - [`loadgen`]: a load generator on `mio` for these protocols (HTTP, RESP, echo) that
+//!   checks every response, with open-loop rates and HDR latency percentiles.
 //! - [`cli`]: `clap` options mapped to [`net::ServerParams`], and [`cli::run`], which
 //!   serves until SIGINT/SIGTERM and shuts down gracefully.
 //! - `reference` (features `tokio-ref`, `hyper-ref`): what the tokio and hyper reference
@@ -39,6 +41,7 @@
 pub mod cli;
 pub mod echo;
 pub mod http;
+pub mod loadgen;
 #[cfg(any(feature = "tokio-ref", feature = "hyper-ref"))]
 pub mod reference;
 pub mod resp;

@@ -1,0 +1,441 @@
+//! A load generator for this project's protocols (HTTP, RESP, echo), on `mio`.
+//!
+//! [`run`] opens [`Config::connections`] connections from [`Config::threads`] threads
+//! (each with its own `mio::Poll` and its share of the connections), keeps up to
+//! [`Config::pipeline`] requests in flight on each, and **checks every response**: a
+//! wrong, short, malformed or out-of-order answer is an error (see [`check`] and
+//! [`Proto`]), never a success.
+//!
+//! - **Closed loop** (the default): each connection sends its next request as soon as an
+//!   answer frees a slot; latency counts from the moment a request is written.
+//! - **Open loop** ([`Config::rate`]): requests are due at a fixed total rate, spread
+//!   over the connections, whether or not the server keeps up; latency counts from each
+//!   request's intended send time ([`Schedule`]), so a server that stalls shows in p99.
+//! - A warm-up ([`Config::warmup`]) runs first and is not counted; then the run lasts
+//!   [`Stop::Duration`], or until [`Stop::Requests`] requests are answered or failed.
+//!   Every run also ends at [`Config::max_time`], whatever happens.
+//! - A request not answered within [`Config::timeout`] is an error of kind
+//!   [`ErrorKind::Timeout`] and its connection is reopened.
+//! - Latency goes into an HDR histogram (microseconds); the [`Report`] has the
+//!   percentiles, the errors by kind, a human summary and JSON.
+//!
+//! ```
+//! use std::time::Duration;
+//! use net::Server as _;
+//! use examples::loadgen::{self, Config, Proto, Stop};
+//!
+//! let mut server = examples::Server::serve(
+//!     "127.0.0.1:0",
+//!     examples::http::HttpHandler::new(),
+//!     net::ServerParams::default(),
+//! )?;
+//! let mut config = Config::new(server.local_addr(), Proto::Http, Stop::Requests(50));
+//! config.connections = 2;
+//! config.warmup = Duration::ZERO;
+//! let report = loadgen::run(&config)?;
+//! assert_eq!((report.requests, report.errors_total), (50, 0));
+//! assert!(report.latency_us.max >= report.latency_us.p50);
+//! server.shutdown(Duration::from_secs(1))?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod check;
+mod proto;
+mod report;
+mod schedule;
+mod worker;
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+pub use proto::{Proto, RESP_KEY_SLOTS};
+pub use report::{latency_histogram, micros, ErrorKind, Errors, Latency, Report};
+pub use schedule::Schedule;
+
+use worker::{Plan, Shared};
+
+/// Most connections one run opens: with a few descriptors for threads and polls, the
+/// process stays below 20,000 open files.
+pub const MAX_CONNECTIONS: usize = 19_000;
+
+/// Most requests in flight on one connection.
+pub const MAX_PIPELINE: usize = 1024;
+
+/// The hard limit of a `--requests` run when no `--max-time` is given (plus the
+/// warm-up, and the schedule's length in open loop).
+pub const DEFAULT_REQUESTS_CAP: Duration = Duration::from_secs(300);
+
+/// When a run ends: after a measured duration, or after a number of requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// Measure for this long after the warm-up; what is in flight then is not counted.
+    Duration(Duration),
+    /// Send this many counted requests and wait for each to be answered or to fail.
+    Requests(u64),
+}
+
+/// What to run. [`Config::new`] sets the defaults; change the fields, then [`run`].
+///
+/// ```
+/// use examples::loadgen::{Config, Proto, Stop};
+/// let addr = "127.0.0.1:8080".parse().unwrap();
+/// let mut config = Config::new(addr, Proto::Resp, Stop::Requests(1000));
+/// config.threads = 20; // more than the 10 connections
+/// let err = config.validate().unwrap_err();
+/// assert_eq!(err.flag(), "--threads");
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// The server.
+    pub addr: SocketAddr,
+    /// The protocol.
+    pub proto: Proto,
+    /// When the run ends.
+    pub stop: Stop,
+    /// Connections, 1 to [`MAX_CONNECTIONS`] (default 10).
+    pub connections: usize,
+    /// Client threads, 1 to `connections` (default 1).
+    pub threads: usize,
+    /// Requests in flight per connection, 1 to [`MAX_PIPELINE`] (default 1).
+    pub pipeline: usize,
+    /// Open loop: requests per second in total (default `None`: closed loop).
+    pub rate: Option<f64>,
+    /// Run this long before measuring (default 1 s).
+    pub warmup: Duration,
+    /// The longest wait for a response (default 2 s).
+    pub timeout: Duration,
+    /// The hard limit of the run, warm-up included (default: the warm-up and the
+    /// duration for [`Stop::Duration`]; for [`Stop::Requests`], the warm-up plus
+    /// [`DEFAULT_REQUESTS_CAP`] plus, in open loop, the schedule's length).
+    pub max_time: Option<Duration>,
+}
+
+impl Config {
+    /// A configuration with the defaults listed on each field.
+    pub fn new(addr: SocketAddr, proto: Proto, stop: Stop) -> Config {
+        Config {
+            addr,
+            proto,
+            stop,
+            connections: 10,
+            threads: 1,
+            pipeline: 1,
+            rate: None,
+            warmup: Duration::from_secs(1),
+            timeout: Duration::from_secs(2),
+            max_time: None,
+        }
+    }
+
+    /// Check every field; the error names the command-line flag of the first bad one.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |flag, message: String| Err(ConfigError { flag, message });
+        if !(1..=MAX_CONNECTIONS).contains(&self.connections) {
+            return bad(
+                "--connections",
+                format!(
+                    "{} is out of range: 1 to {MAX_CONNECTIONS} (open files stay below 20,000)",
+                    self.connections
+                ),
+            );
+        }
+        if self.threads == 0 || self.threads > self.connections {
+            return bad(
+                "--threads",
+                format!(
+                    "{} is out of range: 1 to --connections ({})",
+                    self.threads, self.connections
+                ),
+            );
+        }
+        if !(1..=MAX_PIPELINE).contains(&self.pipeline) {
+            return bad(
+                "--pipeline",
+                format!("{} is out of range: 1 to {MAX_PIPELINE}", self.pipeline),
+            );
+        }
+        if let Some(rate) = self.rate {
+            if !(rate.is_finite() && rate > 0.0) {
+                return bad(
+                    "--rate",
+                    format!("{rate} is not a positive number of requests per second"),
+                );
+            }
+        }
+        match self.stop {
+            Stop::Duration(d) if d.is_zero() => {
+                return bad("--duration", "must be longer than zero".to_owned())
+            }
+            Stop::Requests(0) => return bad("--requests", "must be at least 1".to_owned()),
+            _ => {}
+        }
+        if self.timeout.is_zero() {
+            return bad("--timeout", "must be longer than zero".to_owned());
+        }
+        if self.max_time.is_some_and(|d| d.is_zero()) {
+            return bad("--max-time", "must be longer than zero".to_owned());
+        }
+        Ok(())
+    }
+
+    /// The hard limit of the run, warm-up included (see [`Config::max_time`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use examples::loadgen::{Config, Proto, Stop};
+    /// let addr = "127.0.0.1:8080".parse().unwrap();
+    /// let config = Config::new(addr, Proto::Http, Stop::Duration(Duration::from_secs(10)));
+    /// assert_eq!(config.time_limit(), Duration::from_secs(11));
+    /// ```
+    pub fn time_limit(&self) -> Duration {
+        if let Some(max) = self.max_time {
+            return max;
+        }
+        match self.stop {
+            Stop::Duration(d) => self.warmup.saturating_add(d),
+            Stop::Requests(n) => {
+                let schedule = self
+                    .rate
+                    .map_or(Duration::ZERO, |r| Duration::from_secs_f64(n as f64 / r));
+                self.warmup
+                    .saturating_add(schedule)
+                    .saturating_add(DEFAULT_REQUESTS_CAP)
+            }
+        }
+    }
+}
+
+/// A bad [`Config`] field, named by its command-line flag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    flag: &'static str,
+    message: String,
+}
+
+impl ConfigError {
+    /// The flag: `--connections`, `--threads`, …
+    pub fn flag(&self) -> &'static str {
+        self.flag
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid value for {}: {}", self.flag, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Run the load described by `config` and report what it measured.
+///
+/// Fails only if the configuration is invalid ([`io::ErrorKind::InvalidInput`], with
+/// the [`ConfigError`] inside) or a thread cannot set up its `mio::Poll`; everything the
+/// server does wrong is counted in the [`Report`].
+pub fn run(config: &Config) -> io::Result<Report> {
+    config
+        .validate()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let start = Instant::now();
+    let measure_start = start + config.warmup;
+    let measure_end = match config.stop {
+        Stop::Duration(d) => Some(measure_start + d),
+        Stop::Requests(_) => None,
+    };
+    let shared = Shared {
+        addr: config.addr,
+        proto: config.proto,
+        pipeline: config.pipeline,
+        timeout: config.timeout,
+        start,
+        measure_start,
+        measure_end,
+        hard_end: start + config.time_limit(),
+    };
+    let plans = plans(config);
+    let outcomes = std::thread::scope(|scope| {
+        let handles: Vec<_> = plans
+            .into_iter()
+            .enumerate()
+            .map(|(i, plan)| {
+                let shared = &shared;
+                std::thread::Builder::new()
+                    .name(format!("loadgen-{i}"))
+                    .spawn_scoped(scope, move || worker::run_thread(shared, plan))
+            })
+            .collect::<io::Result<_>>()?;
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect::<io::Result<Vec<_>>>()
+    })?;
+
+    let mut hist = latency_histogram();
+    let mut errors = Errors::default();
+    let (mut ok, mut reconnects, mut capped) = (0, 0, false);
+    let mut stopped = measure_start;
+    for o in &outcomes {
+        hist.add(&o.hist)
+            .expect("histograms of the same bounds add up");
+        errors.merge(&o.errors);
+        ok += o.ok;
+        reconnects += o.reconnects;
+        capped |= o.capped;
+        stopped = stopped.max(o.stopped);
+    }
+    let mut elapsed = stopped.saturating_duration_since(measure_start);
+    if let Stop::Duration(d) = config.stop {
+        elapsed = elapsed.min(d);
+    }
+    let elapsed_s = elapsed.as_secs_f64();
+    Ok(Report {
+        proto: config.proto.name().to_owned(),
+        addr: config.addr.to_string(),
+        connections: config.connections,
+        threads: config.threads,
+        pipeline: config.pipeline,
+        rate: config.rate,
+        warmup_s: config.warmup.as_secs_f64(),
+        elapsed_s,
+        requests: ok,
+        req_per_s: if elapsed_s > 0.0 {
+            ok as f64 / elapsed_s
+        } else {
+            0.0
+        },
+        latency_us: Latency::from_histogram(&hist),
+        errors,
+        errors_total: errors.total(),
+        reconnects,
+        capped,
+    })
+}
+
+/// Each thread's connections, share of the requests and share of the rate.
+fn plans(config: &Config) -> Vec<Plan> {
+    let threads = config.threads;
+    let mut first_conn = 0;
+    (0..threads)
+        .map(|i| {
+            let conns = share(config.connections as u64, threads, i) as usize;
+            let plan = Plan {
+                first_conn,
+                conns,
+                budget: match config.stop {
+                    Stop::Requests(n) => Some(share(n, threads, i)),
+                    Stop::Duration(_) => None,
+                },
+                rate: config
+                    .rate
+                    .map(|r| r * conns as f64 / config.connections as f64),
+            };
+            first_conn += conns as u64;
+            plan
+        })
+        .collect()
+}
+
+/// Part `i` of `total` split in `parts` nearly equal parts (the first ones larger).
+fn share(total: u64, parts: usize, i: usize) -> u64 {
+    let parts = parts as u64;
+    total / parts + u64::from((i as u64) < total % parts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> Config {
+        Config::new(
+            "127.0.0.1:1".parse().unwrap(),
+            Proto::Http,
+            Stop::Requests(10),
+        )
+    }
+
+    #[test]
+    fn shares_add_up() {
+        for (total, parts) in [(10, 3), (1, 4), (19_000, 7), (0, 2)] {
+            let sum: u64 = (0..parts).map(|i| share(total, parts, i)).sum();
+            assert_eq!(sum, total);
+        }
+        let mut c = config();
+        c.connections = 5;
+        c.threads = 2;
+        c.rate = Some(1000.0);
+        c.stop = Stop::Requests(7);
+        let plans = plans(&c);
+        assert_eq!(
+            plans
+                .iter()
+                .map(|p| (p.first_conn, p.conns))
+                .collect::<Vec<_>>(),
+            [(0, 3), (3, 2)]
+        );
+        assert_eq!(plans[0].budget, Some(4));
+        assert_eq!(plans[1].budget, Some(3));
+        let rates: Vec<f64> = plans.iter().map(|p| p.rate.unwrap()).collect();
+        assert_eq!(rates, [600.0, 400.0]);
+    }
+
+    #[test]
+    fn validation_names_the_flag() {
+        let flag = |f: &dyn Fn(&mut Config)| {
+            let mut c = config();
+            f(&mut c);
+            c.validate().map_err(|e| e.flag())
+        };
+        assert_eq!(flag(&|_| {}), Ok(()));
+        assert_eq!(flag(&|c| c.connections = 0), Err("--connections"));
+        assert_eq!(flag(&|c| c.connections = 20_000), Err("--connections"));
+        assert_eq!(flag(&|c| c.threads = 11), Err("--threads"));
+        assert_eq!(flag(&|c| c.pipeline = 0), Err("--pipeline"));
+        assert_eq!(flag(&|c| c.rate = Some(0.0)), Err("--rate"));
+        assert_eq!(flag(&|c| c.rate = Some(f64::NAN)), Err("--rate"));
+        assert_eq!(flag(&|c| c.stop = Stop::Requests(0)), Err("--requests"));
+        assert_eq!(
+            flag(&|c| c.stop = Stop::Duration(Duration::ZERO)),
+            Err("--duration")
+        );
+        assert_eq!(flag(&|c| c.timeout = Duration::ZERO), Err("--timeout"));
+        assert_eq!(
+            flag(&|c| c.max_time = Some(Duration::ZERO)),
+            Err("--max-time")
+        );
+    }
+
+    #[test]
+    fn every_run_has_a_time_limit() {
+        let mut c = config();
+        c.stop = Stop::Requests(1000);
+        assert_eq!(c.time_limit(), Duration::from_secs(301));
+        c.rate = Some(100.0);
+        assert_eq!(c.time_limit(), Duration::from_secs(311));
+        c.max_time = Some(Duration::from_secs(5));
+        assert_eq!(c.time_limit(), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_dead_server_counts_connect_errors_and_stops() {
+        // Bind then drop a listener: its port refuses connections.
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let mut c = Config::new(
+            addr,
+            Proto::Http,
+            Stop::Duration(Duration::from_millis(100)),
+        );
+        c.connections = 2;
+        c.warmup = Duration::ZERO;
+        let report = run(&c).unwrap();
+        assert_eq!(report.requests, 0);
+        assert!(report.errors.connect >= 2, "{report:?}");
+        assert_eq!(report.errors_total, report.errors.connect);
+        assert!(!report.capped);
+    }
+}

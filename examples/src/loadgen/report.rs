@@ -1,0 +1,425 @@
+//! What a run measured: counts, latency percentiles, errors by kind.
+
+use std::fmt::{self, Write as _};
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+/// The highest latency the histogram holds, in µs (one hour); longer ones count as this.
+const HISTOGRAM_MAX_US: u64 = 3_600_000_000;
+
+/// A latency histogram in microseconds, 1 µs to one hour, 3 significant figures.
+///
+/// ```
+/// let mut h = examples::loadgen::latency_histogram();
+/// h.saturating_record(150);
+/// assert_eq!(h.len(), 1);
+/// ```
+pub fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, HISTOGRAM_MAX_US, 3).expect("valid histogram bounds")
+}
+
+/// The ways a request can fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A connection could not be opened (refused, unreachable, or not within `--timeout`).
+    Connect,
+    /// Reading from the connection failed (reset, …).
+    Read,
+    /// Writing to the connection failed.
+    Write,
+    /// The response did not arrive within `--timeout`; the connection is reopened.
+    Timeout,
+    /// The server closed the connection before answering.
+    Closed,
+    /// The response was malformed: the connection is reopened.
+    Protocol,
+    /// A well-formed response that is not the one expected (wrong content, another
+    /// request's answer).
+    Mismatch,
+}
+
+impl ErrorKind {
+    /// Every kind, in the order reports list them.
+    pub const ALL: [ErrorKind; 7] = [
+        ErrorKind::Connect,
+        ErrorKind::Read,
+        ErrorKind::Write,
+        ErrorKind::Timeout,
+        ErrorKind::Closed,
+        ErrorKind::Protocol,
+        ErrorKind::Mismatch,
+    ];
+
+    /// The kind's name in reports: `connect`, `read`, …
+    ///
+    /// ```
+    /// assert_eq!(examples::loadgen::ErrorKind::Mismatch.name(), "mismatch");
+    /// ```
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::Connect => "connect",
+            ErrorKind::Read => "read",
+            ErrorKind::Write => "write",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Closed => "closed",
+            ErrorKind::Protocol => "protocol",
+            ErrorKind::Mismatch => "mismatch",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Errors counted by kind.
+///
+/// A request sent counts once: as a success or as one error. A connection that fails
+/// (read, write, timeout, closed, protocol) counts each request it had in flight under
+/// that kind, or one error if it had none; `connect` counts failed attempts.
+///
+/// ```
+/// use examples::loadgen::{ErrorKind, Errors};
+/// let mut errors = Errors::default();
+/// errors.add(ErrorKind::Timeout, 2);
+/// errors.add(ErrorKind::Mismatch, 1);
+/// assert_eq!((errors.get(ErrorKind::Timeout), errors.total()), (2, 3));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Errors {
+    /// Failed connection attempts.
+    pub connect: u64,
+    /// Requests lost to a read error.
+    pub read: u64,
+    /// Requests lost to a write error.
+    pub write: u64,
+    /// Requests not answered within the timeout.
+    pub timeout: u64,
+    /// Requests lost because the server closed the connection.
+    pub closed: u64,
+    /// Requests lost to a malformed response.
+    pub protocol: u64,
+    /// Well-formed responses that were not the ones expected.
+    pub mismatch: u64,
+}
+
+impl Errors {
+    fn slot(&mut self, kind: ErrorKind) -> &mut u64 {
+        match kind {
+            ErrorKind::Connect => &mut self.connect,
+            ErrorKind::Read => &mut self.read,
+            ErrorKind::Write => &mut self.write,
+            ErrorKind::Timeout => &mut self.timeout,
+            ErrorKind::Closed => &mut self.closed,
+            ErrorKind::Protocol => &mut self.protocol,
+            ErrorKind::Mismatch => &mut self.mismatch,
+        }
+    }
+
+    /// Count `n` errors of `kind`.
+    pub fn add(&mut self, kind: ErrorKind, n: u64) {
+        *self.slot(kind) += n;
+    }
+
+    /// The errors of `kind`.
+    pub fn get(&self, kind: ErrorKind) -> u64 {
+        let mut copy = *self;
+        *copy.slot(kind)
+    }
+
+    /// All errors.
+    pub fn total(&self) -> u64 {
+        ErrorKind::ALL.iter().map(|&k| self.get(k)).sum()
+    }
+
+    /// Add the counts of `other`.
+    pub fn merge(&mut self, other: &Errors) {
+        for kind in ErrorKind::ALL {
+            self.add(kind, other.get(kind));
+        }
+    }
+}
+
+/// Latency percentiles of the successful requests, in microseconds (0 when there were
+/// none).
+///
+/// ```
+/// let mut h = examples::loadgen::latency_histogram();
+/// for us in 1..=1000 {
+///     h.saturating_record(us);
+/// }
+/// let l = examples::loadgen::Latency::from_histogram(&h);
+/// assert_eq!((l.p50, l.p99, l.max), (500, 990, 1000));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Latency {
+    /// Requests measured.
+    pub samples: u64,
+    /// The shortest.
+    pub min: u64,
+    /// The mean.
+    pub mean: f64,
+    /// The median.
+    pub p50: u64,
+    /// The 90th percentile.
+    pub p90: u64,
+    /// The 99th percentile.
+    pub p99: u64,
+    /// The 99.9th percentile.
+    pub p99_9: u64,
+    /// The longest.
+    pub max: u64,
+}
+
+impl Latency {
+    /// The percentiles of a histogram of microseconds.
+    pub fn from_histogram(h: &Histogram<u64>) -> Latency {
+        if h.is_empty() {
+            return Latency::default();
+        }
+        Latency {
+            samples: h.len(),
+            min: h.min(),
+            mean: h.mean(),
+            p50: h.value_at_quantile(0.5),
+            p90: h.value_at_quantile(0.9),
+            p99: h.value_at_quantile(0.99),
+            p99_9: h.value_at_quantile(0.999),
+            max: h.max(),
+        }
+    }
+}
+
+/// The result of a run: what [`run`](super::run) returns, what `loadgen` prints and
+/// writes with `--json`.
+///
+/// The JSON object has these fields, `latency_us` and `errors` as nested objects:
+///
+/// ```text
+/// {"proto":"http","addr":"127.0.0.1:8080","connections":50,"threads":1,"pipeline":1,
+///  "rate":null,"warmup_s":1.0,"elapsed_s":10.0,"requests":123456,"req_per_s":12345.6,
+///  "latency_us":{"samples":123456,"min":40,"mean":310.5,"p50":290,"p90":420,"p99":800,
+///                "p99_9":1900,"max":5100},
+///  "errors":{"connect":0,"read":0,"write":0,"timeout":0,"closed":0,"protocol":0,
+///            "mismatch":0},
+///  "errors_total":0,"reconnects":0,"capped":false}
+/// ```
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct Report {
+    /// The protocol: `http`, `resp` or `echo`.
+    pub proto: String,
+    /// The server's address.
+    pub addr: String,
+    /// Connections kept open.
+    pub connections: usize,
+    /// Client threads.
+    pub threads: usize,
+    /// Requests in flight per connection, at most.
+    pub pipeline: usize,
+    /// The open-loop rate in requests per second (`None`: closed loop).
+    pub rate: Option<f64>,
+    /// The warm-up, not counted, in seconds.
+    pub warmup_s: f64,
+    /// The measured time, in seconds.
+    pub elapsed_s: f64,
+    /// Requests answered correctly in the measured time.
+    pub requests: u64,
+    /// `requests / elapsed_s`.
+    pub req_per_s: f64,
+    /// Latency of the successful requests, in µs.
+    pub latency_us: Latency,
+    /// Errors by kind.
+    pub errors: Errors,
+    /// All errors.
+    pub errors_total: u64,
+    /// Connections reopened (after an error or a close by the server).
+    pub reconnects: u64,
+    /// Whether the run was cut by its hard time limit (`--max-time`) before it finished.
+    pub capped: bool,
+}
+
+impl Report {
+    /// The report as one JSON object.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a report serializes")
+    }
+
+    /// The human summary: what ran, requests and req/s, percentiles, errors by kind.
+    pub fn summary(&self) -> String {
+        let mut s = String::new();
+        let mode = match self.rate {
+            Some(r) => format!("open loop at {r} req/s"),
+            None => "closed loop".to_owned(),
+        };
+        let _ = writeln!(
+            s,
+            "{} to {}: {} connections on {} thread{}, pipeline {}, {mode}, {} warm-up",
+            self.proto,
+            self.addr,
+            self.connections,
+            self.threads,
+            if self.threads == 1 { "" } else { "s" },
+            self.pipeline,
+            crate::cli::format_duration(std::time::Duration::from_secs_f64(self.warmup_s)),
+        );
+        let _ = writeln!(
+            s,
+            "requests  {} in {:.2} s, {:.1} req/s{}",
+            self.requests,
+            self.elapsed_s,
+            self.req_per_s,
+            if self.capped {
+                " (cut by --max-time)"
+            } else {
+                ""
+            }
+        );
+        let l = &self.latency_us;
+        let _ = writeln!(
+            s,
+            "latency   p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
+            micros(l.p50),
+            micros(l.p90),
+            micros(l.p99),
+            micros(l.p99_9),
+            micros(l.max)
+        );
+        let kinds: Vec<String> = ErrorKind::ALL
+            .iter()
+            .filter(|&&k| self.errors.get(k) > 0)
+            .map(|&k| format!("{k} {}", self.errors.get(k)))
+            .collect();
+        let _ = write!(
+            s,
+            "errors    {}",
+            if kinds.is_empty() {
+                "none".to_owned()
+            } else {
+                format!("{} ({})", self.errors_total, kinds.join(", "))
+            }
+        );
+        if self.reconnects > 0 {
+            let _ = write!(s, "; {} reconnects", self.reconnects);
+        }
+        s.push('\n');
+        s
+    }
+}
+
+/// Microseconds as `850 µs`, `1.25 ms` or `2.50 s`.
+///
+/// ```
+/// use examples::loadgen::micros;
+/// assert_eq!(micros(850), "850 µs");
+/// assert_eq!(micros(1250), "1.25 ms");
+/// assert_eq!(micros(2_500_000), "2.50 s");
+/// ```
+pub fn micros(us: u64) -> String {
+    match us {
+        0..=999 => format!("{us} µs"),
+        1_000..=999_999 => format!("{:.2} ms", us as f64 / 1e3),
+        _ => format!("{:.2} s", us as f64 / 1e6),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_of_known_samples() {
+        let mut h = latency_histogram();
+        for us in 1..=1000 {
+            h.saturating_record(us);
+        }
+        let l = Latency::from_histogram(&h);
+        assert_eq!(l.samples, 1000);
+        assert_eq!(
+            (l.min, l.p50, l.p90, l.p99, l.p99_9, l.max),
+            (1, 500, 900, 990, 999, 1000)
+        );
+        assert!((l.mean - 500.5).abs() < 0.01, "{}", l.mean);
+
+        // 99 fast requests and one slow: the slow one is the max and above p99.
+        let mut h = latency_histogram();
+        h.saturating_record_n(100, 99);
+        h.saturating_record(250_000);
+        let l = Latency::from_histogram(&h);
+        assert_eq!((l.p50, l.p99), (100, 100));
+        assert!(l.p99_9 >= 249_000 && l.max >= 249_000, "{l:?}");
+
+        assert_eq!(
+            Latency::from_histogram(&latency_histogram()),
+            Latency::default()
+        );
+    }
+
+    #[test]
+    fn errors_by_kind() {
+        let mut a = Errors::default();
+        for (i, kind) in ErrorKind::ALL.into_iter().enumerate() {
+            a.add(kind, i as u64 + 1);
+        }
+        assert_eq!(a.total(), 28);
+        let mut b = Errors::default();
+        b.merge(&a);
+        b.merge(&a);
+        assert_eq!(b.get(ErrorKind::Mismatch), 14);
+        assert_eq!(b.total(), 56);
+    }
+
+    #[test]
+    fn json_and_summary_have_the_same_fields() {
+        let mut errors = Errors::default();
+        errors.add(ErrorKind::Timeout, 3);
+        let report = Report {
+            proto: "resp".into(),
+            addr: "127.0.0.1:6379".into(),
+            connections: 4,
+            threads: 2,
+            pipeline: 16,
+            rate: Some(1000.0),
+            warmup_s: 1.0,
+            elapsed_s: 2.0,
+            requests: 2000,
+            req_per_s: 1000.0,
+            latency_us: Latency {
+                samples: 2000,
+                min: 10,
+                mean: 100.0,
+                p50: 90,
+                p90: 150,
+                p99: 1500,
+                p99_9: 2500,
+                max: 3000,
+            },
+            errors,
+            errors_total: 3,
+            reconnects: 3,
+            capped: false,
+        };
+        let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+        assert_eq!(json["requests"], 2000);
+        assert_eq!(json["latency_us"]["p99_9"], 2500);
+        assert_eq!(json["errors"]["timeout"], 3);
+        assert_eq!(json["errors_total"], 3);
+        assert_eq!(json["rate"], 1000.0);
+        let summary = report.summary();
+        for part in [
+            "2000 in 2.00 s",
+            "1000.0 req/s",
+            "p99 1.50 ms",
+            "p99.9 2.50 ms",
+            "max 3.00 ms",
+            "errors    3 (timeout 3)",
+        ] {
+            assert!(summary.contains(part), "{part:?} in {summary}");
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! `loadgen` end to end: against the example servers in-process (every response right),
+//! against a server that answers wrongly (every response a mismatch), and its flags.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::Command;
+use std::time::Duration;
+
+use examples::loadgen::{self, Config, ErrorKind, Proto, Report, Stop};
+use net::{Handler, Server as _, ServerParams};
+
+/// Run `config` against `handler` served in-process on `examples::Server`.
+fn against<H: Handler>(handler: H, configure: impl FnOnce(&mut Config)) -> Report {
+    let mut server =
+        examples::Server::serve("127.0.0.1:0", handler, ServerParams::default()).expect("serve");
+    let mut config = Config::new(
+        server.local_addr(),
+        Proto::Http,
+        Stop::Duration(Duration::from_millis(300)),
+    );
+    config.connections = 4;
+    config.warmup = Duration::ZERO;
+    configure(&mut config);
+    let report = loadgen::run(&config).expect("run");
+    server.shutdown(Duration::from_secs(2)).expect("shutdown");
+    report
+}
+
+#[test]
+fn http_server_answers_every_request_right() {
+    let report = against(examples::http::HttpHandler::new(), |_| {});
+    assert_eq!(report.errors_total, 0, "{report:?}");
+    assert!(report.requests > 0, "{report:?}");
+    assert_eq!(report.latency_us.samples, report.requests);
+    assert!(
+        report.elapsed_s > 0.25 && report.elapsed_s <= 0.3,
+        "{report:?}"
+    );
+    assert!(!report.capped);
+}
+
+#[test]
+fn http_pipelined_on_two_threads() {
+    let report = against(examples::http::HttpHandler::new(), |c| {
+        c.threads = 2;
+        c.pipeline = 4;
+        c.stop = Stop::Requests(400);
+    });
+    assert_eq!(
+        (report.requests, report.errors_total),
+        (400, 0),
+        "{report:?}"
+    );
+}
+
+#[test]
+fn resp_server_answers_sets_and_gets_in_order() {
+    let report = against(examples::resp::RespHandler::new(), |c| {
+        c.proto = Proto::Resp;
+        c.pipeline = 8;
+        c.stop = Stop::Requests(400);
+    });
+    assert_eq!(
+        (report.requests, report.errors_total),
+        (400, 0),
+        "{report:?}"
+    );
+}
+
+#[test]
+fn echo_server_echoes_every_line() {
+    let report = against(examples::echo::Echo::new(), |c| {
+        c.proto = Proto::Echo;
+        c.pipeline = 2;
+        c.stop = Stop::Requests(200);
+    });
+    assert_eq!(
+        (report.requests, report.errors_total),
+        (200, 0),
+        "{report:?}"
+    );
+}
+
+#[test]
+fn open_loop_keeps_the_rate() {
+    let report = against(examples::http::HttpHandler::new(), |c| {
+        c.rate = Some(200.0);
+        c.stop = Stop::Requests(40);
+    });
+    assert_eq!(
+        (report.requests, report.errors_total),
+        (40, 0),
+        "{report:?}"
+    );
+    // 40 requests at 200/s take about 200 ms (the last is due at 195 ms).
+    assert!(report.elapsed_s >= 0.19, "{report:?}");
+}
+
+/// A server that answers every HTTP request head with a well-formed wrong response.
+fn wrong_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            std::thread::spawn(move || answer_wrongly(stream));
+        }
+    });
+    addr
+}
+
+fn answer_wrongly(mut stream: TcpStream) {
+    let mut pending = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        pending.extend_from_slice(&chunk[..n]);
+        while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+            pending.drain(..end + 4);
+            let wrong = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nWrong";
+            if stream.write_all(wrong).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+#[test]
+fn wrong_answers_are_mismatches_never_successes() {
+    let mut config = Config::new(
+        wrong_server(),
+        Proto::Http,
+        Stop::Duration(Duration::from_millis(300)),
+    );
+    config.connections = 4;
+    config.warmup = Duration::ZERO;
+    let report = loadgen::run(&config).expect("run");
+    assert_eq!(report.requests, 0, "{report:?}");
+    assert_eq!(report.latency_us.samples, 0);
+    assert!(report.errors.mismatch > 0, "{report:?}");
+    for kind in ErrorKind::ALL {
+        if kind != ErrorKind::Mismatch {
+            assert_eq!(report.errors.get(kind), 0, "{kind}: {report:?}");
+        }
+    }
+    assert_eq!(report.errors_total, report.errors.mismatch);
+}
+
+#[test]
+fn a_silent_server_times_out() {
+    // Accepts, reads, never answers.
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let mut config = Config::new(addr, Proto::Resp, Stop::Requests(2));
+    config.connections = 2;
+    config.warmup = Duration::ZERO;
+    config.timeout = Duration::from_millis(100);
+    let report = loadgen::run(&config).expect("run");
+    assert_eq!(report.requests, 0);
+    assert_eq!(report.errors.timeout, 2, "{report:?}");
+    assert_eq!(report.errors_total, 2);
+    assert!(!report.capped);
+}
+
+fn loadgen_bin(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args(args)
+        .output()
+        .expect("run loadgen")
+}
+
+#[test]
+fn flags_duration_or_requests_exactly_one() {
+    for args in [
+        &["--addr", "127.0.0.1:1"][..],
+        &[
+            "--addr",
+            "127.0.0.1:1",
+            "--duration",
+            "1s",
+            "--requests",
+            "5",
+        ],
+    ] {
+        let out = loadgen_bin(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("--duration"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn flags_bad_values_exit_2_naming_the_flag() {
+    for (flag, args) in [
+        ("--duration", &["--duration", "5"][..]),
+        ("--timeout", &["--requests", "1", "--timeout", "5"]),
+        (
+            "--threads",
+            &["--requests", "1", "--connections", "2", "--threads", "3"],
+        ),
+        (
+            "--connections",
+            &["--requests", "1", "--connections", "20000"],
+        ),
+        ("--rate", &["--requests", "1", "--rate", "0"]),
+        ("--proto", &["--requests", "1", "--proto", "smtp"]),
+    ] {
+        let mut all = vec!["--addr", "127.0.0.1:1"];
+        all.extend_from_slice(args);
+        let out = loadgen_bin(&all);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(flag), "{args:?}: {stderr}");
+    }
+    let out = loadgen_bin(&["--addr", "nowhere", "--requests", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--addr"));
+}
+
+#[test]
+fn json_output_has_the_summary_fields() {
+    let mut server = examples::Server::serve(
+        "127.0.0.1:0",
+        examples::http::HttpHandler::new(),
+        ServerParams::default(),
+    )
+    .expect("serve");
+    let addr = server.local_addr().to_string();
+    let out = loadgen_bin(&[
+        "--addr",
+        &addr,
+        "--requests",
+        "20",
+        "--warmup",
+        "0s",
+        "--connections",
+        "2",
+        "--json",
+        "-",
+    ]);
+    server.shutdown(Duration::from_secs(2)).expect("shutdown");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("requests  20 in"), "{stdout}");
+    assert!(stdout.contains("errors    none"), "{stdout}");
+    let json_start = stdout.find('{').expect("json");
+    let json: serde_json::Value = serde_json::from_str(&stdout[json_start..]).expect("parse");
+    assert_eq!(json["requests"], 20);
+    assert_eq!(json["errors_total"], 0);
+    assert_eq!(json["proto"], "http");
+    assert!(json["latency_us"]["p99"].as_u64().is_some());
+    assert!(json["req_per_s"].as_f64().unwrap() > 0.0);
+}
