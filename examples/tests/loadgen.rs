@@ -1,5 +1,6 @@
 //! `loadgen` end to end: against the example servers in-process (every response right),
-//! against a server that answers wrongly (every response a mismatch), and its flags.
+//! against a server that answers wrongly (every response a mismatch), and its flags;
+//! with background populations (idle, slowloris, non-readers) beside the measured load.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -11,8 +12,16 @@ use net::{Handler, Server as _, ServerParams};
 
 /// Run `config` against `handler` served in-process on `examples::Server`.
 fn against<H: Handler>(handler: H, configure: impl FnOnce(&mut Config)) -> Report {
-    let mut server =
-        examples::Server::serve("127.0.0.1:0", handler, ServerParams::default()).expect("serve");
+    against_with(handler, ServerParams::default(), configure)
+}
+
+/// [`against`] with these server parameters.
+fn against_with<H: Handler>(
+    handler: H,
+    params: ServerParams,
+    configure: impl FnOnce(&mut Config),
+) -> Report {
+    let mut server = examples::Server::serve("127.0.0.1:0", handler, params).expect("serve");
     let mut config = Config::new(
         server.local_addr(),
         Proto::Http,
@@ -259,4 +268,101 @@ fn json_output_has_the_summary_fields() {
     assert_eq!(json["proto"], "http");
     assert!(json["latency_us"]["p99"].as_u64().is_some());
     assert!(json["req_per_s"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn idle_connections_stay_usable_beside_the_load() {
+    let report = against(examples::http::HttpHandler::new(), |c| c.idle = 20);
+    assert_eq!(report.errors_total, 0, "{report:?}");
+    assert!(report.requests > 0, "{report:?}");
+    let idle = report.background.idle;
+    assert_eq!((idle.requested, idle.opened), (20, 20), "{idle:?}");
+    assert_eq!(
+        (idle.closed_by_server, idle.open_at_end),
+        (0, 20),
+        "{idle:?}"
+    );
+    let usable = idle.usable_at_end.expect("probed");
+    assert_eq!((usable.answered, usable.failed), (20, 0), "{idle:?}");
+    assert_eq!(report.background.slowloris.requested, 0);
+    assert!(report.summary().contains("20 answered, 0 failed"));
+}
+
+#[test]
+fn slowloris_clients_are_closed_by_the_read_timeout() {
+    let params = ServerParams::builder()
+        .read_timeout(Duration::from_millis(300))
+        .build()
+        .expect("params");
+    let report = against_with(examples::http::HttpHandler::new(), params, |c| {
+        c.slowloris = 3;
+        c.trickle_interval = Duration::from_millis(50);
+        c.stop = Stop::Duration(Duration::from_millis(1500));
+    });
+    assert_eq!(report.errors_total, 0, "{report:?}");
+    let slow = report.background.slowloris;
+    assert_eq!((slow.opened, slow.closed_by_server), (3, 3), "{slow:?}");
+    assert_eq!(slow.open_at_end, 0, "{slow:?}");
+    // Closed by the 300 ms deadline of the request's first byte; no upper bound asserted.
+    assert!(slow.close_after_s.median.unwrap() >= 0.2, "{slow:?}");
+    assert!(slow.close_after_s.max.unwrap() >= 0.2, "{slow:?}");
+    assert_eq!(slow.usable_at_end, None);
+}
+
+#[test]
+fn non_readers_end_with_the_run_and_the_report_parses() {
+    let params = ServerParams::builder()
+        .write_timeout(Duration::from_millis(200))
+        .build()
+        .expect("params");
+    let mut server =
+        examples::Server::serve("127.0.0.1:0", examples::http::HttpHandler::new(), params)
+            .expect("serve");
+    let addr = server.local_addr().to_string();
+    let out = loadgen_bin(&[
+        "--addr",
+        &addr,
+        "--duration",
+        "500ms",
+        "--warmup",
+        "0s",
+        "--connections",
+        "2",
+        "--non-readers",
+        "2",
+        "--max-time",
+        "5s",
+        "--json",
+        "-",
+    ]);
+    server.shutdown(Duration::from_secs(2)).expect("shutdown");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("non-readers 2 of 2 opened"), "{stdout}");
+    let json_start = stdout.find('{').expect("json");
+    let json: serde_json::Value = serde_json::from_str(&stdout[json_start..]).expect("parse");
+    let non_readers = &json["background"]["non_readers"];
+    assert_eq!(non_readers["opened"], 2, "{stdout}");
+    let closed = non_readers["closed_by_server"].as_u64().unwrap();
+    let open = non_readers["open_at_end"].as_u64().unwrap();
+    assert_eq!(closed + open, 2, "{stdout}");
+    assert!(non_readers.get("usable_at_end").is_none());
+    assert_eq!(json["background"]["idle"]["usable_at_end"]["answered"], 0);
+}
+
+#[test]
+fn flags_background_populations_are_bounded() {
+    for (flag, args) in [
+        ("--idle", &["--idle", "18991"][..]),
+        ("--slowloris", &["--slowloris", "18991"]),
+        ("--non-readers", &["--non-readers", "18991"]),
+        ("--trickle-interval", &["--trickle-interval", "5"]),
+    ] {
+        let mut all = vec!["--addr", "127.0.0.1:1", "--requests", "1"];
+        all.extend_from_slice(args);
+        let out = loadgen_bin(&all);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(flag), "{args:?}: {stderr}");
+    }
 }

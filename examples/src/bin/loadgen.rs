@@ -5,6 +5,7 @@
 //! loadgen --addr 127.0.0.1:8080 --connections 50 --duration 10s
 //! loadgen --addr 127.0.0.1:6379 --proto resp --pipeline 16 --requests 100000 --json out.json
 //! loadgen --addr 127.0.0.1:8080 --rate 20000 --duration 30s --threads 2
+//! loadgen --addr 127.0.0.1:8080 --duration 10s --idle 10000 --slowloris 200 --non-readers 2
 //! ```
 //!
 //! Exit status: 0 after a run (whatever the server did: errors are in the report), 2 for
@@ -71,6 +72,23 @@ struct Cli {
     #[arg(long, value_name = "D", value_parser = parse_duration)]
     max_time: Option<Duration>,
 
+    /// Background: keep-alive connections opened at the start that send nothing; after
+    /// the run each still open sends one request, checked.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    idle: usize,
+
+    /// Background: clients trickling a request one byte at a time, never finishing it.
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    slowloris: usize,
+
+    /// How often a slowloris client sends its next byte (a unit is required).
+    #[arg(long, value_name = "D", value_parser = parse_duration, default_value = "200ms")]
+    trickle_interval: Duration,
+
+    /// Background: clients that pipeline requests without end and never read.
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    non_readers: usize,
+
     /// Write the results as JSON to this file (`-` for standard output).
     #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
@@ -93,6 +111,10 @@ fn main() -> ExitCode {
     config.warmup = cli.warmup;
     config.timeout = cli.timeout;
     config.max_time = cli.max_time;
+    config.idle = cli.idle;
+    config.slowloris = cli.slowloris;
+    config.trickle_interval = cli.trickle_interval;
+    config.non_readers = cli.non_readers;
     if let Err(e) = config.validate() {
         Cli::command()
             .error(clap::error::ErrorKind::ValueValidation, e)

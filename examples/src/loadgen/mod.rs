@@ -16,6 +16,13 @@
 //!   Every run also ends at [`Config::max_time`], whatever happens.
 //! - A request not answered within [`Config::timeout`] is an error of kind
 //!   [`ErrorKind::Timeout`] and its connection is reopened.
+//! - **Background populations** run beside the measured load, on their own thread:
+//!   [`Config::idle`] keep-alive connections that send nothing, [`Config::slowloris`]
+//!   clients trickling a request they never finish, [`Config::non_readers`] clients
+//!   that pipeline requests and never read. They are opened before the warm-up, never
+//!   reopened, and their fate is in [`Report::background`]: how many the server closed
+//!   and after how long, how many were still open at the end, and whether the idle
+//!   ones still answer a request after the run.
 //! - Latency goes into an HDR histogram (microseconds); the [`Report`] has the
 //!   percentiles, the errors by kind, a human summary and JSON.
 //!
@@ -39,6 +46,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod background;
 pub mod check;
 mod proto;
 mod report;
@@ -48,16 +56,21 @@ mod worker;
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 pub use proto::{Proto, RESP_KEY_SLOTS};
-pub use report::{latency_histogram, micros, ErrorKind, Errors, Latency, Report};
+pub use report::{
+    latency_histogram, micros, Background, CloseAfter, ErrorKind, Errors, Latency, Population,
+    Report, Usable,
+};
 pub use schedule::Schedule;
 
+use background::BgPlan;
 use worker::{Plan, Shared};
 
-/// Most connections one run opens: with a few descriptors for threads and polls, the
-/// process stays below 20,000 open files.
+/// Most connections one run opens, measured and background together: with a few
+/// descriptors for threads and polls, the process stays below 20,000 open files.
 pub const MAX_CONNECTIONS: usize = 19_000;
 
 /// Most requests in flight on one connection.
@@ -111,6 +124,14 @@ pub struct Config {
     /// duration for [`Stop::Duration`]; for [`Stop::Requests`], the warm-up plus
     /// [`DEFAULT_REQUESTS_CAP`] plus, in open loop, the schedule's length).
     pub max_time: Option<Duration>,
+    /// Background keep-alive connections that send nothing (default 0).
+    pub idle: usize,
+    /// Background clients trickling a request they never finish (default 0).
+    pub slowloris: usize,
+    /// Background clients that pipeline requests and never read (default 0).
+    pub non_readers: usize,
+    /// How often a slowloris client sends its next byte (default 200 ms).
+    pub trickle_interval: Duration,
 }
 
 impl Config {
@@ -127,6 +148,10 @@ impl Config {
             warmup: Duration::from_secs(1),
             timeout: Duration::from_secs(2),
             max_time: None,
+            idle: 0,
+            slowloris: 0,
+            non_readers: 0,
+            trickle_interval: Duration::from_millis(200),
         }
     }
 
@@ -177,6 +202,30 @@ impl Config {
         }
         if self.max_time.is_some_and(|d| d.is_zero()) {
             return bad("--max-time", "must be longer than zero".to_owned());
+        }
+        let background = self
+            .idle
+            .saturating_add(self.slowloris)
+            .saturating_add(self.non_readers);
+        if self.connections.saturating_add(background) > MAX_CONNECTIONS {
+            let flag = if self.idle > 0 {
+                "--idle"
+            } else if self.slowloris > 0 {
+                "--slowloris"
+            } else {
+                "--non-readers"
+            };
+            return bad(
+                flag,
+                format!(
+                    "--connections + --idle + --slowloris + --non-readers is {} + {} + {} + {}, \
+                     more than {MAX_CONNECTIONS} (open files stay below 20,000)",
+                    self.connections, self.idle, self.slowloris, self.non_readers
+                ),
+            );
+        }
+        if self.slowloris > 0 && self.trickle_interval.is_zero() {
+            return bad("--trickle-interval", "must be longer than zero".to_owned());
         }
         Ok(())
     }
@@ -256,21 +305,42 @@ pub fn run(config: &Config) -> io::Result<Report> {
         hard_end: start + config.time_limit(),
     };
     let plans = plans(config);
-    let outcomes = std::thread::scope(|scope| {
-        let handles: Vec<_> = plans
-            .into_iter()
-            .enumerate()
-            .map(|(i, plan)| {
-                let shared = &shared;
-                std::thread::Builder::new()
-                    .name(format!("loadgen-{i}"))
-                    .spawn_scoped(scope, move || worker::run_thread(shared, plan))
-            })
-            .collect::<io::Result<_>>()?;
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect::<io::Result<Vec<_>>>()
+    let bg_plan = BgPlan {
+        addr: config.addr,
+        proto: config.proto,
+        idle: config.idle,
+        slowloris: config.slowloris,
+        non_readers: config.non_readers,
+        trickle_interval: config.trickle_interval,
+        timeout: config.timeout,
+    };
+    let bg_stop = AtomicBool::new(false);
+    let (outcomes, background) = std::thread::scope(|scope| {
+        // The populations start first, so that they are in place for the warm-up.
+        let bg = if bg_plan.total() > 0 {
+            let poll = mio::Poll::new()?;
+            let waker = mio::Waker::new(poll.registry(), background::WAKE)?;
+            let bg_stop = &bg_stop;
+            let handle = std::thread::Builder::new()
+                .name("loadgen-background".to_owned())
+                .spawn_scoped(scope, move || background::run(bg_plan, poll, bg_stop))?;
+            Some((handle, waker))
+        } else {
+            None
+        };
+        let outcomes = run_threads(scope, &shared, plans);
+        let background = match bg {
+            Some((handle, waker)) => {
+                bg_stop.store(true, Ordering::Release);
+                // The thread also looks at the flag every few tens of milliseconds.
+                let _ = waker.wake();
+                handle
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p))?
+            }
+            None => Background::default(),
+        };
+        Ok::<_, io::Error>((outcomes?, background))
     })?;
 
     let mut hist = latency_histogram();
@@ -311,7 +381,29 @@ pub fn run(config: &Config) -> io::Result<Report> {
         errors_total: errors.total(),
         reconnects,
         capped,
+        background,
     })
+}
+
+/// Run the measured threads, one per plan, until they end.
+fn run_threads<'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    shared: &'scope Shared,
+    plans: Vec<Plan>,
+) -> io::Result<Vec<worker::Outcome>> {
+    let handles: Vec<_> = plans
+        .into_iter()
+        .enumerate()
+        .map(|(i, plan)| {
+            std::thread::Builder::new()
+                .name(format!("loadgen-{i}"))
+                .spawn_scoped(scope, move || worker::run_thread(shared, plan))
+        })
+        .collect::<io::Result<_>>()?;
+    handles
+        .into_iter()
+        .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+        .collect()
 }
 
 /// Each thread's connections, share of the requests and share of the rate.
@@ -404,6 +496,31 @@ mod tests {
         assert_eq!(
             flag(&|c| c.max_time = Some(Duration::ZERO)),
             Err("--max-time")
+        );
+        assert_eq!(
+            flag(&|c| {
+                c.idle = 18_000;
+                c.slowloris = 900;
+                c.non_readers = 90;
+            }),
+            Ok(())
+        );
+        assert_eq!(
+            flag(&|c| {
+                c.idle = 18_000;
+                c.slowloris = 900;
+                c.non_readers = 91;
+            }),
+            Err("--idle")
+        );
+        assert_eq!(flag(&|c| c.slowloris = 18_991), Err("--slowloris"));
+        assert_eq!(flag(&|c| c.non_readers = usize::MAX), Err("--non-readers"));
+        assert_eq!(
+            flag(&|c| {
+                c.slowloris = 1;
+                c.trickle_interval = Duration::ZERO;
+            }),
+            Err("--trickle-interval")
         );
     }
 

@@ -195,6 +195,102 @@ impl Latency {
     }
 }
 
+/// The seconds from connection to close of the connections the server closed.
+///
+/// ```
+/// use examples::loadgen::CloseAfter;
+/// let c = CloseAfter::of(&mut [0.5, 0.1, 0.3, 0.2]);
+/// assert_eq!((c.median, c.max), (Some(0.25), Some(0.5)));
+/// assert_eq!(CloseAfter::of(&mut []), CloseAfter::default());
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct CloseAfter {
+    /// The median (`None`, JSON `null`, when the server closed none).
+    pub median: Option<f64>,
+    /// The longest.
+    pub max: Option<f64>,
+}
+
+impl CloseAfter {
+    /// The median and maximum of `seconds` (sorted in place).
+    pub fn of(seconds: &mut [f64]) -> CloseAfter {
+        if seconds.is_empty() {
+            return CloseAfter::default();
+        }
+        seconds.sort_by(f64::total_cmp);
+        let n = seconds.len();
+        let median = if n % 2 == 1 {
+            seconds[n / 2]
+        } else {
+            (seconds[n / 2 - 1] + seconds[n / 2]) / 2.0
+        };
+        CloseAfter {
+            median: Some(median),
+            max: Some(seconds[n - 1]),
+        }
+    }
+}
+
+/// Whether the idle connections still open after the run answer one request each.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Usable {
+    /// Answered with the expected response.
+    pub answered: u64,
+    /// A wrong, malformed or missing answer (within `--timeout`), or a close.
+    pub failed: u64,
+}
+
+/// The fate of one background population. A background connection is never reopened,
+/// so `opened = closed_by_server + open_at_end`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Population {
+    /// Connections asked for (`--idle`, `--slowloris`, `--non-readers`).
+    pub requested: usize,
+    /// Connections established.
+    pub opened: u64,
+    /// Connections that could not be established (refused, or not within `--timeout`).
+    pub connect_failed: u64,
+    /// Connections the server closed (end of file or reset) during the run.
+    pub closed_by_server: u64,
+    /// How long after their connection the server closed them.
+    pub close_after_s: CloseAfter,
+    /// Connections still open when the measured run ended.
+    pub open_at_end: u64,
+    /// Idle connections only: their answers to one request each after the run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usable_at_end: Option<Usable>,
+}
+
+impl Population {
+    /// One summary line (without a newline), `name` padded like the other lines.
+    fn summary(&self, name: &str) -> String {
+        let mut s = format!("{name:<9} {} of {} opened", self.opened, self.requested);
+        if self.connect_failed > 0 {
+            let _ = write!(s, " ({} failed to connect)", self.connect_failed);
+        }
+        let _ = write!(s, ", {} closed by the server", self.closed_by_server);
+        if let (Some(median), Some(max)) = (self.close_after_s.median, self.close_after_s.max) {
+            let _ = write!(s, " after {median:.2} s median, {max:.2} s max");
+        }
+        let _ = write!(s, ", {} open at the end", self.open_at_end);
+        if let Some(u) = self.usable_at_end {
+            let _ = write!(s, "; then {} answered, {} failed", u.answered, u.failed);
+        }
+        s
+    }
+}
+
+/// The background populations of a run (all zero when none was asked for).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Background {
+    /// `--idle`: keep-alive connections that send nothing.
+    pub idle: Population,
+    /// `--slowloris`: clients trickling a request they never finish.
+    pub slowloris: Population,
+    /// `--non-readers`: clients that pipeline requests and never read.
+    pub non_readers: Population,
+}
+
 /// The result of a run: what [`run`](super::run) returns, what `loadgen` prints and
 /// writes with `--json`.
 ///
@@ -207,7 +303,11 @@ impl Latency {
 ///                "p99_9":1900,"max":5100},
 ///  "errors":{"connect":0,"read":0,"write":0,"timeout":0,"closed":0,"protocol":0,
 ///            "mismatch":0},
-///  "errors_total":0,"reconnects":0,"capped":false}
+///  "errors_total":0,"reconnects":0,"capped":false,
+///  "background":{"idle":{"requested":100,"opened":100,"connect_failed":0,
+///                        "closed_by_server":0,"close_after_s":{"median":null,"max":null},
+///                        "open_at_end":100,"usable_at_end":{"answered":100,"failed":0}},
+///                "slowloris":{…, no usable_at_end},"non_readers":{…}}}
 /// ```
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
@@ -242,6 +342,8 @@ pub struct Report {
     pub reconnects: u64,
     /// Whether the run was cut by its hard time limit (`--max-time`) before it finished.
     pub capped: bool,
+    /// The background populations (`--idle`, `--slowloris`, `--non-readers`).
+    pub background: Background,
 }
 
 impl Report {
@@ -308,6 +410,17 @@ impl Report {
             let _ = write!(s, "; {} reconnects", self.reconnects);
         }
         s.push('\n');
+        let b = &self.background;
+        for (name, p) in [
+            ("idle", &b.idle),
+            ("slowloris", &b.slowloris),
+            ("non-readers", &b.non_readers),
+        ] {
+            if p.requested > 0 {
+                s.push_str(&p.summary(name));
+                s.push('\n');
+            }
+        }
         s
     }
 }
@@ -403,6 +516,26 @@ mod tests {
             errors_total: 3,
             reconnects: 3,
             capped: false,
+            background: Background {
+                idle: Population {
+                    requested: 20,
+                    opened: 20,
+                    open_at_end: 20,
+                    usable_at_end: Some(Usable {
+                        answered: 19,
+                        failed: 1,
+                    }),
+                    ..Population::default()
+                },
+                slowloris: Population {
+                    requested: 3,
+                    opened: 3,
+                    closed_by_server: 3,
+                    close_after_s: CloseAfter::of(&mut [0.3, 0.5, 0.4]),
+                    ..Population::default()
+                },
+                non_readers: Population::default(),
+            },
         };
         let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
         assert_eq!(json["requests"], 2000);
@@ -410,6 +543,15 @@ mod tests {
         assert_eq!(json["errors"]["timeout"], 3);
         assert_eq!(json["errors_total"], 3);
         assert_eq!(json["rate"], 1000.0);
+        let bg = &json["background"];
+        assert_eq!(bg["idle"]["usable_at_end"]["answered"], 19);
+        assert_eq!(bg["idle"]["open_at_end"], 20);
+        assert_eq!(bg["slowloris"]["closed_by_server"], 3);
+        assert_eq!(bg["slowloris"]["close_after_s"]["median"], 0.4);
+        assert_eq!(bg["slowloris"]["close_after_s"]["max"], 0.5);
+        assert!(bg["slowloris"].get("usable_at_end").is_none());
+        assert_eq!(bg["non_readers"]["opened"], 0);
+        assert!(bg["non_readers"]["close_after_s"]["median"].is_null());
         let summary = report.summary();
         for part in [
             "2000 in 2.00 s",
@@ -418,8 +560,12 @@ mod tests {
             "p99.9 2.50 ms",
             "max 3.00 ms",
             "errors    3 (timeout 3)",
+            "idle      20 of 20 opened, 0 closed by the server, 20 open at the end; \
+             then 19 answered, 1 failed",
+            "slowloris 3 of 3 opened, 3 closed by the server after 0.40 s median, 0.50 s max",
         ] {
             assert!(summary.contains(part), "{part:?} in {summary}");
         }
+        assert!(!summary.contains("non-readers"), "{summary}");
     }
 }
