@@ -516,16 +516,23 @@ impl<H: Handler> LoopCtx<'_, H> {
         }
         let mut unsent = std::mem::take(&mut self.outbox);
         for (job, _) in unsent.drain(..) {
-            let id = SlotId::new(job.slot as usize);
-            let slot = self.slab.get(id);
-            slot.conn = Some(job.conn);
-            slot.session = Some(job.session);
-            slot.started = Some(job.started);
+            let id = self.take_unsent(job);
             self.park_request(id);
         }
         self.outbox = unsent;
         self.pressure.set_queue_full(true);
         self.watch_queue();
+    }
+
+    /// Put a job that was never handed over back in its slot (still `Busy`: the caller
+    /// parks or closes it).
+    fn take_unsent(&mut self, job: Job<H::Session>) -> SlotId {
+        let id = SlotId::new(job.slot as usize);
+        let slot = self.slab.get(id);
+        slot.conn = Some(job.conn);
+        slot.session = Some(job.session);
+        slot.started = Some(job.started);
+        id
     }
 
     /// Serve one request on the loop thread (its connection never waits: see `run_loop`).
@@ -656,7 +663,7 @@ impl<H: Handler> LoopCtx<'_, H> {
         }
     }
 
-    /// Close an open slot that is not busy.
+    /// Close an open slot that holds its connection (not one out with a worker).
     fn close(&mut self, id: SlotId) {
         self.io.stop(id.index());
         let slot = self.slab.get(id);
@@ -832,12 +839,9 @@ impl<H: Handler> LoopCtx<'_, H> {
         self.cutting = true;
         self.take_returns();
         for (job, _) in std::mem::take(&mut self.outbox) {
-            // Never handed over: back to the slot, closed below.
-            let id = SlotId::new(job.slot as usize);
-            let slot = self.slab.get(id);
-            slot.conn = Some(job.conn);
-            slot.session = Some(job.session);
-            self.slab.set_phase(id, Phase::Parked, 0.0);
+            // Never handed over.
+            let id = self.take_unsent(job);
+            self.close(id);
         }
         for id in self.slab.used_where(|p| p != Phase::Busy) {
             self.close(id);

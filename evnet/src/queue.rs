@@ -196,13 +196,6 @@ impl<T> Receiver<T> {
             state.waking = state.waking.saturating_sub(1);
         }
     }
-
-    /// The next item if one is queued (never waits), and whether the queue now has room.
-    pub fn try_recv(&self) -> Option<(T, bool)> {
-        let mut state = self.0.lock();
-        let item = state.pop()?;
-        Some((item, state.len() <= self.0.capacity / 2))
-    }
 }
 
 /// How many sleeping workers to wake for `queued` jobs: one per job beyond those that
@@ -276,10 +269,12 @@ mod tests {
         ];
         assert_eq!(tx.send_all(&mut batch), 3);
         assert_eq!(batch, vec![(4, Kind::Fresh)], "the rest stays, in order");
-        assert_eq!(rx.try_recv(), Some((1, false)));
-        assert_eq!(rx.try_recv(), Some((2, true)));
-        assert_eq!(rx.try_recv(), Some((3, true)));
-        assert_eq!(rx.try_recv(), None, "try_recv never waits");
+        assert_eq!(rx.recv(), Some((1, false)));
+        assert_eq!(rx.recv(), Some((2, true)));
+        assert_eq!(rx.recv(), Some((3, true)));
+        // Emptied: the rest fits now, behind what was sent before.
+        assert_eq!(tx.send_all(&mut batch), 1);
+        assert_eq!(rx.recv(), Some((4, true)));
     }
 
     #[test]

@@ -35,6 +35,15 @@ fn against_with<H: Handler>(
     report
 }
 
+/// Every one of `requests` requests answered right.
+fn assert_all_right(report: &Report, requests: u64) {
+    assert_eq!(
+        (report.requests, report.errors_total),
+        (requests, 0),
+        "{report:?}"
+    );
+}
+
 #[test]
 fn http_server_answers_every_request_right() {
     let report = against(examples::http::HttpHandler::new(), |_| {});
@@ -55,11 +64,7 @@ fn http_pipelined_on_two_threads() {
         c.pipeline = 4;
         c.stop = Stop::Requests(400);
     });
-    assert_eq!(
-        (report.requests, report.errors_total),
-        (400, 0),
-        "{report:?}"
-    );
+    assert_all_right(&report, 400);
 }
 
 #[test]
@@ -69,11 +74,7 @@ fn resp_server_answers_sets_and_gets_in_order() {
         c.pipeline = 8;
         c.stop = Stop::Requests(400);
     });
-    assert_eq!(
-        (report.requests, report.errors_total),
-        (400, 0),
-        "{report:?}"
-    );
+    assert_all_right(&report, 400);
 }
 
 #[test]
@@ -83,11 +84,7 @@ fn echo_server_echoes_every_line() {
         c.pipeline = 2;
         c.stop = Stop::Requests(200);
     });
-    assert_eq!(
-        (report.requests, report.errors_total),
-        (200, 0),
-        "{report:?}"
-    );
+    assert_all_right(&report, 200);
 }
 
 #[test]
@@ -96,11 +93,7 @@ fn open_loop_keeps_the_rate() {
         c.rate = Some(200.0);
         c.stop = Stop::Requests(40);
     });
-    assert_eq!(
-        (report.requests, report.errors_total),
-        (40, 0),
-        "{report:?}"
-    );
+    assert_all_right(&report, 40);
     // 40 requests at 200/s take about 200 ms (the last is due at 195 ms).
     assert!(report.elapsed_s >= 0.19, "{report:?}");
 }

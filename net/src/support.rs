@@ -213,6 +213,11 @@ mod tests {
         )
     }
 
+    /// [`serve_request`] with [`Lines`].
+    fn serve(conn: &mut Connection, counters: &Counters, max: Option<u64>, batch: usize) -> bool {
+        serve_request(&Lines, &mut (), conn, counters, max, batch)
+    }
+
     fn buffer(client: &mut TcpStream, conn: &mut Connection, bytes: &[u8]) {
         client.write_all(bytes).unwrap();
         while conn.buffered().len() < bytes.len() {
@@ -227,14 +232,7 @@ mod tests {
         let (mut client, mut conn) = pair();
         let counters = Counters::default();
         buffer(&mut client, &mut conn, b"a\nb\nc\npart");
-        assert!(serve_request(
-            &Lines,
-            &mut (),
-            &mut conn,
-            &counters,
-            None,
-            16
-        ));
+        assert!(serve(&mut conn, &counters, None, 16));
         assert_eq!(counters.requests.load(Relaxed), 3);
         assert_eq!(conn.requests_served(), 3);
         assert_eq!(conn.buffered(), b"part", "the partial request waits");
@@ -248,23 +246,9 @@ mod tests {
         let (mut client, mut conn) = pair();
         let counters = Counters::default();
         buffer(&mut client, &mut conn, b"1\n2\n3\n4\n5\n");
-        assert!(serve_request(
-            &Lines,
-            &mut (),
-            &mut conn,
-            &counters,
-            None,
-            2
-        ));
+        assert!(serve(&mut conn, &counters, None, 2));
         assert_eq!(counters.requests.load(Relaxed), 2, "batch of 2");
-        assert!(!serve_request(
-            &Lines,
-            &mut (),
-            &mut conn,
-            &counters,
-            Some(3),
-            16
-        ));
+        assert!(!serve(&mut conn, &counters, Some(3), 16));
         assert_eq!(
             counters.requests.load(Relaxed),
             3,
@@ -278,14 +262,7 @@ mod tests {
         let (mut client, mut conn) = pair();
         let counters = Counters::default();
         buffer(&mut client, &mut conn, b"x\ny\n");
-        assert!(serve_request(
-            &Lines,
-            &mut (),
-            &mut conn,
-            &counters,
-            None,
-            1
-        ));
+        assert!(serve(&mut conn, &counters, None, 1));
         assert_eq!(counters.requests.load(Relaxed), 1);
         let _ = conn.fill_buf();
         assert_eq!(conn.buffered(), b"y\n");
