@@ -3,10 +3,12 @@
 //! Reusable [`net::Handler`]s, and the command-line runner shared by the binaries:
 //!
 //! - [`echo::Echo`]: a line echo server.
-//! - [`http::HttpHandler`]: a small HTTP/1.1 server (`GET /`, `GET /json`,
+//! - [`http::HttpHandler`]: a small HTTP/1.1 server (`GET /`, `GET /json`, `GET /work?ms=N`,
 //!   `POST /echo`) on the allocation-free parser in [`http::parse`].
 //! - [`resp::RespHandler`]: a Redis-compatible server (RESP2: strings, expiry, the
 //!   commands `redis-cli` and `redis-benchmark` use) on a keyspace all connections share.
+//! - [`compare`]: the servers side by side in the situations where they differ (the
+//!   `compare` binary, the main job).
 //! - [`loadgen`]: a load generator on `mio` for these protocols (HTTP, RESP, echo) that
 //!   checks every response, with open-loop rates and HDR latency percentiles.
 //! - [`cli`]: `clap` options mapped to [`net::ServerParams`], and [`cli::run`], which
@@ -39,6 +41,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod compare;
 pub mod echo;
 pub mod http;
 pub mod loadgen;

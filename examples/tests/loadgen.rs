@@ -7,7 +7,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::Command;
 use std::time::Duration;
 
-use examples::loadgen::{self, Config, ErrorKind, Proto, Report, Stop};
+use examples::loadgen::{self, Config, ErrorKind, Progress, Proto, Report, Stop};
 use net::{Handler, Server as _, ServerParams};
 
 /// Run `config` against `handler` served in-process on `examples::Server`.
@@ -96,6 +96,80 @@ fn open_loop_keeps_the_rate() {
     assert_all_right(&report, 40);
     // 40 requests at 200/s take about 200 ms (the last is due at 195 ms).
     assert!(report.elapsed_s >= 0.19, "{report:?}");
+}
+
+#[test]
+fn http_path_reaches_the_blocking_route() {
+    let report = against(examples::http::HttpHandler::new(), |c| {
+        c.path = "/work?ms=1".to_owned();
+        c.pipeline = 2;
+        c.stop = Stop::Requests(40);
+    });
+    assert_all_right(&report, 40);
+    // Each answer waited for its 1 ms in the handler; only a lower bound.
+    assert!(report.latency_us.min >= 1000, "{report:?}");
+}
+
+#[test]
+fn http_path_not_found_is_an_error_for_every_response() {
+    let progress = Progress::new();
+    let mut server = examples::Server::serve(
+        "127.0.0.1:0",
+        examples::http::HttpHandler::new(),
+        ServerParams::default(),
+    )
+    .expect("serve");
+    let mut config = Config::new(server.local_addr(), Proto::Http, Stop::Requests(30));
+    config.connections = 3;
+    config.warmup = Duration::ZERO;
+    config.path = "/nope".to_owned();
+    let report = loadgen::run_with(&config, &progress).expect("run");
+    server.shutdown(Duration::from_secs(2)).expect("shutdown");
+    // 404 answers are well-formed and keep the connection: each is a mismatch.
+    assert_eq!(report.requests, 0, "{report:?}");
+    assert_eq!(report.latency_us.samples, 0);
+    assert_eq!(
+        (report.errors.mismatch, report.errors_total),
+        (30, 30),
+        "{report:?}"
+    );
+    assert_eq!((progress.answered(), progress.errors()), (0, 30));
+}
+
+#[test]
+fn progress_counts_match_the_report() {
+    let mut server = examples::Server::serve(
+        "127.0.0.1:0",
+        examples::http::HttpHandler::new(),
+        ServerParams::default(),
+    )
+    .expect("serve");
+    // Requests, with the display beside the run on a hidden target: the run's time limit
+    // (the warm-up and 5 minutes) makes it draw, and dropping it stops its thread.
+    let progress = Progress::new();
+    let mut config = Config::new(server.local_addr(), Proto::Http, Stop::Requests(500));
+    config.connections = 4;
+    config.threads = 2;
+    config.pipeline = 2;
+    config.warmup = Duration::from_millis(50);
+    let line =
+        loadgen::show_progress_on(&config, &progress, indicatif::ProgressDrawTarget::hidden());
+    assert!(line.is_active());
+    let report = loadgen::run_with(&config, &progress).expect("run");
+    drop(line);
+    assert_all_right(&report, 500);
+    assert_eq!((progress.answered(), progress.errors()), (500, 0));
+    // A duration: what is answered after its end is in neither.
+    let progress = Progress::new();
+    config.stop = Stop::Duration(Duration::from_millis(300));
+    let report = loadgen::run_with(&config, &progress).expect("run");
+    server.shutdown(Duration::from_secs(2)).expect("shutdown");
+    assert!(report.requests > 0, "{report:?}");
+    assert_eq!(
+        (progress.answered(), progress.errors()),
+        (report.requests, report.errors_total),
+        "{report:?}"
+    );
 }
 
 /// A server that answers every HTTP request head with a well-formed wrong response.
@@ -215,6 +289,12 @@ fn flags_bad_values_exit_2_naming_the_flag() {
         ),
         ("--rate", &["--requests", "1", "--rate", "0"]),
         ("--proto", &["--requests", "1", "--proto", "smtp"]),
+        ("--path", &["--requests", "1", "--path", "nope"]),
+        ("--path", &["--requests", "1", "--path", "/a b"]),
+        (
+            "--path",
+            &["--requests", "1", "--proto", "resp", "--path", "/"],
+        ),
     ] {
         let mut all = vec!["--addr", "127.0.0.1:1"];
         all.extend_from_slice(args);
@@ -261,6 +341,41 @@ fn json_output_has_the_summary_fields() {
     assert_eq!(json["proto"], "http");
     assert!(json["latency_us"]["p99"].as_u64().is_some());
     assert!(json["req_per_s"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn flag_path_sets_the_target() {
+    let mut server = examples::Server::serve(
+        "127.0.0.1:0",
+        examples::http::HttpHandler::new(),
+        ServerParams::default(),
+    )
+    .expect("serve");
+    let addr = server.local_addr().to_string();
+    let run = |path: &str| {
+        loadgen_bin(&[
+            "--addr",
+            &addr,
+            "--requests",
+            "10",
+            "--warmup",
+            "0s",
+            "--connections",
+            "2",
+            "--path",
+            path,
+        ])
+    };
+    let (good, bad) = (run("/work?ms=1"), run("/nope"));
+    server.shutdown(Duration::from_secs(2)).expect("shutdown");
+    let stdout = String::from_utf8_lossy(&good.stdout);
+    assert_eq!(good.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("requests  10 in"), "{stdout}");
+    assert!(stdout.contains("errors    none"), "{stdout}");
+    let stdout = String::from_utf8_lossy(&bad.stdout);
+    assert_eq!(bad.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("requests  0 in"), "{stdout}");
+    assert!(stdout.contains("mismatch"), "{stdout}");
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use examples::http::HttpHandler;
 use net::{Server, ServerParams, ServerParamsBuilder};
@@ -434,6 +434,52 @@ fn method_not_allowed_405<S: TestServer>() {
     stop(server);
 }
 
+/// `GET /work?ms=N` blocks N ms in the handler, then answers as `GET /`; HEAD too.
+fn work_blocks_then_answers_hello<S: TestServer>() {
+    let server = start::<S>();
+    let mut c = Client::connect(server.local_addr());
+    assert_hello(&c.request(b"GET /work?ms=0 HTTP/1.1\r\nHost: t\r\n\r\n"));
+    let started = Instant::now();
+    let r = c.request(b"GET /work?ms=20 HTTP/1.1\r\nHost: t\r\n\r\n");
+    let elapsed = started.elapsed();
+    assert_hello(&r);
+    // Only a lower bound: a loaded machine may take longer.
+    assert!(
+        elapsed >= Duration::from_millis(20),
+        "{}: {elapsed:?}",
+        S::NAME
+    );
+    c.send(b"HEAD /work?ms=1 HTTP/1.1\r\nHost: t\r\n\r\n");
+    let r = c.read_response(true);
+    assert_eq!(r.status, 200, "{}: {r:?}", S::NAME);
+    assert_eq!(r.header("content-length"), Some("13"));
+    assert_hello(&c.request(GET_ROOT));
+    stop(server);
+}
+
+/// A missing, non-numeric or too large `ms` gets 400 naming the problem; like 404, it
+/// is not an error of the protocol: the connection stays usable. Other methods get 405.
+fn work_bad_query_400<S: TestServer>() {
+    let server = start::<S>();
+    let mut c = Client::connect(server.local_addr());
+    for (target, problem) in [
+        ("/work?ms=5000", "too large"),
+        ("/work?ms=x", "not a number"),
+        ("/work", "missing ms"),
+    ] {
+        let request = format!("GET {target} HTTP/1.1\r\nHost: t\r\n\r\n");
+        let r = c.request(request.as_bytes());
+        assert_eq!(r.status, 400, "{}: {target}: {r:?}", S::NAME);
+        assert_eq!(r.header("connection"), None, "{}: {target}: {r:?}", S::NAME);
+        assert!(r.text().contains(problem), "{}: {target}: {r:?}", S::NAME);
+    }
+    let r = c.request(b"POST /work?ms=1 HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nxx");
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("GET, HEAD"));
+    assert_hello(&c.request(GET_ROOT));
+    stop(server);
+}
+
 /// With `max_requests_per_connection(2)`, the second response says `Connection: close`
 /// and the connection then closes (the client is told, not dropped silently).
 fn last_request_says_close<S: TestServer>() {
@@ -596,4 +642,6 @@ tests::server_tests!(
     absolute_form_target,
     chunk_size_leading_zeros,
     invalid_host_400,
+    work_blocks_then_answers_hello,
+    work_bad_query_400,
 );

@@ -1,5 +1,6 @@
-//! The HTTP example server: `GET /`, `GET /json`, `POST /echo` on `examples::Server`
-//! (`net` by default, `evnet` with the `evented` feature).
+//! The HTTP example server: `GET /`, `GET /json`, `POST /echo` and `GET /work?ms=N`
+//! (answers as `GET /` after blocking N ms, 0 to 1000, in the handler) on
+//! `examples::Server` (`net` by default, `evnet` with the `evented` feature).
 //!
 //! Prints `listening on http://ADDR (KIND)` first, serves until SIGINT or SIGTERM, then
 //! shuts down gracefully and prints its statistics.
@@ -10,7 +11,7 @@ use clap::Parser;
 use examples::cli::{self, format_bytes, parse_bytes, ServerArgs};
 use examples::http::HttpHandler;
 
-/// HTTP/1.1 example server (GET /, GET /json, POST /echo).
+/// HTTP/1.1 example server (GET /, GET /json, POST /echo, GET /work?ms=N).
 #[derive(Debug, Parser)]
 #[command(name = "http", version)]
 struct Cli {

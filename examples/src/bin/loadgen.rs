@@ -5,8 +5,13 @@
 //! loadgen --addr 127.0.0.1:8080 --connections 50 --duration 10s
 //! loadgen --addr 127.0.0.1:6379 --proto resp --pipeline 16 --requests 100000 --json out.json
 //! loadgen --addr 127.0.0.1:8080 --rate 20000 --duration 30s --threads 2
+//! loadgen --addr 127.0.0.1:8080 --path '/work?ms=5' --connections 100 --duration 10s
 //! loadgen --addr 127.0.0.1:8080 --duration 10s --idle 10000 --slowloris 200 --non-readers 2
 //! ```
+//!
+//! During a run longer than 3 s (warm-up included), a live line on stderr shows the
+//! elapsed time, the responses answered right, the rate and the errors, when stderr is a
+//! terminal; it is cleared before the report is printed.
 //!
 //! Exit status: 0 after a run (whatever the server did: errors are in the report), 2 for
 //! a bad flag (named in the message), 1 when the run or writing `--json` fails.
@@ -18,7 +23,7 @@ use std::time::Duration;
 
 use clap::{ArgGroup, CommandFactory, Parser};
 use examples::cli::{parse_duration, EXIT_FAILURE};
-use examples::loadgen::{self, Config, Proto, Stop};
+use examples::loadgen::{self, Config, Progress, Proto, Stop};
 
 /// Load generator for the example servers: every response is checked.
 #[derive(Debug, Parser)]
@@ -32,6 +37,12 @@ struct Cli {
     /// The protocol.
     #[arg(long, value_enum, default_value_t = Proto::Http)]
     proto: Proto,
+
+    /// For --proto http: the request target, e.g. `/work?ms=5` (starts with `/`, visible
+    /// ASCII only, at most 1024 bytes; every answer must still be 200 `Hello, World!`)
+    /// [default: /].
+    #[arg(long, value_name = "TARGET")]
+    path: Option<String>,
 
     /// Connections kept open (spread over the threads).
     #[arg(long, value_name = "N", default_value_t = 10)]
@@ -115,12 +126,23 @@ fn main() -> ExitCode {
     config.slowloris = cli.slowloris;
     config.trickle_interval = cli.trickle_interval;
     config.non_readers = cli.non_readers;
+    if let Some(path) = cli.path {
+        if cli.proto != Proto::Http {
+            usage_error("--path", &format!("is for --proto http, not {}", cli.proto));
+        }
+        config.path = path;
+    }
     if let Err(e) = config.validate() {
         Cli::command()
             .error(clap::error::ErrorKind::ValueValidation, e)
             .exit();
     }
-    let report = match loadgen::run(&config) {
+    let progress = Progress::new();
+    // Drawn on stderr only when it is a terminal and the run is long enough.
+    let line = loadgen::show_progress(&config, &progress);
+    let report = loadgen::run_with(&config, &progress);
+    drop(line);
+    let report = match report {
         Ok(report) => report,
         Err(e) => {
             eprintln!("error: {e}");

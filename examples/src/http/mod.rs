@@ -1,15 +1,23 @@
-//! A small HTTP/1.1 server handler: three routes on the parser in [`parse`].
+//! A small HTTP/1.1 server handler: four routes on the parser in [`parse`].
 //!
 //! | route | answer |
 //! | --- | --- |
 //! | `GET /` (and `HEAD`) | 200, `text/plain`, `Hello, World!` (13 bytes) |
 //! | `GET /json` (and `HEAD`) | 200, `application/json`, `{"message":"Hello, World!"}` |
 //! | `POST /echo` | 200, `application/octet-stream`, the request body |
+//! | `GET /work?ms=N` (and `HEAD`) | after blocking N ms, the answer of `GET /` |
+//! | `/work` without a valid `ms` (0 to [`WORK_MAX_MS`]) | 400, naming the problem |
 //! | a known path, another method | 405 with `Allow` |
 //! | any other path | 404 |
 //!
+//! `/work` models a handler that blocks (on a database, a file, another service): it
+//! sleeps in the handler ([`std::thread::sleep`]), holding whatever thread serves the
+//! request. Its `ms` is a decimal number of milliseconds among the query's
+//! `&`-separated parameters (`/work?ms=20`, `/work?x=1&ms=0`; the first `ms` counts).
+//!
 //! Routes match the target's path in origin-form (`/json`) or absolute-form
-//! (`http://example.com/json`). Connections persist by HTTP/1.1 rules (see
+//! (`http://example.com/json`). The answers in the table (400, 404 and 405 included)
+//! keep the connection open as any answer does. Connections persist by HTTP/1.1 rules (see
 //! [`HttpHandler`]); requests that cannot be served get the status of their
 //! [`parse::Error`] (400, 413, 417, 431, 501, 505) with `Connection: close`, and the
 //! connection is closed.
@@ -33,14 +41,17 @@ pub const HELLO: &[u8] = b"Hello, World!";
 /// The body of `GET /json`.
 pub const JSON: &[u8] = br#"{"message":"Hello, World!"}"#;
 
+/// The longest `GET /work?ms=N` blocks, in milliseconds; a larger `N` gets 400.
+pub const WORK_MAX_MS: u16 = 1000;
+
 /// Responses whose body is at most this long are assembled on the stack.
 const STACK_RESPONSE: usize = 1024;
 
 /// After an error response, at most this many unread request bytes are discarded.
 const DISCARD_BUDGET: usize = 1024 * 1024;
 
-/// The HTTP/1.1 handler: routes `GET /`, `GET /json` and `POST /echo` (see the
-/// [module docs](self)).
+/// The HTTP/1.1 handler: routes `GET /`, `GET /json`, `POST /echo` and
+/// `GET /work?ms=N` (see the [module docs](self)).
 ///
 /// - **Persistence**: HTTP/1.1 keeps the connection open unless the request says
 ///   `Connection: close` (answered with `Connection: close`, then the connection closes);
@@ -175,6 +186,12 @@ impl HttpHandler {
         let connection = connection_header(req.version, keep_alive);
         let reply = match req.route {
             Route::Static { content_type, body } => Reply::new(200, content_type, body),
+            Route::Work { ms } => {
+                // Blocking on purpose: this route models a handler that waits.
+                std::thread::sleep(std::time::Duration::from_millis(u64::from(ms)));
+                Reply::new(200, "text/plain", HELLO)
+            }
+            Route::BadRequest { message } => Reply::new(400, "text/plain", message.as_bytes()),
             Route::NotFound => Reply::new(404, "text/plain", b"Not Found\n"),
             Route::MethodNotAllowed { allow } => Reply {
                 allow: Some(allow),
@@ -349,6 +366,15 @@ enum Route {
         body: &'static [u8],
     },
     Echo,
+    /// `GET /work?ms=N`: sleep, then answer as `GET /`.
+    Work {
+        ms: u16,
+    },
+    /// A request for a known route that it cannot serve (a bad query): 400 with this body;
+    /// the connection stays open.
+    BadRequest {
+        message: &'static str,
+    },
     NotFound,
     MethodNotAllowed {
         allow: &'static str,
@@ -378,6 +404,13 @@ impl Request {
             "/json" => get_like("application/json", JSON),
             "/echo" if method == "POST" => Route::Echo,
             "/echo" => Route::MethodNotAllowed { allow: "POST" },
+            "/work" => match method {
+                "GET" | "HEAD" => match work_ms(head.query()) {
+                    Ok(ms) => Route::Work { ms },
+                    Err(message) => Route::BadRequest { message },
+                },
+                _ => Route::MethodNotAllowed { allow: "GET, HEAD" },
+            },
             _ => Route::NotFound,
         };
         Request {
@@ -388,6 +421,28 @@ impl Request {
             keep_alive: head.keep_alive(),
             expect_continue: head.expects_continue(),
         }
+    }
+}
+
+/// The milliseconds `GET /work` is asked to block: the first `ms` parameter of `query`,
+/// a decimal number from 0 to [`WORK_MAX_MS`]; else the body of the 400 answer.
+fn work_ms(query: Option<&str>) -> Result<u16, &'static str> {
+    let value = query
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .find_map(|pair| match pair.split_once('=') {
+            Some(("ms", value)) => Some(value),
+            None if pair == "ms" => Some(""),
+            _ => None,
+        })
+        .ok_or("missing ms: use /work?ms=N with N from 0 to 1000\n")?;
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("ms is not a number: use /work?ms=N with N from 0 to 1000\n");
+    }
+    // Only digits: parsing fails only by overflow, which is too large as well.
+    match value.parse::<u16>() {
+        Ok(ms) if ms <= WORK_MAX_MS => Ok(ms),
+        _ => Err("ms is too large: at most 1000\n"),
     }
 }
 
@@ -623,6 +678,67 @@ mod tests {
         );
     }
 
+    #[test]
+    fn work_routes() {
+        let route = |buf: &[u8]| match parse::parse_head(buf, &Limits::default()) {
+            Ok(Parsed::Complete(head)) => Request::new(&head).route,
+            other => panic!("{other:?}"),
+        };
+        for (target, ms) in [
+            ("/work?ms=0", 0),
+            ("/work?ms=20", 20),
+            ("/work?ms=1000", 1000),
+            ("/work?ms=0007", 7),
+            ("/work?x=1&ms=5", 5),
+            ("/work?ms=3&ms=9999", 3),
+            ("http://example.com/work?ms=1", 1),
+        ] {
+            let get = format!("GET {target} HTTP/1.1\r\n\r\n");
+            assert_eq!(route(get.as_bytes()), Route::Work { ms }, "{target}");
+            let head = format!("HEAD {target} HTTP/1.1\r\n\r\n");
+            assert_eq!(route(head.as_bytes()), Route::Work { ms }, "{target}");
+        }
+        for (target, problem) in [
+            ("/work", "missing ms"),
+            ("/work?", "missing ms"),
+            ("/work?x=1", "missing ms"),
+            ("/work?msx=1", "missing ms"),
+            ("/work?ms", "not a number"),
+            ("/work?ms=", "not a number"),
+            ("/work?ms=x", "not a number"),
+            ("/work?ms=-1", "not a number"),
+            ("/work?ms=+1", "not a number"),
+            ("/work?ms=1.5", "not a number"),
+            ("/work?ms=1001", "too large"),
+            ("/work?ms=5000", "too large"),
+            ("/work?ms=99999999999999999999999", "too large"),
+        ] {
+            let get = format!("GET {target} HTTP/1.1\r\n\r\n");
+            match route(get.as_bytes()) {
+                Route::BadRequest { message } => {
+                    assert!(message.contains(problem), "{target}: {message}");
+                    assert!(message.ends_with('\n'), "{target}: {message}");
+                }
+                other => panic!("{target}: {other:?}"),
+            }
+        }
+        // The messages name the limit.
+        let limit = WORK_MAX_MS.to_string();
+        for query in [None, Some("ms=x"), Some("ms=1001")] {
+            assert!(work_ms(query).unwrap_err().contains(&limit), "{query:?}");
+        }
+        for request in [
+            &b"POST /work?ms=1 HTTP/1.1\r\n\r\n"[..],
+            b"DELETE /work HTTP/1.1\r\n\r\n",
+        ] {
+            assert_eq!(
+                route(request),
+                Route::MethodNotAllowed { allow: "GET, HEAD" }
+            );
+        }
+        assert_eq!(route(b"GET /work/ HTTP/1.1\r\n\r\n"), Route::NotFound);
+    }
+
     /// Serve `request` on a connection whose request is the last
     /// (`max_requests_per_connection(1)`); returns the action and the response bytes.
     fn serve_last(request: &[u8]) -> (Action, String) {
@@ -655,6 +771,8 @@ mod tests {
             b"HEAD / HTTP/1.1\r\n\r\n",
             b"GET /missing HTTP/1.1\r\n\r\n",
             b"POST /echo HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi",
+            b"GET /work?ms=0 HTTP/1.1\r\n\r\n",
+            b"GET /work?ms=x HTTP/1.1\r\n\r\n",
         ] {
             let (action, response) = serve_last(request);
             let text = String::from_utf8_lossy(request);

@@ -9,6 +9,7 @@
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use mio::event::Event;
@@ -135,6 +136,11 @@ fn non_reader_chunk(proto: Proto) -> Vec<u8> {
 impl Conn {
     fn is_open(&self) -> bool {
         matches!(self.state, State::Open { .. })
+    }
+
+    /// Opened, failed to open, or closed: no longer being opened.
+    fn is_settled(&self) -> bool {
+        !matches!(self.state, State::New | State::Connecting { .. })
     }
 
     fn open(&mut self, registry: &Registry, addr: SocketAddr, now: Instant) {
@@ -300,8 +306,16 @@ struct Ctx<'a> {
 }
 
 /// Run the populations until `stop` is set (and the waker of `poll` woken), probe the
-/// idle connections, close everything and report.
-pub(crate) fn run(plan: BgPlan, mut poll: Poll, stop: &AtomicBool) -> io::Result<Background> {
+/// idle connections, close everything and report. `settled` gets one message when
+/// every connection has been opened or has failed to (so the measured run can start
+/// with the populations in place).
+pub(crate) fn run(
+    plan: BgPlan,
+    mut poll: Poll,
+    stop: &AtomicBool,
+    settled: mpsc::Sender<()>,
+) -> io::Result<Background> {
+    let mut settled = Some(settled);
     let registry = poll.registry().try_clone()?;
     let ctx = Ctx {
         registry: &registry,
@@ -369,6 +383,11 @@ pub(crate) fn run(plan: BgPlan, mut poll: Poll, stop: &AtomicBool) -> io::Result
         for event in &events {
             if let Some(conn) = conns.get_mut(event.token().0) {
                 conn.ready(event, &ctx, now);
+            }
+        }
+        if settled.is_some() && next_new == conns.len() && conns.iter().all(Conn::is_settled) {
+            if let Some(tx) = settled.take() {
+                let _ = tx.send(());
             }
         }
     }

@@ -19,12 +19,17 @@
 //! - **Background populations** run beside the measured load, on their own thread:
 //!   [`Config::idle`] keep-alive connections that send nothing, [`Config::slowloris`]
 //!   clients trickling a request they never finish, [`Config::non_readers`] clients
-//!   that pipeline requests and never read. They are opened before the warm-up, never
-//!   reopened, and their fate is in [`Report::background`]: how many the server closed
+//!   that pipeline requests and never read. They are opened first: the warm-up starts
+//!   once each is open or has failed to open (at most [`BACKGROUND_SETUP_LIMIT`]). They
+//!   are never reopened, and their fate is in [`Report::background`]: how many the server closed
 //!   and after how long, how many were still open at the end, and whether the idle
 //!   ones still answer a request after the run.
 //! - Latency goes into an HDR histogram (microseconds); the [`Report`] has the
 //!   percentiles, the errors by kind, a human summary and JSON.
+//! - While it runs, [`run_with`] counts in a [`Progress`] that another thread can read;
+//!   [`show_progress`] draws those counts as a live line on stderr.
+//! - For HTTP, [`Config::path`] sets the request target (`/work?ms=5` makes the http
+//!   example block in its handler).
 //!
 //! ```
 //! use std::time::Duration;
@@ -48,6 +53,7 @@
 
 mod background;
 pub mod check;
+mod progress;
 mod proto;
 mod report;
 mod schedule;
@@ -57,8 +63,12 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, OnceLock};
 use std::time::{Duration, Instant};
 
+pub use progress::{
+    show_progress, show_progress_on, Progress, ProgressLine, PROGRESS_MIN_TIME_LIMIT,
+};
 pub use proto::{Proto, RESP_KEY_SLOTS};
 pub use report::{
     latency_histogram, micros, Background, CloseAfter, ErrorKind, Errors, Latency, Population,
@@ -67,6 +77,7 @@ pub use report::{
 pub use schedule::Schedule;
 
 use background::BgPlan;
+use proto::Requests;
 use worker::{Plan, Shared};
 
 /// Most connections one run opens, measured and background together: with a few
@@ -75,6 +86,13 @@ pub const MAX_CONNECTIONS: usize = 19_000;
 
 /// Most requests in flight on one connection.
 pub const MAX_PIPELINE: usize = 1024;
+
+/// Longest [`Config::path`], in bytes.
+pub const MAX_PATH: usize = 1024;
+
+/// The longest the background populations may take to open before the warm-up starts
+/// anyway (each connect also gives up after [`Config::timeout`]).
+pub const BACKGROUND_SETUP_LIMIT: Duration = Duration::from_secs(60);
 
 /// The hard limit of a `--requests` run when no `--max-time` is given (plus the
 /// warm-up, and the schedule's length in open loop).
@@ -132,6 +150,12 @@ pub struct Config {
     pub non_readers: usize,
     /// How often a slowloris client sends its next byte (default 200 ms).
     pub trickle_interval: Duration,
+    /// The target of the measured HTTP requests, `GET <path> HTTP/1.1` (default `/`):
+    /// it starts with `/` and has only visible ASCII (`!` to `~`), at most [`MAX_PATH`]
+    /// bytes. Only for [`Proto::Http`]; every response must still be 200
+    /// `Hello, World!` (the http example's `/work?ms=N` is). The background
+    /// populations keep to `/`.
+    pub path: String,
 }
 
 impl Config {
@@ -152,6 +176,7 @@ impl Config {
             slowloris: 0,
             non_readers: 0,
             trickle_interval: Duration::from_millis(200),
+            path: "/".to_owned(),
         }
     }
 
@@ -227,6 +252,27 @@ impl Config {
         if self.slowloris > 0 && self.trickle_interval.is_zero() {
             return bad("--trickle-interval", "must be longer than zero".to_owned());
         }
+        if self.proto != Proto::Http && self.path != "/" {
+            return bad("--path", format!("is for --proto http, not {}", self.proto));
+        }
+        if !self.path.starts_with('/') {
+            return bad("--path", format!("{:?} does not start with '/'", self.path));
+        }
+        if self.path.len() > MAX_PATH {
+            return bad(
+                "--path",
+                format!("{} bytes is too long: at most {MAX_PATH}", self.path.len()),
+            );
+        }
+        if let Some(c) = self.path.chars().find(|c| !matches!(c, '!'..='~')) {
+            return bad(
+                "--path",
+                format!(
+                    "{:?} has {c:?}: only visible ASCII ('!' to '~') is allowed",
+                    self.path
+                ),
+            );
+        }
         Ok(())
     }
 
@@ -284,26 +330,38 @@ impl std::error::Error for ConfigError {}
 /// Fails only if the configuration is invalid ([`io::ErrorKind::InvalidInput`], with
 /// the [`ConfigError`] inside) or a thread cannot set up its `mio::Poll`; everything the
 /// server does wrong is counted in the [`Report`].
+///
+/// The same as [`run_with`] and a fresh [`Progress`] nobody watches.
 pub fn run(config: &Config) -> io::Result<Report> {
+    run_with(config, &Progress::new())
+}
+
+/// [`run`], counting the responses answered right and the errors in `progress` as the run
+/// goes (for a live display such as [`show_progress`], on another thread): when it returns, they
+/// have grown by the report's `requests` and `errors_total`.
+pub fn run_with(config: &Config, progress: &Progress) -> io::Result<Report> {
     config
         .validate()
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    let start = Instant::now();
-    let measure_start = start + config.warmup;
-    let measure_end = match config.stop {
-        Stop::Duration(d) => Some(measure_start + d),
-        Stop::Requests(_) => None,
+    // The clock starts once the background populations are in place (see below).
+    let make_shared = |start: Instant| {
+        let measure_start = start + config.warmup;
+        Shared {
+            addr: config.addr,
+            proto: config.proto,
+            requests: Requests::new(config.proto, &config.path),
+            pipeline: config.pipeline,
+            timeout: config.timeout,
+            start,
+            measure_start,
+            measure_end: match config.stop {
+                Stop::Duration(d) => Some(measure_start + d),
+                Stop::Requests(_) => None,
+            },
+            hard_end: start + config.time_limit(),
+        }
     };
-    let shared = Shared {
-        addr: config.addr,
-        proto: config.proto,
-        pipeline: config.pipeline,
-        timeout: config.timeout,
-        start,
-        measure_start,
-        measure_end,
-        hard_end: start + config.time_limit(),
-    };
+    let shared = OnceLock::new();
     let plans = plans(config);
     let bg_plan = BgPlan {
         addr: config.addr,
@@ -316,19 +374,27 @@ pub fn run(config: &Config) -> io::Result<Report> {
     };
     let bg_stop = AtomicBool::new(false);
     let (outcomes, background) = std::thread::scope(|scope| {
-        // The populations start first, so that they are in place for the warm-up.
+        // The populations start first, and the warm-up once each of their connections
+        // is open or has failed to open (bounded by `timeout` each, and in all by
+        // BACKGROUND_SETUP_LIMIT), so that they are in place for the whole run.
         let bg = if bg_plan.total() > 0 {
             let poll = mio::Poll::new()?;
             let waker = mio::Waker::new(poll.registry(), background::WAKE)?;
             let bg_stop = &bg_stop;
+            let (settled, in_place) = mpsc::channel();
             let handle = std::thread::Builder::new()
                 .name("loadgen-background".to_owned())
-                .spawn_scoped(scope, move || background::run(bg_plan, poll, bg_stop))?;
+                .spawn_scoped(scope, move || {
+                    background::run(bg_plan, poll, bg_stop, settled)
+                })?;
+            let _ = in_place.recv_timeout(BACKGROUND_SETUP_LIMIT);
             Some((handle, waker))
         } else {
             None
         };
-        let outcomes = run_threads(scope, &shared, plans);
+        let shared = shared.get_or_init(|| make_shared(Instant::now()));
+        progress.start_clock(shared.start);
+        let outcomes = run_threads(scope, shared, plans, progress);
         let background = match bg {
             Some((handle, waker)) => {
                 bg_stop.store(true, Ordering::Release);
@@ -346,6 +412,7 @@ pub fn run(config: &Config) -> io::Result<Report> {
     let mut hist = latency_histogram();
     let mut errors = Errors::default();
     let (mut ok, mut reconnects, mut capped) = (0, 0, false);
+    let measure_start = shared.get().map_or_else(Instant::now, |s| s.measure_start);
     let mut stopped = measure_start;
     for o in &outcomes {
         hist.add(&o.hist)
@@ -390,6 +457,7 @@ fn run_threads<'scope>(
     scope: &'scope std::thread::Scope<'scope, '_>,
     shared: &'scope Shared,
     plans: Vec<Plan>,
+    progress: &'scope Progress,
 ) -> io::Result<Vec<worker::Outcome>> {
     let handles: Vec<_> = plans
         .into_iter()
@@ -397,7 +465,7 @@ fn run_threads<'scope>(
         .map(|(i, plan)| {
             std::thread::Builder::new()
                 .name(format!("loadgen-{i}"))
-                .spawn_scoped(scope, move || worker::run_thread(shared, plan))
+                .spawn_scoped(scope, move || worker::run_thread(shared, plan, progress))
         })
         .collect::<io::Result<_>>()?;
     handles
@@ -522,6 +590,50 @@ mod tests {
             }),
             Err("--trickle-interval")
         );
+    }
+
+    #[test]
+    fn path_validation_names_the_flag() {
+        let path = |proto, path: &str| {
+            let mut c = config();
+            c.proto = proto;
+            c.path = path.to_owned();
+            c.validate().map_err(|e| (e.flag(), e.to_string()))
+        };
+        assert_eq!(config().path, "/");
+        for good in ["/", "/work?ms=1", "/a/b?c=d&e=%20#f", "/!~"] {
+            assert_eq!(path(Proto::Http, good), Ok(()), "{good}");
+        }
+        let longest = format!("/{}", "a".repeat(MAX_PATH - 1));
+        assert_eq!(path(Proto::Http, &longest), Ok(()));
+        let too_long = format!("{longest}a");
+        for (bad, why) in [
+            ("", "does not start"),
+            ("work", "does not start"),
+            ("*", "does not start"),
+            ("http://x/", "does not start"),
+            ("/a b", "visible ASCII"),
+            ("/a\tb", "visible ASCII"),
+            ("/a\r\nX: y", "visible ASCII"),
+            ("/\u{7f}", "visible ASCII"),
+            ("/é", "visible ASCII"),
+            (too_long.as_str(), "too long"),
+        ] {
+            match path(Proto::Http, bad) {
+                Err(("--path", message)) => {
+                    assert!(message.contains(why), "{bad:?}: {message}");
+                    assert!(message.contains("--path"), "{bad:?}: {message}");
+                }
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+        // Only HTTP has a path; the default one is fine everywhere.
+        for proto in [Proto::Resp, Proto::Echo] {
+            assert_eq!(path(proto, "/"), Ok(()));
+            let err = path(proto, "/work").unwrap_err();
+            assert_eq!(err.0, "--path");
+            assert!(err.1.contains("--proto http"), "{}", err.1);
+        }
     }
 
     #[test]

@@ -27,7 +27,8 @@ pub const RESP_KEY_SLOTS: u64 = 64;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 #[non_exhaustive]
 pub enum Proto {
-    /// `GET / HTTP/1.1` with `Host: x`; expects status 200 and the body `Hello, World!`.
+    /// `GET / HTTP/1.1` with `Host: x` (the target is [`Config::path`](super::Config::path)
+    /// in a run); expects status 200 and the body `Hello, World!`.
     Http,
     /// Alternately `SET key:<c>:<n> value:<c>:<n>` (expects `+OK`) and `GET` of the same
     /// key (expects that value).
@@ -50,11 +51,11 @@ impl Proto {
         }
     }
 
-    /// Append request `seq` of connection `conn` to `out`.
+    /// Append request `seq` of connection `conn` to `out` (for HTTP, `GET /`).
     pub fn request(self, conn: u64, seq: u64, out: &mut Vec<u8>) {
         // Writing to a `Vec` cannot fail.
         let _ = match self {
-            Proto::Http => out.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+            Proto::Http => out.write_all(HTTP_ROOT_REQUEST),
             Proto::Resp => {
                 let n = seq / 2;
                 let key = Key(conn, n % RESP_KEY_SLOTS);
@@ -113,6 +114,41 @@ impl Proto {
 impl fmt::Display for Proto {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+/// The HTTP request of a run with the default path.
+const HTTP_ROOT_REQUEST: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+
+/// The requests one run sends: [`Proto::request`], except that an HTTP request's target
+/// is the run's path, its bytes formatted once here so that a request costs a copy.
+#[derive(Debug, Clone)]
+pub(crate) struct Requests {
+    proto: Proto,
+    /// The whole HTTP request (empty for other protocols).
+    http: Box<[u8]>,
+}
+
+impl Requests {
+    /// The requests of `proto`, HTTP ones for `path` (a valid target: see
+    /// [`Config::validate`](super::Config::validate)).
+    pub(crate) fn new(proto: Proto, path: &str) -> Requests {
+        let http = match proto {
+            Proto::Http => format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").into_bytes(),
+            _ => Vec::new(),
+        };
+        Requests {
+            proto,
+            http: http.into_boxed_slice(),
+        }
+    }
+
+    /// Append request `seq` of connection `conn` to `out`.
+    pub(crate) fn write(&self, conn: u64, seq: u64, out: &mut Vec<u8>) {
+        match self.proto {
+            Proto::Http => out.extend_from_slice(&self.http),
+            proto => proto.request(conn, seq, out),
+        }
     }
 }
 
@@ -194,5 +230,23 @@ mod tests {
         assert!(expected.is_empty());
         Proto::Echo.expected(4, 9, &mut expected);
         assert_eq!(expected, b"echo 4 9\n");
+    }
+
+    #[test]
+    fn a_run_s_requests_carry_its_path() {
+        let mut out = Vec::new();
+        Requests::new(Proto::Http, "/work?ms=1").write(0, 5, &mut out);
+        assert_eq!(out, b"GET /work?ms=1 HTTP/1.1\r\nHost: x\r\n\r\n");
+        out.clear();
+        Requests::new(Proto::Http, "/").write(0, 5, &mut out);
+        let mut direct = Vec::new();
+        Proto::Http.request(0, 5, &mut direct);
+        assert_eq!(out, direct);
+        for proto in [Proto::Resp, Proto::Echo] {
+            let (mut via, mut direct) = (Vec::new(), Vec::new());
+            Requests::new(proto, "/").write(3, 7, &mut via);
+            proto.request(3, 7, &mut direct);
+            assert_eq!(via, direct, "{proto}");
+        }
     }
 }

@@ -263,7 +263,7 @@ pub struct Population {
 
 impl Population {
     /// One summary line (without a newline), `name` padded like the other lines.
-    fn summary(&self, name: &str) -> String {
+    pub(crate) fn summary(&self, name: &str) -> String {
         let mut s = format!("{name:<9} {} of {} opened", self.opened, self.requested);
         if self.connect_failed > 0 {
             let _ = write!(s, " ({} failed to connect)", self.connect_failed);

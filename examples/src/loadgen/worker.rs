@@ -10,6 +10,8 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Registry, Token};
 
 use super::check::{Check, MAX_BODY, MAX_HTTP_HEAD};
+use super::progress::{Progress, Publisher};
+use super::proto::Requests;
 use super::report::{latency_histogram, ErrorKind, Errors};
 use super::{Proto, Schedule};
 
@@ -31,6 +33,8 @@ const BACKOFF_MAX: Duration = Duration::from_secs(1);
 pub(crate) struct Shared {
     pub addr: SocketAddr,
     pub proto: Proto,
+    /// The requests to send (HTTP's preformatted for the run's path).
+    pub requests: Requests,
     pub pipeline: usize,
     pub timeout: Duration,
     /// When the run (and its warm-up) started.
@@ -405,7 +409,7 @@ impl Conn {
             };
             let seq = self.seq;
             self.seq += 1;
-            ctx.run.proto.request(self.id, seq, &mut self.out);
+            ctx.run.requests.write(self.id, seq, &mut self.out);
             self.flights.push_back(Flight {
                 seq,
                 intended,
@@ -457,8 +461,9 @@ impl Conn {
     }
 }
 
-/// Run one thread's connections until the run ends.
-pub(crate) fn run_thread(run: &Shared, plan: Plan) -> io::Result<Outcome> {
+/// Run one thread's connections until the run ends, adding its counts to `progress` as
+/// it goes (in batches: see [`Publisher`]).
+pub(crate) fn run_thread(run: &Shared, plan: Plan, progress: &Progress) -> io::Result<Outcome> {
     let mut poll = Poll::new()?;
     let mut events = Events::with_capacity(1024);
     let now = Instant::now();
@@ -484,8 +489,11 @@ pub(crate) fn run_thread(run: &Shared, plan: Plan) -> io::Result<Outcome> {
     }
     let mut next_sweep = now + SWEEP;
     let mut capped = false;
+    let mut publisher = Publisher::new(progress, now);
     let stopped = loop {
         let now = Instant::now();
+        // Once per poll (and sweep): cheap unless a batch is due.
+        publisher.publish(ctx.ok, ctx.errors.total(), now, false);
         if run.measure_end.is_some_and(|end| now >= end) {
             break now;
         }
@@ -539,6 +547,7 @@ pub(crate) fn run_thread(run: &Shared, plan: Plan) -> io::Result<Outcome> {
             }
         }
     };
+    publisher.publish(ctx.ok, ctx.errors.total(), stopped, true);
     Ok(Outcome {
         hist: ctx.hist,
         ok: ctx.ok,

@@ -1,0 +1,189 @@
+//! `compare`: the main job. Builds the servers (`net`, `evnet` in its default and inline
+//! modes, the tokio and hyper references, a raw epoll floor), runs each as a child
+//! process through every scenario with the load generator, prints one table per
+//! scenario, and writes `results/<timestamp>/` with `results.json`, `tables.md`,
+//! `chart.svg` and each server's log (see `examples::compare`).
+//!
+//! ```text
+//! compare                         # every scenario, ~6 s per server and scenario
+//! compare --quick                 # under a minute
+//! compare --scenarios http-50,blocking --servers net,evnet
+//! ```
+//!
+//! Every child server is killed when its run ends, when a run fails, and on SIGINT,
+//! SIGTERM or SIGHUP. Exit status: 0 after the comparison (a server that failed is a row
+//! that says so), 2 for a bad flag, 1 when building or writing the results fails.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use examples::cli::{parse_duration, EXIT_FAILURE, EXIT_USAGE};
+use examples::compare::scenario::Scenario;
+use examples::compare::server::{self, ServerId};
+use examples::compare::{self, build, chart, table, Options};
+
+/// Compare the example servers side by side in the situations where they differ.
+#[derive(Debug, Parser)]
+#[command(name = "compare", version)]
+struct Cli {
+    /// Shorter runs (0.2 s warm-up, 0.8 s measured) and 1,000 idle connections instead of
+    /// 10,000: the whole matrix in under a minute.
+    #[arg(long)]
+    quick: bool,
+
+    /// Scenarios to run, comma-separated (default: all): http-50, http-2000, idle,
+    /// slowloris, non-readers, blocking, resp-p1, resp-p16, echo-2000.
+    #[arg(long, value_name = "A,B,..", value_delimiter = ',')]
+    scenarios: Vec<String>,
+
+    /// Servers to run, comma-separated (default: all): epoll-floor, tokio, hyper,
+    /// redis-server, net, evnet, evnet-inline, evnet-64w.
+    #[arg(long, value_name = "A,B,..", value_delimiter = ',')]
+    servers: Vec<String>,
+
+    /// Measured time of each run (default 5s; 800ms with --quick).
+    #[arg(long, value_name = "D", value_parser = parse_duration)]
+    duration: Option<Duration>,
+
+    /// Warm-up of each run, not measured (default 1s; 200ms with --quick).
+    #[arg(long, value_name = "D", value_parser = parse_duration)]
+    warmup: Option<Duration>,
+
+    /// Where the server binaries are, laid out as the build step makes them.
+    #[arg(long, value_name = "DIR", default_value = "target/compare")]
+    bin_dir: PathBuf,
+
+    /// Use the binaries already in --bin-dir instead of building them.
+    #[arg(long)]
+    no_build: bool,
+
+    /// Where to write the results: a new directory named after the time is made in it.
+    #[arg(long, value_name = "DIR", default_value = "results")]
+    out: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let options = match options(&cli) {
+        Ok(o) => o,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    if let Err(e) = stop_children_on_signals() {
+        eprintln!("error: cannot handle signals: {e}");
+        return ExitCode::from(EXIT_FAILURE);
+    }
+    match run(&cli, options) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+/// The options from the flags; `Err` names the bad flag.
+fn options(cli: &Cli) -> Result<Options, String> {
+    let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+        .to_string()
+        .replace(':', "-");
+    let out = cli.out.join(stamp);
+    let mut o = Options::new(cli.bin_dir.clone(), out.join("logs"), cli.quick);
+    if !cli.scenarios.is_empty() {
+        let names = Scenario::names();
+        if let Some(bad) = cli.scenarios.iter().find(|s| !names.contains(&s.as_str())) {
+            return Err(format!(
+                "invalid value for --scenarios: unknown scenario {bad:?} (choose among {})",
+                names.join(", ")
+            ));
+        }
+        o.scenarios = cli.scenarios.clone();
+    }
+    if !cli.servers.is_empty() {
+        o.servers = cli
+            .servers
+            .iter()
+            .map(|name| {
+                ServerId::from_name(name).ok_or_else(|| {
+                    let all: Vec<_> = ServerId::ALL.iter().map(|s| s.name()).collect();
+                    format!(
+                        "invalid value for --servers: unknown server {name:?} (choose among {})",
+                        all.join(", ")
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?;
+    }
+    if cli.duration.is_some_and(|d| d.is_zero()) {
+        return Err("invalid value for --duration: must be longer than zero".to_owned());
+    }
+    o.duration = cli.duration.unwrap_or(o.duration);
+    o.warmup = cli.warmup.unwrap_or(o.warmup);
+    o.progress = std::io::stderr().is_terminal();
+    Ok(o)
+}
+
+fn run(cli: &Cli, options: Options) -> std::io::Result<()> {
+    if !cli.no_build {
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap_or(Path::new("."));
+        eprintln!(
+            "compare: building the servers into {}",
+            cli.bin_dir.display()
+        );
+        build::build(workspace, &cli.bin_dir)?;
+    }
+    let out = options
+        .log_dir
+        .parent()
+        .unwrap_or(Path::new("."))
+        .to_owned();
+    let mut tables = String::new();
+    let mut stdout = std::io::stdout();
+    let results = compare::run(&options, |scenario| {
+        let per_connection = Scenario::all(options.quick)
+            .iter()
+            .find(|s| s.name == scenario.name)
+            .is_some_and(|s| s.load.total_connections() >= 1_000);
+        let t = table::scenario(scenario, per_connection);
+        let _ = writeln!(stdout, "{t}");
+        let _ = stdout.flush();
+        tables.push_str(&t);
+        tables.push('\n');
+    })?;
+    let legend = table::legend(results.cpus);
+    println!("{legend}\n");
+    tables.push_str(&legend);
+    tables.push('\n');
+    let json = serde_json::to_string_pretty(&results).map_err(std::io::Error::other)?;
+    std::fs::write(out.join("results.json"), json)?;
+    std::fs::write(out.join("tables.md"), tables)?;
+    chart::write_svg(&results, &out.join("chart.svg"))?;
+    println!(
+        "Results: {0}/results.json, {0}/tables.md, chart {0}/chart.svg, server logs {0}/logs/",
+        out.display()
+    );
+    Ok(())
+}
+
+/// On SIGINT, SIGTERM or SIGHUP: kill every child server, then exit with 130.
+fn stop_children_on_signals() -> std::io::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+    std::thread::Builder::new()
+        .name("compare-signals".to_owned())
+        .spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                server::kill_all();
+                eprintln!("\ncompare: stopped by signal {signal}; every server was killed");
+                std::process::exit(130);
+            }
+        })?;
+    Ok(())
+}

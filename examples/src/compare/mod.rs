@@ -1,0 +1,274 @@
+//! `compare`: the example servers side by side, in the situations where a thread per
+//! connection (`net`) and event loops with a worker pool (`evnet`) differ.
+//!
+//! [`run`] starts each server of each [`Scenario`] as a child process, loads it with
+//! [`loadgen`] (in this process, one client thread), reads the server's
+//! CPU time, memory and threads from `/proc` ([`procfs`]), and returns the [`Results`].
+//! The binary `compare` prints [`table`]s, and writes `results.json`, `tables.md` and
+//! `chart.svg` ([`chart`]) into `results/<timestamp>/`.
+//!
+//! The server binaries are looked up in a directory laid out as [`build`] makes it:
+//! `net/{http,echo,resp}`, `evnet/{http,echo,resp}`, `tokio_http`, `hyper_http`,
+//! `epoll_floor`; `redis-server` is found in `$PATH`. A missing one is a skipped row,
+//! not a failure.
+
+pub mod build;
+pub mod chart;
+pub mod procfs;
+pub mod results;
+pub mod scenario;
+pub mod server;
+pub mod table;
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::loadgen::{self, Progress};
+use procfs::Sample;
+use results::{Measured, Outcome, Results, Row, ScenarioResult};
+use scenario::Scenario;
+use server::{Running, ServerId};
+
+/// What to compare, and how long.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Options {
+    /// Where the server binaries are (see the module docs).
+    pub bin_dir: PathBuf,
+    /// Where each server's stderr is written, one file per scenario and server.
+    pub log_dir: PathBuf,
+    /// The scenarios to run, by name, in the order of [`Scenario::all`].
+    pub scenarios: Vec<String>,
+    /// The servers to run (those of each scenario that are listed here).
+    pub servers: Vec<ServerId>,
+    /// Fewer idle connections ([`Scenario::all`]'s `quick`).
+    pub quick: bool,
+    /// The warm-up of each run, not measured.
+    pub warmup: Duration,
+    /// The measured time of each run.
+    pub duration: Duration,
+    /// Show a progress line on stderr during each run.
+    pub progress: bool,
+}
+
+impl Options {
+    /// Every scenario and server, 1 s of warm-up and 5 s measured; or, if `quick`,
+    /// 0.2 s and 0.8 s.
+    pub fn new(bin_dir: PathBuf, log_dir: PathBuf, quick: bool) -> Options {
+        let (warmup, duration) = if quick {
+            (Duration::from_millis(200), Duration::from_millis(800))
+        } else {
+            (Duration::from_secs(1), Duration::from_secs(5))
+        };
+        Options {
+            bin_dir,
+            log_dir,
+            scenarios: Scenario::names().iter().map(|s| s.to_string()).collect(),
+            servers: ServerId::ALL.to_vec(),
+            quick,
+            warmup,
+            duration,
+            progress: false,
+        }
+    }
+}
+
+/// Logical CPUs of this machine.
+pub fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Run every chosen scenario against every chosen server, one run at a time, calling
+/// `done` after each scenario (to print its table as soon as it is known).
+///
+/// Fails only if a log file cannot be created; a server that does not start or dies is
+/// a [`Outcome::Failed`] row, one whose binary is missing a [`Outcome::Skipped`] row.
+pub fn run(options: &Options, mut done: impl FnMut(&ScenarioResult)) -> io::Result<Results> {
+    std::fs::create_dir_all(&options.log_dir)?;
+    let started = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let mut scenarios = Vec::new();
+    for scenario in Scenario::all(options.quick) {
+        if !options.scenarios.iter().any(|s| s == scenario.name) {
+            continue;
+        }
+        let mut rows = Vec::new();
+        for &id in &scenario.servers {
+            if !options.servers.contains(&id) {
+                continue;
+            }
+            let outcome = run_one(options, &scenario, id)?;
+            log_row(&scenario, id, &outcome);
+            rows.push(Row {
+                server: id.name().to_owned(),
+                outcome,
+            });
+        }
+        let result = ScenarioResult {
+            name: scenario.name.to_owned(),
+            title: scenario.title.clone(),
+            about: scenario.about.to_owned(),
+            rows,
+        };
+        done(&result);
+        scenarios.push(result);
+    }
+    Ok(Results {
+        started,
+        quick: options.quick,
+        cpus: cpus(),
+        scenarios,
+    })
+}
+
+/// One line on stderr per row, as it finishes.
+fn log_row(scenario: &Scenario, id: ServerId, outcome: &Outcome) {
+    let what = match outcome {
+        Outcome::Measured(m) => format!(
+            "{:>9.0} req/s  p99 {:>8}  errors {}",
+            m.req_per_s,
+            loadgen::micros(m.p99_us),
+            m.errors
+        ),
+        Outcome::Skipped(why) => format!("skipped: {why}"),
+        Outcome::Failed(why) => format!("FAILED: {why}"),
+    };
+    eprintln!("{:<12} {:<13} {what}", scenario.name, id.name());
+}
+
+/// Start `id`, load it as `scenario` says, stop it.
+fn run_one(options: &Options, scenario: &Scenario, id: ServerId) -> io::Result<Outcome> {
+    let launch = match id.command(
+        scenario.app,
+        &options.bin_dir,
+        scenario.load.total_connections(),
+    ) {
+        Ok(launch) => launch,
+        Err(why) => return Ok(Outcome::Skipped(why)),
+    };
+    let log = options
+        .log_dir
+        .join(format!("{}--{}.log", scenario.name, id.name()));
+    std::fs::write(&log, format!("{}\n", launch.display()))?;
+    let mut server = match launch.start(&log) {
+        Ok(server) => server,
+        Err(e) => return Ok(Outcome::Failed(format!("did not start: {e}"))),
+    };
+    let outcome = match measure(options, scenario, &mut server) {
+        Ok(m) => Outcome::Measured(Box::new(m)),
+        Err(e) => Outcome::Failed(e.to_string()),
+    };
+    // A server that died during the run failed it, whatever the load generator saw.
+    if let Err(why) = server.check_alive() {
+        return Ok(Outcome::Failed(format!("{why}; see {}", log.display())));
+    }
+    Ok(outcome)
+}
+
+/// Load `server` and read what it cost.
+fn measure(options: &Options, scenario: &Scenario, server: &mut Running) -> io::Result<Measured> {
+    let pid = server.pid();
+    let config = scenario
+        .load
+        .config(server.addr(), options.warmup, options.duration);
+    let before = Sample::read(pid)?;
+    let (stop, stopped) = mpsc::channel::<()>();
+    let progress = Progress::new();
+    let watched = progress.clone();
+    let window = (options.warmup, options.duration);
+    let sampler = std::thread::Builder::new()
+        .name("compare-sampler".to_owned())
+        .spawn(move || sample_window(pid, &watched, window.0, window.1, &stopped))?;
+    let line = options
+        .progress
+        .then(|| loadgen::show_progress(&config, &progress));
+    let report = loadgen::run_with(&config, &progress);
+    drop(line);
+    drop(stop);
+    let window = sampler
+        .join()
+        .map_err(|_| io::Error::other("the sampler panicked"))??;
+    let report = report?;
+    let cpu = window.last.cpu.saturating_sub(window.first.cpu);
+    let elapsed = window.elapsed.as_secs_f64().max(1e-9);
+    let opened = scenario.load.total_connections() as f64;
+    let added = window.first.rss_bytes as f64 - before.rss_bytes as f64;
+    Ok(Measured {
+        req_per_s: report.req_per_s,
+        p50_us: report.latency_us.p50,
+        p99_us: report.latency_us.p99,
+        errors: report.errors_total,
+        cpu_us_per_req: (report.requests > 0)
+            .then(|| cpu.as_secs_f64() * 1e6 / report.requests as f64),
+        cpu_cores: cpu.as_secs_f64() / elapsed,
+        peak_rss_bytes: window.last.peak_rss_bytes,
+        rss_bytes: window.last.rss_bytes,
+        threads: window.max_threads,
+        rss_per_connection_bytes: (added >= 0.0).then_some(added / opened),
+        report,
+    })
+}
+
+/// The server's samples over the measured time.
+struct Window {
+    /// At the start of the measured time.
+    first: Sample,
+    /// At its end (or when the run ended, if sooner).
+    last: Sample,
+    /// From `first` to `last`.
+    elapsed: Duration,
+    /// The most threads seen.
+    max_threads: u64,
+}
+
+/// Sample `pid` at the end of the warm-up (which follows the moment `progress` says the
+/// run's clock started), every 100 ms, and at the end of the measured time, or until
+/// `stop` is dropped.
+fn sample_window(
+    pid: u32,
+    progress: &Progress,
+    warmup: Duration,
+    duration: Duration,
+    stop: &mpsc::Receiver<()>,
+) -> io::Result<Window> {
+    let start = loop {
+        if let Some(at) = progress.clock_started() {
+            break at;
+        }
+        if let Err(mpsc::RecvTimeoutError::Disconnected) =
+            stop.recv_timeout(Duration::from_millis(2))
+        {
+            // The run ended before its clock started (it failed to set up).
+            break Instant::now();
+        }
+    };
+    let until = |deadline: Instant, stop: &mpsc::Receiver<()>| {
+        let wait = deadline.saturating_duration_since(Instant::now());
+        !matches!(
+            stop.recv_timeout(wait),
+            Err(mpsc::RecvTimeoutError::Disconnected)
+        )
+    };
+    // If the run ends during the warm-up, the window is what is left of it.
+    until(start + warmup, stop);
+    let first = Sample::read(pid)?;
+    let first_at = Instant::now();
+    let end = start + warmup + duration;
+    let mut max_threads = first.threads;
+    let last = loop {
+        let next = (Instant::now() + Duration::from_millis(100)).min(end);
+        let going = until(next, stop);
+        let sample = Sample::read(pid)?;
+        max_threads = max_threads.max(sample.threads);
+        if !going || Instant::now() >= end {
+            break sample;
+        }
+    };
+    Ok(Window {
+        first,
+        last,
+        elapsed: first_at.elapsed(),
+        max_threads,
+    })
+}

@@ -1,0 +1,256 @@
+//! `compare` end to end, with tiny durations: the tables, `results.json`, `tables.md` and
+//! `chart.svg` exist and parse; every child server is gone afterwards, also after
+//! SIGINT; bad flags exit with 2. No timing is asserted.
+//!
+//! The servers of this build are copied into a private directory laid out as `compare`
+//! expects (`net/` or `evnet/`, by the `evented` feature; the references when built), so
+//! that processes started from it can be found in `/proc` afterwards.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// A directory removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("compare-test-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Lay out this build's server binaries in `dir/bins`; returns that directory.
+fn bins(dir: &Path) -> PathBuf {
+    let bins = dir.join("bins");
+    let kind = bins.join(examples::SERVER_KIND);
+    std::fs::create_dir_all(&kind).unwrap();
+    for (name, path) in [
+        ("http", env!("CARGO_BIN_EXE_http")),
+        ("echo", env!("CARGO_BIN_EXE_echo")),
+        ("resp", env!("CARGO_BIN_EXE_resp")),
+    ] {
+        std::fs::copy(path, kind.join(name)).unwrap();
+    }
+    for (name, path) in [
+        ("tokio_http", option_env!("CARGO_BIN_EXE_tokio_http")),
+        ("hyper_http", option_env!("CARGO_BIN_EXE_hyper_http")),
+    ] {
+        if let Some(path) = path {
+            std::fs::copy(path, bins.join(name)).unwrap();
+        }
+    }
+    bins
+}
+
+fn compare(dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_compare"));
+    cmd.arg("--no-build")
+        .arg("--bin-dir")
+        .arg(bins(dir))
+        .arg("--out")
+        .arg(dir.join("out"))
+        .args(args)
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Wait for `child` at most `limit`, killing it if it takes longer.
+fn wait(child: &mut Child, limit: Duration) -> ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("compare did not finish in {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Processes whose executable is under `dir`.
+fn processes_under(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        if let Ok(exe) = std::fs::read_link(entry.path().join("exe")) {
+            if exe.starts_with(dir) {
+                found.push(format!("{name}: {}", exe.display()));
+            }
+        }
+    }
+    found
+}
+
+/// The one run directory `compare` made in `out`.
+fn run_dir(out: &Path) -> PathBuf {
+    let dirs: Vec<_> = std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    dirs.into_iter().next().unwrap()
+}
+
+#[test]
+fn quick_scenarios_write_tables_json_and_chart_and_leave_no_server() {
+    let dir = TempDir::new("e2e");
+    let scenarios = [
+        "http-50",
+        "non-readers",
+        "blocking",
+        "resp-p16",
+        "echo-2000",
+    ];
+    let mut child = compare(
+        &dir.0,
+        &[
+            "--quick",
+            "--duration",
+            "300ms",
+            "--warmup",
+            "100ms",
+            "--scenarios",
+            &scenarios.join(","),
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    // The pipes are read after exit: the output is a few kilobytes.
+    let status = wait(&mut child, Duration::from_secs(240));
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(status.success(), "{status:?}\n{stdout}\n{stderr}");
+    assert!(
+        processes_under(&dir.0).is_empty(),
+        "{:?}",
+        processes_under(&dir.0)
+    );
+
+    for name in scenarios {
+        assert!(stdout.contains(&format!("(`{name}`)")), "{name}: {stdout}");
+    }
+    let run = run_dir(&dir.0.join("out"));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap();
+    assert_eq!(json["quick"], true);
+    let got: Vec<&str> = json["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(got, scenarios);
+    let kind = examples::SERVER_KIND;
+    for s in json["scenarios"].as_array().unwrap() {
+        for row in s["rows"].as_array().unwrap() {
+            let server = row["server"].as_str().unwrap();
+            let outcome = &row["outcome"];
+            let built = server == kind
+                || server.starts_with(&format!("{kind}-"))
+                || (server == "tokio" && option_env!("CARGO_BIN_EXE_tokio_http").is_some())
+                || (server == "hyper" && option_env!("CARGO_BIN_EXE_hyper_http").is_some());
+            let is_other = ["redis-server", "epoll-floor"].contains(&server);
+            if built {
+                let m = &outcome["measured"];
+                assert!(m.is_object(), "{}/{server}: {outcome}", s["name"]);
+                assert!(m["report"]["requests"].as_u64().unwrap() > 0, "{m}");
+                // Every response is checked: a correct server under this load has none.
+                assert_eq!(m["errors"], 0, "{}/{server}: {m}", s["name"]);
+                assert!(m["threads"].as_u64().unwrap() >= 1);
+                assert!(m["peak_rss_bytes"].as_u64().unwrap() > 0);
+            } else if !is_other {
+                let why = outcome["skipped"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{row}"));
+                assert!(why.contains("is not built"), "{why}");
+            }
+        }
+    }
+    let tables = std::fs::read_to_string(run.join("tables.md")).unwrap();
+    assert!(tables.contains("| server | req/s |"), "{tables}");
+    let svg = std::fs::read_to_string(run.join("chart.svg")).unwrap();
+    assert!(svg.starts_with("<svg"), "{}", &svg[..svg.len().min(200)]);
+    assert!(svg.contains("HTTP keep-alive, 50 connections"));
+    let logs = std::fs::read_dir(run.join("logs")).unwrap().count();
+    assert!(logs >= scenarios.len(), "{logs} logs");
+}
+
+#[test]
+fn sigint_kills_every_server() {
+    let dir = TempDir::new("sigint");
+    let mut child = compare(
+        &dir.0,
+        &[
+            "--duration",
+            "30s",
+            "--warmup",
+            "100ms",
+            "--scenarios",
+            "http-50",
+            "--servers",
+            examples::SERVER_KIND,
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    // Wait until the server runs: it is a process started from our directory.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while processes_under(&dir.0).is_empty() {
+        assert!(Instant::now() < deadline, "the server never started");
+        assert!(child.try_wait().unwrap().is_none(), "compare ended early");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let signalled = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(signalled.success());
+    let status = wait(&mut child, Duration::from_secs(30));
+    assert_eq!(status.code(), Some(130), "{status:?}");
+    // The server was killed (SIGKILL) before compare exited; give the kernel a moment
+    // to reap it (it is re-parented to init once compare is gone).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !processes_under(&dir.0).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "left behind: {:?}",
+            processes_under(&dir.0)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn bad_flags_exit_with_2_and_name_the_flag() {
+    let dir = TempDir::new("flags");
+    for (args, flag) in [
+        (&["--scenarios", "http-50,nope"][..], "--scenarios"),
+        (&["--servers", "apache"][..], "--servers"),
+        (&["--duration", "0s"][..], "--duration"),
+    ] {
+        let out = compare(&dir.0, args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(flag), "{args:?}: {stderr}");
+    }
+}
