@@ -29,7 +29,7 @@ use examples::compare::{self, build, chart, table, Options};
 #[derive(Debug, Parser)]
 #[command(name = "compare", version)]
 struct Cli {
-    /// Shorter runs (0.2 s warm-up, 0.8 s measured) and 1,000 idle connections instead of
+    /// Shorter runs (0.1 s warm-up, 0.5 s measured) and 1,000 idle connections instead of
     /// 10,000: the whole matrix in under a minute.
     #[arg(long)]
     quick: bool,
@@ -44,11 +44,11 @@ struct Cli {
     #[arg(long, value_name = "A,B,..", value_delimiter = ',')]
     servers: Vec<String>,
 
-    /// Measured time of each run (default 5s; 800ms with --quick).
+    /// Measured time of each run (default 5s; 500ms with --quick).
     #[arg(long, value_name = "D", value_parser = parse_duration)]
     duration: Option<Duration>,
 
-    /// Warm-up of each run, not measured (default 1s; 200ms with --quick).
+    /// Warm-up of each run, not measured (default 1s; 100ms with --quick).
     #[arg(long, value_name = "D", value_parser = parse_duration)]
     warmup: Option<Duration>,
 

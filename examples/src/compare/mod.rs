@@ -55,10 +55,10 @@ pub struct Options {
 
 impl Options {
     /// Every scenario and server, 1 s of warm-up and 5 s measured; or, if `quick`,
-    /// 0.2 s and 0.8 s.
+    /// 0.1 s and 0.5 s.
     pub fn new(bin_dir: PathBuf, log_dir: PathBuf, quick: bool) -> Options {
         let (warmup, duration) = if quick {
-            (Duration::from_millis(200), Duration::from_millis(800))
+            (Duration::from_millis(100), Duration::from_millis(500))
         } else {
             (Duration::from_secs(1), Duration::from_secs(5))
         };
