@@ -31,6 +31,10 @@ use results::{Measured, Outcome, Results, Row, ScenarioResult};
 use scenario::Scenario;
 use server::{Running, ServerId};
 
+/// How long a server has to stop gracefully (and print its statistics to its log)
+/// before it is killed.
+pub const STOP_GRACE: Duration = Duration::from_secs(3);
+
 /// What to compare, and how long.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -143,6 +147,7 @@ fn run_one(options: &Options, scenario: &Scenario, id: ServerId) -> io::Result<O
         scenario.app,
         &options.bin_dir,
         scenario.load.total_connections(),
+        scenario.load.server_flags,
     ) {
         Ok(launch) => launch,
         Err(why) => return Ok(Outcome::Skipped(why)),
@@ -163,6 +168,7 @@ fn run_one(options: &Options, scenario: &Scenario, id: ServerId) -> io::Result<O
     if let Err(why) = server.check_alive() {
         return Ok(Outcome::Failed(format!("{why}; see {}", log.display())));
     }
+    server.stop(STOP_GRACE);
     Ok(outcome)
 }
 

@@ -41,6 +41,8 @@ pub struct Load {
     pub slowloris: usize,
     /// Clients that pipeline and never read, beside the measured ones.
     pub non_readers: usize,
+    /// Flags for our servers (net, evnet) in this scenario.
+    pub server_flags: &'static [&'static str],
 }
 
 impl Load {
@@ -53,6 +55,7 @@ impl Load {
             idle: 0,
             slowloris: 0,
             non_readers: 0,
+            server_flags: &[],
         }
     }
 

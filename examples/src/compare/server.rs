@@ -5,7 +5,7 @@
 //! thread, so that no server outlives `compare`.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader};
+use std::io::{self, BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -105,13 +105,23 @@ impl ServerId {
     }
 
     /// The command that starts this server for `app`, with room for `connections` open
-    /// connections; `Err` says why it cannot run (binary missing, not this protocol).
-    pub fn command(self, app: App, bins: &Path, connections: usize) -> Result<Launch, String> {
+    /// connections, our servers with `flags` added; `Err` says why it cannot run (binary
+    /// missing, not this protocol).
+    pub fn command(
+        self,
+        app: App,
+        bins: &Path,
+        connections: usize,
+        flags: &[&str],
+    ) -> Result<Launch, String> {
         let ours = |dir: &str, extra: &[&str]| {
             let path = bins.join(dir).join(app.binary());
-            let max = connections.max(8192).to_string();
+            // Twice the connections: evnet splits the limit between its loops, and the
+            // kernel does not spread connections over SO_REUSEPORT listeners evenly.
+            let max = (2 * connections).max(16_384).to_string();
             let mut args = vec!["--addr", "127.0.0.1:0", "--backlog", "4096"];
             args.extend(["--max-connections", &max]);
+            args.extend(flags);
             args.extend(extra);
             executable(&path).map(|()| Launch::new(&path, &args, Ready::FirstLine))
         };
@@ -225,9 +235,12 @@ impl Launch {
         s
     }
 
-    /// Start the server, its stderr going to `log`, and wait until it is ready.
+    /// Start the server, its stderr and (after the first line) its stdout appended to
+    /// `log`, and wait until it is ready.
     pub fn start(&self, log: &Path) -> io::Result<Running> {
-        let stderr = File::create(log)?;
+        let append = || File::options().create(true).append(true).open(log);
+        let stderr = append()?;
+        let stdout_log = append()?;
         let child = Command::new(&self.program)
             .args(&self.args)
             .stdin(Stdio::null())
@@ -239,7 +252,7 @@ impl Launch {
             })?;
         let mut running = Running::adopt(child);
         let addr = match self.ready {
-            Ready::FirstLine => running.first_line_addr()?,
+            Ready::FirstLine => running.first_line_addr(stdout_log)?,
             Ready::Connect(addr) => running.wait_accepting(addr)?,
         };
         running.addr = addr;
@@ -289,9 +302,10 @@ impl Running {
         }
     }
 
-    /// Read the address from the first line of stdout, then keep draining stdout on a
-    /// thread (the server may print more; a full pipe would block it).
-    fn first_line_addr(&mut self) -> io::Result<SocketAddr> {
+    /// Read the address from the first line of stdout, then copy the rest of stdout to
+    /// `log` on a thread (the server prints its statistics when it stops; a full pipe
+    /// would block it).
+    fn first_line_addr(&mut self, mut log: File) -> io::Result<SocketAddr> {
         let stdout = self
             .child
             .stdout
@@ -303,7 +317,9 @@ impl Running {
             .spawn(move || {
                 let mut lines = BufReader::new(stdout).lines();
                 let _ = tx.send(lines.next());
-                for _ in lines.by_ref() {}
+                for line in lines.map_while(Result::ok) {
+                    let _ = writeln!(log, "{line}");
+                }
             })?;
         let line = match rx.recv_timeout(START_TIMEOUT) {
             Ok(Some(Ok(line))) => line,
@@ -344,6 +360,25 @@ impl Running {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+}
+
+impl Running {
+    /// Stop it gracefully (SIGTERM, so that it prints its statistics to the log), or
+    /// kill it if it has not exited after `grace`.
+    pub fn stop(mut self, grace: Duration) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .stderr(Stdio::null())
+            .status();
+        let deadline = Instant::now() + grace;
+        while Instant::now() < deadline {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // Drop kills it if it is still running, and reaps it.
     }
 }
 
@@ -410,11 +445,17 @@ mod tests {
     #[test]
     fn missing_binaries_and_other_protocols_are_skipped_with_a_reason() {
         let dir = Path::new("/nonexistent-compare-bins");
-        let err = ServerId::Evnet.command(App::Http, dir, 50).unwrap_err();
+        let err = ServerId::Evnet
+            .command(App::Http, dir, 50, &[])
+            .unwrap_err();
         assert!(err.contains("evnet/http is not built"), "{err}");
-        let err = ServerId::Tokio.command(App::Echo, dir, 50).unwrap_err();
+        let err = ServerId::Tokio
+            .command(App::Echo, dir, 50, &[])
+            .unwrap_err();
         assert!(err.contains("only HTTP"), "{err}");
-        let err = ServerId::Redis.command(App::Http, dir, 50).unwrap_err();
+        let err = ServerId::Redis
+            .command(App::Http, dir, 50, &[])
+            .unwrap_err();
         assert!(err.contains("only RESP"), "{err}");
     }
 
@@ -426,10 +467,10 @@ mod tests {
         std::fs::write(&bin, "#!/bin/sh\n").unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let launch = ServerId::Net.command(App::Http, &dir, 10_050).unwrap();
+        let launch = ServerId::Net.command(App::Http, &dir, 10_050, &[]).unwrap();
         let line = launch.display();
         assert!(line.contains("--threads 10114 --queue 10114"), "{line}");
-        assert!(line.contains("--max-connections 10050"), "{line}");
+        assert!(line.contains("--max-connections 20100"), "{line}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
