@@ -96,6 +96,10 @@ struct NetEngine {
 struct Shared {
     params: ServerParams,
     counters: Counters,
+    /// Set once, by shutdown, which then empties the queue. Checked under the `pool` lock
+    /// before queueing a connection and before taking one from the queue, so that once
+    /// shutdown has begun no queued connection begins and, once the queue is emptied,
+    /// none is queued. Read without the lock where only promptness matters.
     stopping: AtomicBool,
     pool: Mutex<Pool>,
     /// Signalled when a connection is queued or the server stops.
@@ -240,7 +244,22 @@ impl Engine for NetEngine {
 
     fn stop(&self, acceptor: JoinHandle<()>, give_up_at: Option<Instant>) -> Stats {
         let shared = &self.shared;
+        // Stop, then close the queued connections at once. A connection thread checks the
+        // flag under the pool lock before taking from the queue (`connection_thread`), so
+        // one freed from now on exits instead of beginning a queued connection; and the
+        // acceptor checks it under the lock before queueing (`dispatch`), so once the
+        // queue is emptied here it stays empty. (The queue used to be emptied only after
+        // the acceptor was joined, and a thread freed in between began the queued
+        // connections: `total_connections` counted them and the handler opened them.)
+        // The flag is set before taking the lock: the last thread, when `thread_idle_time`
+        // is shorter than a turn of its idle loop, holds the lock until it sees the flag.
         shared.stopping.store(true, SeqCst);
+        {
+            let mut pool = shared.pool();
+            pool.queue.clear();
+            shared.counters.queued_connections.store(0, Relaxed);
+            shared.work.notify_all();
+        }
         // Retry the wake-up connection until it lands or the deadline passes. Once one
         // lands, `accept` returns and the acceptor sees the stop flag; an acceptor that
         // could not be woken (no loopback route, say) is left behind, not waited for.
@@ -256,13 +275,6 @@ impl Engine for NetEngine {
         }
         if woken || acceptor.is_finished() {
             let _ = acceptor.join();
-        }
-        // Close queued connections and wake idle threads.
-        {
-            let mut pool = shared.pool();
-            pool.queue.clear();
-            shared.counters.queued_connections.store(0, Relaxed);
-            shared.work.notify_all();
         }
         // Wake threads waiting for a next request; busy ones finish their request.
         for live in shared.live().values() {
@@ -352,9 +364,17 @@ fn accept_loop<H: Handler>(listener: TcpListener, shared: Arc<Shared>, handler: 
 }
 
 /// Hand an accepted connection to an idle thread, a new thread, or the queue; or refuse it.
+/// Once shutdown has begun, close it uncounted instead.
 fn dispatch<H: Handler>(shared: &Arc<Shared>, handler: &Arc<H>, stream: Accepted) {
     let params = &shared.params;
     let mut pool = shared.pool();
+    // Accepted before shutdown began, handed over after: shutdown has already closed the
+    // queue, so this one is closed as a queued one would have been.
+    if shared.stopping.load(SeqCst) {
+        drop(pool);
+        drop(stream);
+        return;
+    }
     let open = shared.counters.current_connections.load(Relaxed) + pool.queue.len();
     if open >= params.max_connections() {
         drop(pool);
@@ -396,6 +416,11 @@ fn connection_thread<H: Handler>(shared: Arc<Shared>, handler: Arc<H>) {
     let idle_time = shared.params.thread_idle_time();
     let mut pool = shared.pool();
     loop {
+        // Checked before the queue, under the pool lock: a thread whose connection ended
+        // because shutdown began never begins another one.
+        if shared.stopping.load(SeqCst) {
+            break;
+        }
         if let Some(stream) = pool.queue.pop_front() {
             // Counted under the pool lock, so a connection is always either queued or
             // current for the `max_connections` check in `dispatch`.
@@ -406,9 +431,6 @@ fn connection_thread<H: Handler>(shared: Arc<Shared>, handler: Arc<H>) {
             serve_connection(&shared, &*handler, stream);
             pool = shared.pool();
             continue;
-        }
-        if shared.stopping.load(SeqCst) {
-            break;
         }
         // Wait for work; a thread other than the last exits after `idle_time` without any.
         let idle_until = Instant::now() + idle_time; // idle_time ≤ MAX_TIMEOUT: no overflow
@@ -481,4 +503,180 @@ fn serve_connection<H: Handler>(shared: &Shared, handler: &H, accepted: Accepted
     }
     shared.live().remove(&id);
     counters.connection_ends();
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::sync::atomic::AtomicUsize;
+
+    use super::*;
+    use crate::handler::Action;
+
+    /// A gate that threads wait at until the test opens it; it counts who arrived.
+    #[derive(Default)]
+    struct Gate {
+        state: Mutex<(bool, usize)>,
+        changed: Condvar,
+    }
+
+    impl Gate {
+        fn pass(&self) {
+            let mut state = self.state.lock().unwrap();
+            state.1 += 1;
+            self.changed.notify_all();
+            while !state.0 {
+                state = self.changed.wait(state).unwrap();
+            }
+        }
+        fn open(&self) {
+            self.state.lock().unwrap().0 = true;
+            self.changed.notify_all();
+        }
+        fn await_arrivals(&self, n: usize) {
+            let mut state = self.state.lock().unwrap();
+            while state.1 < n {
+                let (s, timeout) = self
+                    .changed
+                    .wait_timeout(state, Duration::from_secs(10))
+                    .unwrap();
+                assert!(!timeout.timed_out(), "nobody arrived at the gate");
+                state = s;
+            }
+        }
+    }
+
+    /// Echoes lines; the request `block` waits at `gate` before its answer. Counts opens.
+    struct Gated {
+        gate: Arc<Gate>,
+        opened: Arc<AtomicUsize>,
+    }
+
+    impl Handler for Gated {
+        type Session = ();
+        fn open(&self, _: &Connection) {
+            self.opened.fetch_add(1, SeqCst);
+        }
+        fn serve(&self, _: &mut (), conn: &mut Connection) -> io::Result<Action> {
+            let mut line = Vec::new();
+            if conn.read_until(b'\n', &mut line)? == 0 {
+                return Ok(Action::Close);
+            }
+            if line == b"block\n" {
+                self.gate.pass();
+            }
+            conn.write_all(&line)?;
+            Ok(Action::KeepAlive)
+        }
+    }
+
+    fn await_stats(server: &TcpServer, what: &str, cond: impl Fn(&Stats) -> bool) {
+        let end = Instant::now() + Duration::from_secs(10);
+        while !cond(&server.stats()) {
+            assert!(Instant::now() < end, "timed out waiting for {what}");
+            thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    fn expect_closed(client: &mut TcpStream) {
+        client
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut buf = [0u8; 64];
+        match client.read(&mut buf) {
+            Ok(0) => {}
+            Ok(n) => panic!("expected a close, got {:?}", &buf[..n]),
+            Err(e) => assert!(
+                matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
+                ),
+                "expected a close, got {e}"
+            ),
+        }
+    }
+
+    /// A connection thread that finishes its connection once shutdown has begun must not
+    /// take the queued connections and begin them: they are closed unserved, never opened
+    /// nor counted in `total_connections`. Nor is a connection the acceptor hands over
+    /// after shutdown began.
+    ///
+    /// The acceptor is held in the filter so that the shutdown stays in its first steps
+    /// (it waits for the acceptor) while the busy thread finishes; this keeps open, for as
+    /// long as the test needs, the window in which a thread once drained the queue.
+    #[test]
+    fn shutdown_begins_no_queued_connection() {
+        let hold_filter = Arc::new(AtomicBool::new(false));
+        let filter_gate = Arc::new(Gate::default());
+        let params = ServerParams::builder()
+            .max_threads(1)
+            .max_queued(2)
+            .filter({
+                let (hold, gate) = (Arc::clone(&hold_filter), Arc::clone(&filter_gate));
+                move |_: &SocketAddr| {
+                    if hold.load(SeqCst) {
+                        gate.pass();
+                    }
+                    true
+                }
+            })
+            .build()
+            .unwrap();
+        let serve_gate = Arc::new(Gate::default());
+        let opened = Arc::new(AtomicUsize::new(0));
+        let handler = Gated {
+            gate: Arc::clone(&serve_gate),
+            opened: Arc::clone(&opened),
+        };
+        let mut server = TcpServer::bind("127.0.0.1:0", handler, params).unwrap();
+        server.start().unwrap();
+        let addr = server.local_addr();
+
+        // c1's request is in flight; c2 and c3 wait in the queue.
+        let mut c1 = TcpStream::connect(addr).unwrap();
+        c1.write_all(b"block\n").unwrap();
+        serve_gate.await_arrivals(1);
+        let mut c2 = TcpStream::connect(addr).unwrap();
+        let mut c3 = TcpStream::connect(addr).unwrap();
+        await_stats(&server, "two queued", |s| s.queued_connections == 2);
+        // c4 is accepted, and the acceptor stays in the filter with it.
+        hold_filter.store(true, SeqCst);
+        let mut c4 = TcpStream::connect(addr).unwrap();
+        filter_gate.await_arrivals(1);
+
+        let handle = server.handle();
+        let stopper = thread::spawn(move || handle.shutdown(Duration::from_secs(10)));
+        let shared = Arc::clone(&server.life.engine().shared);
+        let end = Instant::now() + Duration::from_secs(10);
+        while !shared.stopping.load(SeqCst) {
+            assert!(Instant::now() < end, "shutdown did not begin");
+            thread::sleep(Duration::from_millis(1));
+        }
+        // The request in flight finishes; its thread must then exit, not serve the queue.
+        serve_gate.open();
+        await_stats(&server, "no connection thread", |s| s.current_threads == 0);
+        // The acceptor hands c4 over, then sees the stop.
+        filter_gate.open();
+        let stats = stopper.join().unwrap().unwrap();
+
+        let mut reply = String::new();
+        BufReader::new(&c1).read_line(&mut reply).unwrap();
+        assert_eq!(reply, "block\n", "the request in flight is answered");
+        for c in [&mut c1, &mut c2, &mut c3, &mut c4] {
+            expect_closed(c);
+        }
+        assert_eq!(
+            opened.load(SeqCst),
+            1,
+            "a connection was opened after shutdown"
+        );
+        assert_eq!(
+            stats.total_connections, 1,
+            "a connection began after shutdown"
+        );
+        assert_eq!(stats.requests, 1);
+        assert_eq!(stats.current_connections, 0);
+        assert_eq!(stats.queued_connections, 0);
+        assert_eq!(stats.current_threads, 0);
+    }
 }

@@ -152,6 +152,11 @@ fn max_queued_zero_serves_while_threads_are_free() {
 
 /// Shutdown closes connections still waiting in the queue (they are never served) and
 /// returns; the connection being served is idle and closed too.
+///
+/// `total_connections` stays 1 however the threads are scheduled: c1's thread can finish
+/// c1 only after shutdown began (it is woken by shutdown, or it sees the stop flag after
+/// answering "served"), and a thread freed then exits without taking c2 or c3 from the
+/// queue (see `net::tcp_server::tests::shutdown_begins_no_queued_connection`).
 #[test]
 fn shutdown_closes_queued_connections() {
     let params = ServerParams::builder()
