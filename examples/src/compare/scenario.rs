@@ -140,7 +140,12 @@ impl Scenario {
                         idle connections fill).",
                 app: App::Http,
                 servers: holding_servers(),
-                load: Load { idle, ..http(50) },
+                load: Load {
+                    idle,
+                    // Longer than opening them and the run: holding them is the point.
+                    server_flags: &["--keep-alive-timeout", "5m"],
+                    ..http(50)
+                },
             },
             Scenario {
                 name: "slowloris",
@@ -263,5 +268,10 @@ mod tests {
                 .idle
         };
         assert_eq!((idle(false), idle(true)), (10_000, 1_000));
+        // Opening 10,000 connections on net (a thread each) takes longer than its default
+        // 15 s keep-alive timeout would allow them to stay idle.
+        let all = Scenario::all(false);
+        let idle = all.iter().find(|s| s.name == "idle").unwrap();
+        assert_eq!(idle.load.server_flags, ["--keep-alive-timeout", "5m"]);
     }
 }
