@@ -1,5 +1,5 @@
 //! What the tokio-based reference servers (`tokio_http`, `hyper_http`) share: their flags,
-//! the runtime, the listener, the first line `scripts/compare.py` reads the address from,
+//! the runtime, the listener, the first line `compare` reads the address from,
 //! and stopping on SIGINT/SIGTERM. Each binary brings only its per-connection code.
 
 use std::future::Future;

@@ -433,20 +433,28 @@ fn connection_thread<H: Handler>(shared: Arc<Shared>, handler: Arc<H>) {
             continue;
         }
         // Wait for work; a thread other than the last exits after `idle_time` without any.
-        let idle_until = Instant::now() + idle_time; // idle_time ≤ MAX_TIMEOUT: no overflow
+        // The last one waits without a limit: with a deadline it would find it passed on
+        // each turn and, for an `idle_time` shorter than a turn, spin holding the pool
+        // lock, so that the acceptor could never hand it a connection.
+        let idle_until = (pool.threads > 1).then(|| Instant::now() + idle_time); // ≤ MAX_TIMEOUT
         pool.idle += 1;
         let mut expired = false;
         while pool.queue.is_empty() && !shared.stopping.load(SeqCst) {
-            let now = Instant::now();
-            if now >= idle_until {
-                expired = true;
-                break;
-            }
-            pool = shared
-                .work
-                .wait_timeout(pool, idle_until - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            pool = match idle_until {
+                Some(until) => {
+                    let now = Instant::now();
+                    if now >= until {
+                        expired = true;
+                        break;
+                    }
+                    shared
+                        .work
+                        .wait_timeout(pool, until - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+                None => shared.work.wait(pool).unwrap_or_else(|e| e.into_inner()),
+            };
         }
         pool.idle -= 1;
         if expired && pool.threads > 1 {
@@ -678,5 +686,41 @@ mod tests {
         assert_eq!(stats.current_connections, 0);
         assert_eq!(stats.queued_connections, 0);
         assert_eq!(stats.current_threads, 0);
+    }
+
+    /// The last connection thread, whose idle time passed (here at once), still takes the
+    /// next connection: it waits for work without a deadline instead of spinning with the
+    /// pool locked.
+    #[test]
+    fn the_last_thread_outlives_a_tiny_idle_time() {
+        let params = ServerParams::builder()
+            .max_threads(1)
+            .thread_idle_time(Duration::from_nanos(1))
+            .build()
+            .unwrap();
+        let handler = Gated {
+            gate: Arc::new(Gate::default()),
+            opened: Arc::new(AtomicUsize::new(0)),
+        };
+        let mut server = TcpServer::bind("127.0.0.1:0", handler, params).unwrap();
+        server.start().unwrap();
+        for i in 0..3 {
+            let mut c = TcpStream::connect(server.local_addr()).unwrap();
+            c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            c.write_all(b"hello\n").unwrap();
+            let mut reply = String::new();
+            BufReader::new(&c)
+                .read_line(&mut reply)
+                .unwrap_or_else(|e| panic!("connection {i} was not served: {e}"));
+            assert_eq!(reply, "hello\n");
+            drop(c);
+            await_stats(&server, "the connection to end", |s| {
+                s.current_connections == 0
+            });
+            // Give the thread its (expired) idle turn before the next connection.
+            thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(server.stats().current_threads, 1);
+        server.shutdown(Duration::from_secs(5)).unwrap();
     }
 }
