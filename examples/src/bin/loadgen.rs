@@ -7,6 +7,7 @@
 //! loadgen --addr 127.0.0.1:8080 --rate 20000 --duration 30s --threads 2
 //! loadgen --addr 127.0.0.1:8080 --path '/work?ms=5' --connections 100 --duration 10s
 //! loadgen --addr 127.0.0.1:8080 --duration 10s --idle 10000 --slowloris 200 --non-readers 2
+//! loadgen --addr 127.0.0.1:8443 --tls-ca ca.pem --requests-per-connection 1 --duration 10s
 //! ```
 //!
 //! During a run longer than 3 s (warm-up included), a live line on stderr shows the
@@ -23,7 +24,7 @@ use std::time::Duration;
 
 use clap::{ArgGroup, CommandFactory, Parser};
 use examples::cli::{parse_duration, EXIT_FAILURE};
-use examples::loadgen::{self, Config, Progress, Proto, Stop};
+use examples::loadgen::{self, Config, Progress, Proto, Stop, TlsClient};
 
 /// Load generator for the example servers: every response is checked.
 #[derive(Debug, Parser)]
@@ -100,6 +101,28 @@ struct Cli {
     #[arg(long, value_name = "K", default_value_t = 0)]
     non_readers: usize,
 
+    /// Speak TLS, trusting the certificates in this PEM file (the server's CA).
+    #[arg(long, value_name = "PATH")]
+    tls_ca: Option<PathBuf>,
+
+    /// The name asked for with TLS (SNI; the server's certificate must carry it).
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "localhost",
+        requires = "tls_ca"
+    )]
+    tls_server_name: String,
+
+    /// With TLS, never resume a session: every new connection makes a full handshake.
+    #[arg(long, requires = "tls_ca")]
+    tls_no_resume: bool,
+
+    /// Close each connection after this many requests and open a new one (default:
+    /// keep every connection open).
+    #[arg(long, value_name = "N")]
+    requests_per_connection: Option<u64>,
+
     /// Write the results as JSON to this file (`-` for standard output).
     #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
@@ -131,6 +154,13 @@ fn main() -> ExitCode {
             usage_error("--path", &format!("is for --proto http, not {}", cli.proto));
         }
         config.path = path;
+    }
+    config.requests_per_connection = cli.requests_per_connection;
+    if let Some(ca) = &cli.tls_ca {
+        match TlsClient::from_ca_file(ca, &cli.tls_server_name, !cli.tls_no_resume) {
+            Ok(tls) => config.tls = Some(tls),
+            Err(e) => usage_error("--tls-ca", &e.to_string()),
+        }
     }
     if let Err(e) = config.validate() {
         Cli::command()

@@ -24,6 +24,10 @@
 //!   are never reopened, and their fate is in [`Report::background`]: how many the server closed
 //!   and after how long, how many were still open at the end, and whether the idle
 //!   ones still answer a request after the run.
+//! - **TLS** ([`Config::tls`], a [`TlsClient`]): the measured connections speak TLS
+//!   (rustls, ring); [`Report::handshakes`] counts the full and the resumed handshakes.
+//!   [`Config::requests_per_connection`] closes each connection after that many
+//!   requests and opens a new one, to measure what opening a connection costs.
 //! - Latency goes into an HDR histogram (microseconds); the [`Report`] has the
 //!   percentiles, the errors by kind, a human summary and JSON.
 //! - While it runs, [`run_with`] counts in a [`Progress`] that another thread can read;
@@ -57,6 +61,7 @@ mod progress;
 mod proto;
 mod report;
 mod schedule;
+mod tls;
 mod worker;
 
 use std::fmt;
@@ -71,10 +76,11 @@ pub use progress::{
 };
 pub use proto::{Proto, RESP_KEY_SLOTS};
 pub use report::{
-    latency_histogram, micros, Background, CloseAfter, ErrorKind, Errors, Latency, Population,
-    Report, Usable,
+    latency_histogram, micros, Background, CloseAfter, ErrorKind, Errors, Handshakes, Latency,
+    Population, Report, Usable,
 };
 pub use schedule::Schedule;
+pub use tls::TlsClient;
 
 use background::BgPlan;
 use proto::Requests;
@@ -156,6 +162,13 @@ pub struct Config {
     /// `Hello, World!` (the http example's `/work?ms=N` is). The background
     /// populations keep to `/`.
     pub path: String,
+    /// Speak TLS on the measured connections (default `None`: plain TCP). The
+    /// background populations are plain TCP, so they cannot be combined with it.
+    pub tls: Option<TlsClient>,
+    /// Close each measured connection after this many requests and open a new one, to
+    /// measure what opening connections costs (default `None`: keep-alive). A pipeline
+    /// deeper than this sends no more than this on one connection.
+    pub requests_per_connection: Option<u64>,
 }
 
 impl Config {
@@ -177,6 +190,8 @@ impl Config {
             non_readers: 0,
             trickle_interval: Duration::from_millis(200),
             path: "/".to_owned(),
+            tls: None,
+            requests_per_connection: None,
         }
     }
 
@@ -273,6 +288,17 @@ impl Config {
                 ),
             );
         }
+        if self.requests_per_connection == Some(0) {
+            return bad("--requests-per-connection", "must be at least 1".to_owned());
+        }
+        if self.tls.is_some() && self.idle + self.slowloris + self.non_readers > 0 {
+            return bad(
+                "--tls-ca",
+                "the background populations (--idle, --slowloris, --non-readers) speak \
+                 plain TCP: not with TLS"
+                    .to_owned(),
+            );
+        }
         Ok(())
     }
 
@@ -359,6 +385,8 @@ pub fn run_with(config: &Config, progress: &Progress) -> io::Result<Report> {
                 Stop::Requests(_) => None,
             },
             hard_end: start + config.time_limit(),
+            tls: config.tls.clone(),
+            per_connection: config.requests_per_connection,
         }
     };
     let shared = OnceLock::new();
@@ -412,6 +440,7 @@ pub fn run_with(config: &Config, progress: &Progress) -> io::Result<Report> {
     let mut hist = latency_histogram();
     let mut errors = Errors::default();
     let (mut ok, mut reconnects, mut capped) = (0, 0, false);
+    let mut handshakes = Handshakes::default();
     let measure_start = shared.get().map_or_else(Instant::now, |s| s.measure_start);
     let mut stopped = measure_start;
     for o in &outcomes {
@@ -420,6 +449,7 @@ pub fn run_with(config: &Config, progress: &Progress) -> io::Result<Report> {
         errors.merge(&o.errors);
         ok += o.ok;
         reconnects += o.reconnects;
+        handshakes.merge(&o.handshakes);
         capped |= o.capped;
         stopped = stopped.max(o.stopped);
     }
@@ -447,6 +477,9 @@ pub fn run_with(config: &Config, progress: &Progress) -> io::Result<Report> {
         errors,
         errors_total: errors.total(),
         reconnects,
+        requests_per_connection: config.requests_per_connection,
+        tls: config.tls.is_some(),
+        handshakes,
         capped,
         background,
     })

@@ -77,6 +77,39 @@ impl fmt::Display for ErrorKind {
     }
 }
 
+/// TLS handshakes completed in the measured time, by kind (both zero without TLS).
+///
+/// ```
+/// use examples::loadgen::Handshakes;
+/// let mut h = Handshakes::default();
+/// h.add(rustls::HandshakeKind::Resumed);
+/// h.add(rustls::HandshakeKind::Full);
+/// assert_eq!((h.full, h.resumed), (1, 1));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Handshakes {
+    /// Full handshakes (with a `HelloRetryRequest` or not).
+    pub full: u64,
+    /// Resumed sessions.
+    pub resumed: u64,
+}
+
+impl Handshakes {
+    /// Count one handshake of `kind`.
+    pub fn add(&mut self, kind: rustls::HandshakeKind) {
+        match kind {
+            rustls::HandshakeKind::Resumed => self.resumed += 1,
+            _ => self.full += 1,
+        }
+    }
+
+    /// Add another thread's counts.
+    pub fn merge(&mut self, other: &Handshakes) {
+        self.full += other.full;
+        self.resumed += other.resumed;
+    }
+}
+
 /// Errors counted by kind.
 ///
 /// A request sent counts once: as a success or as one error. A connection that fails
@@ -340,6 +373,12 @@ pub struct Report {
     pub errors_total: u64,
     /// Connections reopened (after an error or a close by the server).
     pub reconnects: u64,
+    /// Requests per connection before the client opened a new one (`None`: keep-alive).
+    pub requests_per_connection: Option<u64>,
+    /// Whether the run spoke TLS.
+    pub tls: bool,
+    /// TLS handshakes in the measured time, full and resumed.
+    pub handshakes: Handshakes,
     /// Whether the run was cut by its hard time limit (`--max-time`) before it finished.
     pub capped: bool,
     /// The background populations (`--idle`, `--slowloris`, `--non-readers`).
@@ -410,6 +449,21 @@ impl Report {
             let _ = write!(s, "; {} reconnects", self.reconnects);
         }
         s.push('\n');
+        if let Some(n) = self.requests_per_connection {
+            let _ = writeln!(
+                s,
+                "new connection every {n} request{}",
+                if n == 1 { "" } else { "s" }
+            );
+        }
+        if self.tls {
+            let h = self.handshakes;
+            let _ = writeln!(
+                s,
+                "tls       {} full handshakes, {} resumed",
+                h.full, h.resumed
+            );
+        }
         let b = &self.background;
         for (name, p) in [
             ("idle", &b.idle),
@@ -515,6 +569,9 @@ mod tests {
             errors,
             errors_total: 3,
             reconnects: 3,
+            requests_per_connection: None,
+            tls: false,
+            handshakes: Handshakes::default(),
             capped: false,
             background: Background {
                 idle: Population {

@@ -1,7 +1,7 @@
 //! One client thread: its own `mio::Poll` and its share of the connections.
 
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -12,7 +12,8 @@ use mio::{Events, Interest, Poll, Registry, Token};
 use super::check::{Check, MAX_BODY, MAX_HTTP_HEAD};
 use super::progress::{Progress, Publisher};
 use super::proto::Requests;
-use super::report::{latency_histogram, ErrorKind, Errors};
+use super::report::{latency_histogram, ErrorKind, Errors, Handshakes};
+use super::tls::{Stream, TlsClient};
 use super::{Proto, Schedule};
 
 /// How often connections are checked for timeouts and due reconnections.
@@ -45,6 +46,10 @@ pub(crate) struct Shared {
     pub measure_end: Option<Instant>,
     /// The hard limit of every run.
     pub hard_end: Instant,
+    /// TLS, if the run speaks it.
+    pub tls: Option<TlsClient>,
+    /// Requests per connection before the client closes it and opens a new one.
+    pub per_connection: Option<u64>,
 }
 
 impl Shared {
@@ -74,6 +79,7 @@ pub(crate) struct Outcome {
     pub ok: u64,
     pub errors: Errors,
     pub reconnects: u64,
+    pub handshakes: Handshakes,
     /// When the thread stopped.
     pub stopped: Instant,
     /// Whether the hard limit stopped it.
@@ -88,6 +94,7 @@ struct Ctx<'a> {
     ok: u64,
     errors: Errors,
     reconnects: u64,
+    handshakes: Handshakes,
     /// Counted requests still to issue (`--requests`).
     budget: Option<u64>,
     /// Whether requests come from the open-loop schedule.
@@ -154,7 +161,7 @@ enum Flow {
 struct Conn {
     id: u64,
     token: Token,
-    stream: Option<TcpStream>,
+    stream: Option<Stream>,
     state: State,
     out: Vec<u8>,
     out_pos: usize,
@@ -165,7 +172,8 @@ struct Conn {
     /// Open loop: requests due, not yet sent (their intended times).
     pending: VecDeque<Instant>,
     seq: u64,
-    /// Responses on the current socket.
+    /// Requests sent and responses received on the current socket.
+    sent: u64,
     answered: u64,
     /// Consecutive unproductive connections (no response), for the back-off.
     failures: u32,
@@ -186,6 +194,7 @@ impl Conn {
             flights: VecDeque::new(),
             pending: VecDeque::new(),
             seq: 0,
+            sent: 0,
             answered: 0,
             failures: 0,
         }
@@ -200,7 +209,10 @@ impl Conn {
         let stream = TcpStream::connect(ctx.run.addr).and_then(|mut s| {
             ctx.registry
                 .register(&mut s, self.token, Interest::READABLE | Interest::WRITABLE)?;
-            Ok(s)
+            match &ctx.run.tls {
+                Some(tls) => tls.connect(s),
+                None => Ok(Stream::Plain(s)),
+            }
         });
         match stream {
             Ok(s) => {
@@ -219,7 +231,7 @@ impl Conn {
     /// refuses or closes at once is not hammered).
     fn close(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
         if let Some(mut s) = self.stream.take() {
-            let _ = ctx.registry.deregister(&mut s);
+            let _ = ctx.registry.deregister(s.tcp());
         }
         self.flights.clear();
         self.out.clear();
@@ -236,6 +248,7 @@ impl Conn {
             now + wait.min(BACKOFF_MAX)
         };
         self.answered = 0;
+        self.sent = 0;
         self.state = State::Closed { retry_at };
         if retry_at <= now {
             // A failed attempt leaves `answered` at 0, so this recurses at most once.
@@ -261,7 +274,10 @@ impl Conn {
     /// Handle readiness.
     fn ready(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
         if let State::Connecting { .. } = self.state {
-            let Some(stream) = &self.stream else { return };
+            let Some(stream) = &mut self.stream else {
+                return;
+            };
+            let stream = stream.tcp();
             match stream.take_error() {
                 Ok(None) => {}
                 Ok(Some(_)) | Err(_) => return self.connect_failed(ctx, now),
@@ -276,6 +292,10 @@ impl Conn {
             }
         }
         if let State::Open = self.state {
+            // TLS records the socket would not take at the last write.
+            if let Some(Err(_)) = self.stream.as_mut().map(Stream::send_pending) {
+                return self.fail(ctx, ErrorKind::Write, now);
+            }
             if self.read(ctx, now) == Flow::Go {
                 self.fill(ctx, now);
             }
@@ -322,6 +342,11 @@ impl Conn {
                 }
                 Ok(n) => {
                     self.in_hi += n;
+                    if let Some(kind) = stream.take_handshake_kind() {
+                        if ctx.run.counts(now) {
+                            ctx.handshakes.add(kind);
+                        }
+                    }
                     if self.responses(ctx, now) == Flow::Reopened {
                         return Flow::Reopened;
                     }
@@ -370,6 +395,16 @@ impl Conn {
                             ctx.errors.add(ErrorKind::Mismatch, 1);
                         }
                     }
+                    if ctx
+                        .run
+                        .per_connection
+                        .is_some_and(|max| self.answered >= max)
+                        && self.flights.is_empty()
+                    {
+                        // Done with this connection: close it and open the next one.
+                        self.close(ctx, now);
+                        return Flow::Reopened;
+                    }
                     if close {
                         // The server answers nothing more on this connection.
                         let lost = self.flights.iter().filter(|f| f.counted).count() as u64;
@@ -395,7 +430,9 @@ impl Conn {
         if !matches!(self.state, State::Open) {
             return;
         }
-        while self.flights.len() < ctx.run.pipeline {
+        while self.flights.len() < ctx.run.pipeline
+            && ctx.run.per_connection.is_none_or(|max| self.sent < max)
+        {
             let intended = if ctx.open_loop {
                 match self.pending.pop_front() {
                     Some(t) => t,
@@ -409,6 +446,7 @@ impl Conn {
             };
             let seq = self.seq;
             self.seq += 1;
+            self.sent += 1;
             ctx.run.requests.write(self.id, seq, &mut self.out);
             self.flights.push_back(Flight {
                 seq,
@@ -474,6 +512,7 @@ pub(crate) fn run_thread(run: &Shared, plan: Plan, progress: &Progress) -> io::R
         ok: 0,
         errors: Errors::default(),
         reconnects: 0,
+        handshakes: Handshakes::default(),
         budget: plan.budget,
         open_loop: plan.rate.is_some(),
         expected: Vec::new(),
@@ -553,6 +592,7 @@ pub(crate) fn run_thread(run: &Shared, plan: Plan, progress: &Progress) -> io::R
         ok: ctx.ok,
         errors: ctx.errors,
         reconnects: ctx.reconnects,
+        handshakes: ctx.handshakes,
         stopped,
         capped,
     })
