@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the system packages this project needs when they are missing (Debian/Ubuntu,
-# as root). Usage: scripts/ensure-deps.sh [libev] [wrk] [perf] [redis] ...
+# as root). Usage: scripts/ensure-deps.sh [libev] [wrk] [perf] [redis] [curl] [openssl] ...
 set -euo pipefail
 need=()
 for what in "$@"; do
@@ -10,6 +10,8 @@ for what in "$@"; do
     perf) command -v perf >/dev/null || need+=(linux-perf) ;;
     redis-server) command -v redis-server >/dev/null || need+=(redis-server) ;;
     redis) command -v redis-cli >/dev/null && command -v redis-benchmark >/dev/null || need+=(redis-tools) ;;
+    curl) command -v curl >/dev/null || need+=(curl) ;;
+    openssl) command -v openssl >/dev/null || need+=(openssl) ;;
     *) echo "ensure-deps: unknown dependency '$what'" >&2; exit 2 ;;
   esac
 done

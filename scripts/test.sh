@@ -5,8 +5,9 @@
 # and builds the tokio reference server).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# redis-tools: redis-cli and redis-benchmark, which tests/tests/redis_tools.rs runs.
-scripts/ensure-deps.sh libev redis
+# redis-tools: redis-cli and redis-benchmark, which tests/tests/redis_tools.rs runs; curl
+# and openssl (s_client): the TLS clients of tests/tests/tls.rs.
+scripts/ensure-deps.sh libev redis curl openssl
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 cargo clippy -p examples --all-targets -- -D warnings

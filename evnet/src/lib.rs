@@ -58,6 +58,12 @@ pub use net::{
     Server, ServerHandle, ServerParams, ServerParamsBuilder, Stats,
 };
 pub use options::{Dispatch, EvOptions};
+
+/// `net`'s TLS helpers (feature `tls`), for parameters shared with `net::TcpServer`:
+/// `EvServer` itself refuses a TLS configuration for now (an `InvalidParam` error naming
+/// `tls`) rather than serve plaintext.
+#[cfg(feature = "tls")]
+pub use net::tls;
 pub use server::EvServer;
 
 /// Internals re-exported for this crate's `benches/` only.

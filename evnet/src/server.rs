@@ -33,6 +33,10 @@ const DROP_DEADLINE: Duration = Duration::from_secs(1);
 /// Statistics keep Poco's meaning per connection; `current_threads` is loops + workers,
 /// and `queued_connections` counts requests waiting for a worker.
 ///
+/// TLS is not served yet: parameters with a TLS configuration (`ServerParamsBuilder::tls`,
+/// feature `tls`) make `bind`, `serve` and `from_listener` return an `InvalidParam` error
+/// naming `tls`, never a server that would answer in plaintext.
+///
 /// ```
 /// use std::io::{self, BufRead, Write};
 /// use std::time::Duration;
@@ -138,6 +142,7 @@ impl Server for EvServer {
         params: ServerParams,
         options: EvOptions,
     ) -> Result<Self> {
+        refuse_tls(&params)?;
         options.validate(params.max_connections())?;
         let listeners = bind_listeners(addr, options.loop_count(), params.backlog())?;
         Self::on_listeners(listeners, handler, params, options)
@@ -154,6 +159,7 @@ impl Server for EvServer {
         params: ServerParams,
         options: EvOptions,
     ) -> Result<Self> {
+        refuse_tls(&params)?;
         options.validate(params.max_connections())?;
         let use_err = |e| Error::new(ErrorKind::Bind, "cannot use the listener", Some(e));
         listener.set_nonblocking(true).map_err(use_err)?;
@@ -184,6 +190,19 @@ impl Server for EvServer {
     fn shutdown(&mut self, deadline: Duration) -> Result<Stats> {
         self.life.shutdown(deadline)
     }
+}
+
+/// TLS is not served by evnet yet: parameters that ask for it are an error (kind
+/// `InvalidParam`, parameter `tls`), never plaintext on a port meant for TLS. The check
+/// holds whichever crate turned `net`'s `tls` feature on.
+fn refuse_tls(params: &ServerParams) -> Result<()> {
+    if params.is_tls() {
+        return Err(Error::invalid_param(
+            "tls",
+            "TLS is not supported by evnet yet: serve TLS with net::TcpServer",
+        ));
+    }
+    Ok(())
 }
 
 impl Engine for EvEngine {

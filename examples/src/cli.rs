@@ -24,6 +24,7 @@
 
 use std::io::Write;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -52,7 +53,8 @@ pub const DEFAULT_SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
 /// a bare number of milliseconds (see [`parse_millis`]). Options of the other server are
 /// absent: `--threads`, `--queue` and `--thread-idle-time` only without `evented`;
 /// `--loops`, `--workers`, `--dispatch`, `--input-budget` and `--output-budget` only with
-/// it.
+/// it. `--tls-cert` and `--tls-key` (both or neither) serve TLS with the `tls` feature;
+/// without it they are hidden and refused with a message saying so.
 ///
 /// ```
 /// use clap::Parser;
@@ -257,6 +259,28 @@ pub struct ServerArgs {
     /// `--shutdown-deadline` in milliseconds (a bare number is milliseconds).
     #[arg(long, value_name = "MS", value_parser = parse_millis, hide = true, conflicts_with = "shutdown_deadline")]
     pub shutdown_ms: Option<Duration>,
+
+    /// Serve TLS (rustls) with this PEM certificate chain, the server's certificate first
+    /// (with `--tls-key`; `net` only: evnet refuses TLS for now). Without the `tls`
+    /// feature the flag is hidden and refused (exit 2: built without TLS). [default: none:
+    /// plaintext]
+    #[arg(
+        long,
+        value_name = "PATH",
+        requires = "tls_key",
+        hide = cfg!(not(feature = "tls"))
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of `--tls-cert` (PKCS#8, PKCS#1 or SEC1). [default: none:
+    /// plaintext]
+    #[arg(
+        long,
+        value_name = "PATH",
+        requires = "tls_cert",
+        hide = cfg!(not(feature = "tls"))
+    )]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// The `--dispatch` values: where the evented server serves requests.
@@ -314,7 +338,35 @@ impl ServerArgs {
             Some(n) => b.max_requests_per_connection(n),
             None => b.unlimited_requests_per_connection(),
         };
-        b.build()
+        self.with_tls(b)?.build()
+    }
+
+    /// True when `--tls-cert` and `--tls-key` ask for TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls_cert.is_some() || self.tls_key.is_some()
+    }
+
+    /// The TLS configuration of `--tls-cert` and `--tls-key` (both or neither), loaded by
+    /// `net::tls::server_config`; refused when this build has no TLS (`tls` feature).
+    fn with_tls(&self, b: net::ServerParamsBuilder) -> net::Result<net::ServerParamsBuilder> {
+        match (&self.tls_cert, &self.tls_key) {
+            (None, None) => Ok(b),
+            (Some(_), None) => Err(net::Error::invalid_param(
+                "--tls-key",
+                "`--tls-cert` needs `--tls-key`",
+            )),
+            (None, Some(_)) => Err(net::Error::invalid_param(
+                "--tls-cert",
+                "`--tls-key` needs `--tls-cert`",
+            )),
+            #[cfg(feature = "tls")]
+            (Some(cert), Some(key)) => Ok(b.tls(net::tls::server_config(cert, key)?)),
+            #[cfg(not(feature = "tls"))]
+            (Some(_), Some(_)) => Err(net::Error::invalid_param(
+                "--tls-cert",
+                "this binary was built without TLS: rebuild it with `--features tls`",
+            )),
+        }
     }
 
     /// The options of the evented server.
@@ -354,6 +406,32 @@ pub fn listening_line(scheme: &str, addr: SocketAddr) -> String {
     format!("listening on {scheme}://{addr} ({SERVER_KIND})")
 }
 
+/// The scheme of `scheme` over TLS: `https` for `http`, `rediss` for `redis`, `tls` for
+/// `tcp`; any other is kept.
+///
+/// ```
+/// use examples::cli::{parse_listening_line, listening_line, tls_scheme};
+/// assert_eq!(tls_scheme("http"), "https");
+/// let addr = "127.0.0.1:8443".parse().unwrap();
+/// let line = listening_line(tls_scheme("http"), addr);
+/// assert!(line.starts_with("listening on https://127.0.0.1:8443 ("));
+/// assert_eq!(parse_listening_line(&line), Some(addr));
+/// ```
+pub fn tls_scheme(scheme: &str) -> &str {
+    match scheme {
+        "http" => "https",
+        "redis" => "rediss",
+        "tcp" => "tls",
+        other => other,
+    }
+}
+
+/// [`listening_line`] for a server whose scheme is `scheme` over TLS when `tls` holds.
+fn listening_line_for(scheme: &str, tls: bool, addr: SocketAddr) -> String {
+    let scheme = if tls { tls_scheme(scheme) } else { scheme };
+    listening_line(scheme, addr)
+}
+
 /// The address in a line printed by [`listening_line`] (for tools that start a server
 /// and read its first line).
 pub fn parse_listening_line(line: &str) -> Option<SocketAddr> {
@@ -390,7 +468,8 @@ pub fn stats_line(s: &Stats) -> String {
 /// until SIGINT or SIGTERM.
 ///
 /// Logs to stderr through `env_logger` (`RUST_LOG`, `warn` when unset). Prints
-/// [`listening_line`] first (and flushes); after a signal, shuts down through the server's
+/// [`listening_line`] first (and flushes), with the [`tls_scheme`] of `scheme` when
+/// `--tls-cert` and `--tls-key` are given; after a signal, shuts down through the server's
 /// `ServerHandle` with [`ServerArgs::shutdown_deadline`] and prints [`stats_line`]; a
 /// second signal ends the process at once with status 128 + the signal. Returns the
 /// process exit status: 0 after a clean shutdown, [`EXIT_USAGE`] for a bad option value,
@@ -427,7 +506,8 @@ pub fn run<H: Handler>(handler: H, addr: &str, scheme: &str, args: &ServerArgs) 
         return fail(&e);
     }
     let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout, "{}", listening_line(scheme, server.local_addr()));
+    let line = listening_line_for(scheme, args.is_tls(), server.local_addr());
+    let _ = writeln!(stdout, "{line}");
     let _ = stdout.flush();
     drop(stdout);
 

@@ -15,10 +15,13 @@ use crate::params::{ServerParams, MAX_TIMEOUT};
 const WRITE_FLUSH_THRESHOLD: usize = 64 * 1024;
 
 /// The socket, owned or shared with the server (which keeps a handle to wake a thread
-/// blocked on it at shutdown without a second descriptor).
+/// blocked on it at shutdown without a second descriptor), or a TLS session over a shared
+/// one (blocking mode only).
 enum Socket {
     Owned(TcpStream),
     Shared(Arc<TcpStream>),
+    #[cfg(feature = "tls")]
+    Tls(Box<crate::tls::TlsSocket>),
 }
 
 impl Socket {
@@ -26,7 +29,22 @@ impl Socket {
         match self {
             Socket::Owned(s) => s,
             Socket::Shared(s) => s,
+            #[cfg(feature = "tls")]
+            Socket::Tls(t) => &t.tcp,
         }
+    }
+}
+
+/// The timeout caches of a blocking mode, for the TLS layer (TLS sockets are always
+/// blocking; a non-blocking one is refused).
+#[cfg(feature = "tls")]
+fn tls_timeouts(mode: &mut Mode) -> io::Result<crate::tls::Timeouts<'_>> {
+    match mode {
+        Mode::Blocking { rcv, snd } => Ok(crate::tls::Timeouts { rcv, snd }),
+        Mode::NonBlocking(_) => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "TLS is served on blocking sockets only",
+        )),
     }
 }
 
@@ -161,6 +179,44 @@ impl Connection {
             snd: None,
         };
         Self::with_mode(Socket::Shared(stream), params, mode)
+    }
+
+    /// Wrap a blocking socket that the server also holds in a TLS session with `config`
+    /// (the handshake is run by [`Connection::tls_handshake`]).
+    #[cfg(feature = "tls")]
+    pub(crate) fn new_shared_tls(
+        stream: Arc<TcpStream>,
+        params: &ServerParams,
+        config: &Arc<rustls::ServerConfig>,
+    ) -> io::Result<Connection> {
+        let mode = Mode::Blocking {
+            rcv: None,
+            snd: None,
+        };
+        let tls = crate::tls::TlsSocket::new(stream, config)?;
+        Self::with_mode(Socket::Tls(Box::new(tls)), params, mode)
+    }
+
+    /// Run the TLS handshake (nothing to do without TLS), bounded by the read timeout as
+    /// one deadline from now. `Ok(false)`: the peer closed before sending anything.
+    pub(crate) fn tls_handshake(&mut self) -> io::Result<bool> {
+        #[cfg(feature = "tls")]
+        if let Socket::Tls(tls) = &mut self.stream {
+            let deadline = Instant::now() + self.read_timeout;
+            return tls.handshake(deadline, tls_timeouts(&mut self.mode)?);
+        }
+        Ok(true)
+    }
+
+    /// End the connection cleanly: with TLS, send `close_notify` (best effort, waiting at
+    /// most a second). Nothing to do without TLS.
+    pub(crate) fn close_gracefully(&mut self) {
+        #[cfg(feature = "tls")]
+        if let Socket::Tls(tls) = &mut self.stream {
+            if let Ok(timeouts) = tls_timeouts(&mut self.mode) {
+                tls.close(timeouts);
+            }
+        }
     }
 
     fn with_mode(stream: Socket, params: &ServerParams, mode: Mode) -> io::Result<Connection> {
@@ -302,9 +358,28 @@ impl Connection {
     }
 
     /// The underlying socket (for options such as TTL; reading or writing it directly
-    /// bypasses the buffers).
+    /// bypasses the buffers, and TLS when the connection is a TLS one).
     pub fn socket(&self) -> &TcpStream {
         self.stream.get()
+    }
+
+    /// True when the connection is a TLS one (its bytes are decrypted for the handler).
+    pub fn is_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        if let Socket::Tls(_) = self.stream {
+            return true;
+        }
+        false
+    }
+
+    /// The application protocol agreed on with ALPN in the TLS handshake (`b"http/1.1"`),
+    /// if any (always `None` without TLS).
+    pub fn alpn_protocol(&self) -> Option<&[u8]> {
+        #[cfg(feature = "tls")]
+        if let Socket::Tls(tls) = &self.stream {
+            return tls.alpn_protocol();
+        }
+        None
     }
 
     // ----- internals -----
@@ -353,7 +428,7 @@ impl Connection {
         let Connection {
             stream, rbuf, mode, ..
         } = self;
-        read_timed(stream.get(), mode, timeout, &mut rbuf[rend..])
+        read_timed(stream, mode, timeout, &mut rbuf[rend..])
     }
 
     fn write_out(&mut self) -> io::Result<()> {
@@ -361,7 +436,7 @@ impl Connection {
         let (deadline, fresh) = self.write_deadline();
         let timeout = self.write_timeout;
         let result = write_timed(
-            self.stream.get(),
+            &mut self.stream,
             &mut self.mode,
             (deadline, fresh.then_some(timeout)),
             &self.wbuf,
@@ -494,6 +569,13 @@ impl ServerConnection for Connection {
         Ok(false)
     }
     fn read_available(&mut self) -> io::Result<usize> {
+        #[cfg(feature = "tls")]
+        if let Socket::Tls(_) = self.stream {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "TLS is served on blocking sockets only",
+            ));
+        }
         self.make_room();
         let spare = &mut self.rbuf[self.rend..];
         let n = loop {
@@ -547,11 +629,16 @@ fn timed_out(what: &'static str) -> io::Error {
 }
 
 fn read_timed(
-    mut stream: &TcpStream,
+    stream: &mut Socket,
     mode: &mut Mode,
     timeout: Duration,
     buf: &mut [u8],
 ) -> io::Result<usize> {
+    #[cfg(feature = "tls")]
+    if let Socket::Tls(tls) = stream {
+        return tls.read(buf, timeout, tls_timeouts(mode)?);
+    }
+    let mut stream = stream.get();
     if let Mode::Blocking { rcv, .. } = mode {
         if *rcv != Some(timeout) {
             stream.set_read_timeout(Some(timeout))?;
@@ -579,13 +666,21 @@ fn read_timed(
 /// by `deadline.0`. `deadline.1` is the full timeout when the deadline was set just now
 /// (so the usual case reuses the socket's timeout setting without a system call).
 fn write_timed(
-    mut stream: &TcpStream,
+    stream: &mut Socket,
     mode: &mut Mode,
     deadline: (Instant, Option<Duration>),
     buf: &[u8],
     done: &mut usize,
 ) -> io::Result<()> {
     let (deadline, fresh) = deadline;
+    #[cfg(feature = "tls")]
+    if let Socket::Tls(tls) = stream {
+        if *done == buf.len() {
+            return Ok(());
+        }
+        return tls.write_all(buf, deadline, fresh, done, tls_timeouts(mode)?);
+    }
+    let mut stream = stream.get();
     // One deadline for the whole request: a peer that takes a few bytes now and then
     // cannot stretch the wait beyond the write timeout.
     let mut remaining = match fresh {
@@ -631,7 +726,7 @@ impl Read for Connection {
         if self.rpos == self.rend && buf.len() >= self.read_buffer_size {
             // Large read with nothing buffered: skip the copy.
             let timeout = self.read_wait()?;
-            let n = read_timed(self.stream.get(), &mut self.mode, timeout, buf)?;
+            let n = read_timed(&mut self.stream, &mut self.mode, timeout, buf)?;
             self.consumed += n as u64;
             return Ok(n);
         }
@@ -679,7 +774,7 @@ impl Write for Connection {
                 let (deadline, fresh) = self.write_deadline();
                 let fresh = fresh.then_some(self.write_timeout);
                 let result = write_timed(
-                    self.stream.get(),
+                    &mut self.stream,
                     &mut self.mode,
                     (deadline, fresh),
                     buf,

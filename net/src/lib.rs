@@ -50,6 +50,8 @@ mod server;
 mod stats;
 mod support;
 mod tcp_server;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 #[doc(hidden)]
 pub mod __private;

@@ -42,6 +42,8 @@ pub struct ServerParams {
     max_request_buffer: usize,
     max_output_buffer: usize,
     filter: Option<Arc<dyn ConnectionFilter>>,
+    #[cfg(feature = "tls")]
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Default for ServerParams {
@@ -61,6 +63,8 @@ impl Default for ServerParams {
             max_request_buffer: 2 << 20,
             max_output_buffer: 2 << 20,
             filter: None,
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 }
@@ -142,6 +146,20 @@ impl ServerParams {
     pub fn filter(&self) -> Option<&Arc<dyn ConnectionFilter>> {
         self.filter.as_ref()
     }
+    /// The TLS configuration connections are served with, if any (feature `tls`).
+    #[cfg(feature = "tls")]
+    pub fn tls(&self) -> Option<&Arc<rustls::ServerConfig>> {
+        self.tls.as_ref()
+    }
+    /// True when connections are to be served over TLS ([`ServerParamsBuilder::tls`]);
+    /// always false without the `tls` feature. A server that cannot serve TLS checks it
+    /// and refuses the parameters rather than serve plaintext (`evnet`, for now).
+    pub fn is_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
+    }
     /// True when the filter (if any) accepts a connection from `peer`.
     pub fn accepts(&self, peer: &SocketAddr) -> bool {
         self.filter.as_ref().is_none_or(|f| f.accept(peer))
@@ -168,6 +186,7 @@ impl fmt::Debug for ServerParams {
             .field("max_request_buffer", &self.max_request_buffer)
             .field("max_output_buffer", &self.max_output_buffer)
             .field("filter", &self.filter.is_some())
+            .field("tls", &self.is_tls())
             .finish()
     }
 }
@@ -259,6 +278,15 @@ impl ServerParamsBuilder {
     /// Accept or reject connections by peer address before they are counted.
     pub fn filter(mut self, filter: impl ConnectionFilter) -> Self {
         self.params.filter = Some(Arc::new(filter));
+        self
+    }
+
+    /// Serve every connection over TLS with `config` (feature `tls`; `net` only for now:
+    /// `evnet` refuses such parameters). [`tls::server_config`](crate::tls::server_config)
+    /// builds a configuration from PEM files. Handlers see plaintext.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: Arc<rustls::ServerConfig>) -> Self {
+        self.params.tls = Some(config);
         self
     }
 

@@ -45,6 +45,12 @@ pub struct Stats {
     /// Response bytes held by event loops now, waiting for their peers to read (`evnet`;
     /// 0 in `net`).
     pub buffered_output: usize,
+    /// TLS handshakes that failed, each closing its connection: a client that stalled
+    /// past `read_timeout` (also counted in `timed_out`), sent something that is not TLS
+    /// (plain HTTP to the TLS port, say), sent an alert, or closed midway. A client that
+    /// connects and closes without sending a byte is not counted. Always 0 without TLS
+    /// (feature `tls` of `net`) and in `evnet`, which does not serve TLS yet.
+    pub tls_handshake_failures: u64,
 }
 
 /// Live counters behind [`Stats`], updated by a server's threads.
@@ -79,6 +85,8 @@ pub struct Counters {
     pub buffered_input: AtomicUsize,
     /// See [`Stats::buffered_output`].
     pub buffered_output: AtomicUsize,
+    /// See [`Stats::tls_handshake_failures`].
+    pub tls_handshake_failures: AtomicU64,
 }
 
 impl Counters {
@@ -111,6 +119,7 @@ impl Counters {
             streamed_responses: self.streamed_responses.load(Relaxed),
             buffered_input: self.buffered_input.load(Relaxed),
             buffered_output: self.buffered_output.load(Relaxed),
+            tls_handshake_failures: self.tls_handshake_failures.load(Relaxed),
         }
     }
 }

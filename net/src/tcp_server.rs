@@ -479,38 +479,89 @@ fn serve_connection<H: Handler>(shared: &Shared, handler: &H, accepted: Accepted
         busy: AtomicBool::new(true),
     });
     shared.live().insert(id, Arc::clone(&live));
-    if let Ok(mut conn) = Connection::new_shared(accepted, params) {
-        if let Some(mut session) = support::open_session(handler, &conn, counters) {
-            loop {
-                live.busy.store(false, SeqCst);
-                if shared.stopping.load(SeqCst) {
-                    break;
-                }
-                match conn.await_request(params.keep_alive_timeout()) {
-                    Ok(true) => {}
-                    Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                        counters.timed_out.fetch_add(1, Relaxed);
-                        __log_debug!("closed {}: keep-alive timeout", conn.peer_addr());
-                        break;
-                    }
-                    // The peer closed, or the socket failed.
-                    Ok(false) | Err(_) => break,
-                }
-                live.busy.store(true, SeqCst);
-                if shared.stopping.load(SeqCst) {
-                    conn.set_last_request();
-                }
-                let max = params.max_requests_per_connection();
-                // One request per call: the blocking server never frames (see `Handler::frame`).
-                if !support::serve_request(handler, &mut session, &mut conn, counters, max, 1) {
-                    break;
-                }
-            }
-            support::close_session(session, counters);
+    if let Ok(mut conn) = new_connection(accepted, params) {
+        if handshake(shared, &live, &mut conn) {
+            serve_requests(shared, handler, &live, &mut conn);
         }
+        conn.close_gracefully();
     }
     shared.live().remove(&id);
     counters.connection_ends();
+}
+
+/// The connection for an accepted socket: a TLS one when the parameters carry a TLS
+/// configuration.
+fn new_connection(accepted: Accepted, params: &ServerParams) -> io::Result<Connection> {
+    #[cfg(feature = "tls")]
+    if let Some(config) = params.tls() {
+        return Connection::new_shared_tls(accepted, params, config);
+    }
+    Connection::new_shared(accepted, params)
+}
+
+/// Run the TLS handshake, if any, before the first request (bounded by `read_timeout`);
+/// true when the connection goes on to its requests. A failed handshake is counted in
+/// `tls_handshake_failures` (and a stalled one in `timed_out` too), except when shutdown
+/// ended it. The connection is idle meanwhile: shutdown wakes it.
+fn handshake(shared: &Shared, live: &Live, conn: &mut Connection) -> bool {
+    if !conn.is_tls() {
+        return true;
+    }
+    live.busy.store(false, SeqCst);
+    if shared.stopping.load(SeqCst) {
+        return false;
+    }
+    let result = conn.tls_handshake();
+    live.busy.store(true, SeqCst);
+    match result {
+        Ok(done) => done,
+        Err(e) => {
+            if !shared.stopping.load(SeqCst) {
+                let counters = &shared.counters;
+                counters.tls_handshake_failures.fetch_add(1, Relaxed);
+                if e.kind() == io::ErrorKind::TimedOut {
+                    counters.timed_out.fetch_add(1, Relaxed);
+                }
+            }
+            __log_debug!("TLS handshake with {} failed: {e}", conn.peer_addr());
+            false
+        }
+    }
+}
+
+/// Serve requests on an open connection until it closes.
+fn serve_requests<H: Handler>(shared: &Shared, handler: &H, live: &Live, conn: &mut Connection) {
+    let params = &shared.params;
+    let counters = &shared.counters;
+    let Some(mut session) = support::open_session(handler, conn, counters) else {
+        return;
+    };
+    loop {
+        live.busy.store(false, SeqCst);
+        if shared.stopping.load(SeqCst) {
+            break;
+        }
+        match conn.await_request(params.keep_alive_timeout()) {
+            Ok(true) => {}
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                counters.timed_out.fetch_add(1, Relaxed);
+                __log_debug!("closed {}: keep-alive timeout", conn.peer_addr());
+                break;
+            }
+            // The peer closed, or the socket failed.
+            Ok(false) | Err(_) => break,
+        }
+        live.busy.store(true, SeqCst);
+        if shared.stopping.load(SeqCst) {
+            conn.set_last_request();
+        }
+        let max = params.max_requests_per_connection();
+        // One request per call: the blocking server never frames (see `Handler::frame`).
+        if !support::serve_request(handler, &mut session, conn, counters, max, 1) {
+            break;
+        }
+    }
+    support::close_session(session, counters);
 }
 
 #[cfg(test)]

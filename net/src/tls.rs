@@ -1,0 +1,396 @@
+//! TLS for [`TcpServer`](crate::TcpServer) with [rustls](https://docs.rs/rustls) (feature
+//! `tls`).
+//!
+//! Give [`ServerParamsBuilder::tls`](crate::ServerParamsBuilder::tls) a
+//! `rustls::ServerConfig` — [`server_config`] builds one from PEM files — and every
+//! connection is a TLS connection: the server runs the handshake on the connection's thread
+//! before the first request, and handlers read and write **plaintext** through the same
+//! [`Connection`](crate::Connection) methods as without TLS. Handlers do not change.
+//!
+//! - The handshake is bounded by `read_timeout`, as one deadline from the moment the
+//!   connection's thread takes it up: a client that connects and stalls, before or in the
+//!   middle of its handshake, is cut there.
+//! - A handshake that fails (a stall, garbage or plain HTTP sent to the TLS port, a TLS
+//!   alert, a peer that closes midway) closes the connection — after the alert rustls
+//!   queues, when there is one — and is counted in
+//!   [`Stats::tls_handshake_failures`](crate::Stats::tls_handshake_failures). A peer that
+//!   connects and closes without sending a byte is not counted.
+//! - A connection the server closes cleanly (the handler returned `Action::Close`, the
+//!   keep-alive timeout expired, the peer closed, the server shuts down) ends with a TLS
+//!   `close_notify` alert.
+//! - Every blocking read and write is still bounded by `read_timeout`/`write_timeout`
+//!   (`SO_RCVTIMEO`/`SO_SNDTIMEO` on the TCP socket), with the same whole-request and
+//!   whole-response deadlines as without TLS.
+//!
+//! The crypto provider is **ring**: it builds with a C compiler alone, where rustls'
+//! default provider, aws-lc-rs, also needs cmake (and, on some targets, nasm or Go) on a
+//! fresh machine. The configuration is built with the ring provider explicitly, so no
+//! process-wide default provider has to be installed.
+//!
+//! `evnet::EvServer` does not serve TLS yet: given parameters with a TLS configuration it
+//! returns an error instead of serving plaintext.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::ServerConfig;
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// The rustls crate this crate was built with, so that callers name the same
+/// `ServerConfig` type (`net::tls::rustls::ServerConfig`) without a dependency of their own.
+pub use rustls;
+
+/// The ALPN protocols [`server_config`] offers: `http/1.1` only.
+pub const DEFAULT_ALPN: &[&[u8]] = &[b"http/1.1"];
+
+/// A server configuration from a PEM certificate chain (the server's certificate first,
+/// then the intermediates) and a PEM private key (PKCS#8, PKCS#1 or SEC1), on the ring
+/// provider with rustls' safe default protocol versions (TLS 1.3 and 1.2).
+///
+/// The defaults:
+/// - session resumption: TLS 1.3 tickets (`rustls::crypto::ring::Ticketer`, keys rotated
+///   every 6 hours) and rustls' default in-memory session cache (256 sessions) for
+///   stateful resumption;
+/// - ALPN: [`DEFAULT_ALPN`] (`http/1.1`). A client that offers ALPN without `http/1.1`
+///   is refused (rustls' `no_application_protocol` alert); one that offers no ALPN is
+///   served. To offer other protocols, or none, change `alpn_protocols` on a config built
+///   yourself (or on a clone of this one: `Arc::unwrap_or_clone`).
+///
+/// Errors (kind [`ErrorKind::InvalidParam`], never a panic) name the file and the problem:
+/// a file that cannot be read (the I/O error is the source), a file without a certificate
+/// or key, bad PEM, a key that does not match the certificate, a key rustls cannot use.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use net::{Server, ServerParams, TcpServer};
+///
+/// # struct Hello;
+/// # impl net::Handler for Hello {
+/// #     type Session = ();
+/// #     fn open(&self, _: &net::Connection) {}
+/// #     fn serve(&self, _: &mut (), _: &mut net::Connection) -> std::io::Result<net::Action> {
+/// #         Ok(net::Action::Close)
+/// #     }
+/// # }
+/// // A self-signed certificate for the example (use your own files).
+/// let dir = std::env::temp_dir().join(format!("net-tls-doc-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])?;
+/// let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+/// std::fs::write(&cert_path, cert.cert.pem())?;
+/// std::fs::write(&key_path, cert.key_pair.serialize_pem())?;
+///
+/// let config = net::tls::server_config(&cert_path, &key_path)?;
+/// assert_eq!(config.alpn_protocols, [b"http/1.1".to_vec()]);
+/// let params = ServerParams::builder().tls(config).build()?;
+/// let mut server = TcpServer::serve("127.0.0.1:0", Hello, params)?;
+/// server.shutdown(Duration::from_secs(1))?;
+///
+/// // A missing file is an error naming it.
+/// let err = net::tls::server_config(&dir.join("missing.pem"), &key_path).unwrap_err();
+/// assert!(err.is_invalid_param());
+/// assert!(err.to_string().contains("missing.pem"), "{err}");
+/// std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn server_config(cert_chain_pem: &Path, key_pem: &Path) -> Result<Arc<ServerConfig>> {
+    let certs = load_certs(cert_chain_pem)?;
+    let key = load_key(key_pem)?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad_tls(format_args!("rustls refused its protocol versions: {e}")))?
+        .with_no_client_auth();
+    let mut config = builder.with_single_cert(certs, key).map_err(|e| {
+        bad_tls(format_args!(
+            "the key in {} cannot serve the certificate chain in {}: {e}",
+            key_pem.display(),
+            cert_chain_pem.display()
+        ))
+    })?;
+    config.ticketer = rustls::crypto::ring::Ticketer::new()
+        .map_err(|e| bad_tls(format_args!("cannot make a session ticketer: {e}")))?;
+    config.alpn_protocols = DEFAULT_ALPN.iter().map(|p| p.to_vec()).collect();
+    Ok(Arc::new(config))
+}
+
+/// An invalid-parameter error about `tls`.
+fn bad_tls(why: impl fmt::Display) -> Error {
+    Error::invalid_param("tls", why)
+}
+
+/// A PEM failure reading `path`: an I/O error is the source, any other is described.
+fn pem_error(what: &str, path: &Path, err: rustls::pki_types::pem::Error) -> Error {
+    use rustls::pki_types::pem::Error as Pem;
+    let message = format!(
+        "invalid parameter `tls`: cannot read the {what} from {}",
+        path.display()
+    );
+    let source = match err {
+        Pem::Io(io) => io,
+        Pem::NoItemsFound => {
+            return bad_tls(format_args!("no {what} found in {}", path.display()));
+        }
+        other => io::Error::new(io::ErrorKind::InvalidData, other),
+    };
+    Error::new(ErrorKind::InvalidParam, message, Some(source))
+}
+
+fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
+    const WHAT: &str = "certificate chain";
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| pem_error(WHAT, path, e))?
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| pem_error(WHAT, path, e))?;
+    if certs.is_empty() {
+        return Err(bad_tls(format_args!(
+            "no certificate found in {} (a PEM `CERTIFICATE` section is expected)",
+            path.display()
+        )));
+    }
+    Ok(certs)
+}
+
+fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>> {
+    PrivateKeyDer::from_pem_file(path).map_err(|e| pem_error("private key", path, e))
+}
+
+// ----- the connection side (crate-private) --------------------------------------------
+
+/// How long the last words of a connection (an alert, `close_notify`) may wait for the
+/// socket: a peer that does not read them is not waited for longer.
+const LAST_WORDS: Duration = Duration::from_secs(1);
+
+/// The timeouts last applied to the TCP socket with `SO_RCVTIMEO`/`SO_SNDTIMEO` (the
+/// connection's cache, so that an unchanged timeout costs no system call).
+pub(crate) struct Timeouts<'a> {
+    pub rcv: &'a mut Option<Duration>,
+    pub snd: &'a mut Option<Duration>,
+}
+
+impl Timeouts<'_> {
+    fn rcv(&mut self, tcp: &TcpStream, d: Duration) -> io::Result<()> {
+        if *self.rcv != Some(d) {
+            tcp.set_read_timeout(Some(d))?;
+            *self.rcv = Some(d);
+        }
+        Ok(())
+    }
+    fn snd(&mut self, tcp: &TcpStream, d: Duration) -> io::Result<()> {
+        if *self.snd != Some(d) {
+            tcp.set_write_timeout(Some(d))?;
+            *self.snd = Some(d);
+        }
+        Ok(())
+    }
+}
+
+/// A TLS session over a blocking TCP socket (shared with the server, which shuts it down
+/// from another thread at shutdown).
+pub(crate) struct TlsSocket {
+    pub(crate) tcp: Arc<TcpStream>,
+    tls: rustls::ServerConnection,
+    /// A fatal TLS error happened (its alert, if any, was sent): no `close_notify`.
+    failed: bool,
+}
+
+fn timed_out(what: &'static str) -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, what)
+}
+
+/// What is left until `deadline`; a passed deadline is `TimedOut` (`what`).
+fn left(deadline: Instant, what: &'static str) -> io::Result<Duration> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        Err(timed_out(what))
+    } else {
+        Ok(left)
+    }
+}
+
+impl TlsSocket {
+    pub(crate) fn new(tcp: Arc<TcpStream>, config: &Arc<ServerConfig>) -> io::Result<Self> {
+        let tls = rustls::ServerConnection::new(Arc::clone(config)).map_err(io::Error::other)?;
+        Ok(TlsSocket {
+            tcp,
+            tls,
+            failed: false,
+        })
+    }
+
+    /// Run the handshake to its end by `deadline`. `Ok(false)`: the peer closed before
+    /// sending a byte. An error for a stall (`TimedOut`), a TLS error (`InvalidData`,
+    /// after its alert is sent) or a peer that closed midway (`UnexpectedEof`).
+    pub(crate) fn handshake(&mut self, deadline: Instant, mut t: Timeouts<'_>) -> io::Result<bool> {
+        const LATE: &str = "TLS handshake not complete within the read timeout";
+        let mut received = false;
+        loop {
+            self.send_pending(deadline, &mut t, LATE)?;
+            if !self.tls.is_handshaking() {
+                return Ok(true);
+            }
+            t.rcv(&self.tcp, left(deadline, LATE)?)?;
+            match self.tls.read_tls(&mut &*self.tcp) {
+                Ok(0) if !received => return Ok(false),
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the peer closed the connection during the TLS handshake",
+                    ))
+                }
+                Ok(_) => received = true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Err(timed_out(LATE)),
+                Err(e) => return Err(e),
+            }
+            self.process(&mut t)?;
+        }
+    }
+
+    /// The ALPN protocol agreed on in the handshake, if any.
+    pub(crate) fn alpn_protocol(&self) -> Option<&[u8]> {
+        self.tls.alpn_protocol()
+    }
+
+    /// Read plaintext into `buf`: what rustls holds already, or records from the socket
+    /// until some plaintext arrives, every wait bounded by what is left of `timeout`
+    /// (counted from now). 0: the peer closed (with `close_notify` or without).
+    pub(crate) fn read(
+        &mut self,
+        buf: &mut [u8],
+        timeout: Duration,
+        mut t: Timeouts<'_>,
+    ) -> io::Result<usize> {
+        const LATE: &str = "read timed out";
+        let deadline = Instant::now() + timeout;
+        let mut eof = false;
+        loop {
+            match self.tls.reader().read(buf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if eof {
+                        return Ok(0);
+                    }
+                }
+                // The peer closed without `close_notify`: an end of input all the same.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
+                Err(e) => return Err(e),
+            }
+            // Output rustls wants sent first (session tickets, an answer to a key update).
+            self.send_pending(deadline, &mut t, LATE)?;
+            t.rcv(&self.tcp, left(deadline, LATE)?)?;
+            match self.tls.read_tls(&mut &*self.tcp) {
+                Ok(0) => eof = true,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Err(timed_out(LATE)),
+                Err(e) => return Err(e),
+            }
+            self.process(&mut t)?;
+        }
+    }
+
+    /// Encrypt and send `buf[*done..]`, counting in `done` the plaintext rustls has taken,
+    /// by `deadline` (`first`: the wait of the first send when the deadline was set just
+    /// now, so the usual case reuses the socket's timeout setting).
+    pub(crate) fn write_all(
+        &mut self,
+        buf: &[u8],
+        deadline: Instant,
+        first: Option<Duration>,
+        done: &mut usize,
+        mut t: Timeouts<'_>,
+    ) -> io::Result<()> {
+        const LATE: &str = "write timed out";
+        let mut wait = match first {
+            Some(d) => d,
+            None => left(deadline, LATE)?,
+        };
+        loop {
+            // rustls takes plaintext until its outgoing buffer is at its limit (64 KiB).
+            while *done < buf.len() {
+                let n = self.tls.writer().write(&buf[*done..])?;
+                if n == 0 {
+                    break;
+                }
+                *done += n;
+            }
+            if !self.tls.wants_write() {
+                return if *done == buf.len() {
+                    Ok(())
+                } else {
+                    Err(io::ErrorKind::WriteZero.into())
+                };
+            }
+            t.snd(&self.tcp, wait)?;
+            match self.tls.write_tls(&mut &*self.tcp) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Err(timed_out(LATE)),
+                Err(e) => return Err(e),
+            }
+            if self.tls.wants_write() || *done < buf.len() {
+                wait = left(deadline, LATE)?;
+            }
+        }
+    }
+
+    /// Send `close_notify` (unless a TLS error ended the session, or the handshake never
+    /// completed), waiting at most [`LAST_WORDS`] for the socket. Best effort: errors are
+    /// ignored.
+    pub(crate) fn close(&mut self, t: Timeouts<'_>) {
+        if self.failed || self.tls.is_handshaking() {
+            return;
+        }
+        self.failed = true;
+        self.tls.send_close_notify();
+        let mut t = t;
+        let _ = self.send_pending(
+            Instant::now() + LAST_WORDS,
+            &mut t,
+            "close_notify not sent in time",
+        );
+    }
+
+    /// Send what rustls has queued, by `deadline`.
+    fn send_pending(
+        &mut self,
+        deadline: Instant,
+        t: &mut Timeouts<'_>,
+        late: &'static str,
+    ) -> io::Result<()> {
+        while self.tls.wants_write() {
+            t.snd(&self.tcp, left(deadline, late)?)?;
+            match self.tls.write_tls(&mut &*self.tcp) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Err(timed_out(late)),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Process received records; on a TLS error send the alert rustls queued (best
+    /// effort, within [`LAST_WORDS`]) and fail with `InvalidData`.
+    fn process(&mut self, t: &mut Timeouts<'_>) -> io::Result<()> {
+        match self.tls.process_new_packets() {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                self.failed = true;
+                let _ = self.send_pending(Instant::now() + LAST_WORDS, t, "alert not sent");
+                Err(io::Error::new(io::ErrorKind::InvalidData, e))
+            }
+        }
+    }
+}

@@ -1,0 +1,654 @@
+//! TLS (issue 11, first part): `net::TcpServer` serves TLS with rustls, end to end, with
+//! real clients (`curl`, `openssl s_client`) and a rustls client; `evnet::EvServer` refuses
+//! a TLS configuration. Built with the `tls` feature of this crate (`cargo test -p tests
+//! --all-features --test tls`).
+//!
+//! Certificates are made at run time with rcgen (a CA and a leaf for `localhost` and
+//! `127.0.0.1` signed by it) in a temporary directory: no key ships in the repository.
+//! The tests of this file run one at a time (see [`serial`]): one of them counts this
+//! process's descriptors. Timing is asserted only with generous bounds.
+#![cfg(feature = "tls")]
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use examples::http::{HttpHandler, HELLO};
+use net::{Server, ServerParams, ServerParamsBuilder, TcpServer};
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, ClientConnection, HandshakeKind, StreamOwned};
+use tests::{await_sample, await_stats, stop, CLIENT_TIMEOUT};
+
+// ----- one test at a time -------------------------------------------------------------
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Every test of this file holds this lock for its whole run: one counts this process's
+/// descriptors, which any other test running at the same time would disturb.
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+// ----- certificates -------------------------------------------------------------------
+
+/// A test CA and a leaf it signed for `localhost` and `127.0.0.1`, as PEM files in a
+/// directory of their own (removed on drop).
+struct Certs {
+    dir: PathBuf,
+    ca_der: CertificateDer<'static>,
+}
+
+impl Certs {
+    fn new() -> Certs {
+        use rcgen::{
+            BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+            KeyUsagePurpose,
+        };
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "tls-tests-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, SeqCst)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "net test CA");
+        ca_params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let ca_key = KeyPair::generate().unwrap();
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+
+        let mut leaf_params =
+            CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).unwrap();
+        leaf_params
+            .distinguished_name
+            .push(DnType::CommonName, "localhost");
+        leaf_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        leaf_params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        let leaf_key = KeyPair::generate().unwrap();
+        let leaf = leaf_params.signed_by(&leaf_key, &ca, &ca_key).unwrap();
+
+        std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+        std::fs::write(dir.join("cert.pem"), leaf.pem()).unwrap();
+        std::fs::write(dir.join("key.pem"), leaf_key.serialize_pem()).unwrap();
+        Certs {
+            dir,
+            ca_der: ca.der().clone(),
+        }
+    }
+
+    fn ca(&self) -> PathBuf {
+        self.dir.join("ca.pem")
+    }
+    fn cert(&self) -> PathBuf {
+        self.dir.join("cert.pem")
+    }
+    fn key(&self) -> PathBuf {
+        self.dir.join("key.pem")
+    }
+
+    /// Server parameters serving TLS with the leaf (from the PEM files, as a user would).
+    fn params(&self) -> ServerParamsBuilder {
+        let config = net::tls::server_config(&self.cert(), &self.key()).unwrap();
+        ServerParams::builder().tls(config)
+    }
+
+    /// A rustls client configuration trusting the test CA, offering ALPN `http/1.1`. Its
+    /// session cache (rustls' default) lets a second connection resume.
+    fn client_config(&self) -> Arc<ClientConfig> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(self.ca_der.clone()).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Arc::new(config)
+    }
+}
+
+impl Drop for Certs {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+// ----- servers and clients ------------------------------------------------------------
+
+fn start_net<H: net::Handler>(handler: H, params: ServerParams) -> TcpServer {
+    TcpServer::serve("127.0.0.1:0", handler, params).expect("net serves TLS")
+}
+
+type TlsStream = StreamOwned<ClientConnection, TcpStream>;
+
+/// A rustls client connected to `addr` with the handshake done (as `localhost`).
+fn tls_connect(config: &Arc<ClientConfig>, addr: SocketAddr) -> TlsStream {
+    let tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(CLIENT_TIMEOUT)).unwrap();
+    tcp.set_write_timeout(Some(CLIENT_TIMEOUT)).unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let conn = ClientConnection::new(Arc::clone(config), name).unwrap();
+    let mut stream = StreamOwned::new(conn, tcp);
+    while stream.conn.is_handshaking() {
+        stream
+            .conn
+            .complete_io(&mut stream.sock)
+            .unwrap_or_else(|e| panic!("handshake with {addr}: {e}"));
+    }
+    stream
+}
+
+/// Read one HTTP response (head and `Content-Length` body); returns (head, body).
+fn read_response(reader: &mut impl BufRead) -> (String, Vec<u8>) {
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        let n = reader
+            .read_line(&mut line)
+            .unwrap_or_else(|e| panic!("reading a response head: {e} (got {head:?})"));
+        assert!(n > 0, "connection closed in a response head: {head:?}");
+        head.push_str(&line);
+        if line == "\r\n" {
+            break;
+        }
+    }
+    let length = head
+        .lines()
+        .find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse::<usize>().unwrap())
+        })
+        .unwrap_or_else(|| panic!("no Content-Length in {head:?}"));
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).unwrap();
+    (head, body)
+}
+
+const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
+
+/// Send `GET /` and check the answer is `Hello, World!`.
+fn hello(stream: &mut BufReader<TlsStream>) {
+    stream.get_mut().write_all(GET).unwrap();
+    stream.get_mut().flush().unwrap();
+    let (head, body) = read_response(stream);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert_eq!(body, HELLO);
+}
+
+/// The bytes of a real ClientHello, as a rustls client would send them.
+fn client_hello(config: &Arc<ClientConfig>) -> Vec<u8> {
+    let name = ServerName::try_from("localhost").unwrap();
+    let mut conn = ClientConnection::new(Arc::clone(config), name).unwrap();
+    let mut bytes = Vec::new();
+    while conn.wants_write() {
+        conn.write_tls(&mut bytes).unwrap();
+    }
+    bytes
+}
+
+/// Read from `sock` until EOF (or a reset); what arrived, and when it ended.
+fn read_to_close(mut sock: &TcpStream) -> (Vec<u8>, Instant) {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match sock.read(&mut buf) {
+            Ok(0) => return (got, Instant::now()),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if tests::is_reset(&e) => return (got, Instant::now()),
+            Err(e) => panic!("waiting for the server to close: {e} (got {got:?})"),
+        }
+    }
+}
+
+/// Entries in `/proc/self/fd`.
+fn fd_count() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap_or_else(|e| panic!("cannot list /proc/self/fd: {e}"))
+        .count()
+}
+
+/// `program` is installed (scripts/test.sh installs it through scripts/ensure-deps.sh);
+/// `version_arg` makes it print its version and nothing else (no network).
+fn require(program: &str, version_arg: &str) {
+    let found = Command::new(program)
+        .arg(version_arg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    assert!(
+        found,
+        "{program} is not installed: run scripts/ensure-deps.sh {program}"
+    );
+}
+
+// ----- the tests ------------------------------------------------------------------------
+
+/// curl over HTTPS with the test CA gets `Hello, World!` from the http handler, over
+/// HTTP/1.1 negotiated by ALPN.
+#[test]
+fn curl_gets_hello_over_https() {
+    let _serial = serial();
+    require("curl", "--version");
+    let certs = Certs::new();
+    let mut server = start_net(HttpHandler::new(), certs.params().build().unwrap());
+    let port = server.local_addr().port();
+    let out = Command::new("curl")
+        .args(["-sS", "-v", "--http1.1", "--max-time", "10", "--cacert"])
+        .arg(certs.ca())
+        .arg("--resolve")
+        .arg(format!("localhost:{port}:127.0.0.1"))
+        .arg(format!("https://localhost:{port}/"))
+        .output()
+        .expect("run curl");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "curl failed: {stderr}");
+    assert_eq!(out.stdout, HELLO, "{stderr}");
+    assert!(
+        stderr.contains("ALPN: server accepted http/1.1")
+            || stderr.contains("ALPN, server accepted to use http/1.1"),
+        "no ALPN http/1.1 in curl's trace: {stderr}"
+    );
+    let stats = await_stats(&server, "one request, no connection", |s| {
+        s.requests == 1 && s.current_connections == 0
+    });
+    assert_eq!(stats.tls_handshake_failures, 0, "{stats:?}");
+    stop(&mut server);
+}
+
+/// A handler sees plaintext and the ALPN protocol; a rustls client sees `http/1.1` too.
+#[test]
+fn alpn_is_http11_on_both_sides() {
+    struct Alpn;
+    impl net::Handler for Alpn {
+        type Session = ();
+        fn open(&self, _: &net::Connection) {}
+        fn serve(&self, _: &mut (), conn: &mut net::Connection) -> io::Result<net::Action> {
+            let mut line = String::new();
+            conn.read_line(&mut line)?;
+            let alpn =
+                String::from_utf8_lossy(conn.alpn_protocol().unwrap_or(b"none")).into_owned();
+            writeln!(
+                conn,
+                "tls={} alpn={alpn} got={}",
+                conn.is_tls(),
+                line.trim()
+            )?;
+            Ok(net::Action::KeepAlive)
+        }
+    }
+    let _serial = serial();
+    let certs = Certs::new();
+    let mut server = start_net(Alpn, certs.params().build().unwrap());
+    let mut client = BufReader::new(tls_connect(&certs.client_config(), server.local_addr()));
+    assert_eq!(
+        client.get_ref().conn.alpn_protocol(),
+        Some(&b"http/1.1"[..])
+    );
+    client.get_mut().write_all(b"ping\n").unwrap();
+    let mut line = String::new();
+    client.read_line(&mut line).unwrap();
+    assert_eq!(line, "tls=true alpn=http/1.1 got=ping\n");
+    stop(&mut server);
+}
+
+/// `openssl s_client` round trip with the echo handler: a line sent comes back.
+#[test]
+fn openssl_s_client_echoes_a_line() {
+    let _serial = serial();
+    require("openssl", "version");
+    let certs = Certs::new();
+    let mut server = start_net(examples::echo::Echo::new(), certs.params().build().unwrap());
+    let mut child = Command::new("openssl")
+        .args(["s_client", "-quiet", "-verify_return_error", "-connect"])
+        .arg(server.local_addr().to_string())
+        .arg("-CAfile")
+        .arg(certs.ca())
+        .args(["-verify_ip", "127.0.0.1"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run openssl s_client");
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let reader = thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    stdin.write_all(b"hello over tls\n").unwrap();
+    stdin.flush().unwrap();
+    let line = rx.recv_timeout(Duration::from_secs(20));
+    let _ = child.kill();
+    let output = child.wait_with_output().unwrap();
+    let _ = reader.join();
+    let line = line.unwrap_or_else(|_| {
+        panic!(
+            "no echo from s_client; its stderr: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    assert_eq!(line, "hello over tls\n");
+    await_stats(&server, "one request served", |s| s.requests == 1);
+    assert_eq!(server.stats().tls_handshake_failures, 0);
+    stop(&mut server);
+}
+
+/// Ten requests written at once over TLS are answered in order.
+#[test]
+fn pipelined_requests_over_tls() {
+    let _serial = serial();
+    let certs = Certs::new();
+    let mut server = start_net(HttpHandler::new(), certs.params().build().unwrap());
+    let mut client = BufReader::new(tls_connect(&certs.client_config(), server.local_addr()));
+    let mut batch = Vec::new();
+    for i in 0..10 {
+        let body = format!("request {i}");
+        batch.extend_from_slice(
+            format!(
+                "POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        );
+    }
+    client.get_mut().write_all(&batch).unwrap();
+    client.get_mut().flush().unwrap();
+    for i in 0..10 {
+        let (head, body) = read_response(&mut client);
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert_eq!(String::from_utf8(body).unwrap(), format!("request {i}"));
+    }
+    hello(&mut client);
+    await_stats(&server, "11 requests", |s| s.requests == 11);
+    stop(&mut server);
+}
+
+/// A second connection with the same client configuration resumes the session.
+#[test]
+fn second_connection_resumes_the_session() {
+    let _serial = serial();
+    let certs = Certs::new();
+    let mut server = start_net(HttpHandler::new(), certs.params().build().unwrap());
+    let config = certs.client_config();
+    let mut first = BufReader::new(tls_connect(&config, server.local_addr()));
+    assert_eq!(
+        first.get_ref().conn.handshake_kind(),
+        Some(HandshakeKind::Full)
+    );
+    // A request and its answer: the client reads the session tickets sent after the
+    // handshake on the way.
+    hello(&mut first);
+    drop(first);
+    let mut second = BufReader::new(tls_connect(&config, server.local_addr()));
+    assert_eq!(
+        second.get_ref().conn.handshake_kind(),
+        Some(HandshakeKind::Resumed)
+    );
+    hello(&mut second);
+    stop(&mut server);
+}
+
+/// A client that sends the first 20 bytes of a ClientHello and stalls is closed at about
+/// `read_timeout`, counted in `tls_handshake_failures` (and `timed_out`).
+#[test]
+fn stalled_handshake_is_cut_at_read_timeout() {
+    let _serial = serial();
+    let certs = Certs::new();
+    let read_timeout = Duration::from_millis(300);
+    let params = certs.params().read_timeout(read_timeout).build().unwrap();
+    let mut server = start_net(HttpHandler::new(), params);
+    let hello_bytes = client_hello(&certs.client_config());
+    assert!(hello_bytes.len() > 20);
+    let mut sock = TcpStream::connect(server.local_addr()).unwrap();
+    sock.set_read_timeout(Some(CLIENT_TIMEOUT)).unwrap();
+    let started = Instant::now();
+    sock.write_all(&hello_bytes[..20]).unwrap();
+    let (got, closed) = read_to_close(&sock);
+    let took = closed - started;
+    assert!(
+        took >= read_timeout - Duration::from_millis(50),
+        "cut after {took:?}, before the read timeout {read_timeout:?}"
+    );
+    assert!(took < Duration::from_secs(10), "cut only after {took:?}");
+    assert!(
+        !got.windows(5).any(|w| w == b"HTTP/"),
+        "an HTTP answer to a stalled handshake: {got:?}"
+    );
+    let stats = await_stats(&server, "one failed handshake, no connection", |s| {
+        s.tls_handshake_failures == 1 && s.current_connections == 0
+    });
+    assert_eq!(stats.timed_out, 1, "{stats:?}");
+    assert_eq!(stats.requests, 0, "{stats:?}");
+    stop(&mut server);
+}
+
+/// Plain HTTP sent to the TLS port gets a clean close (an alert at most, never an HTTP
+/// response), is counted, and the server serves a TLS client afterwards.
+#[test]
+fn plain_http_to_the_tls_port_is_closed_and_counted() {
+    let _serial = serial();
+    let certs = Certs::new();
+    let mut server = start_net(HttpHandler::new(), certs.params().build().unwrap());
+    let mut sock = TcpStream::connect(server.local_addr()).unwrap();
+    sock.set_read_timeout(Some(CLIENT_TIMEOUT)).unwrap();
+    sock.write_all(GET).unwrap();
+    let (got, _) = read_to_close(&sock);
+    assert!(
+        !got.windows(5).any(|w| w == b"HTTP/"),
+        "an HTTP answer on the TLS port: {:?}",
+        String::from_utf8_lossy(&got)
+    );
+    // Nothing, or TLS alert records (content type 21).
+    assert!(got.is_empty() || got[0] == 21, "not an alert: {got:?}");
+    await_stats(&server, "one failed handshake", |s| {
+        s.tls_handshake_failures == 1 && s.current_connections == 0
+    });
+    // A garbage ClientHello-sized blob, and a client that closes midway: counted too.
+    let mut sock = TcpStream::connect(server.local_addr()).unwrap();
+    sock.set_read_timeout(Some(CLIENT_TIMEOUT)).unwrap();
+    sock.write_all(&[0x16, 0x03, 0x01, 0x00, 0x05, 0xff, 0xff, 0xff, 0xff, 0xff])
+        .unwrap();
+    read_to_close(&sock);
+    let mut sock = TcpStream::connect(server.local_addr()).unwrap();
+    sock.write_all(&client_hello(&certs.client_config())[..20])
+        .unwrap();
+    drop(sock);
+    // A client that connects and closes without a byte is not a failed handshake.
+    drop(TcpStream::connect(server.local_addr()).unwrap());
+    await_stats(&server, "three failed handshakes, no connection", |s| {
+        s.tls_handshake_failures == 3 && s.current_connections == 0 && s.total_connections == 4
+    });
+    let mut client = BufReader::new(tls_connect(&certs.client_config(), server.local_addr()));
+    hello(&mut client);
+    drop(client);
+    let stats = stop(&mut server);
+    assert_eq!(stats.tls_handshake_failures, 3, "{stats:?}");
+    assert_eq!(stats.handler_panics, 0, "{stats:?}");
+}
+
+/// `Connection: close`: the server ends with `close_notify`, so the rustls client reads a
+/// clean EOF (`read` returns 0, not an `UnexpectedEof` error).
+#[test]
+fn close_notify_on_a_clean_close() {
+    let _serial = serial();
+    let certs = Certs::new();
+    let mut server = start_net(HttpHandler::new(), certs.params().build().unwrap());
+    let mut client = tls_connect(&certs.client_config(), server.local_addr());
+    client
+        .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut all = Vec::new();
+    client
+        .read_to_end(&mut all)
+        .expect("a clean end of the TLS stream (close_notify)");
+    let text = String::from_utf8_lossy(&all);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.ends_with("Hello, World!"), "{text}");
+    // The keep-alive timeout ends with close_notify too.
+    stop(&mut server);
+    let params = certs
+        .params()
+        .keep_alive_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let mut server = start_net(HttpHandler::new(), params);
+    let mut client = BufReader::new(tls_connect(&certs.client_config(), server.local_addr()));
+    hello(&mut client);
+    let mut rest = Vec::new();
+    client
+        .read_to_end(&mut rest)
+        .expect("a clean end after the keep-alive timeout");
+    assert!(rest.is_empty(), "{rest:?}");
+    await_stats(&server, "timed out once", |s| s.timed_out == 1);
+    stop(&mut server);
+}
+
+/// 1,000 idle TLS keep-alive connections: each served, idle a second, served again, then
+/// closed; the server's connections and the process's descriptors come back.
+#[test]
+fn thousand_idle_tls_connections() {
+    const N: usize = 1000;
+    let _serial = serial();
+    let certs = Certs::new();
+    let before = fd_count();
+    let params = certs
+        .params()
+        .max_threads(N + 100)
+        .keep_alive_timeout(Duration::from_secs(120))
+        .build()
+        .unwrap();
+    let mut server = start_net(HttpHandler::new(), params);
+    let running = fd_count();
+    let config = certs.client_config();
+    let mut clients: Vec<BufReader<TlsStream>> = (0..N)
+        .map(|_| {
+            let mut client = BufReader::new(tls_connect(&config, server.local_addr()));
+            hello(&mut client);
+            client
+        })
+        .collect();
+    let held = await_stats(&server, "1,000 connections held", |s| {
+        s.current_connections == N && s.requests == N as u64
+    });
+    assert_eq!(held.tls_handshake_failures, 0, "{held:?}");
+    thread::sleep(Duration::from_secs(1));
+    for client in &mut clients {
+        hello(client);
+    }
+    let stats = server.stats();
+    assert_eq!(stats.requests, 2 * N as u64, "{stats:?}");
+    assert_eq!(stats.current_connections, N, "{stats:?}");
+    assert_eq!(stats.timed_out, 0, "{stats:?}");
+    for client in &mut clients {
+        client.get_mut().conn.send_close_notify();
+        let _ = client.get_mut().flush();
+    }
+    drop(clients);
+    await_stats(&server, "every connection closed", |s| {
+        s.current_connections == 0
+    });
+    await_sample(
+        &format!("descriptors back to {running} with the server running"),
+        fd_count,
+        |&n| n == running,
+    );
+    let stats = stop(&mut server);
+    assert_eq!(stats.total_connections, N as u64, "{stats:?}");
+    assert_eq!(stats.tls_handshake_failures, 0, "{stats:?}");
+    await_sample(
+        &format!("descriptors back to {before} after shutdown"),
+        fd_count,
+        |&n| n == before,
+    );
+}
+
+/// Bad files make `server_config` fail with an error naming the file, never a panic.
+#[test]
+fn bad_files_are_errors_naming_them() {
+    let _serial = serial();
+    let certs = Certs::new();
+    let missing = certs.dir.join("missing.pem");
+    let err = net::tls::server_config(&missing, &certs.key()).unwrap_err();
+    assert!(err.is_invalid_param(), "{err:?}");
+    assert!(err.to_string().contains("missing.pem"), "{err}");
+    assert_eq!(
+        err.io_error().map(io::Error::kind),
+        Some(io::ErrorKind::NotFound)
+    );
+
+    let garbage = certs.dir.join("garbage.pem");
+    std::fs::write(&garbage, "not a certificate\n").unwrap();
+    let err = net::tls::server_config(&garbage, &certs.key()).unwrap_err();
+    assert!(err.is_invalid_param(), "{err:?}");
+    assert!(err.to_string().contains("garbage.pem"), "{err}");
+    // A certificate where the key should be: no key in it.
+    let err = net::tls::server_config(&certs.cert(), &certs.cert()).unwrap_err();
+    assert!(err.to_string().contains("private key"), "{err}");
+    assert!(err.to_string().contains("cert.pem"), "{err}");
+
+    let broken = certs.dir.join("broken.pem");
+    std::fs::write(&broken, "-----BEGIN CERTIFICATE-----\n!!!!\n").unwrap();
+    let err = net::tls::server_config(&broken, &certs.key()).unwrap_err();
+    assert!(err.to_string().contains("broken.pem"), "{err}");
+
+    // The CA's certificate with the leaf's key: they do not match.
+    let err = net::tls::server_config(&certs.ca(), &certs.key()).unwrap_err();
+    assert!(err.is_invalid_param(), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains("key.pem") && text.contains("ca.pem"),
+        "{text}"
+    );
+}
+
+/// evnet does not serve TLS yet: every way to build it with a TLS configuration is an
+/// invalid-parameter error saying so, and no socket is left bound.
+#[test]
+fn evnet_refuses_tls() {
+    struct Nothing;
+    impl net::Handler for Nothing {
+        type Session = ();
+        fn open(&self, _: &net::Connection) {}
+        fn serve(&self, _: &mut (), _: &mut net::Connection) -> io::Result<net::Action> {
+            Ok(net::Action::Close)
+        }
+    }
+    let _serial = serial();
+    let certs = Certs::new();
+    let params = || certs.params().build().unwrap();
+    let check = |err: net::Error| {
+        assert!(err.is_invalid_param(), "{err:?}");
+        let text = err.to_string();
+        assert!(text.contains("not supported by evnet"), "{text}");
+        assert!(text.contains("`tls`"), "{text}");
+    };
+    check(evnet::EvServer::serve("127.0.0.1:0", Nothing, params()).unwrap_err());
+    check(evnet::EvServer::bind("127.0.0.1:0", Nothing, params()).unwrap_err());
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    check(evnet::EvServer::from_listener(listener, Nothing, params()).unwrap_err());
+    // The listener was dropped with the error: the port is free again.
+    drop(TcpListener::bind(addr).expect("the port is free"));
+    // Without TLS evnet serves as usual.
+    let mut server = evnet::EvServer::serve("127.0.0.1:0", Nothing, ServerParams::default())
+        .expect("evnet without TLS");
+    stop(&mut server);
+}
