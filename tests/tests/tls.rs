@@ -484,8 +484,9 @@ fn plain_http_to_the_tls_port_is_closed_and_counted() {
     assert_eq!(stats.handler_panics, 0, "{stats:?}");
 }
 
-/// `Connection: close`: the server ends with `close_notify`, so the rustls client reads a
-/// clean EOF (`read` returns 0, not an `UnexpectedEof` error).
+/// `Connection: close`, the keep-alive timeout and shutdown: each time the server ends with
+/// `close_notify`, so the rustls client reads a clean EOF (`read` returns 0, not an
+/// `UnexpectedEof` error).
 #[test]
 fn close_notify_on_a_clean_close() {
     let _serial = serial();
@@ -519,6 +520,17 @@ fn close_notify_on_a_clean_close() {
     assert!(rest.is_empty(), "{rest:?}");
     await_stats(&server, "timed out once", |s| s.timed_out == 1);
     stop(&mut server);
+    // And so does shutdown, for a connection idle between requests.
+    let mut server = start_net(HttpHandler::new(), certs.params().build().unwrap());
+    let mut client = BufReader::new(tls_connect(&certs.client_config(), server.local_addr()));
+    hello(&mut client);
+    await_stats(&server, "the request served", |s| s.requests == 1);
+    stop(&mut server);
+    let mut rest = Vec::new();
+    client
+        .read_to_end(&mut rest)
+        .expect("a clean end at shutdown");
+    assert!(rest.is_empty(), "{rest:?}");
 }
 
 /// 1,000 idle TLS keep-alive connections: each served, idle a second, served again, then
