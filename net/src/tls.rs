@@ -27,6 +27,11 @@
 //! fresh machine. The configuration is built with the ring provider explicitly, so no
 //! process-wide default provider has to be installed.
 //!
+//! rustls' own `logging` feature is left off: it logs at `warn` what any peer can cause
+//! (an unexpected handshake message, a warning alert), which a port scanner would turn into
+//! a flood. With `net`'s `log` feature a failed handshake is logged at `debug`, like other
+//! per-connection failures.
+//!
 //! `evnet::EvServer` does not serve TLS yet: given parameters with a TLS configuration it
 //! returns an error instead of serving plaintext.
 

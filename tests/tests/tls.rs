@@ -381,6 +381,64 @@ fn pipelined_requests_over_tls() {
     stop(&mut server);
 }
 
+/// A body of 1 MiB each way: rustls' 64 KiB outgoing limit is filled and drained many
+/// times within one response, and the request arrives in many records.
+#[test]
+fn a_large_body_each_way_over_tls() {
+    let _serial = serial();
+    let certs = Certs::new();
+    let mut server = start_net(HttpHandler::new(), certs.params().build().unwrap());
+    let mut client = BufReader::new(tls_connect(&certs.client_config(), server.local_addr()));
+    let body: Vec<u8> = (0..1 << 20).map(|i: u32| (i % 251) as u8).collect();
+    let head = format!(
+        "POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    client.get_mut().write_all(head.as_bytes()).unwrap();
+    client.get_mut().write_all(&body).unwrap();
+    client.get_mut().flush().unwrap();
+    let (head, echoed) = read_response(&mut client);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(echoed == body, "the echo differs ({} bytes)", echoed.len());
+    hello(&mut client);
+    stop(&mut server);
+}
+
+/// A TLS client that never reads a large response is cut at `write_timeout` (the TCP
+/// socket's `SO_SNDTIMEO` still bounds the writes under rustls), counted in `timed_out`.
+#[test]
+fn a_client_that_never_reads_is_cut_at_write_timeout() {
+    struct Flood;
+    impl net::Handler for Flood {
+        type Session = ();
+        fn open(&self, _: &net::Connection) {}
+        fn serve(&self, _: &mut (), conn: &mut net::Connection) -> io::Result<net::Action> {
+            let mut line = String::new();
+            conn.read_line(&mut line)?;
+            let chunk = vec![b'x'; 1 << 20];
+            for _ in 0..256 {
+                conn.write_all(&chunk)?;
+            }
+            Ok(net::Action::KeepAlive)
+        }
+    }
+    let _serial = serial();
+    let certs = Certs::new();
+    let write_timeout = Duration::from_millis(300);
+    let params = certs.params().write_timeout(write_timeout).build().unwrap();
+    let mut server = start_net(Flood, params);
+    let mut client = tls_connect(&certs.client_config(), server.local_addr());
+    client.write_all(b"flood\n").unwrap();
+    let started = Instant::now();
+    let stats = await_stats(&server, "the non-reader cut", |s| {
+        s.timed_out == 1 && s.current_connections == 0
+    });
+    assert!(started.elapsed() < Duration::from_secs(10), "{stats:?}");
+    assert_eq!(stats.tls_handshake_failures, 0, "{stats:?}");
+    drop(client);
+    stop(&mut server);
+}
+
 /// A second connection with the same client configuration resumes the session.
 #[test]
 fn second_connection_resumes_the_session() {
