@@ -23,7 +23,7 @@ pub fn build(workspace: &Path, bin_dir: &Path) -> io::Result<()> {
         workspace,
         &[
             "--features",
-            "tokio-ref,hyper-ref",
+            "tokio-ref,hyper-ref,tls",
             "--bin",
             "http",
             "--bin",
@@ -42,7 +42,7 @@ pub fn build(workspace: &Path, bin_dir: &Path) -> io::Result<()> {
         workspace,
         &[
             "--features",
-            "evented",
+            "evented,tls",
             "--bin",
             "http",
             "--bin",

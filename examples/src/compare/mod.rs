@@ -19,6 +19,7 @@ pub mod results;
 pub mod scenario;
 pub mod server;
 pub mod table;
+pub mod tls;
 
 use std::io;
 use std::path::PathBuf;
@@ -55,12 +56,15 @@ pub struct Options {
     pub duration: Duration,
     /// Show a progress line on stderr during each run.
     pub progress: bool,
+    /// Where the TLS scenarios' certificate is made.
+    pub tls_dir: PathBuf,
 }
 
 impl Options {
     /// Every scenario and server, 1 s of warm-up and 5 s measured; or, if `quick`,
     /// 0.1 s and 0.5 s.
     pub fn new(bin_dir: PathBuf, log_dir: PathBuf, quick: bool) -> Options {
+        let tls_dir = log_dir.with_file_name("tls");
         let (warmup, duration) = if quick {
             (Duration::from_millis(100), Duration::from_millis(500))
         } else {
@@ -75,6 +79,7 @@ impl Options {
             warmup,
             duration,
             progress: false,
+            tls_dir,
         }
     }
 }
@@ -91,6 +96,7 @@ pub fn cpus() -> usize {
 /// a [`Outcome::Failed`] row, one whose binary is missing a [`Outcome::Skipped`] row.
 pub fn run(options: &Options, mut done: impl FnMut(&ScenarioResult)) -> io::Result<Results> {
     std::fs::create_dir_all(&options.log_dir)?;
+    let tls = tls::TlsFiles::make(&options.tls_dir)?;
     let started = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     let mut scenarios = Vec::new();
     for scenario in Scenario::all(options.quick) {
@@ -102,7 +108,7 @@ pub fn run(options: &Options, mut done: impl FnMut(&ScenarioResult)) -> io::Resu
             if !options.servers.contains(&id) {
                 continue;
             }
-            let outcome = run_one(options, &scenario, id)?;
+            let outcome = run_one(options, &scenario, id, &tls)?;
             log_row(&scenario, id, &outcome);
             rows.push(Row {
                 server: id.name().to_owned(),
@@ -142,12 +148,18 @@ fn log_row(scenario: &Scenario, id: ServerId, outcome: &Outcome) {
 }
 
 /// Start `id`, load it as `scenario` says, stop it.
-fn run_one(options: &Options, scenario: &Scenario, id: ServerId) -> io::Result<Outcome> {
+fn run_one(
+    options: &Options,
+    scenario: &Scenario,
+    id: ServerId,
+    tls: &tls::TlsFiles,
+) -> io::Result<Outcome> {
     let launch = match id.command(
         scenario.app,
         &options.bin_dir,
         scenario.load.total_connections(),
         scenario.load.server_flags,
+        scenario.load.tls.then_some(tls),
     ) {
         Ok(launch) => launch,
         Err(why) => return Ok(Outcome::Skipped(why)),
@@ -160,7 +172,7 @@ fn run_one(options: &Options, scenario: &Scenario, id: ServerId) -> io::Result<O
         Ok(server) => server,
         Err(e) => return Ok(Outcome::Failed(format!("did not start: {e}"))),
     };
-    let outcome = match measure(options, scenario, &mut server) {
+    let outcome = match measure(options, scenario, &mut server, &tls.cert) {
         Ok(m) => Outcome::Measured(Box::new(m)),
         Err(e) => Outcome::Failed(e.to_string()),
     };
@@ -173,11 +185,16 @@ fn run_one(options: &Options, scenario: &Scenario, id: ServerId) -> io::Result<O
 }
 
 /// Load `server` and read what it cost.
-fn measure(options: &Options, scenario: &Scenario, server: &mut Running) -> io::Result<Measured> {
+fn measure(
+    options: &Options,
+    scenario: &Scenario,
+    server: &mut Running,
+    ca: &std::path::Path,
+) -> io::Result<Measured> {
     let pid = server.pid();
     let config = scenario
         .load
-        .config(server.addr(), options.warmup, options.duration);
+        .config(server.addr(), options.warmup, options.duration, ca)?;
     let before = Sample::read(pid)?;
     let (stop, stopped) = mpsc::channel::<()>();
     let progress = Progress::new();

@@ -1,11 +1,14 @@
 //! The scenarios `compare` runs: the situations where a thread per connection and an
 //! event loop with a worker pool behave differently.
 
+use std::io;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 
 use super::server::{App, ServerId};
-use crate::loadgen::{Config, Proto, Stop};
+use super::tls::TLS_NAME;
+use crate::loadgen::{Config, Proto, Stop, TlsClient};
 
 /// One load, run against each of its servers in turn.
 #[derive(Debug, Clone)]
@@ -43,6 +46,12 @@ pub struct Load {
     pub non_readers: usize,
     /// Flags for our servers (net, evnet) in this scenario.
     pub server_flags: &'static [&'static str],
+    /// Speak TLS (the servers get `--tls-cert` and `--tls-key`).
+    pub tls: bool,
+    /// With TLS, resume sessions on new connections.
+    pub resume: bool,
+    /// Close each connection after this many requests and open a new one.
+    pub requests_per_connection: Option<u64>,
 }
 
 impl Load {
@@ -56,6 +65,9 @@ impl Load {
             slowloris: 0,
             non_readers: 0,
             server_flags: &[],
+            tls: false,
+            resume: true,
+            requests_per_connection: None,
         }
     }
 
@@ -65,9 +77,20 @@ impl Load {
     }
 
     /// The load generator's configuration against `addr`, measuring for `duration`
-    /// after `warmup`, from one client thread (the servers share the machine with it).
-    pub fn config(&self, addr: SocketAddr, warmup: Duration, duration: Duration) -> Config {
+    /// after `warmup`, from one client thread (the servers share the machine with it);
+    /// `ca` is the certificate TLS scenarios trust (see [`super::tls`]).
+    pub fn config(
+        &self,
+        addr: SocketAddr,
+        warmup: Duration,
+        duration: Duration,
+        ca: &Path,
+    ) -> io::Result<Config> {
         let mut c = Config::new(addr, self.proto, Stop::Duration(duration));
+        if self.tls {
+            c.tls = Some(TlsClient::from_ca_file(ca, TLS_NAME, self.resume)?);
+        }
+        c.requests_per_connection = self.requests_per_connection;
         c.connections = self.connections;
         c.pipeline = self.pipeline;
         if self.proto == Proto::Http {
@@ -80,7 +103,7 @@ impl Load {
         // Generous, so that a slow server shows in p99 rather than as timeouts; a
         // request that takes longer is an error.
         c.timeout = Duration::from_secs(5);
-        c
+        Ok(c)
     }
 }
 
@@ -193,6 +216,57 @@ impl Scenario {
                 },
             },
             Scenario {
+                name: "http-new",
+                title: "HTTP, a new connection per request, 50 clients".to_owned(),
+                about: "Each of 50 clients opens a connection, sends one GET / and closes \
+                        it: what keep-alive saves on plain TCP (compare with http-50).",
+                app: App::Http,
+                servers: HTTP_SERVERS[1..].to_vec(),
+                load: Load {
+                    requests_per_connection: Some(1),
+                    ..http(50)
+                },
+            },
+            Scenario {
+                name: "https",
+                title: "HTTPS keep-alive, 50 connections".to_owned(),
+                about: "GET / over 50 TLS keep-alive connections: one handshake per \
+                        connection, then only the records' encryption.",
+                app: App::Http,
+                servers: OURS.to_vec(),
+                load: Load {
+                    tls: true,
+                    ..http(50)
+                },
+            },
+            Scenario {
+                name: "https-new-resumed",
+                title: "HTTPS, a new connection per request, sessions resumed".to_owned(),
+                about: "Each request on a new TLS connection that resumes an earlier \
+                        session (an abbreviated handshake, no certificate).",
+                app: App::Http,
+                servers: OURS.to_vec(),
+                load: Load {
+                    tls: true,
+                    requests_per_connection: Some(1),
+                    ..http(50)
+                },
+            },
+            Scenario {
+                name: "https-new-full",
+                title: "HTTPS, a new connection per request, full handshakes".to_owned(),
+                about: "Each request on a new TLS connection with a full handshake (the \
+                        server signs with its key every time): what keep-alive saves most.",
+                app: App::Http,
+                servers: OURS.to_vec(),
+                load: Load {
+                    tls: true,
+                    resume: false,
+                    requests_per_connection: Some(1),
+                    ..http(50)
+                },
+            },
+            Scenario {
                 name: "resp-p1",
                 title: "RESP SET/GET, 50 connections, pipeline 1".to_owned(),
                 about: "The resp example, alternating SET and GET, one request in flight \
@@ -248,12 +322,19 @@ mod tests {
         assert_eq!(names.len(), all.len());
         for s in &all {
             assert!(s.load.total_connections() <= crate::loadgen::MAX_CONNECTIONS);
-            let c = s.load.config(
-                "127.0.0.1:1".parse().unwrap(),
-                Duration::from_secs(1),
-                Duration::from_secs(5),
-            );
+            let ca = std::env::temp_dir().join(format!("scenario-ca-{}", std::process::id()));
+            let files = super::super::tls::TlsFiles::make(&ca).unwrap();
+            let c = s
+                .load
+                .config(
+                    "127.0.0.1:1".parse().unwrap(),
+                    Duration::from_secs(1),
+                    Duration::from_secs(5),
+                    &files.cert,
+                )
+                .unwrap();
             c.validate().unwrap_or_else(|e| panic!("{}: {e}", s.name));
+            let _ = std::fs::remove_dir_all(&ca);
         }
     }
 

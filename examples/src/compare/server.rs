@@ -13,6 +13,8 @@ use std::sync::mpsc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use super::tls::TlsFiles;
+
 /// The longest a server may take to say where it listens (or, for `redis-server`, to
 /// accept a connection).
 pub const START_TIMEOUT: Duration = Duration::from_secs(15);
@@ -99,6 +101,11 @@ impl ServerId {
         }
     }
 
+    /// Whether it serves TLS (`--tls-cert`, `--tls-key`): `net` does; evnet does not yet.
+    pub fn serves_tls(self) -> bool {
+        matches!(self, ServerId::Net | ServerId::NetDefaultPool)
+    }
+
     /// The server named `name`, if any.
     pub fn from_name(name: &str) -> Option<ServerId> {
         ServerId::ALL.into_iter().find(|s| s.name() == name)
@@ -113,7 +120,19 @@ impl ServerId {
         bins: &Path,
         connections: usize,
         flags: &[&str],
+        tls: Option<&TlsFiles>,
     ) -> Result<Launch, String> {
+        if tls.is_some() && !self.serves_tls() {
+            return Err(format!("{} does not serve TLS yet", self.name()));
+        }
+        let tls_flags: Vec<String> = tls.map_or_else(Vec::new, |t| {
+            vec![
+                "--tls-cert".to_owned(),
+                t.cert.display().to_string(),
+                "--tls-key".to_owned(),
+                t.key.display().to_string(),
+            ]
+        });
         let ours = |dir: &str, extra: &[&str]| {
             let path = bins.join(dir).join(app.binary());
             // Twice the connections: evnet splits the limit between its loops, and the
@@ -122,6 +141,7 @@ impl ServerId {
             let mut args = vec!["--addr", "127.0.0.1:0", "--backlog", "4096"];
             args.extend(["--max-connections", &max]);
             args.extend(flags);
+            args.extend(tls_flags.iter().map(String::as_str));
             args.extend(extra);
             executable(&path).map(|()| Launch::new(&path, &args, Ready::FirstLine))
         };
@@ -446,17 +466,46 @@ mod tests {
     fn missing_binaries_and_other_protocols_are_skipped_with_a_reason() {
         let dir = Path::new("/nonexistent-compare-bins");
         let err = ServerId::Evnet
-            .command(App::Http, dir, 50, &[])
+            .command(App::Http, dir, 50, &[], None)
             .unwrap_err();
         assert!(err.contains("evnet/http is not built"), "{err}");
         let err = ServerId::Tokio
-            .command(App::Echo, dir, 50, &[])
+            .command(App::Echo, dir, 50, &[], None)
             .unwrap_err();
         assert!(err.contains("only HTTP"), "{err}");
         let err = ServerId::Redis
-            .command(App::Http, dir, 50, &[])
+            .command(App::Http, dir, 50, &[], None)
             .unwrap_err();
         assert!(err.contains("only RESP"), "{err}");
+    }
+
+    #[test]
+    fn tls_flags_go_to_net_and_evnet_is_skipped() {
+        let dir = std::env::temp_dir().join(format!("compare-tls-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("net")).unwrap();
+        let bin = dir.join("net/http");
+        std::fs::write(&bin, "#!/bin/sh\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let files = TlsFiles {
+            cert: "/c.pem".into(),
+            key: "/k.pem".into(),
+        };
+        let launch = ServerId::Net
+            .command(App::Http, &dir, 50, &[], Some(&files))
+            .unwrap();
+        assert!(
+            launch
+                .display()
+                .contains("--tls-cert /c.pem --tls-key /k.pem"),
+            "{}",
+            launch.display()
+        );
+        let err = ServerId::Evnet
+            .command(App::Http, &dir, 50, &[], Some(&files))
+            .unwrap_err();
+        assert!(err.contains("does not serve TLS"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -467,7 +516,9 @@ mod tests {
         std::fs::write(&bin, "#!/bin/sh\n").unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let launch = ServerId::Net.command(App::Http, &dir, 10_050, &[]).unwrap();
+        let launch = ServerId::Net
+            .command(App::Http, &dir, 10_050, &[], None)
+            .unwrap();
         let line = launch.display();
         assert!(line.contains("--threads 10114 --queue 10114"), "{line}");
         assert!(line.contains("--max-connections 20100"), "{line}");

@@ -91,11 +91,22 @@ pub fn scenario(result: &ScenarioResult, per_connection: bool) -> String {
             .filter(|(_, p)| p.requested > 0)
             .map(|(name, p)| p.summary(name))
             .collect();
+            let lines = if row.measured()?.report.tls {
+                let h = row.measured()?.report.handshakes;
+                let mut lines = lines;
+                lines.push(format!(
+                    "TLS handshakes {} full, {} resumed",
+                    h.full, h.resumed
+                ));
+                lines
+            } else {
+                lines
+            };
             (!lines.is_empty()).then(|| format!("- {}: {}", row.server, lines.join("; ")))
         })
         .collect();
     if !background.is_empty() {
-        let _ = writeln!(s, "\nBackground connections:\n");
+        let _ = writeln!(s, "\nBackground connections and TLS handshakes:\n");
         for line in background {
             let _ = writeln!(s, "{line}");
         }
