@@ -257,3 +257,25 @@ fn bad_flags_exit_with_2_and_name_the_flag() {
         assert!(stderr.contains(flag), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn help_lists_every_scenario_and_server() {
+    let out = Command::new(env!("CARGO_BIN_EXE_compare"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout).replace(['\n', ' '], "");
+    // The comma-separated names after "(default:all):" in the help of `flag`.
+    let listed = |flag: &str, next: &str| -> Vec<String> {
+        let text = &help[help.find(flag).unwrap()..help.find(next).unwrap()];
+        let list = text.split_once("(default:all):").unwrap().1;
+        list.split(',').map(str::to_owned).collect()
+    };
+    let scenarios = examples::compare::scenario::Scenario::names();
+    assert_eq!(listed("--scenarios", "--servers"), scenarios);
+    let servers: Vec<_> = examples::compare::server::ServerId::ALL
+        .iter()
+        .map(|s| s.name())
+        .collect();
+    assert_eq!(listed("--servers", "--duration"), servers);
+}

@@ -35,12 +35,13 @@ struct Cli {
     quick: bool,
 
     /// Scenarios to run, comma-separated (default: all): http-50, http-2000, idle,
-    /// slowloris, non-readers, blocking, resp-p1, resp-p16, echo-2000.
+    /// slowloris, non-readers, blocking, http-new, https, https-new-resumed,
+    /// https-new-full, resp-p1, resp-p16, echo-2000.
     #[arg(long, value_name = "A,B,..", value_delimiter = ',')]
     scenarios: Vec<String>,
 
     /// Servers to run, comma-separated (default: all): epoll-floor, tokio, hyper,
-    /// redis-server, net, evnet, evnet-inline, evnet-64w.
+    /// redis-server, net, net-64t, evnet, evnet-inline, evnet-64w.
     #[arg(long, value_name = "A,B,..", value_delimiter = ',')]
     servers: Vec<String>,
 
