@@ -89,6 +89,10 @@ enum Mode {
 ///   taken by the peer within [`write_timeout`](Connection::write_timeout) of its first
 ///   write. Expiry is an [`io::ErrorKind::TimedOut`] error. (Outside a request started by
 ///   a server, each read waits at most `read_timeout`.)
+/// - **TLS** (`net` with its `tls` feature and `ServerParamsBuilder::tls`): the handler
+///   reads and writes plaintext through these same methods, under the same deadlines;
+///   [`is_tls`](Connection::is_tls) and [`alpn_protocol`](Connection::alpn_protocol) tell
+///   it so.
 /// - **Non-blocking sockets** (an evented server): writes are buffered up to
 ///   `ServerParams::max_output_buffer` and [`flush`](Write::flush) sends what the socket
 ///   takes *without waiting*; the server finishes sending the rest. Only output beyond that

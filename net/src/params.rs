@@ -151,7 +151,7 @@ impl ServerParams {
     pub fn tls(&self) -> Option<&Arc<rustls::ServerConfig>> {
         self.tls.as_ref()
     }
-    /// True when connections are to be served over TLS ([`ServerParamsBuilder::tls`]);
+    /// True when connections are to be served over TLS (`ServerParamsBuilder::tls`);
     /// always false without the `tls` feature. A server that cannot serve TLS checks it
     /// and refuses the parameters rather than serve plaintext (`evnet`, for now).
     pub fn is_tls(&self) -> bool {
