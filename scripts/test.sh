@@ -27,6 +27,10 @@ step=${PIPESTATUS[0]}
 cargo test -p examples --no-fail-fast 2>&1 | tee -a "$log"
 step=${PIPESTATUS[0]}
 [ "$step" -eq 0 ] || status=$step
+# compare end to end with net serving TLS (--all-features builds evnet's binaries).
+cargo test -p examples --features tls --test compare --no-fail-fast 2>&1 | tee -a "$log"
+step=${PIPESTATUS[0]}
+[ "$step" -eq 0 ] || status=$step
 set -e
 # One closing line for the whole suite (cargo prints one per test binary, in both runs).
 awk '/^test result:/ {p += $4; f += $6} END {printf "%d passed, %d failed\n", p, f}' "$log"

@@ -63,8 +63,9 @@ fn compare(dir: &Path, args: &[&str]) -> Command {
     cmd
 }
 
-/// Wait for `child` at most `limit`, killing it if it takes longer.
-fn wait(child: &mut Child, limit: Duration) -> ExitStatus {
+/// Wait for `child` at most `limit`, killing it (and the servers it started from `dir`)
+/// if it takes longer.
+fn wait(child: &mut Child, limit: Duration, dir: &Path) -> ExitStatus {
     let deadline = Instant::now() + limit;
     loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -73,6 +74,13 @@ fn wait(child: &mut Child, limit: Duration) -> ExitStatus {
         if Instant::now() >= deadline {
             let _ = child.kill();
             let _ = child.wait();
+            // Its servers too: compare was killed without the chance to.
+            for pid in processes_under(dir)
+                .iter()
+                .filter_map(|p| p.split(':').next())
+            {
+                let _ = Command::new("kill").args(["-KILL", pid]).status();
+            }
             panic!("compare did not finish in {limit:?}");
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -111,8 +119,10 @@ fn quick_scenarios_write_tables_json_and_chart_and_leave_no_server() {
     let dir = TempDir::new("e2e");
     // In the order compare runs them.
     let mut scenarios = vec!["http-50", "non-readers", "blocking"];
-    if cfg!(feature = "tls") {
-        // This build's servers take --tls-cert (evnet's rows say it does not serve TLS).
+    let serves_tls = examples::compare::server::ServerId::from_name(examples::SERVER_KIND)
+        .is_some_and(|s| s.serves_tls());
+    if cfg!(feature = "tls") && serves_tls {
+        // This build's server takes --tls-cert.
         scenarios.push("https-new-resumed");
     }
     scenarios.extend(["resp-p16", "echo-2000"]);
@@ -133,7 +143,7 @@ fn quick_scenarios_write_tables_json_and_chart_and_leave_no_server() {
     .spawn()
     .unwrap();
     // The pipes are read after exit: the output is a few kilobytes.
-    let status = wait(&mut child, Duration::from_secs(240));
+    let status = wait(&mut child, Duration::from_secs(240), &dir.0);
     let output = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -160,6 +170,16 @@ fn quick_scenarios_write_tables_json_and_chart_and_leave_no_server() {
     assert_eq!(got, scenarios);
     let kind = examples::SERVER_KIND;
     for s in json["scenarios"].as_array().unwrap() {
+        // Every scenario has a row this build measured.
+        assert!(
+            s["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["outcome"]["measured"].is_object()),
+            "{}: nothing measured",
+            s["name"]
+        );
         for row in s["rows"].as_array().unwrap() {
             let server = row["server"].as_str().unwrap();
             let outcome = &row["outcome"];
@@ -179,6 +199,11 @@ fn quick_scenarios_write_tables_json_and_chart_and_leave_no_server() {
                 assert_eq!(m["errors"], 0, "{}/{server}: {m}", s["name"]);
                 assert!(m["threads"].as_u64().unwrap() >= 1);
                 assert!(m["peak_rss_bytes"].as_u64().unwrap() > 0);
+                if m["report"]["tls"] == true {
+                    // One handshake per request, and sessions resumed.
+                    let resumed = m["report"]["handshakes"]["resumed"].as_u64().unwrap();
+                    assert!(resumed > 0, "{}/{server}: {m}", s["name"]);
+                }
             } else if !is_other && !no_tls {
                 let why = outcome["skipped"]
                     .as_str()
@@ -228,7 +253,7 @@ fn sigint_kills_every_server() {
         .status()
         .unwrap();
     assert!(signalled.success());
-    let status = wait(&mut child, Duration::from_secs(30));
+    let status = wait(&mut child, Duration::from_secs(30), &dir.0);
     assert_eq!(status.code(), Some(130), "{status:?}");
     // The server was killed (SIGKILL) before compare exited; give the kernel a moment
     // to reap it (it is re-parented to init once compare is gone).

@@ -123,6 +123,11 @@ fn options(cli: &Cli) -> Result<Options, String> {
     if cli.duration.is_some_and(|d| d.is_zero()) {
         return Err("invalid value for --duration: must be longer than zero".to_owned());
     }
+    for (flag, value) in [("--duration", cli.duration), ("--warmup", cli.warmup)] {
+        if value.is_some_and(|d| d > examples::loadgen::MAX_SPAN) {
+            return Err(format!("invalid value for {flag}: at most a day"));
+        }
+    }
     o.duration = cli.duration.unwrap_or(o.duration);
     o.warmup = cli.warmup.unwrap_or(o.warmup);
     o.progress = std::io::stderr().is_terminal();
@@ -159,15 +164,18 @@ fn run(cli: &Cli, options: Options) -> std::io::Result<()> {
         tables.push('\n');
     })?;
     let legend = table::legend(results.cpus);
-    println!("{legend}\n");
     tables.push_str(&legend);
     tables.push('\n');
+    // The files first: a closed stdout (`compare | head`) must not lose them.
     let json = serde_json::to_string_pretty(&results).map_err(std::io::Error::other)?;
     std::fs::write(out.join("results.json"), json)?;
     std::fs::write(out.join("tables.md"), tables)?;
     chart::write_svg(&results, &out.join("chart.svg"))?;
-    println!(
-        "Results: {0}/results.json, {0}/tables.md, chart {0}/chart.svg, server logs {0}/logs/",
+    let _ = writeln!(stdout, "{legend}\n");
+    let _ = writeln!(
+        stdout,
+        "Results: {0}/results.json, {0}/tables.md, chart {0}/chart.svg, server logs {0}/logs/, \
+         the TLS scenarios' certificate and key {0}/tls/",
         out.display()
     );
     Ok(())
@@ -181,8 +189,12 @@ fn stop_children_on_signals() -> std::io::Result<()> {
         .name("compare-signals".to_owned())
         .spawn(move || {
             if let Some(signal) = signals.forever().next() {
-                server::kill_all();
-                eprintln!("\ncompare: stopped by signal {signal}; every server was killed");
+                let missed = server::kill_all();
+                if missed == 0 {
+                    eprintln!("\ncompare: stopped by signal {signal}; every server was killed");
+                } else {
+                    eprintln!("\ncompare: stopped by signal {signal}; {missed} servers could not be killed");
+                }
                 std::process::exit(130);
             }
         })?;

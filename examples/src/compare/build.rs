@@ -53,6 +53,8 @@ pub fn build(workspace: &Path, bin_dir: &Path) -> io::Result<()> {
     )?;
     copy(&release, &bin_dir.join("evnet"), &PROGRAMS)?;
     let floor = bin_dir.join("epoll_floor");
+    // No stale floor from an earlier build if this one cannot compile it.
+    let _ = std::fs::remove_file(&floor);
     let compiled = Command::new("cc")
         .args(["-O2", "-Wall", "-Wextra", "-pthread", "-o"])
         .arg(&floor)

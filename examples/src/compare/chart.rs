@@ -29,7 +29,7 @@ const HEADROOM: f64 = 0.15;
 const HEADROOM_WITH_ERRORS: f64 = 0.3;
 
 /// The bar colors, given to the servers in their order of first appearance.
-const PALETTE: [RGBColor; 8] = [
+const PALETTE: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
@@ -38,6 +38,8 @@ const PALETTE: [RGBColor; 8] = [
     RGBColor(140, 86, 75),
     RGBColor(227, 119, 194),
     RGBColor(23, 190, 207),
+    RGBColor(188, 189, 34),
+    RGBColor(127, 127, 127),
 ];
 /// The color of the `skipped` / `failed` labels.
 const MUTED: RGBColor = RGBColor(120, 120, 120);

@@ -92,8 +92,9 @@ pub fn cpus() -> usize {
 /// Run every chosen scenario against every chosen server, one run at a time, calling
 /// `done` after each scenario (to print its table as soon as it is known).
 ///
-/// Fails only if a log file cannot be created; a server that does not start or dies is
-/// a [`Outcome::Failed`] row, one whose binary is missing a [`Outcome::Skipped`] row.
+/// Fails only if a log file or the TLS scenarios' certificate cannot be made; a server
+/// that does not start or dies is a [`Outcome::Failed`] row, one whose binary is missing
+/// (or that cannot serve the scenario) a [`Outcome::Skipped`] row.
 pub fn run(options: &Options, mut done: impl FnMut(&ScenarioResult)) -> io::Result<Results> {
     std::fs::create_dir_all(&options.log_dir)?;
     let tls = tls::TlsFiles::make(&options.tls_dir)?;
@@ -225,6 +226,7 @@ fn measure(
         cpu_us_per_req: (report.requests > 0)
             .then(|| cpu.as_secs_f64() * 1e6 / report.requests as f64),
         cpu_cores: cpu.as_secs_f64() / elapsed,
+        client_cores: window.client_cpu.as_secs_f64() / elapsed,
         peak_rss_bytes: window.last.peak_rss_bytes,
         rss_bytes: window.last.rss_bytes,
         threads: window.max_threads,
@@ -243,6 +245,8 @@ struct Window {
     elapsed: Duration,
     /// The most threads seen.
     max_threads: u64,
+    /// This process's CPU time from `first` to `last`.
+    client_cpu: Duration,
 }
 
 /// Sample `pid` at the end of the warm-up (which follows the moment `progress` says the
@@ -276,6 +280,7 @@ fn sample_window(
     // If the run ends during the warm-up, the window is what is left of it.
     until(start + warmup, stop);
     let first = Sample::read(pid)?;
+    let client_first = Sample::read(std::process::id())?;
     let first_at = Instant::now();
     let end = start + warmup + duration;
     let mut max_threads = first.threads;
@@ -288,7 +293,9 @@ fn sample_window(
             break sample;
         }
     };
+    let client_last = Sample::read(std::process::id())?;
     Ok(Window {
+        client_cpu: client_last.cpu.saturating_sub(client_first.cpu),
         first,
         last,
         elapsed: first_at.elapsed(),

@@ -20,8 +20,12 @@ pub struct Sample {
 impl Sample {
     /// Read the process `pid`. Fails if it has exited or `/proc` is not mounted.
     pub fn read(pid: u32) -> io::Result<Sample> {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        let read = |path: String| {
+            std::fs::read_to_string(&path)
+                .map_err(|e| io::Error::new(e.kind(), format!("cannot read {path}: {e}")))
+        };
+        let stat = read(format!("/proc/{pid}/stat"))?;
+        let status = read(format!("/proc/{pid}/status"))?;
         Sample::parse(&stat, &status, clock_ticks())
     }
 

@@ -34,7 +34,9 @@ pub struct ScenarioResult {
 /// One server under one scenario.
 #[derive(Debug, Clone, Serialize)]
 pub struct Row {
-    /// The server: `net`, `evnet`, `evnet inline`, `tokio`, `hyper`, `redis-server`.
+    /// The server, as [`ServerId::name`](super::server::ServerId::name) spells it:
+    /// `net`, `net-64t`, `evnet`, `evnet-inline`, `evnet-64w`, `epoll-floor`, `tokio`,
+    /// `hyper`, `redis-server`.
     pub server: String,
     /// What was measured, or why nothing was.
     pub outcome: Outcome,
@@ -69,6 +71,10 @@ pub struct Measured {
     pub cpu_us_per_req: Option<f64>,
     /// The server's CPU use over the measured time, in cores (1.0 = one core busy).
     pub cpu_cores: f64,
+    /// The load generator's (this process's) CPU use over the same time, in cores. Its
+    /// measured connections run on one thread: near 1.0, the client is the limit and
+    /// the req/s say more about it than about the server.
+    pub client_cores: f64,
     /// The server's peak resident memory (`VmHWM`), bytes.
     pub peak_rss_bytes: u64,
     /// The server's resident memory at the end of the measured time, bytes.
@@ -134,6 +140,7 @@ pub(crate) fn sample_row(server: &str, req_per_s: f64, p99_us: u64, errors: u64)
             errors,
             cpu_us_per_req: Some(12.0),
             cpu_cores: 1.5,
+            client_cores: 0.9,
             peak_rss_bytes: 10 << 20,
             rss_bytes: 8 << 20,
             threads: 4,

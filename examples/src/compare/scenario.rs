@@ -71,9 +71,16 @@ impl Load {
         }
     }
 
-    /// Every connection the load generator opens: measured and background.
+    /// Every connection the load generator opens at once: measured and background.
+    /// With a new connection per request, four per client: a closed connection stays
+    /// open on the server until it reads the close.
     pub fn total_connections(&self) -> usize {
-        self.connections + self.idle + self.slowloris + self.non_readers
+        let churn = if self.requests_per_connection.is_some() {
+            4
+        } else {
+            1
+        };
+        self.connections * churn + self.idle + self.slowloris + self.non_readers
     }
 
     /// The load generator's configuration against `addr`, measuring for `duration`

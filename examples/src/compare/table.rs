@@ -34,6 +34,7 @@ pub fn scenario(result: &ScenarioResult, per_connection: bool) -> String {
             "errors",
             "CPU µs/req",
             "CPU cores",
+            "client cores",
             "peak RSS MiB",
             "threads",
         ]
@@ -58,6 +59,7 @@ pub fn scenario(result: &ScenarioResult, per_connection: bool) -> String {
                         .map_or("–".to_owned(), |c| format!("{c:.1}")),
                 );
                 cells.push(format!("{:.2}", m.cpu_cores));
+                cells.push(format!("{:.2}", m.client_cores));
                 cells.push(format!("{:.1}", m.peak_rss_bytes as f64 / (1 << 20) as f64));
                 cells.push(m.threads.to_string());
                 if per_connection {
@@ -95,7 +97,7 @@ pub fn scenario(result: &ScenarioResult, per_connection: bool) -> String {
                 let h = row.measured()?.report.handshakes;
                 let mut lines = lines;
                 lines.push(format!(
-                    "TLS handshakes {} full, {} resumed",
+                    "TLS handshakes in the measured time: {} full, {} resumed",
                     h.full, h.resumed
                 ));
                 lines
@@ -106,7 +108,7 @@ pub fn scenario(result: &ScenarioResult, per_connection: bool) -> String {
         })
         .collect();
     if !background.is_empty() {
-        let _ = writeln!(s, "\nBackground connections and TLS handshakes:\n");
+        let _ = writeln!(s, "\nBackground connections, TLS handshakes:\n");
         for line in background {
             let _ = writeln!(s, "{line}");
         }
@@ -121,7 +123,10 @@ pub fn legend(cpus: usize) -> String {
          × tokio, × redis-server, × net: req/s over theirs in the same scenario and run. \
          p50/p99: latency from the request's write to its checked answer. \
          CPU: the server's user + system time over the measured time (all threads, from \
-         /proc), per request and in cores. Peak RSS: VmHWM. Threads: the most seen. \
+         /proc), per request and in cores. Client cores: the load generator's CPU over \
+         the same time (its measured connections run on one thread: near 1.0, the client \
+         is the limit, as with a new connection per request). Peak RSS: VmHWM. Threads: \
+         the most seen. \
          RSS/conn: resident memory the connections added, per connection. \
          The load generator (one thread) shares the machine's {cpus} CPUs with the server."
     )

@@ -96,6 +96,10 @@ pub const MAX_PIPELINE: usize = 1024;
 /// Longest [`Config::path`], in bytes.
 pub const MAX_PATH: usize = 1024;
 
+/// The longest duration any flag of a run may give (`--duration`, `--warmup`,
+/// `--timeout`, `--max-time`, `--trickle-interval`): a day.
+pub const MAX_SPAN: Duration = Duration::from_secs(24 * 3600);
+
 /// The longest the background populations may take to open before the warm-up starts
 /// anyway (each connect also gives up after [`Config::timeout`]).
 pub const BACKGROUND_SETUP_LIMIT: Duration = Duration::from_secs(60);
@@ -287,6 +291,24 @@ impl Config {
                     self.path
                 ),
             );
+        }
+        let spans = [
+            ("--warmup", Some(self.warmup)),
+            (
+                "--duration",
+                match self.stop {
+                    Stop::Duration(d) => Some(d),
+                    Stop::Requests(_) => None,
+                },
+            ),
+            ("--timeout", Some(self.timeout)),
+            ("--max-time", self.max_time),
+            ("--trickle-interval", Some(self.trickle_interval)),
+        ];
+        for (flag, span) in spans {
+            if span.is_some_and(|d| d > MAX_SPAN) {
+                return bad(flag, "is longer than a day".to_owned());
+            }
         }
         if self.requests_per_connection == Some(0) {
             return bad("--requests-per-connection", "must be at least 1".to_owned());
@@ -594,6 +616,12 @@ mod tests {
             Err("--duration")
         );
         assert_eq!(flag(&|c| c.timeout = Duration::ZERO), Err("--timeout"));
+        assert_eq!(flag(&|c| c.timeout = MAX_SPAN * 2), Err("--timeout"));
+        assert_eq!(flag(&|c| c.warmup = Duration::MAX), Err("--warmup"));
+        assert_eq!(
+            flag(&|c| c.stop = Stop::Duration(Duration::MAX)),
+            Err("--duration")
+        );
         assert_eq!(
             flag(&|c| c.max_time = Some(Duration::ZERO)),
             Err("--max-time")

@@ -155,10 +155,16 @@ impl Stream {
             Stream::Plain(s) => return s.write(buf),
             Stream::Tls(t) => t,
         };
-        let n = t.conn.writer().write(buf)?;
+        let mut n = t.conn.writer().write(buf)?;
         t.send_pending()?;
+        if n == 0 && !buf.is_empty() && !t.conn.wants_write() {
+            // rustls' buffer was full and the socket took all of it: try again.
+            n = t.conn.writer().write(buf)?;
+            t.send_pending()?;
+        }
         if n == 0 && !buf.is_empty() {
-            // rustls' buffer is full until the socket takes more.
+            // rustls' buffer is full until the socket takes more (a writable event
+            // comes), or until the handshake completes (a readable one).
             return Err(io::ErrorKind::WouldBlock.into());
         }
         Ok(n)

@@ -233,12 +233,17 @@ impl Conn {
         if let Some(mut s) = self.stream.take() {
             let _ = ctx.registry.deregister(s.tcp());
         }
+        // Requests whose fate is unknown: RESP starts again at a SET. With none (every
+        // request answered, as when closing after --requests-per-connection), the
+        // sequence goes on.
+        if !self.flights.is_empty() {
+            self.seq = ctx.run.proto.resume_at(self.seq);
+        }
         self.flights.clear();
         self.out.clear();
         self.out_pos = 0;
         self.in_lo = 0;
         self.in_hi = 0;
-        self.seq = ctx.run.proto.resume_at(self.seq);
         let retry_at = if self.answered > 0 {
             self.failures = 0;
             now
