@@ -226,7 +226,9 @@ impl Scenario {
                 name: "http-new",
                 title: "HTTP, a new connection per request, 50 clients".to_owned(),
                 about: "Each of 50 clients opens a connection, sends one GET / and closes \
-                        it: what keep-alive saves on plain TCP (compare with http-50).",
+                        it: what keep-alive saves on plain TCP (compare with http-50). The \
+                        load generator's one thread is the limit here (see client cores): \
+                        compare the servers' CPU per request.",
                 app: App::Http,
                 servers: HTTP_SERVERS[1..].to_vec(),
                 load: Load {
