@@ -2,6 +2,10 @@
 //! compute on bytes already buffered. The path of one request, top to bottom:
 //!
 //! 1. **accept** ([`LoopCtx::accept`], [`LoopCtx::open`]): a slot, a session, then idle.
+//!    With TLS the handshake comes first, here in the loop and never waiting
+//!    ([`LoopCtx::handshake`]): the session opens only once it is complete, and a stall is
+//!    cut at `read_timeout` from accept. Records are decrypted by the loop's reads, so
+//!    everything below sees plaintext.
 //! 2. **idle** ([`LoopCtx::go_idle`]): a READ watcher, the keep-alive deadline, no buffer.
 //! 3. **read and frame** ([`LoopCtx::on_readable`], [`LoopCtx::read`], [`LoopCtx::route`]):
 //!    bytes go into the connection's buffer; [`Handler::frame`] says whether a request is
@@ -28,7 +32,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::{mpsc, Arc};
 
-use net::__private::{self as support, Interest, ServerConnection, WaitFn};
+use net::__private::{self as support, HandshakeStep, Interest, ServerConnection, WaitFn};
 use net::{Connection, Frame, Handler};
 
 use crate::acceptor::{Acceptor, Batch};
@@ -197,6 +201,7 @@ impl<H: Handler> LoopEvents for LoopCtx<'_, H> {
             match self.slab.phase(id) {
                 Phase::Idle | Phase::Reading if readable => self.on_readable(id),
                 Phase::Writing if writable => self.on_writable(id),
+                Phase::Handshaking => self.handshake(id),
                 Phase::Idle | Phase::Reading | Phase::Writing => {}
                 // Busy: the READ watcher was left running to save epoll_ctl calls (see
                 // `dispatch`), and bytes arrived before the connection came back: stop it
@@ -306,6 +311,17 @@ impl<H: Handler> LoopCtx<'_, H> {
         let Ok(conn) = conn else {
             return self.slab.release(id);
         };
+        if conn.is_tls() {
+            // The handshake runs here, in the loop, before any session or worker sees the
+            // connection; `Handler::open` runs once it is complete.
+            counters.connection_begins();
+            let deadline = self.timeouts.handshake_deadline(self.clock.now());
+            let slot = self.slab.get(id);
+            slot.conn = Some(conn);
+            slot.fd = fd;
+            self.slab.set_phase(id, Phase::Handshaking, deadline);
+            return self.handshake(id);
+        }
         let Some(session) = support::open_session(&*self.handler, &conn, counters) else {
             return self.slab.release(id);
         };
@@ -315,6 +331,51 @@ impl<H: Handler> LoopCtx<'_, H> {
         slot.session = Some(session);
         slot.fd = fd;
         self.go_idle(id);
+    }
+
+    /// Drive a TLS handshake as far as the socket allows (rustls in the loop, never
+    /// waiting): watch for what it needs next, open the session once it is complete, or
+    /// close a failed one (rustls' alert sent, best effort), counted in
+    /// `tls_handshake_failures`. A stall is cut by the handshake list's deadline.
+    fn handshake(&mut self, id: SlotId) {
+        let fd = self.slab.get(id).fd;
+        match self.slab.conn(id).handshake_step() {
+            Ok(HandshakeStep::Done) => self.handshake_done(id),
+            Ok(HandshakeStep::WantRead) => self.io.start(id.index(), fd, Interest::Read),
+            Ok(HandshakeStep::WantWrite) => self.io.start(id.index(), fd, Interest::Write),
+            // Connected and closed without a byte: not a failed handshake.
+            Ok(HandshakeStep::Closed) => self.close(id),
+            Err(_e) => {
+                if !self.draining {
+                    let counters = &self.shared.counters;
+                    counters.tls_handshake_failures.fetch_add(1, Relaxed);
+                }
+                net::__log_debug!("TLS handshake failed: {_e}");
+                self.close(id);
+            }
+        }
+    }
+
+    /// The handshake is complete: the handler's session opens, and the connection is
+    /// served like any other (plaintext that came with the client's last flight is
+    /// buffered already: route it).
+    fn handshake_done(&mut self, id: SlotId) {
+        let counters = &self.shared.counters;
+        let conn = self.slab.conn(id);
+        let Some(session) = support::open_session(&*self.handler, conn, counters) else {
+            return self.close(id);
+        };
+        let slot = self.slab.get(id);
+        slot.session = Some(session);
+        let fd = slot.fd;
+        self.io.start(id.index(), fd, Interest::Read);
+        if self.slab.conn(id).buffered().is_empty() {
+            self.go_idle(id);
+        } else {
+            self.slab.get(id).started = Some(self.clock.now());
+            self.account_input(id);
+            self.route(id, Kind::Fresh);
+        }
     }
 
     // ----- 2. idle -----
@@ -357,7 +418,20 @@ impl<H: Handler> LoopCtx<'_, H> {
     fn read(&mut self, id: SlotId) {
         let conn = self.slab.conn(id);
         self.pool.lend(conn);
-        match conn.read_available() {
+        let result = conn.read_available();
+        let open = match &result {
+            Ok(n) => *n > 0,
+            Err(e) => e.kind() == io::ErrorKind::WouldBlock,
+        };
+        if open {
+            // TLS: reading made rustls answer (session tickets, a key update) and the
+            // socket did not take it all: send it before anything else, as output.
+            if self.slab.conn(id).pending_output() > 0 {
+                self.account_input(id);
+                return self.start_writing(id, false);
+            }
+        }
+        match result {
             Ok(0) => self.close(id),
             Ok(_) => {
                 self.account_input(id);
@@ -371,6 +445,13 @@ impl<H: Handler> LoopCtx<'_, H> {
     /// A wake-up with nothing to read: a partial request keeps watching; anything else
     /// goes (back) to idle, giving back its buffers.
     fn nothing_read(&mut self, id: SlotId) {
+        if self.slab.conn(id).records_pending() && self.slab.phase(id) != Phase::Reading {
+            // TLS: part of a record came. The request has begun as far as deadlines go:
+            // a client trickling records is cut at the read timeout from its first byte,
+            // never kept idle (with its idle deadline renewed) by bytes that decrypt to
+            // nothing.
+            return self.keep_reading(id);
+        }
         if self.slab.phase(id) == Phase::Reading {
             let fd = self.slab.get(id).fd;
             self.io.start(id.index(), fd, Interest::Read);
@@ -675,6 +756,9 @@ impl<H: Handler> LoopCtx<'_, H> {
             support::close_session(session, &self.shared.counters);
         }
         if let Some(mut conn) = conn {
+            // TLS: `close_notify` (unless the session failed or never began), sent only
+            // if the socket takes it now: the loop never waits.
+            conn.close_notify();
             self.pool.reclaim(&mut conn);
             drop(conn);
             self.shared.counters.connection_ends();
@@ -780,9 +864,13 @@ impl<H: Handler> LoopCtx<'_, H> {
 
     fn sweep_timeouts(&mut self) {
         let now = self.clock.now();
-        while let Some((id, _list)) = self.timeouts.expired(&self.slab, now) {
-            self.shared.counters.timed_out.fetch_add(1, Relaxed);
-            net::__log_debug!("closed a connection: {_list:?} timeout");
+        while let Some((id, list)) = self.timeouts.expired(&self.slab, now) {
+            let counters = &self.shared.counters;
+            counters.timed_out.fetch_add(1, Relaxed);
+            if list == List::Handshake {
+                counters.tls_handshake_failures.fetch_add(1, Relaxed);
+            }
+            net::__log_debug!("closed a connection: {list:?} timeout");
             self.close(id);
         }
     }
@@ -798,7 +886,7 @@ impl<H: Handler> LoopCtx<'_, H> {
         self.acceptor.close();
         let waiting = self
             .slab
-            .used_where(|p| matches!(p, Phase::Idle | Phase::Reading));
+            .used_where(|p| matches!(p, Phase::Idle | Phase::Reading | Phase::Handshaking));
         for id in waiting {
             self.close(id);
         }

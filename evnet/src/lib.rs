@@ -59,9 +59,9 @@ pub use net::{
 };
 pub use options::{Dispatch, EvOptions};
 
-/// `net`'s TLS helpers (feature `tls`), for parameters shared with `net::TcpServer`:
-/// `EvServer` itself refuses a TLS configuration for now (an `InvalidParam` error naming
-/// `tls`) rather than serve plaintext.
+/// `net`'s TLS helpers (feature `tls`): [`tls::server_config`] builds the configuration
+/// `ServerParamsBuilder::tls` takes. `EvServer` runs handshakes and decryption in its
+/// loops; handlers see plaintext (see [`EvServer`]).
 #[cfg(feature = "tls")]
 pub use net::tls;
 pub use server::EvServer;

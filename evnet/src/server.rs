@@ -33,9 +33,15 @@ const DROP_DEADLINE: Duration = Duration::from_secs(1);
 /// Statistics keep Poco's meaning per connection; `current_threads` is loops + workers,
 /// and `queued_connections` counts requests waiting for a worker.
 ///
-/// TLS is not served yet: parameters with a TLS configuration (`ServerParamsBuilder::tls`,
-/// feature `tls`) make `bind`, `serve` and `from_listener` return an `InvalidParam` error
-/// naming `tls`, never a server that would answer in plaintext.
+/// **TLS** (feature `tls`, parameters built with `ServerParamsBuilder::tls`): the loops run
+/// every handshake and decrypt every record with rustls, so [`Handler::frame`] and
+/// [`Handler::serve`] see plaintext, and a client that stalls its handshake costs a slot,
+/// never a worker: it is closed at `read_timeout` from accept and counted in
+/// `Stats::tls_handshake_failures` (and `timed_out`). [`Handler::open`] runs once the
+/// handshake is complete. Responses are encrypted where they are flushed (on the worker,
+/// and by the loop for what the socket did not take at once). A clean close (the handler's
+/// `Action::Close`, the keep-alive timeout, shutdown) sends `close_notify` if the socket
+/// takes it at once.
 ///
 /// ```
 /// use std::io::{self, BufRead, Write};
@@ -142,7 +148,6 @@ impl Server for EvServer {
         params: ServerParams,
         options: EvOptions,
     ) -> Result<Self> {
-        refuse_tls(&params)?;
         options.validate(params.max_connections())?;
         let listeners = bind_listeners(addr, options.loop_count(), params.backlog())?;
         Self::on_listeners(listeners, handler, params, options)
@@ -159,7 +164,6 @@ impl Server for EvServer {
         params: ServerParams,
         options: EvOptions,
     ) -> Result<Self> {
-        refuse_tls(&params)?;
         options.validate(params.max_connections())?;
         let use_err = |e| Error::new(ErrorKind::Bind, "cannot use the listener", Some(e));
         listener.set_nonblocking(true).map_err(use_err)?;
@@ -190,19 +194,6 @@ impl Server for EvServer {
     fn shutdown(&mut self, deadline: Duration) -> Result<Stats> {
         self.life.shutdown(deadline)
     }
-}
-
-/// TLS is not served by evnet yet: parameters that ask for it are an error (kind
-/// `InvalidParam`, parameter `tls`), never plaintext on a port meant for TLS. The check
-/// holds whichever crate turned `net`'s `tls` feature on.
-fn refuse_tls(params: &ServerParams) -> Result<()> {
-    if params.is_tls() {
-        return Err(Error::invalid_param(
-            "tls",
-            "TLS is not supported by evnet yet: serve TLS with net::TcpServer",
-        ));
-    }
-    Ok(())
 }
 
 impl Engine for EvEngine {

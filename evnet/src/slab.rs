@@ -42,6 +42,9 @@ impl SlotId {
 pub enum Phase {
     /// Unused.
     Free,
+    /// A TLS connection whose handshake runs in the loop (no session yet, never seen by a
+    /// worker or the handler): on the handshake list (read timeout from accept).
+    Handshaking,
     /// Open, no request pending: on the idle list (keep-alive timeout).
     Idle,
     /// Part of a request buffered: on the reading list (read timeout from the request's
@@ -70,17 +73,20 @@ pub enum List {
     Reading = 1,
     /// Connections with pending output, by write deadline.
     Writing = 2,
+    /// TLS handshakes in progress, by deadline (read timeout from accept).
+    Handshake = 3,
 }
 
 impl List {
     /// Every list.
-    pub const ALL: [List; 3] = [List::Idle, List::Reading, List::Writing];
+    pub const ALL: [List; 4] = [List::Idle, List::Reading, List::Writing, List::Handshake];
 
     fn of(phase: Phase) -> Option<List> {
         match phase {
             Phase::Idle => Some(List::Idle),
             Phase::Reading => Some(List::Reading),
             Phase::Writing => Some(List::Writing),
+            Phase::Handshaking => Some(List::Handshake),
             Phase::Free | Phase::Parked | Phase::Busy | Phase::Queued => None,
         }
     }
@@ -124,7 +130,7 @@ struct Ends {
 pub struct Slab<S> {
     slots: Vec<Slot<S>>,
     free: Vec<u32>,
-    lists: [Ends; 3],
+    lists: [Ends; 4],
     busy: usize,
 }
 
@@ -158,7 +164,7 @@ impl<S> Slab<S> {
         Slab {
             slots,
             free,
-            lists: [empty; 3],
+            lists: [empty; 4],
             busy: 0,
         }
     }

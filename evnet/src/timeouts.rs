@@ -62,6 +62,12 @@ impl Timeouts {
         now + self.keep_alive
     }
 
+    /// The deadline of a TLS handshake whose connection was accepted at `accepted`: the
+    /// whole handshake must be done within the read timeout.
+    pub fn handshake_deadline(&self, accepted: f64) -> f64 {
+        accepted + self.read
+    }
+
     /// The deadline of a request whose first byte arrived at `started`.
     pub fn read_deadline(&self, started: f64) -> f64 {
         started + self.read

@@ -261,9 +261,8 @@ pub struct ServerArgs {
     pub shutdown_ms: Option<Duration>,
 
     /// Serve TLS (rustls) with this PEM certificate chain, the server's certificate first
-    /// (with `--tls-key`; `net` only: evnet refuses TLS for now). Without the `tls`
-    /// feature the flag is hidden and refused (exit 2: built without TLS). [default: none:
-    /// plaintext]
+    /// (with `--tls-key`; on `net` and evnet alike). Without the `tls` feature the flag
+    /// is hidden and refused (exit 2: built without TLS). [default: none: plaintext]
     #[arg(
         long,
         value_name = "PATH",

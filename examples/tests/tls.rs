@@ -85,7 +85,7 @@ mod with_tls {
         assert!(stderr.contains("private key"), "{stderr}");
     }
 
-    #[cfg(not(feature = "evented"))]
+    /// On both servers (`net`, and evnet with the `evented` feature).
     #[test]
     fn good_files_serve_tls_with_an_https_line() {
         let files = Files::new("good");
@@ -103,15 +103,5 @@ mod with_tls {
             let (status, _) = server.wait();
             assert!(status.success(), "{bin}: {status:?}");
         }
-    }
-
-    /// evnet refuses TLS for now: exit 2 saying so, never plaintext on the port.
-    #[cfg(feature = "evented")]
-    #[test]
-    fn evnet_refuses_the_tls_flags() {
-        let files = Files::new("evnet");
-        let (cert, key) = (files.path("cert.pem"), files.path("key.pem"));
-        let stderr = refused(HTTP, &["--tls-cert", &cert, "--tls-key", &key]);
-        assert!(stderr.contains("not supported by evnet"), "{stderr}");
     }
 }

@@ -11,7 +11,7 @@ use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-pub use crate::connection::{Interest, WaitFn};
+pub use crate::connection::{HandshakeStep, Interest, WaitFn};
 pub use crate::lifecycle::{handle_of, Engine, Lifecycle, Starter};
 pub use crate::stats::Counters;
 pub use crate::support::{
@@ -42,7 +42,9 @@ pub trait ServerConnection: sealed::Sealed + Sized {
 
     /// Wrap a socket just accepted whose addresses the caller knows (saves two system
     /// calls). With `wait`, the socket is made non-blocking and would-block waits go
-    /// through `wait`; without, it stays blocking.
+    /// through `wait`; without, it stays blocking. With a TLS configuration in `params`
+    /// (feature `tls`) the connection is a TLS one: drive its handshake with
+    /// [`handshake_step`](ServerConnection::handshake_step) before anything else.
     fn from_accepted(
         stream: TcpStream,
         peer: SocketAddr,
@@ -91,6 +93,21 @@ pub trait ServerConnection: sealed::Sealed + Sized {
 
     /// Close both directions now (wakes a thread blocked on this socket).
     fn shutdown(&self) -> io::Result<()>;
+
+    /// Drive the TLS handshake as far as the socket allows without waiting (on a
+    /// blocking socket: to its end, within the read timeout). `Done` at once without TLS.
+    /// Errors are failed handshakes (rustls' alert sent, best effort).
+    fn handshake_step(&mut self) -> io::Result<HandshakeStep>;
+
+    /// A clean close: with TLS, queue `close_notify` and send it (best effort; never
+    /// waits on a non-blocking socket, at most a second on a blocking one). Nothing
+    /// without TLS, after a TLS error, or before the handshake completed.
+    fn close_notify(&mut self);
+
+    /// TLS: bytes arrived that made no plaintext yet (a record on its way) and nothing is
+    /// buffered: the peer has begun to send, so the server times it as a request in
+    /// progress rather than as an idle connection. Always false without TLS.
+    fn records_pending(&self) -> bool;
 
     /// Wait up to `keep_alive` for the first bytes of the next request (blocking servers);
     /// at once when bytes are already buffered (pipelining). True when bytes are buffered

@@ -16,7 +16,7 @@ const WRITE_FLUSH_THRESHOLD: usize = 64 * 1024;
 
 /// The socket, owned or shared with the server (which keeps a handle to wake a thread
 /// blocked on it at shutdown without a second descriptor), or a TLS session over a shared
-/// one (blocking mode only).
+/// one (blocking for `net`, non-blocking for an evented server's loops and workers).
 enum Socket {
     Owned(TcpStream),
     Shared(Arc<TcpStream>),
@@ -35,17 +35,31 @@ impl Socket {
     }
 }
 
-/// The timeout caches of a blocking mode, for the TLS layer (TLS sockets are always
-/// blocking; a non-blocking one is refused).
+/// The timeout caches of a blocking mode, for the TLS layer's blocking paths (the
+/// non-blocking mode has paths of its own and never asks).
 #[cfg(feature = "tls")]
 fn tls_timeouts(mode: &mut Mode) -> io::Result<crate::tls::Timeouts<'_>> {
     match mode {
         Mode::Blocking { rcv, snd } => Ok(crate::tls::Timeouts { rcv, snd }),
         Mode::NonBlocking(_) => Err(io::Error::new(
             io::ErrorKind::Unsupported,
-            "TLS is served on blocking sockets only",
+            "a blocking TLS path used on a non-blocking socket",
         )),
     }
+}
+
+/// Where a non-blocking TLS handshake stands (`ServerConnection::handshake_step`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandshakeStep {
+    /// Complete (or no TLS): requests may be served. Plaintext that came with the
+    /// client's last flight is in the read buffer already.
+    Done,
+    /// Waiting for the peer's bytes: step again when the socket is readable.
+    WantRead,
+    /// rustls' records wait for room in the socket: step again when it is writable.
+    WantWrite,
+    /// The peer closed before sending a byte (not a failed handshake).
+    Closed,
 }
 
 /// Which readiness a [`WaitFn`] waits for.
@@ -89,8 +103,9 @@ enum Mode {
 ///   taken by the peer within [`write_timeout`](Connection::write_timeout) of its first
 ///   write. Expiry is an [`io::ErrorKind::TimedOut`] error. (Outside a request started by
 ///   a server, each read waits at most `read_timeout`.)
-/// - **TLS** (`net` with its `tls` feature and `ServerParamsBuilder::tls`): the handler
-///   reads and writes plaintext through these same methods, under the same deadlines;
+/// - **TLS** (the `tls` feature and `ServerParamsBuilder::tls`, on either server): the
+///   handler reads and writes plaintext through these same methods, under the same
+///   deadlines;
 ///   [`is_tls`](Connection::is_tls) and [`alpn_protocol`](Connection::alpn_protocol) tell
 ///   it so.
 /// - **Non-blocking sockets** (an evented server): writes are buffered up to
@@ -201,8 +216,9 @@ impl Connection {
         Self::with_mode(Socket::Tls(Box::new(tls)), params, mode)
     }
 
-    /// Run the TLS handshake (nothing to do without TLS), bounded by the read timeout as
-    /// one deadline from now. `Ok(false)`: the peer closed before sending anything.
+    /// Run the TLS handshake on a blocking socket (nothing to do without TLS), bounded by
+    /// the read timeout as one deadline from now. `Ok(false)`: the peer closed before
+    /// sending anything.
     pub(crate) fn tls_handshake(&mut self) -> io::Result<bool> {
         #[cfg(feature = "tls")]
         if let Socket::Tls(tls) = &mut self.stream {
@@ -212,15 +228,53 @@ impl Connection {
         Ok(true)
     }
 
-    /// End the connection cleanly: with TLS, send `close_notify` (best effort, waiting at
-    /// most a second). Nothing to do without TLS.
+    /// End the connection cleanly: with TLS, send `close_notify` (best effort: on a
+    /// blocking socket waiting at most a second, on a non-blocking one never). Nothing to
+    /// do without TLS.
     pub(crate) fn close_gracefully(&mut self) {
         #[cfg(feature = "tls")]
         if let Socket::Tls(tls) = &mut self.stream {
-            if let Ok(timeouts) = tls_timeouts(&mut self.mode) {
-                tls.close(timeouts);
+            match tls_timeouts(&mut self.mode) {
+                Ok(timeouts) => tls.close(timeouts),
+                Err(_) => tls.close_nonblocking(),
             }
         }
+    }
+
+    /// Non-blocking TLS: move the plaintext rustls holds into the read buffer (growing it
+    /// as needed), so that bytes received are never left where no socket readiness would
+    /// announce them. Returns how many bytes came, and whether the peer closed.
+    #[cfg(feature = "tls")]
+    fn absorb_plaintext(&mut self) -> io::Result<(usize, bool)> {
+        let mut total = 0;
+        loop {
+            self.make_room();
+            let Connection {
+                stream, rbuf, rend, ..
+            } = self;
+            let Socket::Tls(tls) = stream else {
+                return Ok((total, false));
+            };
+            match tls.plaintext(&mut rbuf[*rend..]) {
+                Ok(0) => return Ok((total, true)),
+                Ok(n) => {
+                    *rend += n;
+                    total += n;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok((total, false)),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// After a read on a non-blocking TLS connection: what rustls still holds goes to the
+    /// read buffer too.
+    fn absorb_after_read(&mut self) -> io::Result<()> {
+        #[cfg(feature = "tls")]
+        if matches!(self.mode, Mode::NonBlocking(_)) && self.is_tls() {
+            self.absorb_plaintext()?;
+        }
+        Ok(())
     }
 
     fn with_mode(stream: Socket, params: &ServerParams, mode: Mode) -> io::Result<Connection> {
@@ -312,8 +366,13 @@ impl Connection {
         &self.rbuf[self.rpos..self.rend]
     }
 
-    /// Bytes written and not yet sent (no I/O).
+    /// Bytes written and not yet sent (no I/O). With TLS on an evented server this
+    /// includes encrypted records the socket has not taken yet.
     pub fn pending_output(&self) -> usize {
+        #[cfg(feature = "tls")]
+        if let Socket::Tls(tls) = &self.stream {
+            return self.wbuf.len() + tls.unsent();
+        }
         self.wbuf.len()
     }
 
@@ -325,6 +384,7 @@ impl Connection {
         self.make_room();
         let n = self.read_socket_into_spare()?;
         self.rend += n;
+        self.absorb_after_read()?;
         Ok(n)
     }
 
@@ -454,13 +514,21 @@ impl Connection {
     /// blocking one sends everything, as `write_out`). Starts the response's write
     /// deadline if this is its first write.
     fn send_available(&mut self) -> io::Result<()> {
-        if self.wbuf.is_empty() {
+        if self.pending_output() == 0 {
             return Ok(());
         }
         if matches!(self.mode, Mode::Blocking { .. }) {
             return self.write_out();
         }
         self.write_deadline();
+        #[cfg(feature = "tls")]
+        if let Socket::Tls(tls) = &mut self.stream {
+            let taken = tls.send_nonblocking(&self.wbuf);
+            if let Ok(n) = taken {
+                self.wbuf.drain(..n);
+            }
+            return taken.map(drop);
+        }
         let mut done = 0;
         let result = loop {
             if done == self.wbuf.len() {
@@ -519,6 +587,12 @@ impl ServerConnection for Connection {
                 snd: None,
             },
         };
+        #[cfg(feature = "tls")]
+        if let Some(config) = params.tls() {
+            let tls = crate::tls::TlsSocket::new(Arc::new(stream), config)?;
+            let socket = Socket::Tls(Box::new(tls));
+            return Ok(Self::assemble(socket, peer, local, params, mode));
+        }
         Ok(Self::assemble(
             Socket::Owned(stream),
             peer,
@@ -526,6 +600,33 @@ impl ServerConnection for Connection {
             params,
             mode,
         ))
+    }
+    fn handshake_step(&mut self) -> io::Result<HandshakeStep> {
+        #[cfg(feature = "tls")]
+        if let Socket::Tls(tls) = &mut self.stream {
+            if let Mode::Blocking { .. } = self.mode {
+                return Ok(match self.tls_handshake()? {
+                    true => HandshakeStep::Done,
+                    false => HandshakeStep::Closed,
+                });
+            }
+            let step = tls.handshake_step()?;
+            if step == HandshakeStep::Done {
+                self.absorb_plaintext()?;
+            }
+            return Ok(step);
+        }
+        Ok(HandshakeStep::Done)
+    }
+    fn close_notify(&mut self) {
+        self.close_gracefully();
+    }
+    fn records_pending(&self) -> bool {
+        #[cfg(feature = "tls")]
+        if let Socket::Tls(tls) = &self.stream {
+            return tls.records_pending && self.rpos == self.rend;
+        }
+        false
     }
     fn set_last_request(&mut self) {
         self.last = true;
@@ -553,14 +654,14 @@ impl ServerConnection for Connection {
         self.read_deadline
     }
     fn output_deadline(&self) -> Option<Instant> {
-        self.write_deadline.filter(|_| !self.wbuf.is_empty())
+        self.write_deadline.filter(|_| self.pending_output() > 0)
     }
     fn streamed(&self) -> bool {
         self.streamed
     }
     fn try_flush(&mut self) -> io::Result<bool> {
         self.send_available()?;
-        if self.wbuf.is_empty() {
+        if self.pending_output() == 0 {
             self.write_deadline = None;
             return Ok(true);
         }
@@ -574,11 +675,23 @@ impl ServerConnection for Connection {
     }
     fn read_available(&mut self) -> io::Result<usize> {
         #[cfg(feature = "tls")]
-        if let Socket::Tls(_) = self.stream {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "TLS is served on blocking sockets only",
-            ));
+        if let Socket::Tls(tls) = &mut self.stream {
+            // One read of records from the socket, decrypted; then all the plaintext
+            // rustls holds goes to the buffer (none may stay where no readiness would
+            // announce it).
+            let received = tls.receive_nonblocking();
+            let (n, closed) = self.absorb_plaintext()?;
+            if n > 0 {
+                if let Socket::Tls(tls) = &mut self.stream {
+                    tls.records_pending = false;
+                }
+            }
+            return match received {
+                _ if n > 0 => Ok(n),
+                Ok(eof) if eof || closed => Ok(0),
+                Ok(_) => Err(io::ErrorKind::WouldBlock.into()),
+                Err(e) => Err(e),
+            };
         }
         self.make_room();
         let spare = &mut self.rbuf[self.rend..];
@@ -595,7 +708,7 @@ impl ServerConnection for Connection {
         self.requests += 1;
         self.read_deadline = None;
         self.streamed = false;
-        if self.wbuf.is_empty() {
+        if self.pending_output() == 0 {
             self.write_deadline = None;
         }
     }
@@ -640,7 +753,10 @@ fn read_timed(
 ) -> io::Result<usize> {
     #[cfg(feature = "tls")]
     if let Socket::Tls(tls) = stream {
-        return tls.read(buf, timeout, tls_timeouts(mode)?);
+        return match mode {
+            Mode::NonBlocking(wait) => tls.read_waiting(buf, timeout, *wait),
+            Mode::Blocking { .. } => tls.read(buf, timeout, tls_timeouts(mode)?),
+        };
     }
     let mut stream = stream.get();
     if let Mode::Blocking { rcv, .. } = mode {
@@ -679,10 +795,11 @@ fn write_timed(
     let (deadline, fresh) = deadline;
     #[cfg(feature = "tls")]
     if let Socket::Tls(tls) = stream {
-        if *done == buf.len() {
-            return Ok(());
-        }
-        return tls.write_all(buf, deadline, fresh, done, tls_timeouts(mode)?);
+        return match mode {
+            Mode::NonBlocking(wait) => tls.write_waiting(buf, deadline, done, *wait),
+            Mode::Blocking { .. } if *done == buf.len() => Ok(()),
+            Mode::Blocking { .. } => tls.write_all(buf, deadline, fresh, done, tls_timeouts(mode)?),
+        };
     }
     let mut stream = stream.get();
     // One deadline for the whole request: a peer that takes a few bytes now and then
@@ -732,6 +849,7 @@ impl Read for Connection {
             let timeout = self.read_wait()?;
             let n = read_timed(&mut self.stream, &mut self.mode, timeout, buf)?;
             self.consumed += n as u64;
+            self.absorb_after_read()?;
             return Ok(n);
         }
         let avail = self.fill_buf()?;

@@ -153,7 +153,8 @@ impl ServerParams {
     }
     /// True when connections are to be served over TLS (`ServerParamsBuilder::tls`);
     /// always false without the `tls` feature. A server that cannot serve TLS checks it
-    /// and refuses the parameters rather than serve plaintext (`evnet`, for now).
+    /// and refuses the parameters rather than serve plaintext (both servers of this
+    /// workspace serve it).
     pub fn is_tls(&self) -> bool {
         #[cfg(feature = "tls")]
         return self.tls.is_some();
@@ -281,9 +282,9 @@ impl ServerParamsBuilder {
         self
     }
 
-    /// Serve every connection over TLS with `config` (feature `tls`; `net` only for now:
-    /// `evnet` refuses such parameters). [`tls::server_config`](crate::tls::server_config)
-    /// builds a configuration from PEM files. Handlers see plaintext.
+    /// Serve every connection over TLS with `config` (feature `tls`; `net::TcpServer` and
+    /// `evnet::EvServer` alike). [`tls::server_config`](crate::tls::server_config) builds
+    /// a configuration from PEM files. Handlers see plaintext.
     #[cfg(feature = "tls")]
     pub fn tls(mut self, config: Arc<rustls::ServerConfig>) -> Self {
         self.params.tls = Some(config);

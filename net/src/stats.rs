@@ -49,7 +49,7 @@ pub struct Stats {
     /// past `read_timeout` (also counted in `timed_out`), sent something that is not TLS
     /// (plain HTTP to the TLS port, say), sent an alert, or closed midway. A client that
     /// connects and closes without sending a byte is not counted. Always 0 without TLS
-    /// (feature `tls` of `net`) and in `evnet`, which does not serve TLS yet.
+    /// (feature `tls`). Counted the same way by both servers.
     pub tls_handshake_failures: u64,
 }
 

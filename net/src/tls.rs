@@ -1,5 +1,5 @@
-//! TLS for [`TcpServer`](crate::TcpServer) with [rustls](https://docs.rs/rustls) (feature
-//! `tls`).
+//! TLS for [`TcpServer`](crate::TcpServer) (and `evnet::EvServer`) with
+//! [rustls](https://docs.rs/rustls) (feature `tls`).
 //!
 //! Give [`ServerParamsBuilder::tls`](crate::ServerParamsBuilder::tls) a
 //! `rustls::ServerConfig` — [`server_config`] builds one from PEM files — and every
@@ -32,8 +32,11 @@
 //! a flood. With `net`'s `log` feature a failed handshake is logged at `debug`, like other
 //! per-connection failures.
 //!
-//! `evnet::EvServer` does not serve TLS yet: given parameters with a TLS configuration it
-//! returns an error instead of serving plaintext.
+//! `evnet::EvServer` serves the same configurations (its `tls` feature): its event loops
+//! run the handshakes and decrypt without ever blocking, through the non-blocking paths
+//! of the same connection type, so a stalled handshake holds no worker there either.
+//! The rules above hold on both servers, except that evnet never waits to send the last
+//! words (an alert, `close_notify`): they go only if the socket takes them at once.
 
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -46,6 +49,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::ServerConfig;
 
+use crate::connection::{HandshakeStep, Interest, WaitFn};
 use crate::error::{Error, ErrorKind, Result};
 
 /// The rustls crate this crate was built with, so that callers name the same
@@ -205,7 +209,23 @@ pub(crate) struct TlsSocket {
     tls: rustls::ServerConnection,
     /// A fatal TLS error happened (its alert, if any, was sent): no `close_notify`.
     failed: bool,
+    /// Non-blocking mode: a byte of the handshake arrived.
+    received: bool,
+    /// Non-blocking mode: the last read took bytes from the socket that made no
+    /// plaintext (a record not complete yet, or one with no data): the peer has begun
+    /// sending something.
+    pub(crate) records_pending: bool,
+    /// Non-blocking mode: records rustls produced that the socket did not take yet, in
+    /// order. rustls' own outgoing buffer is drained into it whenever the socket is full,
+    /// so the bytes still to send are always counted here (and freed once sent).
+    out: Vec<u8>,
 }
+
+/// Records rustls' non-blocking paths may hold unsent while the peer does not read, beyond
+/// those of one response (rustls' own limit, 64 KiB): what a peer that keeps asking for
+/// answers (key updates, refused renegotiations) without reading can make the server keep.
+/// Past it the connection is closed.
+const MAX_UNSOLICITED_OUTPUT: usize = 256 * 1024;
 
 fn timed_out(what: &'static str) -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, what)
@@ -228,7 +248,214 @@ impl TlsSocket {
             tcp,
             tls,
             failed: false,
+            received: false,
+            records_pending: false,
+            out: Vec::new(),
         })
+    }
+
+    // ----- non-blocking mode (an evented server's loop and workers) -----
+
+    /// One non-blocking turn of the handshake: send what rustls has queued, read what the
+    /// socket has, process it, until the handshake completes or the socket would block.
+    /// An error for a TLS error (`InvalidData`, after rustls' alert is sent, best effort)
+    /// or a peer that closed midway (`UnexpectedEof`).
+    pub(crate) fn handshake_step(&mut self) -> io::Result<HandshakeStep> {
+        loop {
+            if !self.flush_out()? {
+                return Ok(HandshakeStep::WantWrite);
+            }
+            if !self.tls.is_handshaking() {
+                return Ok(HandshakeStep::Done);
+            }
+            match self.tls.read_tls(&mut &*self.tcp) {
+                Ok(0) if !self.received => return Ok(HandshakeStep::Closed),
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the peer closed the connection during the TLS handshake",
+                    ))
+                }
+                Ok(_) => self.received = true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return Ok(HandshakeStep::WantRead)
+                }
+                Err(e) => return Err(e),
+            }
+            self.process_nonblocking()?;
+        }
+    }
+
+    /// One non-blocking read of records from the socket, processed. `Ok(true)`: the socket
+    /// said end of input. `WouldBlock` when it had nothing. Records rustls answers with
+    /// (session tickets, a key update) are sent without waiting, or kept in `out`.
+    pub(crate) fn receive_nonblocking(&mut self) -> io::Result<bool> {
+        let eof = loop {
+            match self.tls.read_tls(&mut &*self.tcp) {
+                Ok(0) => break true,
+                Ok(_) => {
+                    self.records_pending = true;
+                    break false;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        };
+        self.process_nonblocking()?;
+        self.flush_out()?;
+        if self.out.len() > MAX_UNSOLICITED_OUTPUT {
+            self.failed = true;
+            return Err(io::Error::other(
+                "the TLS peer does not read what it asks the server to send",
+            ));
+        }
+        Ok(eof)
+    }
+
+    /// Plaintext rustls holds: `Ok(0)` when the peer closed (with `close_notify` or
+    /// without) and nothing is left; `WouldBlock` when none is there now.
+    pub(crate) fn plaintext(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.tls.reader().read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
+            other => other,
+        }
+    }
+
+    /// Read plaintext into `buf`, waiting for the socket in `wait` up to `timeout` from
+    /// now. 0: the peer closed.
+    pub(crate) fn read_waiting(
+        &mut self,
+        buf: &mut [u8],
+        timeout: Duration,
+        wait: WaitFn,
+    ) -> io::Result<usize> {
+        const LATE: &str = "read timed out";
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.plaintext(buf) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+            match self.receive_nonblocking() {
+                Ok(true) => return self.plaintext(buf).or(Ok(0)),
+                Ok(false) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if !wait(&self.tcp, Interest::Read, left(deadline, LATE)?)? {
+                        return Err(timed_out(LATE));
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Encrypt what rustls takes of `buf` and send what the socket takes, without waiting.
+    /// Returns how much of `buf` rustls took; what the socket did not take is kept in
+    /// `out` (at most rustls' outgoing limit, 64 KiB, plus what was there), and no more
+    /// plaintext is taken while some is.
+    pub(crate) fn send_nonblocking(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut done = 0;
+        loop {
+            if !self.flush_out()? || done == buf.len() {
+                return Ok(done);
+            }
+            let n = self.tls.writer().write(&buf[done..])?;
+            if n == 0 {
+                return Ok(done);
+            }
+            done += n;
+        }
+    }
+
+    /// Send `buf[*done..]` (counting in `done` what rustls took) and everything queued,
+    /// waiting for the socket in `wait` until `deadline`.
+    pub(crate) fn write_waiting(
+        &mut self,
+        buf: &[u8],
+        deadline: Instant,
+        done: &mut usize,
+        wait: WaitFn,
+    ) -> io::Result<()> {
+        const LATE: &str = "write timed out";
+        loop {
+            *done += self.send_nonblocking(&buf[*done..])?;
+            if *done == buf.len() && self.out.is_empty() {
+                return Ok(());
+            }
+            if !wait(&self.tcp, Interest::Write, left(deadline, LATE)?)? {
+                return Err(timed_out(LATE));
+            }
+        }
+    }
+
+    /// Encrypted bytes waiting for the socket (non-blocking mode).
+    pub(crate) fn unsent(&self) -> usize {
+        self.out.len() + usize::from(self.tls.wants_write())
+    }
+
+    /// Queue `close_notify` (unless a TLS error ended the session, or the handshake never
+    /// completed) and send what the socket takes now, never waiting.
+    pub(crate) fn close_nonblocking(&mut self) {
+        if self.failed || self.tls.is_handshaking() {
+            return;
+        }
+        self.failed = true;
+        self.tls.send_close_notify();
+        let _ = self.flush_out();
+    }
+
+    /// Send `out`, then rustls' queued records, without waiting: `Ok(true)` once all is
+    /// sent; `Ok(false)` when the socket is full (what rustls held is then moved to
+    /// `out`, so rustls' own buffer is empty and `out` counts everything unsent).
+    fn flush_out(&mut self) -> io::Result<bool> {
+        loop {
+            if !self.out.is_empty() {
+                match (&*self.tcp).write(&self.out) {
+                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                    Ok(n) => {
+                        self.out.drain(..n);
+                        if self.out.is_empty() {
+                            // Held only while the peer was slow.
+                            self.out = Vec::new();
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                    Err(e) => return Err(e),
+                }
+                continue;
+            }
+            if !self.tls.wants_write() {
+                return Ok(true);
+            }
+            match self.tls.write_tls(&mut &*self.tcp) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    while self.tls.wants_write() {
+                        self.tls.write_tls(&mut self.out)?;
+                    }
+                    return Ok(false);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Process received records without waiting; on a TLS error send the alert rustls
+    /// queued (best effort, never waiting) and fail with `InvalidData`.
+    fn process_nonblocking(&mut self) -> io::Result<()> {
+        match self.tls.process_new_packets() {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                self.failed = true;
+                let _ = self.flush_out();
+                Err(io::Error::new(io::ErrorKind::InvalidData, e))
+            }
+        }
     }
 
     /// Run the handshake to its end by `deadline`. `Ok(false)`: the peer closed before

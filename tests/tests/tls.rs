@@ -1,6 +1,8 @@
-//! TLS (issue 11, first part): `net::TcpServer` serves TLS with rustls, end to end, with
-//! real clients (`curl`, `openssl s_client`) and a rustls client; `evnet::EvServer` refuses
-//! a TLS configuration. Built with the `tls` feature of this crate (`cargo test -p tests
+//! TLS (issue 11): both servers serve TLS with rustls, end to end, with real clients
+//! (`curl`, `openssl s_client`) and a rustls client. The behavioural tests run on
+//! `net::TcpServer` and on `evnet::EvServer` (workers; a few more on evnet alone: inline
+//! dispatch, a stalled handshake holding no worker, the memory an idle TLS connection
+//! costs). Built with the `tls` feature of this crate (`cargo test -p tests
 //! --all-features --test tls`).
 //!
 //! Certificates are made at run time with rcgen (a CA and a leaf for `localhost` and
@@ -18,11 +20,13 @@ use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use evnet::{Dispatch, EvOptions};
 use examples::http::{HttpHandler, HELLO};
-use net::{Server, ServerParams, ServerParamsBuilder, TcpServer};
+use net::{Server, ServerParams, ServerParamsBuilder};
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, HandshakeKind, StreamOwned};
-use tests::{await_sample, await_stats, stop, CLIENT_TIMEOUT};
+use tests::{await_sample, await_stats, server_tests, start_ev, stop, TestServer, CLIENT_TIMEOUT};
 
 // ----- one test at a time -------------------------------------------------------------
 
@@ -108,17 +112,22 @@ impl Certs {
     /// A rustls client configuration trusting the test CA, offering ALPN `http/1.1`. Its
     /// session cache (rustls' default) lets a second connection resume.
     fn client_config(&self) -> Arc<ClientConfig> {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(self.ca_der.clone()).unwrap();
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Arc::new(config)
+        client_config_trusting(self.ca_der.clone())
     }
+}
+
+/// A rustls client configuration trusting `ca`, offering ALPN `http/1.1`.
+fn client_config_trusting(ca: CertificateDer<'static>) -> Arc<ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(config)
 }
 
 impl Drop for Certs {
@@ -129,8 +138,9 @@ impl Drop for Certs {
 
 // ----- servers and clients ------------------------------------------------------------
 
-fn start_net<H: net::Handler>(handler: H, params: ServerParams) -> TcpServer {
-    TcpServer::serve("127.0.0.1:0", handler, params).expect("net serves TLS")
+/// A server of type `S` serving TLS (evnet: one loop, two workers).
+fn start_tls<S: TestServer, H: net::Handler>(handler: H, params: ServerParams) -> S {
+    tests::start_with::<S, H>(handler, params, 1, 2)
 }
 
 type TlsStream = StreamOwned<ClientConnection, TcpStream>;
@@ -241,12 +251,11 @@ fn require(program: &str, version_arg: &str) {
 
 /// curl over HTTPS with the test CA gets `Hello, World!` from the http handler, over
 /// HTTP/1.1 negotiated by ALPN.
-#[test]
-fn curl_gets_hello_over_https() {
+fn curl_gets_hello_over_https<S: TestServer>() {
     let _serial = serial();
     require("curl", "--version");
     let certs = Certs::new();
-    let mut server = start_net(HttpHandler::new(), certs.params().build().unwrap());
+    let mut server = start_tls::<S, _>(HttpHandler::new(), certs.params().build().unwrap());
     let port = server.local_addr().port();
     let out = Command::new("curl")
         .args(["-sS", "-v", "--http1.1", "--max-time", "10", "--cacert"])
@@ -272,8 +281,7 @@ fn curl_gets_hello_over_https() {
 }
 
 /// A handler sees plaintext and the ALPN protocol; a rustls client sees `http/1.1` too.
-#[test]
-fn alpn_is_http11_on_both_sides() {
+fn alpn_is_http11_on_both_sides<S: TestServer>() {
     struct Alpn;
     impl net::Handler for Alpn {
         type Session = ();
@@ -294,7 +302,7 @@ fn alpn_is_http11_on_both_sides() {
     }
     let _serial = serial();
     let certs = Certs::new();
-    let mut server = start_net(Alpn, certs.params().build().unwrap());
+    let mut server = start_tls::<S, _>(Alpn, certs.params().build().unwrap());
     let mut client = BufReader::new(tls_connect(&certs.client_config(), server.local_addr()));
     assert_eq!(
         client.get_ref().conn.alpn_protocol(),
@@ -308,12 +316,12 @@ fn alpn_is_http11_on_both_sides() {
 }
 
 /// `openssl s_client` round trip with the echo handler: a line sent comes back.
-#[test]
-fn openssl_s_client_echoes_a_line() {
+fn openssl_s_client_echoes_a_line<S: TestServer>() {
     let _serial = serial();
     require("openssl", "version");
     let certs = Certs::new();
-    let mut server = start_net(examples::echo::Echo::new(), certs.params().build().unwrap());
+    let mut server =
+        start_tls::<S, _>(examples::echo::Echo::new(), certs.params().build().unwrap());
     let mut child = Command::new("openssl")
         .args(["s_client", "-quiet", "-verify_return_error", "-connect"])
         .arg(server.local_addr().to_string())
@@ -352,11 +360,10 @@ fn openssl_s_client_echoes_a_line() {
 }
 
 /// Ten requests written at once over TLS are answered in order.
-#[test]
-fn pipelined_requests_over_tls() {
+fn pipelined_requests_over_tls<S: TestServer>() {
     let _serial = serial();
     let certs = Certs::new();
-    let mut server = start_net(HttpHandler::new(), certs.params().build().unwrap());
+    let mut server = start_tls::<S, _>(HttpHandler::new(), certs.params().build().unwrap());
     let mut client = BufReader::new(tls_connect(&certs.client_config(), server.local_addr()));
     let mut batch = Vec::new();
     for i in 0..10 {
@@ -383,11 +390,10 @@ fn pipelined_requests_over_tls() {
 
 /// A body of 1 MiB each way: rustls' 64 KiB outgoing limit is filled and drained many
 /// times within one response, and the request arrives in many records.
-#[test]
-fn a_large_body_each_way_over_tls() {
+fn a_large_body_each_way_over_tls<S: TestServer>() {
     let _serial = serial();
     let certs = Certs::new();
-    let mut server = start_net(HttpHandler::new(), certs.params().build().unwrap());
+    let mut server = start_tls::<S, _>(HttpHandler::new(), certs.params().build().unwrap());
     let mut client = BufReader::new(tls_connect(&certs.client_config(), server.local_addr()));
     let body: Vec<u8> = (0..1 << 20).map(|i: u32| (i % 251) as u8).collect();
     let head = format!(
@@ -406,8 +412,7 @@ fn a_large_body_each_way_over_tls() {
 
 /// A TLS client that never reads a large response is cut at `write_timeout` (the TCP
 /// socket's `SO_SNDTIMEO` still bounds the writes under rustls), counted in `timed_out`.
-#[test]
-fn a_client_that_never_reads_is_cut_at_write_timeout() {
+fn a_client_that_never_reads_is_cut_at_write_timeout<S: TestServer>() {
     struct Flood;
     impl net::Handler for Flood {
         type Session = ();
@@ -426,7 +431,7 @@ fn a_client_that_never_reads_is_cut_at_write_timeout() {
     let certs = Certs::new();
     let write_timeout = Duration::from_millis(300);
     let params = certs.params().write_timeout(write_timeout).build().unwrap();
-    let mut server = start_net(Flood, params);
+    let mut server = start_tls::<S, _>(Flood, params);
     let mut client = tls_connect(&certs.client_config(), server.local_addr());
     client.write_all(b"flood\n").unwrap();
     let started = Instant::now();
@@ -440,11 +445,10 @@ fn a_client_that_never_reads_is_cut_at_write_timeout() {
 }
 
 /// A second connection with the same client configuration resumes the session.
-#[test]
-fn second_connection_resumes_the_session() {
+fn second_connection_resumes_the_session<S: TestServer>() {
     let _serial = serial();
     let certs = Certs::new();
-    let mut server = start_net(HttpHandler::new(), certs.params().build().unwrap());
+    let mut server = start_tls::<S, _>(HttpHandler::new(), certs.params().build().unwrap());
     let config = certs.client_config();
     let mut first = BufReader::new(tls_connect(&config, server.local_addr()));
     assert_eq!(
@@ -466,13 +470,12 @@ fn second_connection_resumes_the_session() {
 
 /// A client that sends the first 20 bytes of a ClientHello and stalls is closed at about
 /// `read_timeout`, counted in `tls_handshake_failures` (and `timed_out`).
-#[test]
-fn stalled_handshake_is_cut_at_read_timeout() {
+fn stalled_handshake_is_cut_at_read_timeout<S: TestServer>() {
     let _serial = serial();
     let certs = Certs::new();
     let read_timeout = Duration::from_millis(300);
     let params = certs.params().read_timeout(read_timeout).build().unwrap();
-    let mut server = start_net(HttpHandler::new(), params);
+    let mut server = start_tls::<S, _>(HttpHandler::new(), params);
     let hello_bytes = client_hello(&certs.client_config());
     assert!(hello_bytes.len() > 20);
     let mut sock = TcpStream::connect(server.local_addr()).unwrap();
@@ -500,11 +503,10 @@ fn stalled_handshake_is_cut_at_read_timeout() {
 
 /// Plain HTTP sent to the TLS port gets a clean close (an alert at most, never an HTTP
 /// response), is counted, and the server serves a TLS client afterwards.
-#[test]
-fn plain_http_to_the_tls_port_is_closed_and_counted() {
+fn plain_http_to_the_tls_port_is_closed_and_counted<S: TestServer>() {
     let _serial = serial();
     let certs = Certs::new();
-    let mut server = start_net(HttpHandler::new(), certs.params().build().unwrap());
+    let mut server = start_tls::<S, _>(HttpHandler::new(), certs.params().build().unwrap());
     let mut sock = TcpStream::connect(server.local_addr()).unwrap();
     sock.set_read_timeout(Some(CLIENT_TIMEOUT)).unwrap();
     sock.write_all(GET).unwrap();
@@ -545,11 +547,10 @@ fn plain_http_to_the_tls_port_is_closed_and_counted() {
 /// `Connection: close`, the keep-alive timeout and shutdown: each time the server ends with
 /// `close_notify`, so the rustls client reads a clean EOF (`read` returns 0, not an
 /// `UnexpectedEof` error).
-#[test]
-fn close_notify_on_a_clean_close() {
+fn close_notify_on_a_clean_close<S: TestServer>() {
     let _serial = serial();
     let certs = Certs::new();
-    let mut server = start_net(HttpHandler::new(), certs.params().build().unwrap());
+    let mut server = start_tls::<S, _>(HttpHandler::new(), certs.params().build().unwrap());
     let mut client = tls_connect(&certs.client_config(), server.local_addr());
     client
         .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
@@ -568,7 +569,7 @@ fn close_notify_on_a_clean_close() {
         .keep_alive_timeout(Duration::from_millis(200))
         .build()
         .unwrap();
-    let mut server = start_net(HttpHandler::new(), params);
+    let mut server = start_tls::<S, _>(HttpHandler::new(), params);
     let mut client = BufReader::new(tls_connect(&certs.client_config(), server.local_addr()));
     hello(&mut client);
     let mut rest = Vec::new();
@@ -579,7 +580,7 @@ fn close_notify_on_a_clean_close() {
     await_stats(&server, "timed out once", |s| s.timed_out == 1);
     stop(&mut server);
     // And so does shutdown, for a connection idle between requests.
-    let mut server = start_net(HttpHandler::new(), certs.params().build().unwrap());
+    let mut server = start_tls::<S, _>(HttpHandler::new(), certs.params().build().unwrap());
     let mut client = BufReader::new(tls_connect(&certs.client_config(), server.local_addr()));
     hello(&mut client);
     await_stats(&server, "the request served", |s| s.requests == 1);
@@ -592,9 +593,9 @@ fn close_notify_on_a_clean_close() {
 }
 
 /// 1,000 idle TLS keep-alive connections: each served, idle a second, served again, then
-/// closed; the server's connections and the process's descriptors come back.
-#[test]
-fn thousand_idle_tls_connections() {
+/// closed; the server's connections and the process's descriptors come back. On evnet the
+/// threads stay loops + workers throughout.
+fn thousand_idle_tls_connections<S: TestServer>() {
     const N: usize = 1000;
     let _serial = serial();
     let certs = Certs::new();
@@ -605,7 +606,7 @@ fn thousand_idle_tls_connections() {
         .keep_alive_timeout(Duration::from_secs(120))
         .build()
         .unwrap();
-    let mut server = start_net(HttpHandler::new(), params);
+    let mut server = start_tls::<S, _>(HttpHandler::new(), params);
     let running = fd_count();
     let config = certs.client_config();
     let mut clients: Vec<BufReader<TlsStream>> = (0..N)
@@ -619,14 +620,19 @@ fn thousand_idle_tls_connections() {
         s.current_connections == N && s.requests == N as u64
     });
     assert_eq!(held.tls_handshake_failures, 0, "{held:?}");
+    if S::EVENTED {
+        assert_eq!(held.current_threads, 3, "1 loop + 2 workers: {held:?}");
+    }
     thread::sleep(Duration::from_secs(1));
     for client in &mut clients {
         hello(client);
     }
-    let stats = server.stats();
-    assert_eq!(stats.requests, 2 * N as u64, "{stats:?}");
+    let stats = await_stats(&server, "2,000 requests", |s| s.requests == 2 * N as u64);
     assert_eq!(stats.current_connections, N, "{stats:?}");
     assert_eq!(stats.timed_out, 0, "{stats:?}");
+    if S::EVENTED {
+        assert_eq!(stats.current_threads, 3, "1 loop + 2 workers: {stats:?}");
+    }
     for client in &mut clients {
         client.get_mut().conn.send_close_notify();
         let _ = client.get_mut().flush();
@@ -689,36 +695,283 @@ fn bad_files_are_errors_naming_them() {
     );
 }
 
-/// evnet does not serve TLS yet: every way to build it with a TLS configuration is an
-/// invalid-parameter error saying so, and no socket is left bound.
+server_tests!(
+    curl_gets_hello_over_https,
+    alpn_is_http11_on_both_sides,
+    openssl_s_client_echoes_a_line,
+    pipelined_requests_over_tls,
+    a_large_body_each_way_over_tls,
+    a_client_that_never_reads_is_cut_at_write_timeout,
+    second_connection_resumes_the_session,
+    stalled_handshake_is_cut_at_read_timeout,
+    plain_http_to_the_tls_port_is_closed_and_counted,
+    close_notify_on_a_clean_close,
+    thousand_idle_tls_connections,
+    idle_tls_connection_memory,
+);
+
+// ----- evnet alone ----------------------------------------------------------------------
+
+/// Every way to build evnet takes a TLS configuration (the refusal of the first part of
+/// issue 11 is gone), `from_listener` included.
 #[test]
-fn evnet_refuses_tls() {
-    struct Nothing;
-    impl net::Handler for Nothing {
-        type Session = ();
-        fn open(&self, _: &net::Connection) {}
-        fn serve(&self, _: &mut (), _: &mut net::Connection) -> io::Result<net::Action> {
-            Ok(net::Action::Close)
-        }
-    }
+fn evnet_serves_tls_from_a_listener() {
     let _serial = serial();
     let certs = Certs::new();
-    let params = || certs.params().build().unwrap();
-    let check = |err: net::Error| {
-        assert!(err.is_invalid_param(), "{err:?}");
-        let text = err.to_string();
-        assert!(text.contains("not supported by evnet"), "{text}");
-        assert!(text.contains("`tls`"), "{text}");
-    };
-    check(evnet::EvServer::serve("127.0.0.1:0", Nothing, params()).unwrap_err());
-    check(evnet::EvServer::bind("127.0.0.1:0", Nothing, params()).unwrap_err());
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    check(evnet::EvServer::from_listener(listener, Nothing, params()).unwrap_err());
-    // The listener was dropped with the error: the port is free again.
-    drop(TcpListener::bind(addr).expect("the port is free"));
-    // Without TLS evnet serves as usual.
-    let mut server = evnet::EvServer::serve("127.0.0.1:0", Nothing, ServerParams::default())
-        .expect("evnet without TLS");
+    let params = certs.params().build().unwrap();
+    let mut server = evnet::EvServer::from_listener(listener, HttpHandler::new(), params)
+        .expect("evnet takes a TLS configuration");
+    server.start().unwrap();
+    let mut client = BufReader::new(tls_connect(&certs.client_config(), server.local_addr()));
+    hello(&mut client);
+    drop(client);
+    stop(&mut server);
+}
+
+/// With one worker, handshakes stalled midway (and one that never sent a byte) hold no
+/// worker: they live in the loop, and a normal TLS client is served at once, long before
+/// the stalled ones are cut.
+#[test]
+fn evnet_a_stalled_handshake_holds_no_worker() {
+    let _serial = serial();
+    let certs = Certs::new();
+    let read_timeout = Duration::from_secs(8);
+    let params = certs.params().read_timeout(read_timeout).build().unwrap();
+    let options = EvOptions::default().loops(1).workers(1);
+    let mut server = start_ev(HttpHandler::new(), params, options);
+    let partial = client_hello(&certs.client_config());
+    let mut stalled: Vec<TcpStream> = (0..3)
+        .map(|_| TcpStream::connect(server.local_addr()).unwrap())
+        .collect();
+    stalled[0].write_all(&partial[..20]).unwrap();
+    stalled[1].write_all(&partial[..partial.len() - 1]).unwrap();
+    await_stats(&server, "three connections", |s| s.current_connections == 3);
+    let started = Instant::now();
+    let mut client = BufReader::new(tls_connect(&certs.client_config(), server.local_addr()));
+    hello(&mut client);
+    hello(&mut client);
+    let took = started.elapsed();
+    assert!(took < read_timeout / 2, "served only after {took:?}");
+    let stats = server.stats();
+    assert_eq!(stats.requests, 2, "{stats:?}");
+    assert_eq!(stats.tls_handshake_failures, 0, "{stats:?}");
+    assert_eq!(stats.current_threads, 2, "1 loop + 1 worker: {stats:?}");
+    drop(client);
+    drop(stalled);
+    // Two sent a part of a handshake and closed: failed handshakes; one sent nothing.
+    await_stats(&server, "two failed handshakes, no connection", |s| {
+        s.tls_handshake_failures == 2 && s.current_connections == 0
+    });
+    let stats = stop(&mut server);
+    assert_eq!(stats.tls_handshake_failures, 2, "{stats:?}");
+}
+
+/// Inline dispatch serves TLS too (handshakes, decryption and the handler all on the
+/// loop): a request, ten pipelined ones, and a 1 MiB body each way (the response is
+/// finished by the loop as the client reads it).
+#[test]
+fn evnet_inline_dispatch_round_trip_over_tls() {
+    let _serial = serial();
+    let certs = Certs::new();
+    let options = EvOptions::default().loops(1).dispatch(Dispatch::Inline);
+    let mut server = start_ev(HttpHandler::new(), certs.params().build().unwrap(), options);
+    let mut client = BufReader::new(tls_connect(&certs.client_config(), server.local_addr()));
+    hello(&mut client);
+    let mut batch = Vec::new();
+    for i in 0..10 {
+        let body = format!("request {i}");
+        batch.extend_from_slice(
+            format!(
+                "POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        );
+    }
+    client.get_mut().write_all(&batch).unwrap();
+    for i in 0..10 {
+        let (head, body) = read_response(&mut client);
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert_eq!(String::from_utf8(body).unwrap(), format!("request {i}"));
+    }
+    let body: Vec<u8> = (0..1 << 20).map(|i: u32| (i % 251) as u8).collect();
+    let head = format!(
+        "POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    client.get_mut().write_all(head.as_bytes()).unwrap();
+    client.get_mut().write_all(&body).unwrap();
+    let (head, echoed) = read_response(&mut client);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(echoed == body, "the echo differs ({} bytes)", echoed.len());
+    hello(&mut client);
+    let stats = server.stats();
+    assert_eq!(stats.current_threads, 1, "one loop, no worker: {stats:?}");
+    drop(client);
+    let stats = stop(&mut server);
+    assert_eq!(stats.requests, 13, "{stats:?}");
+    assert_eq!(stats.tls_handshake_failures, 0, "{stats:?}");
+}
+
+/// An idle TLS connection that sends part of a record and stops is cut at `read_timeout`
+/// from that byte, not kept at the keep-alive timeout: bytes that decrypt to nothing yet
+/// start a request's deadline, as any byte does on a plain connection.
+#[test]
+fn evnet_a_trickled_record_is_cut_at_read_timeout() {
+    let _serial = serial();
+    let certs = Certs::new();
+    let read_timeout = Duration::from_millis(300);
+    let params = certs
+        .params()
+        .read_timeout(read_timeout)
+        .keep_alive_timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let options = EvOptions::default().loops(1).workers(1);
+    let mut server = start_ev(HttpHandler::new(), params, options);
+    let mut client = BufReader::new(tls_connect(&certs.client_config(), server.local_addr()));
+    hello(&mut client);
+    let sock = client.get_ref().sock.try_clone().unwrap();
+    let started = Instant::now();
+    // The header of an application-data record, and nothing more.
+    (&sock).write_all(&[0x17, 0x03, 0x03, 0x00]).unwrap();
+    let (_, closed) = read_to_close(&sock);
+    let took = closed - started;
+    assert!(took >= read_timeout - Duration::from_millis(50), "{took:?}");
+    assert!(took < Duration::from_secs(10), "cut only after {took:?}");
+    let stats = await_stats(&server, "the trickler cut", |s| {
+        s.timed_out == 1 && s.current_connections == 0
+    });
+    assert_eq!(stats.tls_handshake_failures, 0, "{stats:?}");
+    drop(client);
+    stop(&mut server);
+}
+
+// ----- memory per idle TLS connection -----------------------------------------------------
+
+/// The environment variable that turns [`idle_tls_clients`] on: `ADDR N CA_PATH`.
+const IDLE_CLIENTS: &str = "TLS_TESTS_IDLE_CLIENTS";
+
+/// Not a test of its own: run by [`idle_tls_connection_memory`] in a child process (this
+/// test binary again), so that the clients' memory is not in the server's process. Opens
+/// N TLS connections to ADDR, one request each, prints `READY`, and holds them until its
+/// stdin closes.
+#[test]
+#[ignore = "a helper run in a child process by idle_tls_connection_memory"]
+fn idle_tls_clients() {
+    let Ok(spec) = std::env::var(IDLE_CLIENTS) else {
+        return;
+    };
+    let mut parts = spec.split(' ');
+    let addr: SocketAddr = parts.next().unwrap().parse().unwrap();
+    let n: usize = parts.next().unwrap().parse().unwrap();
+    let ca = CertificateDer::from_pem_file(parts.next().unwrap()).unwrap();
+    let config = client_config_trusting(ca);
+    let clients: Vec<BufReader<TlsStream>> = (0..n)
+        .map(|_| {
+            let mut client = BufReader::new(tls_connect(&config, addr));
+            hello(&mut client);
+            client
+        })
+        .collect();
+    // On a line of its own: the harness may have printed the test's name before it.
+    println!("\nREADY");
+    io::stdout().flush().unwrap();
+    let mut rest = Vec::new();
+    let _ = io::stdin().read_to_end(&mut rest);
+    drop(clients);
+}
+
+/// This process's resident set, in bytes.
+fn rss_bytes() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kb: usize = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/self/status");
+    kb * 1024
+}
+
+/// A child process killed on drop.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Bytes of this process's RSS per idle TLS keep-alive connection, with 1,000 of them
+/// (handshake done, one request served, then idle); the clients live in a child process.
+/// Printed, not asserted: RSS depends on the allocator and the machine.
+fn idle_tls_connection_memory<S: TestServer>() {
+    const N: usize = 1000;
+    let _serial = serial();
+    let certs = Certs::new();
+    let params = certs
+        .params()
+        .max_threads(N + 100)
+        .keep_alive_timeout(Duration::from_secs(120))
+        .build()
+        .unwrap();
+    let mut server = start_tls::<S, _>(HttpHandler::new(), params);
+    // Warm up: the first handshake initialises what every later one shares.
+    let mut warm = BufReader::new(tls_connect(&certs.client_config(), server.local_addr()));
+    hello(&mut warm);
+    drop(warm);
+    await_stats(&server, "the warm-up closed", |s| {
+        s.current_connections == 0
+    });
+    let before = rss_bytes();
+    let exe = std::env::current_exe().unwrap();
+    let spec = format!("{} {N} {}", server.local_addr(), certs.ca().display());
+    let mut child = Killed(
+        Command::new(exe)
+            .args(["--exact", "idle_tls_clients", "--ignored", "--nocapture"])
+            .args(["--test-threads", "1"])
+            .env(IDLE_CLIENTS, spec)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run the client helper"),
+    );
+    let stdout = child.0.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if line.trim_end().ends_with("READY") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(120))
+        .expect("the clients connected");
+    let held = await_stats(&server, "1,000 idle TLS connections", |s| {
+        s.current_connections == N && s.requests == N as u64 + 1
+    });
+    thread::sleep(Duration::from_millis(200));
+    let after = rss_bytes();
+    let per = after.saturating_sub(before) / N;
+    eprintln!(
+        "{}: {per} bytes of RSS per idle TLS connection ({N} connections, RSS {} KiB -> {} KiB)",
+        S::NAME,
+        before / 1024,
+        after / 1024
+    );
+    eprintln!(
+        "(rustls::ServerConnection itself, before its heap buffers and keys: {} bytes)",
+        std::mem::size_of::<rustls::ServerConnection>()
+    );
+    assert_eq!(held.tls_handshake_failures, 0, "{held:?}");
+    drop(child.0.stdin.take());
+    drop(child);
+    await_stats(&server, "every connection closed", |s| {
+        s.current_connections == 0
+    });
     stop(&mut server);
 }

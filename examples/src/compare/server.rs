@@ -101,9 +101,17 @@ impl ServerId {
         }
     }
 
-    /// Whether it serves TLS (`--tls-cert`, `--tls-key`): `net` does; evnet does not yet.
+    /// Whether it serves TLS (`--tls-cert`, `--tls-key`): `net` and evnet (every
+    /// variant) do; the reference servers are not given the flags.
     pub fn serves_tls(self) -> bool {
-        matches!(self, ServerId::Net | ServerId::NetDefaultPool)
+        matches!(
+            self,
+            ServerId::Net
+                | ServerId::NetDefaultPool
+                | ServerId::Evnet
+                | ServerId::EvnetInline
+                | ServerId::Evnet64Workers
+        )
     }
 
     /// The server named `name`, if any.
@@ -516,13 +524,15 @@ mod tests {
     }
 
     #[test]
-    fn tls_flags_go_to_net_and_evnet_is_skipped() {
+    fn tls_flags_go_to_net_and_evnet() {
         let dir = std::env::temp_dir().join(format!("compare-tls-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("net")).unwrap();
-        let bin = dir.join("net/http");
-        std::fs::write(&bin, "#!/bin/sh\n").unwrap();
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        for kind in ["net", "evnet"] {
+            std::fs::create_dir_all(dir.join(kind)).unwrap();
+            let bin = dir.join(kind).join("http");
+            std::fs::write(&bin, "#!/bin/sh\n").unwrap();
+            std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
         let files = TlsFiles {
             cert: "/c.pem".into(),
             key: "/k.pem".into(),
@@ -537,7 +547,25 @@ mod tests {
             "{}",
             launch.display()
         );
-        let err = ServerId::Evnet
+        for evnet in [
+            ServerId::Evnet,
+            ServerId::EvnetInline,
+            ServerId::Evnet64Workers,
+        ] {
+            assert!(evnet.serves_tls());
+            let launch = evnet
+                .command(App::Http, &dir, 50, &[], Some(&files))
+                .unwrap();
+            assert!(
+                launch
+                    .display()
+                    .contains("--tls-cert /c.pem --tls-key /k.pem"),
+                "{}",
+                launch.display()
+            );
+        }
+        // The reference servers are not given the flags: skipped.
+        let err = ServerId::Tokio
             .command(App::Http, &dir, 50, &[], Some(&files))
             .unwrap_err();
         assert!(err.contains("does not serve TLS"), "{err}");
