@@ -814,6 +814,50 @@ fn evnet_inline_dispatch_round_trip_over_tls() {
     assert_eq!(stats.tls_handshake_failures, 0, "{stats:?}");
 }
 
+/// A TLS client that asks for a 1 MiB response and never reads it: the records the socket
+/// does not take are the loop's (the worker returns at once), so with one worker another
+/// TLS client is served meanwhile; the non-reader is cut at `write_timeout`.
+#[test]
+fn evnet_a_tls_non_reader_holds_no_worker() {
+    struct Big;
+    impl net::Handler for Big {
+        type Session = ();
+        fn open(&self, _: &net::Connection) {}
+        fn serve(&self, _: &mut (), conn: &mut net::Connection) -> io::Result<net::Action> {
+            let mut line = String::new();
+            conn.read_line(&mut line)?;
+            let size = if line.trim() == "big" { 1 << 20 } else { 3 };
+            conn.write_all(&vec![b'x'; size - 1])?;
+            conn.write_all(b"\n")?;
+            Ok(net::Action::KeepAlive)
+        }
+    }
+    let _serial = serial();
+    let certs = Certs::new();
+    let write_timeout = Duration::from_millis(1500);
+    let params = certs.params().write_timeout(write_timeout).build().unwrap();
+    let options = EvOptions::default().loops(1).workers(1);
+    let mut server = start_ev(Big, params, options);
+    let mut stalled = tls_connect(&certs.client_config(), server.local_addr());
+    stalled.write_all(b"big\n").unwrap();
+    await_stats(&server, "the big response held by the loop", |s| {
+        s.requests == 1 && s.buffered_output > 0
+    });
+    let mut other = BufReader::new(tls_connect(&certs.client_config(), server.local_addr()));
+    other.get_mut().write_all(b"small\n").unwrap();
+    let mut line = String::new();
+    other.read_line(&mut line).unwrap();
+    assert_eq!(line, "xx\n");
+    let stats = await_stats(&server, "the non-reader cut", |s| {
+        s.timed_out == 1 && s.current_connections == 1
+    });
+    assert_eq!(stats.streamed_responses, 0, "{stats:?}");
+    assert_eq!(stats.buffered_output, 0, "{stats:?}");
+    drop(stalled);
+    drop(other);
+    stop(&mut server);
+}
+
 /// An idle TLS connection that sends part of a record and stops is cut at `read_timeout`
 /// from that byte, not kept at the keep-alive timeout: bytes that decrypt to nothing yet
 /// start a request's deadline, as any byte does on a plain connection.
