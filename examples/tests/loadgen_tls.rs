@@ -147,7 +147,11 @@ fn tls_against_a_plain_server_is_counted_as_errors() {
     c.connections = 1;
     c.stop = Stop::Requests(1);
     let report = loadgen::run(&c).unwrap();
-    assert_eq!((report.requests, report.errors_total), (0, 1), "{report:?}");
+    // The answer is not TLS: the request fails, and so may a connection that failed
+    // before sending it (the server can answer the ClientHello alone); all as reads.
+    assert_eq!(report.requests, 0, "{report:?}");
+    assert!(report.errors_total >= 1, "{report:?}");
+    assert_eq!(report.errors.read, report.errors_total, "{report:?}");
 }
 
 #[test]

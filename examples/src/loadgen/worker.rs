@@ -204,6 +204,12 @@ impl Conn {
         self.flights.is_empty() && self.pending.is_empty()
     }
 
+    /// Whether it has nothing more to send in this run (`--requests` all issued): a
+    /// closed connection is then not reopened (a new one would only handshake).
+    fn done(&self, ctx: &Ctx<'_>) -> bool {
+        ctx.budget == Some(0) && self.pending.is_empty()
+    }
+
     /// Start connecting.
     fn open(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
         let stream = TcpStream::connect(ctx.run.addr).and_then(|mut s| {
@@ -255,7 +261,7 @@ impl Conn {
         self.answered = 0;
         self.sent = 0;
         self.state = State::Closed { retry_at };
-        if retry_at <= now {
+        if retry_at <= now && !self.done(ctx) {
             // A failed attempt leaves `answered` at 0, so this recurses at most once.
             self.open(ctx, now);
         }
@@ -484,7 +490,7 @@ impl Conn {
     /// Time-driven work: timeouts and reconnections.
     fn sweep(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
         match self.state {
-            State::Closed { retry_at } if retry_at <= now => self.open(ctx, now),
+            State::Closed { retry_at } if retry_at <= now && !self.done(ctx) => self.open(ctx, now),
             State::Connecting { since } if now >= since + ctx.run.timeout => {
                 self.connect_failed(ctx, now);
             }
