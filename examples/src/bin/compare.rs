@@ -152,12 +152,9 @@ fn run(cli: &Cli, options: Options) -> std::io::Result<()> {
         .to_owned();
     let mut tables = String::new();
     let mut stdout = std::io::stdout();
-    let results = compare::run(&options, |scenario| {
-        let per_connection = Scenario::all(options.quick)
-            .iter()
-            .find(|s| s.name == scenario.name)
-            .is_some_and(|s| s.load.total_connections() >= 1_000);
-        let t = table::scenario(scenario, per_connection);
+    let results = compare::run(&options, |scenario, result| {
+        let per_connection = scenario.load.total_connections() >= 1_000;
+        let t = table::scenario(result, per_connection);
         let _ = writeln!(stdout, "{t}");
         let _ = stdout.flush();
         tables.push_str(&t);

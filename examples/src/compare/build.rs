@@ -19,38 +19,12 @@ pub const PROGRAMS: [&str; 3] = ["http", "echo", "resp"];
 /// skipped. Output of `cargo` goes to stderr.
 pub fn build(workspace: &Path, bin_dir: &Path) -> io::Result<()> {
     let release = target_dir(workspace).join("release");
-    cargo(
-        workspace,
-        &[
-            "--features",
-            "tokio-ref,hyper-ref,tls",
-            "--bin",
-            "http",
-            "--bin",
-            "echo",
-            "--bin",
-            "resp",
-            "--bin",
-            "tokio_http",
-            "--bin",
-            "hyper_http",
-        ],
-    )?;
+    const REFERENCES: [&str; 2] = ["tokio_http", "hyper_http"];
+    let net_bins: Vec<&str> = PROGRAMS.iter().chain(&REFERENCES).copied().collect();
+    cargo(workspace, "tokio-ref,hyper-ref,tls", &net_bins)?;
     copy(&release, &bin_dir.join("net"), &PROGRAMS)?;
-    copy(&release, bin_dir, &["tokio_http", "hyper_http"])?;
-    cargo(
-        workspace,
-        &[
-            "--features",
-            "evented,tls",
-            "--bin",
-            "http",
-            "--bin",
-            "echo",
-            "--bin",
-            "resp",
-        ],
-    )?;
+    copy(&release, bin_dir, &REFERENCES)?;
+    cargo(workspace, "evented,tls", &PROGRAMS)?;
     copy(&release, &bin_dir.join("evnet"), &PROGRAMS)?;
     let floor = bin_dir.join("epoll_floor");
     // No stale floor from an earlier build if this one cannot compile it.
@@ -67,13 +41,17 @@ pub fn build(workspace: &Path, bin_dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// `cargo build --release -p examples ARGS`.
-fn cargo(workspace: &Path, args: &[&str]) -> io::Result<()> {
+/// `cargo build --release -p examples --features FEATURES --bin B...` for `bins`.
+fn cargo(workspace: &Path, features: &str, bins: &[&str]) -> io::Result<()> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut args = vec!["--features", features];
+    for bin in bins {
+        args.extend(["--bin", bin]);
+    }
     let status = Command::new(&cargo)
         .current_dir(workspace)
         .args(["build", "--release", "--quiet", "-p", "examples"])
-        .args(args)
+        .args(&args)
         .status()
         .map_err(|e| io::Error::new(e.kind(), format!("cannot run cargo: {e}")))?;
     if status.success() {

@@ -90,12 +90,15 @@ pub fn cpus() -> usize {
 }
 
 /// Run every chosen scenario against every chosen server, one run at a time, calling
-/// `done` after each scenario (to print its table as soon as it is known).
+/// `done` with each scenario and its result as soon as it is known (to print its table).
 ///
 /// Fails only if a log file or the TLS scenarios' certificate cannot be made; a server
 /// that does not start or dies is a [`Outcome::Failed`] row, one whose binary is missing
 /// (or that cannot serve the scenario) a [`Outcome::Skipped`] row.
-pub fn run(options: &Options, mut done: impl FnMut(&ScenarioResult)) -> io::Result<Results> {
+pub fn run(
+    options: &Options,
+    mut done: impl FnMut(&Scenario, &ScenarioResult),
+) -> io::Result<Results> {
     std::fs::create_dir_all(&options.log_dir)?;
     let tls = tls::TlsFiles::make(&options.tls_dir)?;
     let started = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
@@ -122,7 +125,7 @@ pub fn run(options: &Options, mut done: impl FnMut(&ScenarioResult)) -> io::Resu
             about: scenario.about.to_owned(),
             rows,
         };
-        done(&result);
+        done(&scenario, &result);
         scenarios.push(result);
     }
     Ok(Results {

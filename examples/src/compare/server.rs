@@ -523,37 +523,35 @@ mod tests {
         assert!(err.contains("only RESP"), "{err}");
     }
 
-    #[test]
-    fn tls_flags_go_to_net_and_evnet() {
-        let dir = std::env::temp_dir().join(format!("compare-tls-{}", std::process::id()));
+    /// A directory `compare-NAME-PID` in the temporary directory with an executable
+    /// `KIND/http` for each of `kinds`.
+    fn fake_bins(name: &str, kinds: &[&str]) -> PathBuf {
         use std::os::unix::fs::PermissionsExt;
-        for kind in ["net", "evnet"] {
+        let dir = std::env::temp_dir().join(format!("compare-{name}-{}", std::process::id()));
+        for kind in kinds {
             std::fs::create_dir_all(dir.join(kind)).unwrap();
             let bin = dir.join(kind).join("http");
             std::fs::write(&bin, "#!/bin/sh\n").unwrap();
             std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
+        dir
+    }
+
+    #[test]
+    fn tls_flags_go_to_net_and_evnet() {
+        let dir = fake_bins("tls", &["net", "evnet"]);
         let files = TlsFiles {
             cert: "/c.pem".into(),
             key: "/k.pem".into(),
         };
-        let launch = ServerId::Net
-            .command(App::Http, &dir, 50, &[], Some(&files))
-            .unwrap();
-        assert!(
-            launch
-                .display()
-                .contains("--tls-cert /c.pem --tls-key /k.pem"),
-            "{}",
-            launch.display()
-        );
-        for evnet in [
+        for server in [
+            ServerId::Net,
             ServerId::Evnet,
             ServerId::EvnetInline,
             ServerId::Evnet64Workers,
         ] {
-            assert!(evnet.serves_tls());
-            let launch = evnet
+            assert!(server.serves_tls());
+            let launch = server
                 .command(App::Http, &dir, 50, &[], Some(&files))
                 .unwrap();
             assert!(
@@ -574,12 +572,7 @@ mod tests {
 
     #[test]
     fn net_gets_a_thread_per_connection() {
-        let dir = std::env::temp_dir().join(format!("compare-bins-{}", std::process::id()));
-        std::fs::create_dir_all(dir.join("net")).unwrap();
-        let bin = dir.join("net/http");
-        std::fs::write(&bin, "#!/bin/sh\n").unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let dir = fake_bins("bins", &["net"]);
         let launch = ServerId::Net
             .command(App::Http, &dir, 10_050, &[], None)
             .unwrap();

@@ -83,27 +83,15 @@ pub fn scenario(result: &ScenarioResult, per_connection: bool) -> String {
         .rows
         .iter()
         .filter_map(|row| {
-            let b = &row.measured()?.report.background;
-            let lines: Vec<String> = [
-                ("idle", &b.idle),
-                ("slowloris", &b.slowloris),
-                ("non-readers", &b.non_readers),
-            ]
-            .into_iter()
-            .filter(|(_, p)| p.requested > 0)
-            .map(|(name, p)| p.summary(name))
-            .collect();
-            let lines = if row.measured()?.report.tls {
-                let h = row.measured()?.report.handshakes;
-                let mut lines = lines;
+            let report = &row.measured()?.report;
+            let mut lines: Vec<String> = report.background.summaries().collect();
+            if report.tls {
+                let h = report.handshakes;
                 lines.push(format!(
                     "TLS handshakes in the measured time: {} full, {} resumed",
                     h.full, h.resumed
                 ));
-                lines
-            } else {
-                lines
-            };
+            }
             (!lines.is_empty()).then(|| format!("- {}: {}", row.server, lines.join("; ")))
         })
         .collect();

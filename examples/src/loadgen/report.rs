@@ -296,7 +296,7 @@ pub struct Population {
 
 impl Population {
     /// One summary line (without a newline), `name` padded like the other lines.
-    pub(crate) fn summary(&self, name: &str) -> String {
+    fn summary(&self, name: &str) -> String {
         let mut s = format!("{name:<9} {} of {} opened", self.opened, self.requested);
         if self.connect_failed > 0 {
             let _ = write!(s, " ({} failed to connect)", self.connect_failed);
@@ -322,6 +322,20 @@ pub struct Background {
     pub slowloris: Population,
     /// `--non-readers`: clients that pipeline requests and never read.
     pub non_readers: Population,
+}
+
+impl Background {
+    /// One summary line (without a newline) per population asked for, in flag order.
+    pub(crate) fn summaries(&self) -> impl Iterator<Item = String> + '_ {
+        [
+            ("idle", &self.idle),
+            ("slowloris", &self.slowloris),
+            ("non-readers", &self.non_readers),
+        ]
+        .into_iter()
+        .filter(|(_, p)| p.requested > 0)
+        .map(|(name, p)| p.summary(name))
+    }
 }
 
 /// The result of a run: what [`run`](super::run) returns, what `loadgen` prints and
@@ -464,16 +478,9 @@ impl Report {
                 h.full, h.resumed
             );
         }
-        let b = &self.background;
-        for (name, p) in [
-            ("idle", &b.idle),
-            ("slowloris", &b.slowloris),
-            ("non-readers", &b.non_readers),
-        ] {
-            if p.requested > 0 {
-                s.push_str(&p.summary(name));
-                s.push('\n');
-            }
+        for line in self.background.summaries() {
+            s.push_str(&line);
+            s.push('\n');
         }
         s
     }
