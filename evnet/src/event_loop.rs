@@ -26,7 +26,7 @@
 //! At the end of every iteration ([`LoopEvents::on_prepare`]) the outbox is handed over.
 
 use std::collections::VecDeque;
-use std::io;
+use std::io::{self, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
@@ -479,7 +479,18 @@ impl<H: Handler> LoopCtx<'_, H> {
                 return self.close(id);
             }
         };
-        if matches!(frame, Frame::Partial) && len < self.max_buffer {
+        let partial = match frame {
+            Frame::Partial => true,
+            Frame::Interim(bytes) => {
+                if !self.send_interim(id, bytes) {
+                    // Writing it (framed again once it is sent) or closed.
+                    return;
+                }
+                true
+            }
+            _ => false,
+        };
+        if partial && len < self.max_buffer {
             return self.keep_reading(id);
         }
         // Complete, invalid (the handler answers with its error) or too big to buffer
@@ -489,6 +500,37 @@ impl<H: Handler> LoopCtx<'_, H> {
             // turn, so a client that pipelines thousands of requests at once cannot hold
             // the loop (and is never served by recursion).
             self.wait_turn(id);
+        }
+    }
+
+    /// Send an interim response ([`Frame::Interim`]) for the partial request in front of
+    /// the buffer, from the loop: the client waits for it before it sends the rest, so no
+    /// worker ever waits for that rest. True when it is sent and the request reads on;
+    /// false when the socket did not take it all (the connection goes *writing*, reading
+    /// paused; once it is sent the request is framed again, and the handler, which
+    /// recorded the interim as sent, says partial) or the connection failed and closed.
+    fn send_interim(&mut self, id: SlotId, bytes: &[u8]) -> bool {
+        if bytes.len() > self.shared.params.max_output_buffer() {
+            // It could only be streamed, which would make the loop wait on the client.
+            net::__log_warn!("interim response over max_output_buffer: connection closed");
+            self.close(id);
+            return false;
+        }
+        let conn = self.slab.conn(id);
+        // Output is empty while a request is read (reading pauses until output drains),
+        // and an interim response is far below the output limit: this only buffers.
+        let sent = conn.write_all(bytes).and_then(|()| conn.try_flush());
+        match sent {
+            Ok(true) => true,
+            Ok(false) => {
+                self.start_writing(id, false);
+                false
+            }
+            Err(_e) => {
+                net::__log_debug!("closed a connection sending an interim response: {_e}");
+                self.close(id);
+                false
+            }
         }
     }
 

@@ -25,6 +25,21 @@ pub enum Frame {
     /// The bytes cannot start a valid request; the handler will be called at once so that
     /// it can answer with its protocol's error.
     Invalid,
+    /// The request is not complete yet, and its client waits for these bytes before it
+    /// sends the rest: an *interim response*, such as HTTP's `100 Continue` to a request
+    /// that said `Expect: 100-continue`.
+    ///
+    /// An evented server writes the bytes itself, from its event loop, ahead of anything
+    /// else it sends for this request, and then goes on reading the request exactly as
+    /// after [`Frame::Partial`]; only the complete request reaches
+    /// [`serve`](Handler::serve). So a client that asks for the go-ahead and then sends
+    /// nothing never holds a worker: it is cut at `read_timeout` like any slow request.
+    ///
+    /// The server sends the bytes once per answer: `frame` should return `Interim` once
+    /// for a request (keep in the session that it did) and `Partial` afterwards, and
+    /// `serve` should then not send the interim response again. The blocking server never
+    /// frames, so there `serve` sends it, as it would without this variant.
+    Interim(&'static [u8]),
 }
 
 /// A protocol: serves one request at a time on a [`Connection`].

@@ -131,15 +131,24 @@ pub fn serve_request<H: Handler>(
 
 /// Whether the bytes buffered after a served request hold a whole request, by the
 /// handler's framing (`None`: `frame` panicked).
+///
+/// An interim response that framing asks for ([`Frame::Interim`]) is written behind the
+/// responses already buffered, so it goes out with them: the handler has recorded it as
+/// sent, and the server frames the request again (as partial) when it takes the
+/// connection back.
 fn next_is_complete<H: Handler>(
     handler: &H,
     session: &mut H::Session,
-    conn: &Connection,
+    conn: &mut Connection,
 ) -> Option<bool> {
     let buffered = conn.buffered();
-    catch_unwind(AssertUnwindSafe(|| handler.frame(session, buffered)))
-        .ok()
-        .map(|frame| matches!(frame, Frame::Complete(_)))
+    let frame = catch_unwind(AssertUnwindSafe(|| handler.frame(session, buffered))).ok()?;
+    if let Frame::Interim(bytes) = frame {
+        // Buffered (a batch stops well below the output limit), never waiting here; a
+        // failure shows again at the flush that ends the batch.
+        let _ = conn.write_all(bytes);
+    }
+    Some(matches!(frame, Frame::Complete(_)))
 }
 
 pub use crate::error::AcceptFailure;

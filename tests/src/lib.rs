@@ -37,6 +37,60 @@ impl TestServer for evnet::EvServer {
     }
 }
 
+/// The evented server in [`evnet::Dispatch::Inline`] mode (requests served on the loop's
+/// thread, no workers), as a server type of its own so that generic tests run on it too
+/// ([`server_tests_every_mode!`]). Every call goes to the wrapped [`evnet::EvServer`];
+/// only the options differ.
+#[derive(Debug)]
+pub struct InlineEvServer(pub evnet::EvServer);
+
+impl Server for InlineEvServer {
+    type Options = evnet::EvOptions;
+    fn bind_with<A: std::net::ToSocketAddrs, H: Handler>(
+        addr: A,
+        handler: H,
+        params: ServerParams,
+        options: evnet::EvOptions,
+    ) -> net::Result<Self> {
+        let options = options.dispatch(evnet::Dispatch::Inline);
+        evnet::EvServer::bind_with(addr, handler, params, options).map(InlineEvServer)
+    }
+    fn from_listener_with<H: Handler>(
+        listener: std::net::TcpListener,
+        handler: H,
+        params: ServerParams,
+        options: evnet::EvOptions,
+    ) -> net::Result<Self> {
+        let options = options.dispatch(evnet::Dispatch::Inline);
+        evnet::EvServer::from_listener_with(listener, handler, params, options).map(InlineEvServer)
+    }
+    fn start(&mut self) -> net::Result<()> {
+        self.0.start()
+    }
+    fn local_addr(&self) -> SocketAddr {
+        self.0.local_addr()
+    }
+    fn stats(&self) -> Stats {
+        self.0.stats()
+    }
+    fn handle(&self) -> net::ServerHandle {
+        self.0.handle()
+    }
+    fn shutdown(&mut self, deadline: Duration) -> net::Result<Stats> {
+        self.0.shutdown(deadline)
+    }
+}
+
+impl TestServer for InlineEvServer {
+    const NAME: &'static str = "evnet-inline";
+    const EVENTED: bool = true;
+    fn options(loops: usize, _workers: usize) -> evnet::EvOptions {
+        evnet::EvOptions::default()
+            .loops(loops)
+            .dispatch(evnet::Dispatch::Inline)
+    }
+}
+
 /// Instantiate generic tests `fn name<S: TestServer>()` once per server type, as
 /// `net_server::name` and `evnet_server::name`.
 #[macro_export]
@@ -47,6 +101,19 @@ macro_rules! server_tests {
         }
         mod evnet_server {
             $( #[test] fn $name() { super::$name::<evnet::EvServer>() } )*
+        }
+    };
+}
+
+/// [`server_tests!`] plus the evented server's inline mode ([`InlineEvServer`], as
+/// `evnet_inline_server::name`), for tests whose handlers never block (inline, a read or
+/// write that would block fails at once).
+#[macro_export]
+macro_rules! server_tests_every_mode {
+    ($($name:ident),* $(,)?) => {
+        $crate::server_tests!($($name),*);
+        mod evnet_inline_server {
+            $( #[test] fn $name() { super::$name::<$crate::InlineEvServer>() } )*
         }
     };
 }

@@ -65,7 +65,9 @@ const DISCARD_BUDGET: usize = 1024 * 1024;
 /// - **Bodies**: `Content-Length` and `chunked` (trailers skipped). A body sent to a route
 ///   that does not want it is read and dropped. `Expect: 100-continue` gets an interim
 ///   `100 Continue` on `/echo`; elsewhere the final answer comes at once and the
-///   connection closes.
+///   connection closes. On an evented server the `100 Continue` is
+///   [`Frame::Interim`]: the event loop sends it and collects the body, so a client that
+///   asks for the go-ahead and never sends its body holds no worker.
 /// - **Errors**: malformed requests get 400, a head over the limit 431, a body over the
 ///   limit 413, a transfer coding other than `chunked` 501 (a `Transfer-Encoding` that does
 ///   not end in `chunked` is 400), an HTTP version other than 1.0/1.1 505, an unknown
@@ -232,7 +234,8 @@ impl HttpHandler {
 
     fn echo(&self, conn: &mut Connection, req: &Request) -> Result<Action, Stop> {
         if req.expect_continue && !req.body.is_empty() && conn.buffered().is_empty() {
-            conn.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+            // Not framed (a blocking server): the go-ahead is this handler's to send.
+            conn.write_all(session::CONTINUE)?;
             conn.flush()?;
         }
         let mut body = Vec::new();
@@ -602,9 +605,12 @@ mod tests {
             frame(b"POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n"),
             Frame::Partial
         );
-        // Expect: 100-continue without any body yet: complete, the client waits for us.
+        // Expect: 100-continue without any body yet: the server sends the go-ahead.
         let expect = b"POST /echo HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n";
-        assert_eq!(frame(expect), Frame::Complete(expect.len()));
+        assert_eq!(frame(expect), Frame::Interim(session::CONTINUE));
+        // Elsewhere the answer comes at once, without the body.
+        let elsewhere = b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n";
+        assert_eq!(frame(elsewhere), Frame::Complete(elsewhere.len()));
     }
 
     #[test]

@@ -16,7 +16,10 @@
 use net::Frame;
 
 use super::parse::{self, BodyKind, ChunkedDecoder, Limits, Parsed};
-use super::Request;
+use super::{Request, Route};
+
+/// The interim response to `Expect: 100-continue`.
+pub(super) const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
 /// The `http` handler's per-connection state: what framing found out about the next
 /// request (nothing, on a blocking server, which does not frame).
@@ -49,6 +52,9 @@ enum State {
         head: Framed,
         /// The chunked decoder and how far it has read (`None`: `Content-Length`).
         chunked: Option<(ChunkedDecoder, usize)>,
+        /// The client waits for `100 Continue` before it sends the body: the next answer
+        /// is [`Frame::Interim`] (once; the server sends it).
+        go_ahead: bool,
     },
     /// The whole request (`len` bytes) is buffered.
     Complete { head: Framed, len: usize },
@@ -88,12 +94,17 @@ impl HttpSession {
         let state = match std::mem::take(&mut self.state) {
             State::Fresh => head(buf, 0, limits, require_host),
             State::Head { searched } => head(buf, searched, limits, require_host),
-            State::Body { head, chunked } => body(buf, head, chunked),
+            State::Body { head, chunked, .. } => body(buf, head, chunked),
             done @ (State::Complete { .. } | State::Invalid(_)) => done,
         };
-        let frame = match state {
+        let mut state = state;
+        let frame = match &mut state {
+            State::Body { go_ahead, .. } if *go_ahead => {
+                *go_ahead = false;
+                Frame::Interim(CONTINUE)
+            }
             State::Fresh | State::Head { .. } | State::Body { .. } => Frame::Partial,
-            State::Complete { len, .. } => Frame::Complete(len),
+            State::Complete { len, .. } => Frame::Complete(*len),
             State::Invalid(_) => Frame::Invalid,
         };
         self.state = state;
@@ -131,9 +142,12 @@ fn head(buf: &[u8], searched: usize, limits: &Limits, require_host: bool) -> Sta
                 request: Request::new(&parsed),
                 head_len: parsed.head_len(),
             };
+            let mut head = head;
             let request = head.request;
-            if request.expect_continue && buf.len() == head.head_len {
-                // Its client waits for an answer before sending the body.
+            let waits = request.expect_continue && buf.len() == head.head_len;
+            if waits && request.route != Route::Echo {
+                // Its client waits for an answer before sending a body this route does
+                // not want: the final answer goes at once (and the connection closes).
                 return State::Complete {
                     head,
                     len: head.head_len,
@@ -143,7 +157,19 @@ fn head(buf: &[u8], searched: usize, limits: &Limits, require_host: bool) -> Sta
                 BodyKind::Chunked => Some((ChunkedDecoder::new(limits), head.head_len)),
                 _ => None,
             };
-            body(buf, head, chunked)
+            // `/echo` wants the body: the server sends `100 Continue` for it (from its
+            // loop, on an evented server) and the body is framed like any other, so the
+            // request reaches `serve` whole. The expectation is answered: `serve` must not
+            // answer it again.
+            head.request.expect_continue = false;
+            match body(buf, head, chunked) {
+                State::Body { head, chunked, .. } => State::Body {
+                    head,
+                    chunked,
+                    go_ahead: waits,
+                },
+                done => done,
+            }
         }
     }
 }
@@ -160,6 +186,7 @@ fn body(buf: &[u8], head: Framed, chunked: Option<(ChunkedDecoder, usize)>) -> S
             _ => State::Body {
                 head,
                 chunked: None,
+                go_ahead: false,
             },
         },
         (BodyKind::Chunked, Some((mut decoder, read))) => {
@@ -172,6 +199,7 @@ fn body(buf: &[u8], head: Framed, chunked: Option<(ChunkedDecoder, usize)>) -> S
                 Ok(None) => State::Body {
                     head,
                     chunked: Some((decoder, buf.len())),
+                    go_ahead: false,
                 },
             }
         }
@@ -215,7 +243,7 @@ mod tests {
         let mut session = HttpSession::default();
         let mut frame = Frame::Partial;
         let mut end = 0;
-        while end < request.len() && frame == Frame::Partial {
+        while end < request.len() && matches!(frame, Frame::Partial | Frame::Interim(_)) {
             end = (end + step).min(request.len());
             frame = session.frame(&request[..end], &Limits::default(), false);
         }
@@ -230,7 +258,7 @@ mod tests {
             b"\r\n\r\nGET /json HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
             b"POST /echo HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET",
             b"POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nX",
-            b"POST /echo HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n",
+            b"POST /echo HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc",
             b"GET / HTTP/1.1\r\nBad Header\r\n\r\n",
             b"GET / HTTP/1.1\r\nHost: x\n\r\n",
             b"POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
@@ -309,6 +337,80 @@ mod tests {
         assert_eq!(head.head_len, request.len() - 2);
         assert_eq!(head.request.body, BodyKind::Length(2));
         assert!(matches!(session.take(), Taken::Nothing), "taken once");
+    }
+
+    /// `Expect: 100-continue` on `/echo` with no body byte yet: the go-ahead once, then
+    /// the body is framed as usual and `serve` gets the whole request with the
+    /// expectation answered.
+    #[test]
+    fn expect_continue_asks_for_the_go_ahead_once() {
+        let limits = Limits::default();
+        let head = b"POST /echo HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n";
+        let mut session = HttpSession::default();
+        assert_eq!(session.frame(&head[..10], &limits, false), Frame::Partial);
+        assert_eq!(
+            session.frame(head, &limits, false),
+            Frame::Interim(CONTINUE)
+        );
+        // Framed again with no new byte (the server wrote the interim response later):
+        // partial, never a second go-ahead.
+        assert_eq!(session.frame(head, &limits, false), Frame::Partial);
+        let mut whole = head.to_vec();
+        whole.extend_from_slice(b"ab");
+        assert_eq!(session.frame(&whole, &limits, false), Frame::Partial);
+        whole.push(b'c');
+        assert_eq!(
+            session.frame(&whole, &limits, false),
+            Frame::Complete(whole.len())
+        );
+        let Taken::Head(framed) = session.take() else {
+            panic!("a framed request hands over its head");
+        };
+        assert!(!framed.request.expect_continue, "answered by the server");
+
+        // Chunked too.
+        let chunked =
+            b"POST /echo HTTP/1.1\r\nExpect: 100-continue\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let mut session = HttpSession::default();
+        assert_eq!(
+            session.frame(chunked, &limits, false),
+            Frame::Interim(CONTINUE)
+        );
+        assert_eq!(session.frame(chunked, &limits, false), Frame::Partial);
+    }
+
+    /// No go-ahead where none is needed: the body has begun already, the body is empty,
+    /// HTTP/1.0, or the route does not want a body (answered at once; `serve` closes).
+    #[test]
+    fn expect_continue_without_a_go_ahead() {
+        let limits = Limits::default();
+        let cases: [(&[u8], Frame); 4] = [
+            (
+                b"POST /echo HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\na",
+                Frame::Partial,
+            ),
+            (
+                b"POST /echo HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n",
+                Frame::Complete(64),
+            ),
+            (
+                b"POST /echo HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n",
+                Frame::Partial,
+            ),
+            (
+                b"POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\n",
+                Frame::Complete(60),
+            ),
+        ];
+        for (request, expected) in cases {
+            let mut session = HttpSession::default();
+            assert_eq!(
+                session.frame(request, &limits, false),
+                expected,
+                "{:?}",
+                String::from_utf8_lossy(request)
+            );
+        }
     }
 
     #[test]
