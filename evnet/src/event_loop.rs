@@ -38,7 +38,7 @@ use net::{Connection, Frame, Handler};
 use crate::acceptor::{Acceptor, Batch};
 use crate::ev::{self, AsyncWatch, IoSet, Loop, LoopEvents, Prepare, Timer};
 use crate::pool::BufferPool;
-use crate::pressure::{Pressure, Wait};
+use crate::pressure::{Pressure, Read, Wait};
 use crate::queue::{Kind, Sender, FRESH_PER_PIPELINED};
 use crate::shared::Shared;
 use crate::slab::{List, Phase, Slab, SlotId};
@@ -256,6 +256,9 @@ impl<H: Handler> LoopCtx<'_, H> {
     /// After every event: take up parked connections if there is room, keep the sweep
     /// timer armed for the earliest deadline, publish the gauges, end a finished drain.
     fn settle(&mut self, timer_fired: bool) {
+        if self.pressure.output_to_shed() > 0 {
+            self.shed_output();
+        }
         if self.pressure.has_parked() {
             self.retry_parked();
         }
@@ -395,11 +398,22 @@ impl<H: Handler> LoopCtx<'_, H> {
     // ----- 3. read and frame -----
 
     fn on_readable(&mut self, id: SlotId) {
-        let may_read = match self.slab.phase(id) {
-            Phase::Idle => self.pressure.admits_new_requests(),
-            // A partial request reads on while input has room; at the budget only the
-            // oldest one does, so one request always makes progress.
-            _ => self.pressure.input_has_room() || self.is_oldest_reading(id),
+        let idle = self.slab.phase(id) == Phase::Idle;
+        if idle && self.jobs.is_some() && self.pressure.queue_full() {
+            // The workers are saturated: a new request waits unread (TCP throttles it).
+            return self.park_unread(id);
+        }
+        let held = self.slab.get(id).input_charge;
+        let may_read = match self.pressure.may_read(held) {
+            Read::Yes => true,
+            // Above the reserve line a large holder waits, except the oldest partial
+            // request, which reads on so that one request always makes progress.
+            Read::Park => !idle && self.is_oldest_reading(id),
+            // A small holder and the whole budget used: the largest holders go.
+            Read::Shed => {
+                self.shed_input(id);
+                self.pressure.may_read(held) == Read::Yes
+            }
         };
         if may_read {
             self.read(id);
@@ -817,6 +831,38 @@ impl<H: Handler> LoopCtx<'_, H> {
 
     // ----- pressure -----
 
+    /// The input budget is used up and a connection holding little (`asking`) wants to
+    /// read: close the largest holders of request bytes this loop has in hand (not those
+    /// out with a worker) until the budget's reserve is free again.
+    fn shed_input(&mut self, asking: SlotId) {
+        while self.pressure.input_to_shed() > 0 {
+            let Some(id) = self.slab.heaviest(Some(asking), |slot| slot.input_charge) else {
+                break;
+            };
+            net::__log_debug!("input budget full: shed a connection holding the most");
+            self.shed(id);
+        }
+    }
+
+    /// Held output passed its budget: close the connections holding the most until an
+    /// eighth of the budget is free again. New requests are never held back by output.
+    fn shed_output(&mut self) {
+        while self.pressure.output_to_shed() > 0 {
+            let Some(id) = self.slab.heaviest(None, |slot| slot.output_charge) else {
+                break;
+            };
+            net::__log_debug!("output budget passed: shed a connection holding the most");
+            self.shed(id);
+        }
+    }
+
+    /// Close a connection to keep the loop's service for others, counted.
+    fn shed(&mut self, id: SlotId) {
+        let counters = &self.shared.counters;
+        counters.shed_connections.fetch_add(1, Relaxed);
+        self.close(id);
+    }
+
     /// Park a readable connection unread until the loop has room (its bytes wait in the
     /// kernel). A partial request keeps its place and read deadline on the reading list.
     fn park_unread(&mut self, id: SlotId) {
@@ -825,7 +871,8 @@ impl<H: Handler> LoopCtx<'_, H> {
             self.slab.get(id).parked_reading = true;
             self.pressure.park(id, Wait::Input);
         } else {
-            self.slab.set_phase(id, Phase::Parked, 0.0);
+            let deadline = self.timeouts.parked_deadline(self.clock.now());
+            self.slab.set_phase(id, Phase::Parked, deadline);
             self.pressure.park(id, Wait::All);
         }
     }
@@ -833,7 +880,8 @@ impl<H: Handler> LoopCtx<'_, H> {
     /// Park a connection with a complete request until the worker queue has room.
     fn park_request(&mut self, id: SlotId) {
         self.io.stop(id.index());
-        self.slab.set_phase(id, Phase::Parked, 0.0);
+        let deadline = self.timeouts.parked_deadline(self.clock.now());
+        self.slab.set_phase(id, Phase::Parked, deadline);
         self.pressure.park(id, Wait::Queue);
     }
 
@@ -908,7 +956,11 @@ impl<H: Handler> LoopCtx<'_, H> {
         let now = self.clock.now();
         while let Some((id, list)) = self.timeouts.expired(&self.slab, now) {
             let counters = &self.shared.counters;
-            counters.timed_out.fetch_add(1, Relaxed);
+            match list {
+                // It waited for the server, not the server for it: shed, not timed out.
+                List::Parked => counters.shed_connections.fetch_add(1, Relaxed),
+                _ => counters.timed_out.fetch_add(1, Relaxed),
+            };
             if list == List::Handshake {
                 counters.tls_handshake_failures.fetch_add(1, Relaxed);
             }

@@ -106,18 +106,23 @@ impl EvOptions {
     }
 
     /// Most request bytes one loop buffers (partial requests, and complete ones waiting
-    /// for or served by a worker); default 64 MiB, at least 1. At the budget the loop stops
-    /// reading new requests (the kernel's buffers throttle their clients) and only the
-    /// oldest partial request reads on, until buffered requests are served. Nothing is
-    /// dropped. `Stats::buffered_input` shows the bytes buffered now.
+    /// for or served by a worker); default 64 MiB, at least 1. The last eighth is a
+    /// reserve for connections holding less than 64 KiB (new requests, heads, short
+    /// bodies): above the reserve line larger holders stop reading (the kernel's buffers
+    /// throttle their clients, their read deadlines keep running) except the oldest
+    /// partial request; when the whole budget is used, the loop closes its largest
+    /// holders (counted in `Stats::shed_connections`) until the reserve is free again, so
+    /// a client that holds little is never made to wait for one that holds much.
+    /// `Stats::buffered_input` shows the bytes buffered now.
     pub fn input_budget(mut self, bytes: usize) -> Self {
         self.input_budget = bytes;
         self
     }
 
     /// Most response bytes one loop holds for peers that have not read them yet; default
-    /// 64 MiB, at least 1. At the budget the loop stops reading new requests until output
-    /// drains (or its connections reach `write_timeout` and are cut).
+    /// 64 MiB, at least 1. Held output never stops new requests: when it passes the
+    /// budget, the loop closes the connections holding the most (counted in
+    /// `Stats::shed_connections`) until an eighth of the budget is free again.
     /// `Stats::buffered_output` shows the bytes held now.
     pub fn output_budget(mut self, bytes: usize) -> Self {
         self.output_budget = bytes;

@@ -1,21 +1,32 @@
 //! A loop's backpressure: the input and output budgets, whether the worker queue had room,
 //! and the connections parked until the loop has room again.
 //!
-//! What each state allows:
-//! - **New requests** (an idle connection becoming readable, a complete request to
-//!   dispatch) need everything open: the worker queue not full, input and output under
-//!   their budgets. Otherwise the connection is parked *unread*: its bytes stay in the
-//!   kernel, whose buffers then throttle the client.
-//! - **A partial request** may keep reading while the input budget has room; at the
-//!   budget only the oldest partial request reads on (so one always makes progress and the
-//!   overshoot is at most one request buffer), the others are parked.
+//! **A budget is never one gate for everybody.** Each budget keeps a *reserve* (an eighth
+//! of it) for the connections that hold little, and is enforced against the ones that
+//! hold much:
 //!
-//! - **A complete request** that finds the worker queue full waits for queue room only.
+//! - **Input** (request bytes buffered): below `budget - reserve` every connection reads.
+//!   Above it, only *small holders* (less than [`SMALL_HOLDER`] buffered: new requests,
+//!   short heads) read on, in the reserve; large holders are parked unread (their bytes
+//!   wait in the kernel, and their read deadline keeps running), except the oldest partial
+//!   request, which always reads on so that one request makes progress. When a small
+//!   holder finds the whole budget used ([`Read::Shed`]), the loop closes the largest
+//!   holders it has in hand until the reserve is whole again, and reads.
+//! - **Output** (response bytes held for slow readers): new requests are never held back
+//!   by it. When the held output passes the budget, the loop closes the largest writers
+//!   until the reserve is free again ([`Pressure::output_to_shed`]).
+//! - **The worker queue**: while it is full, new requests are parked unread and complete
+//!   requests wait for room (in order); both with a deadline (`read_timeout` from being
+//!   parked), after which they are closed.
+//!
+//! Closed connections are counted in `Stats::shed_connections`. An attacker thus pays for
+//! its holdings: the clients shed first are the ones holding the most, and the clients
+//! that hold nothing keep being served.
 //!
 //! Each kind of wait has its own queue, so one kind never blocks another (a parked unread
 //! connection waiting for input room must not hold back complete requests whose service
-//! would free that room). Nothing is dropped: parked connections are taken up again, in
-//! order within their kind, when room returns.
+//! would free that room). Parked connections are taken up again, in order within their
+//! kind, when room returns.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
@@ -44,6 +55,25 @@ pub(crate) enum Wait {
     All,
 }
 
+/// A connection holding less than this many request bytes is a *small holder*: it may
+/// read into the budget's reserve. (A request head, a short body, a new request.)
+pub(crate) const SMALL_HOLDER: usize = 64 * 1024;
+
+/// The share of each budget kept for small holders: `budget / RESERVE_SHARE`.
+const RESERVE_SHARE: usize = 8;
+
+/// What a connection that became readable may do ([`Pressure::may_read`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Read {
+    /// Read now.
+    Yes,
+    /// Wait unread until there is room (a large holder above the reserve line).
+    Park,
+    /// Close the largest holders until [`Pressure::input_to_shed`] is 0, then read (a
+    /// small holder, and the whole budget is used).
+    Shed,
+}
+
 /// Budgets, the queue-full flag and the parked connections of one loop.
 pub(crate) struct Pressure {
     input: usize,
@@ -68,14 +98,51 @@ impl Pressure {
         }
     }
 
-    /// True when a new request may be read or dispatched now.
-    pub fn admits_new_requests(&self) -> bool {
-        !self.queue_full && self.input < self.input_budget && self.output < self.output_budget
+    /// Where large holders stop reading: the input budget less its reserve.
+    fn input_line(&self) -> usize {
+        self.input_budget - self.input_budget / RESERVE_SHARE
     }
 
-    /// True while request bytes are under their budget.
+    /// True when a new request may be read or dispatched now: the worker queue has room
+    /// and the input budget is not used up. (Held output never stops new requests: it is
+    /// bounded by shedding its largest holders.)
+    pub fn admits_new_requests(&self) -> bool {
+        !self.queue_full && self.input < self.input_budget
+    }
+
+    /// May a readable connection holding `held` request bytes read now? See the module
+    /// docs for the policy.
+    pub fn may_read(&self, held: usize) -> Read {
+        if self.input < self.input_line() {
+            Read::Yes
+        } else if held >= SMALL_HOLDER {
+            Read::Park
+        } else if self.input < self.input_budget {
+            Read::Yes
+        } else {
+            Read::Shed
+        }
+    }
+
+    /// Request bytes to free (by closing their largest holders) before the reserve is
+    /// whole again; 0 below the reserve line.
+    pub fn input_to_shed(&self) -> usize {
+        (self.input + 1).saturating_sub(self.input_line())
+    }
+
+    /// Response bytes to free (by closing their largest holders) once the held output
+    /// passed the budget: down to the budget less its reserve. 0 within the budget.
+    pub fn output_to_shed(&self) -> usize {
+        if self.output <= self.output_budget {
+            return 0;
+        }
+        let line = self.output_budget - self.output_budget / RESERVE_SHARE;
+        self.output - line
+    }
+
+    /// True while request bytes are under the line where large holders stop reading.
     pub fn input_has_room(&self) -> bool {
-        self.input < self.input_budget
+        self.input < self.input_line()
     }
 
     /// Record whether the worker queue refused a job (true) or had room again (false).
@@ -141,22 +208,62 @@ mod tests {
     use super::*;
 
     #[test]
-    fn budgets_and_queue_gate_new_requests() {
+    fn large_holders_stop_at_the_reserve_small_ones_use_it() {
+        // Budget 800: the reserve is 100, the line 700.
+        let mut p = Pressure::new(800, 800);
+        let big = SMALL_HOLDER;
+        assert_eq!(p.may_read(big), Read::Yes);
+        let mut a = 0;
+        p.charge_input(&mut a, 699);
+        assert_eq!(p.may_read(big), Read::Yes);
+        assert_eq!(p.input_to_shed(), 0);
+        p.charge_input(&mut a, 700);
+        assert!(!p.input_has_room());
+        assert_eq!(p.may_read(big), Read::Park, "a large holder waits");
+        assert_eq!(
+            p.may_read(0),
+            Read::Yes,
+            "a new request reads, in the reserve"
+        );
+        assert_eq!(p.may_read(big - 1), Read::Yes);
+        assert!(p.admits_new_requests());
+        p.charge_input(&mut a, 800);
+        assert_eq!(p.may_read(0), Read::Shed, "the reserve is used up");
+        assert!(!p.admits_new_requests());
+        assert_eq!(p.input_to_shed(), 101, "down below the line again");
+        p.charge_input(&mut a, 699);
+        assert_eq!(p.input_to_shed(), 0);
+        assert_eq!(p.may_read(0), Read::Yes);
+    }
+
+    #[test]
+    fn output_never_gates_new_requests_and_sheds_past_its_budget() {
+        let mut p = Pressure::new(800, 800);
+        let mut c = 0;
+        p.charge_output(&mut c, 800);
+        assert!(
+            p.admits_new_requests(),
+            "held output does not stop new requests"
+        );
+        assert_eq!(p.output_to_shed(), 0, "within the budget");
+        p.charge_output(&mut c, 900);
+        assert_eq!(
+            p.output_to_shed(),
+            200,
+            "down to the budget less its reserve"
+        );
+        p.charge_output(&mut c, 0);
+        assert_eq!(p.output_to_shed(), 0);
+    }
+
+    #[test]
+    fn the_queue_gates_new_requests() {
         let mut p = Pressure::new(100, 50);
         assert!(p.admits_new_requests());
-        let (mut a, mut b) = (0, 0);
-        p.charge_input(&mut a, 60);
-        p.charge_input(&mut b, 40);
-        assert!(!p.admits_new_requests() && !p.input_has_room());
-        p.charge_input(&mut a, 10);
-        assert!(p.admits_new_requests());
-        assert_eq!(a, 10);
-        let mut c = 0;
-        p.charge_output(&mut c, 50);
-        assert!(!p.admits_new_requests() && p.input_has_room());
-        p.charge_output(&mut c, 0);
         p.set_queue_full(true);
         assert!(!p.admits_new_requests());
+        assert!(!p.has_room_for(Wait::All) && !p.has_room_for(Wait::Queue));
+        assert!(p.has_room_for(Wait::Input));
         p.set_queue_full(false);
         assert!(p.admits_new_requests());
     }
@@ -172,10 +279,6 @@ mod tests {
         assert_eq!(p.unpark(Wait::All), Some(SlotId::new(3)));
         assert_eq!(p.unpark(Wait::All), Some(SlotId::new(1)));
         assert!(!p.has_parked());
-        // Each kind has its own condition.
-        p.set_queue_full(true);
-        assert!(!p.has_room_for(Wait::Queue) && p.has_room_for(Wait::Input));
-        assert!(!p.has_room_for(Wait::All));
         let mut charge = 0;
         p.charge_input(&mut charge, 7);
         let gauges = Gauges::default();

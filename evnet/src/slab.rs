@@ -51,8 +51,8 @@ pub enum Phase {
     /// first byte).
     Reading,
     /// Waiting for the loop to have room (worker queue or budgets): either readable and
-    /// not read yet, or holding a complete request. No timeout: the server, not the
-    /// client, is what it waits for.
+    /// not read yet, or holding a complete request. On the parked list: closed (shed) if
+    /// room does not come within the read timeout.
     Parked,
     /// Being served (out with a worker, or inline).
     Busy,
@@ -75,11 +75,20 @@ pub enum List {
     Writing = 2,
     /// TLS handshakes in progress, by deadline (read timeout from accept).
     Handshake = 3,
+    /// Connections parked until the loop has room, by deadline (read timeout from being
+    /// parked).
+    Parked = 4,
 }
 
 impl List {
     /// Every list.
-    pub const ALL: [List; 4] = [List::Idle, List::Reading, List::Writing, List::Handshake];
+    pub const ALL: [List; 5] = [
+        List::Idle,
+        List::Reading,
+        List::Writing,
+        List::Handshake,
+        List::Parked,
+    ];
 
     fn of(phase: Phase) -> Option<List> {
         match phase {
@@ -87,7 +96,8 @@ impl List {
             Phase::Reading => Some(List::Reading),
             Phase::Writing => Some(List::Writing),
             Phase::Handshaking => Some(List::Handshake),
-            Phase::Free | Phase::Parked | Phase::Busy | Phase::Queued => None,
+            Phase::Parked => Some(List::Parked),
+            Phase::Free | Phase::Busy | Phase::Queued => None,
         }
     }
 }
@@ -130,7 +140,7 @@ struct Ends {
 pub struct Slab<S> {
     slots: Vec<Slot<S>>,
     free: Vec<u32>,
-    lists: [Ends; 4],
+    lists: [Ends; List::ALL.len()],
     busy: usize,
 }
 
@@ -164,7 +174,7 @@ impl<S> Slab<S> {
         Slab {
             slots,
             free,
-            lists: [empty; 4],
+            lists: [empty; List::ALL.len()],
             busy: 0,
         }
     }
@@ -259,6 +269,28 @@ impl<S> Slab<S> {
             .collect()
     }
 
+    /// The open slot, other than `except` and not out with a worker, for which `weight`
+    /// is largest and not 0 (the first such slot on a tie). A scan of every slot: for
+    /// shedding under a full budget only, where each slot it closes frees a large share.
+    pub fn heaviest(
+        &self,
+        except: Option<SlotId>,
+        weight: impl Fn(&Slot<S>) -> usize,
+    ) -> Option<SlotId> {
+        let mut best: Option<(usize, usize)> = None;
+        for (i, slot) in self.slots.iter().enumerate() {
+            let excepted = except.is_some_and(|id| id.index() == i);
+            if matches!(slot.phase, Phase::Free | Phase::Busy) || excepted {
+                continue;
+            }
+            let w = weight(slot);
+            if w > 0 && best.is_none_or(|(_, most)| w > most) {
+                best = Some((i, w));
+            }
+        }
+        best.map(|(i, _)| SlotId::new(i))
+    }
+
     /// Insert `id` into `list` in deadline order, searching from the tail: with a constant
     /// timeout per list the new deadline is almost always the latest (O(1)); a write
     /// deadline set by an earlier first write walks back past the few later ones.
@@ -334,7 +366,7 @@ mod tests {
         slab.set_phase(s[0], Phase::Writing, 5.0);
         assert_eq!(slab.busy(), 0);
         assert_eq!(slab.front(List::Writing), Some((s[0], 5.0)));
-        slab.set_phase(s[2], Phase::Parked, 0.0);
+        slab.set_phase(s[2], Phase::Queued, 0.0);
         assert_eq!(slab.front(List::Idle), None);
     }
 
@@ -379,6 +411,41 @@ mod tests {
         assert_eq!(slab.front(List::Idle), None);
         assert_eq!(slab.in_use(), 0);
         assert_eq!(slab.alloc(), Some(a));
+    }
+
+    #[test]
+    fn heaviest_skips_busy_free_and_the_exception() {
+        let mut slab: Slab<()> = Slab::new(5);
+        let s = ids(&mut slab, 4);
+        for (&id, held) in s.iter().zip([10, 40, 30, 20]) {
+            slab.get(id).input_charge = held;
+            slab.set_phase(id, Phase::Reading, 1.0);
+        }
+        let by_input = |slot: &Slot<()>| slot.input_charge;
+        assert_eq!(slab.heaviest(Some(s[0]), by_input), Some(s[1]));
+        slab.set_phase(s[1], Phase::Busy, 0.0);
+        assert_eq!(
+            slab.heaviest(Some(s[0]), by_input),
+            Some(s[2]),
+            "busy: with a worker"
+        );
+        assert_eq!(slab.heaviest(Some(s[2]), by_input), Some(s[3]));
+        for &id in &s[2..] {
+            slab.get(id).input_charge = 0;
+        }
+        assert_eq!(slab.heaviest(Some(s[1]), by_input), Some(s[0]));
+        assert_eq!(slab.heaviest(Some(s[0]), by_input), None, "nothing held");
+    }
+
+    #[test]
+    fn parked_slots_have_a_deadline() {
+        let mut slab: Slab<()> = Slab::new(2);
+        let s = ids(&mut slab, 2);
+        slab.set_phase(s[0], Phase::Parked, 4.0);
+        slab.set_phase(s[1], Phase::Parked, 5.0);
+        assert_eq!(slab.front(List::Parked), Some((s[0], 4.0)));
+        slab.set_phase(s[0], Phase::Busy, 0.0);
+        assert_eq!(slab.front(List::Parked), Some((s[1], 5.0)));
     }
 
     #[test]

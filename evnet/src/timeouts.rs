@@ -68,6 +68,12 @@ impl Timeouts {
         accepted + self.read
     }
 
+    /// The deadline of a connection parked at `now` (waiting for room in the loop): the
+    /// read timeout, as for a request.
+    pub fn parked_deadline(&self, now: f64) -> f64 {
+        now + self.read
+    }
+
     /// The deadline of a request whose first byte arrived at `started`.
     pub fn read_deadline(&self, started: f64) -> f64 {
         started + self.read

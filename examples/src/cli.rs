@@ -451,7 +451,7 @@ pub fn parse_listening_line(line: &str) -> Option<SocketAddr> {
 pub fn stats_line(s: &Stats) -> String {
     format!(
         "stats: connections={} max_concurrent={} refused={} requests={} timed_out={} \
-         handler_panics={} threads={}/{} tls_handshake_failures={}",
+         handler_panics={} threads={}/{} tls_handshake_failures={} shed={}",
         s.total_connections,
         s.max_concurrent_connections,
         s.refused_connections,
@@ -461,6 +461,7 @@ pub fn stats_line(s: &Stats) -> String {
         s.current_threads,
         s.max_threads,
         s.tls_handshake_failures,
+        s.shed_connections,
     )
 }
 

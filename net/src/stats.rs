@@ -51,6 +51,12 @@ pub struct Stats {
     /// connects and closes without sending a byte is not counted. Always 0 without TLS
     /// (feature `tls`). Counted the same way by both servers.
     pub tls_handshake_failures: u64,
+    /// Connections an event loop closed to keep its service for others (`evnet`; always 0
+    /// in `net`): at a full input or output budget the largest holders of buffered bytes
+    /// are closed rather than every new request made to wait, and a connection parked
+    /// (waiting for room in the loop) longer than `read_timeout` is closed. See evnet's
+    /// budget policy.
+    pub shed_connections: u64,
 }
 
 /// Live counters behind [`Stats`], updated by a server's threads.
@@ -87,6 +93,8 @@ pub struct Counters {
     pub buffered_output: AtomicUsize,
     /// See [`Stats::tls_handshake_failures`].
     pub tls_handshake_failures: AtomicU64,
+    /// See [`Stats::shed_connections`].
+    pub shed_connections: AtomicU64,
 }
 
 impl Counters {
@@ -120,6 +128,7 @@ impl Counters {
             buffered_input: self.buffered_input.load(Relaxed),
             buffered_output: self.buffered_output.load(Relaxed),
             tls_handshake_failures: self.tls_handshake_failures.load(Relaxed),
+            shed_connections: self.shed_connections.load(Relaxed),
         }
     }
 }

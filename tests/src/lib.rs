@@ -21,6 +21,12 @@ pub trait TestServer: Server {
     const EVENTED: bool;
     /// Options giving `loops` event loops and `workers` workers (ignored by `net`).
     fn options(loops: usize, workers: usize) -> Self::Options;
+    /// `options` with per-loop input and output budgets of `input` and `output` bytes
+    /// (`net` has no budgets: unchanged).
+    fn with_budgets(options: Self::Options, input: usize, output: usize) -> Self::Options {
+        let _ = (input, output);
+        options
+    }
 }
 
 impl TestServer for net::TcpServer {
@@ -34,6 +40,9 @@ impl TestServer for evnet::EvServer {
     const EVENTED: bool = true;
     fn options(loops: usize, workers: usize) -> evnet::EvOptions {
         evnet::EvOptions::default().loops(loops).workers(workers)
+    }
+    fn with_budgets(options: evnet::EvOptions, input: usize, output: usize) -> evnet::EvOptions {
+        options.input_budget(input).output_budget(output)
     }
 }
 
@@ -88,6 +97,9 @@ impl TestServer for InlineEvServer {
         evnet::EvOptions::default()
             .loops(loops)
             .dispatch(evnet::Dispatch::Inline)
+    }
+    fn with_budgets(options: evnet::EvOptions, input: usize, output: usize) -> evnet::EvOptions {
+        options.input_budget(input).output_budget(output)
     }
 }
 

@@ -915,12 +915,14 @@ fn slow_steady_reader_gets_everything<S: TestServer>() {
 // ----- input budget (evnet) -------------------------------------------------------------
 
 /// With a 64 KiB input budget, 16 clients send partial `POST /echo` requests (24 KiB of a
-/// 32 KiB body each, 384 KiB in all): the loop stops reading near the budget
-/// (`buffered_input` never exceeds it by more than one read's worth), nothing is dropped,
-/// and once the clients finish their bodies each gets exactly one answer with its own body,
-/// then a normal answer to its next request.
+/// 32 KiB body each, 384 KiB in all): `buffered_input` never exceeds the budget by more
+/// than one read's worth; when the whole budget is used the loop sheds its largest holders
+/// (closed, counted in `shed_connections`) rather than holding every client, so once the
+/// clients finish their bodies each one either gets exactly one answer with its own body
+/// (then a normal answer to its next request) or was closed without an answer, and the
+/// closed ones are exactly the shed ones. Nothing is dropped silently.
 #[test]
-fn evnet_input_budget_pauses_reading_and_drops_nothing() {
+fn evnet_input_budget_bounds_buffering_and_sheds_the_largest() {
     const CLIENTS: usize = 16;
     const BODY: usize = 32 * 1024;
     const FIRST: usize = 24 * 1024;
@@ -959,29 +961,32 @@ fn evnet_input_budget_pauses_reading_and_drops_nothing() {
         "the loop buffering partial requests",
         |s| s.buffered_input >= BUDGET / 2,
     );
-    // Watch the pause hold for a moment: reading must not go on past the budget.
+    // Watch the bound hold for a moment.
     let until = Instant::now() + Duration::from_millis(300);
     while Instant::now() < until {
         gauges.sample(&server);
         thread::sleep(Duration::from_millis(5));
     }
-    assert!(
-        gauges.max_input <= BUDGET + ONE_READ,
-        "buffered_input reached {} with an input budget of {BUDGET}",
-        gauges.max_input
-    );
     assert_eq!(server.stats().requests, 0, "no request is complete yet");
 
     for (client, body) in clients.iter_mut().zip(&bodies) {
-        client.get_ref().write_all(&body[FIRST..]).unwrap();
+        // A shed client's socket may be closed already: its write may fail.
+        let _ = client.get_ref().write_all(&body[FIRST..]);
     }
+    let mut answered = 0;
+    let mut closed = 0;
     for (i, (client, body)) in clients.iter_mut().zip(&bodies).enumerate() {
-        let (status, echoed) = read_response(client)
-            .unwrap_or_else(|e| panic!("client {i}: no answer to its completed request: {e}"));
-        assert_eq!(status, 200, "client {i}");
-        assert!(echoed == *body, "client {i}: the echo differs");
-        // The next answer is the next request's: the echo was answered exactly once.
-        get(client).unwrap_or_else(|e| panic!("client {i}: {e}"));
+        match read_response(client) {
+            Ok((status, echoed)) => {
+                assert_eq!(status, 200, "client {i}");
+                assert!(echoed == *body, "client {i}: the echo differs");
+                // The next answer is the next request's: the echo was answered once.
+                get(client).unwrap_or_else(|e| panic!("client {i}: {e}"));
+                answered += 1;
+            }
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof || is_reset(&e) => closed += 1,
+            Err(e) => panic!("client {i}: neither answered nor closed: {e}"),
+        }
     }
     assert!(
         gauges.max_input <= BUDGET + ONE_READ,
@@ -989,7 +994,9 @@ fn evnet_input_budget_pauses_reading_and_drops_nothing() {
         gauges.max_input
     );
     let stats = gauges.sample(&server);
-    assert_eq!(stats.requests, 2 * CLIENTS as u64, "{stats:?}");
+    assert!(answered > 0, "every client was shed: {stats:?}");
+    assert_eq!(stats.shed_connections, closed, "closed = shed: {stats:?}");
+    assert_eq!(stats.requests, 2 * answered, "{stats:?}");
     assert_eq!(stats.timed_out, 0, "{stats:?}");
     drop(clients);
     assert_whole_and_stop(&mut server, &mut gauges, running, before);
