@@ -170,6 +170,8 @@ pub struct Connection {
     streamed: bool,
     /// `ServerParams::max_requests_per_connection`.
     max_requests: Option<u64>,
+    /// `ServerParams::max_output_buffer`, for [`Connection::max_output_buffer`].
+    max_output_buffer: usize,
     /// The server will take no further request on this connection (it is draining).
     last: bool,
 }
@@ -312,6 +314,7 @@ impl Connection {
             output_limit,
             streamed: false,
             max_requests: params.max_requests_per_connection(),
+            max_output_buffer: params.max_output_buffer(),
             last: false,
         }
     }
@@ -419,6 +422,25 @@ impl Connection {
             || self
                 .max_requests
                 .is_some_and(|max| self.requests + 1 >= max)
+    }
+
+    /// The server's `ServerParams::max_output_buffer` (default 2 MiB): the most response
+    /// bytes an evented server holds unsent for this connection (`net` sends as it goes
+    /// and ignores it for sending). A handler that assembles a response in memory can use
+    /// it to refuse one that would outgrow the output limit.
+    ///
+    /// ```
+    /// # use std::net::{TcpListener, TcpStream};
+    /// let params = net::ServerParams::builder().max_output_buffer(64 * 1024).build()?;
+    /// # let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// # let _client = TcpStream::connect(listener.local_addr()?)?;
+    /// # let (socket, _) = listener.accept()?;
+    /// let conn = net::Connection::new(socket, &params)?;
+    /// assert_eq!(conn.max_output_buffer(), 64 * 1024);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn max_output_buffer(&self) -> usize {
+        self.max_output_buffer
     }
 
     /// The underlying socket (for options such as TTL; reading or writing it directly

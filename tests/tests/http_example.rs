@@ -592,6 +592,42 @@ fn chunk_size_leading_zeros<S: TestServer>() {
     stop(server);
 }
 
+/// A chunked body's framing is bounded against its data: chunk extensions of 4,000
+/// bytes around one-byte chunks (540 such chunks were 2.1 MB on the wire for 540 bytes)
+/// get 400 once the framing passes 16 KiB; a trailer section over `max_head` (8 KiB),
+/// counted with its line ends as a head is, gets 431. Ordinary small chunks are served.
+fn chunked_framing_is_bounded_by_its_data<S: TestServer>() {
+    let server = start::<S>();
+    let addr = server.local_addr();
+    let head = b"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n";
+    // Six such chunks, a whole request: 24 KB of framing for 6 bytes of data.
+    let mut request = head.to_vec();
+    for _ in 0..6 {
+        request.extend_from_slice(b"1;");
+        request.resize(request.len() + 3998, b'e');
+        request.extend_from_slice(b"\r\nx\r\n");
+    }
+    request.extend_from_slice(b"0\r\n\r\n");
+    let r = assert_error_and_close(addr, &request, 400);
+    assert!(r.text().contains("framing"), "{}: {r:?}", S::NAME);
+    // 2,800 trailer lines `a`: 2,800 bytes of fields, 8,402 with the line ends.
+    let mut request = head.to_vec();
+    request.extend_from_slice(b"1\r\nx\r\n0\r\n");
+    request.extend_from_slice(&b"a\r\n".repeat(2800));
+    request.extend_from_slice(b"\r\n");
+    assert_error_and_close(addr, &request, 431);
+    // 4 KiB in 16-byte chunks: 6 bytes of framing each, served.
+    let mut c = Client::connect(addr);
+    let mut request = head.to_vec();
+    request.extend_from_slice(&b"10\r\n0123456789abcdef\r\n".repeat(256));
+    request.extend_from_slice(b"0\r\n\r\n");
+    let r = c.request(&request);
+    assert_eq!(r.status, 200, "{}: {r:?}", S::NAME);
+    assert_eq!(r.body, b"0123456789abcdef".repeat(256));
+    assert_hello(&c.request(GET_ROOT));
+    stop(server);
+}
+
 /// A `Host` whose value is not `uri-host [ ":" port ]` gets 400 (RFC 9112 §3.2).
 fn invalid_host_400<S: TestServer>() {
     let server = start::<S>();
@@ -641,6 +677,7 @@ tests::server_tests!(
     last_request_says_close,
     absolute_form_target,
     chunk_size_leading_zeros,
+    chunked_framing_is_bounded_by_its_data,
     invalid_host_400,
     work_blocks_then_answers_hello,
     work_bad_query_400,

@@ -8,19 +8,29 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use examples::resp::RespHandler;
-use net::ServerParams;
+use net::{ServerParams, ServerParamsBuilder};
 use tests::{wait_until, TestServer, PATIENCE};
 
 /// How long a client read may wait: a server bug fails the test instead of hanging it.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn start<S: TestServer>(handler: RespHandler) -> S {
-    let params = ServerParams::builder()
-        .keep_alive_timeout(Duration::from_secs(10))
-        .read_timeout(Duration::from_secs(10))
-        .write_timeout(Duration::from_secs(10))
-        .build()
-        .expect("params");
+    start_tuned(handler, |params| params)
+}
+
+/// [`start`] with server parameters changed by `tune`.
+fn start_tuned<S: TestServer>(
+    handler: RespHandler,
+    tune: impl FnOnce(ServerParamsBuilder) -> ServerParamsBuilder,
+) -> S {
+    let params = tune(
+        ServerParams::builder()
+            .keep_alive_timeout(Duration::from_secs(10))
+            .read_timeout(Duration::from_secs(10))
+            .write_timeout(Duration::from_secs(10)),
+    )
+    .build()
+    .expect("params");
     let mut server = S::bind_with("127.0.0.1:0", handler, params, S::options(2, 2))
         .unwrap_or_else(|e| panic!("{}: bind: {e}", S::NAME));
     server
@@ -99,6 +109,20 @@ impl Resp {
                 }
             }
             other => panic!("not a RESP reply: {:?} in {line:?}", other as char),
+        }
+    }
+
+    /// The server closed the connection cleanly: end of input, not a reset (which can
+    /// destroy replies the client has not read yet).
+    fn expect_eof(&mut self) {
+        let mut rest = Vec::new();
+        match self.reader.read_to_end(&mut rest) {
+            Ok(_) => assert!(
+                rest.is_empty(),
+                "unexpected bytes: {:?}",
+                String::from_utf8_lossy(&rest)
+            ),
+            Err(e) => panic!("expected end of input (a clean close), got {e}"),
         }
     }
 
@@ -296,6 +320,54 @@ fn protocol_errors_close_only_their_connection<S: TestServer>() {
     server.shutdown(tests::SHUTDOWN_DEADLINE).unwrap();
 }
 
+/// A bulk over the limit sent with its data, as clients send it, more than the server
+/// reads at once: the error reply arrives and the close is clean (end of input, not a
+/// reset that could destroy the reply), on `net` too, which never frames.
+fn a_bulk_over_the_limit_with_its_data_closes_cleanly<S: TestServer>() {
+    let mut server = start::<S>(RespHandler::new().max_bulk_bytes(1024));
+    let mut c = Resp::connect(server.local_addr());
+    let mut command = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$32768\r\n".to_vec();
+    command.resize(command.len() + 32768, b'v');
+    command.extend_from_slice(b"\r\n");
+    c.send(&command);
+    assert_eq!(c.reply(), "-ERR Protocol error: invalid bulk length\r\n");
+    c.expect_eof();
+    server.shutdown(tests::SHUTDOWN_DEADLINE).unwrap();
+}
+
+/// A whole command is bounded by `max_command_bytes` on both servers, however its bytes
+/// come: a bulk header that takes it past the limit, or a line (inline command, count,
+/// bulk header) with no end yet that grows past it, closes the connection without a
+/// reply (as Redis does past `client-query-buffer-limit`) as soon as those bytes are
+/// there: the client never has to send the rest, and the server never buffers it.
+fn a_command_over_max_command_is_closed_before_it_is_buffered<S: TestServer>() {
+    // The server would wait for the rest far longer than the client waits for the close.
+    let mut server = start_tuned::<S>(RespHandler::new().max_command_bytes(4096), |p| {
+        p.read_timeout(CLIENT_TIMEOUT * 6)
+    });
+    let addr = server.local_addr();
+    let long_line = |prefix: &[u8]| {
+        let mut bytes = prefix.to_vec();
+        bytes.resize(5000, b'1');
+        bytes
+    };
+    for input in [
+        b"*2\r\n$4\r\nECHO\r\n$5000\r\n".to_vec(),
+        long_line(b"ECHO "),
+        long_line(b"*"),
+        long_line(b"*2\r\n$4\r\nECHO\r\n$"),
+    ] {
+        let mut c = Resp::connect(addr);
+        c.send(&input);
+        c.expect_closed();
+    }
+    // Within the limit, the same commands are served.
+    let mut c = Resp::connect(addr);
+    let value = "v".repeat(4000);
+    assert_eq!(c.call(&["ECHO", &value]), bulk(&value));
+    server.shutdown(tests::SHUTDOWN_DEADLINE).unwrap();
+}
+
 /// A bulk longer than the configured maximum is refused before its bytes arrive.
 fn a_bulk_over_the_limit_is_refused<S: TestServer>() {
     let mut server = start::<S>(RespHandler::new().max_bulk_bytes(1024));
@@ -311,7 +383,9 @@ fn a_bulk_over_the_limit_is_refused<S: TestServer>() {
 
 /// What one small command could make the server allocate is bounded: `APPEND` stops at
 /// the bulk limit (Redis's error), and an `MGET` naming one large key many times is
-/// refused before its reply passes 64 MiB; the connection stays usable.
+/// refused before its reply passes the connection's output limit (2 MiB by default: a
+/// 64 KiB value named 1,000 times, a 9 KB request, would be a 62.5 MiB reply); the
+/// connection stays usable.
 fn small_commands_cannot_make_huge_values_or_replies<S: TestServer>() {
     let mut server = start::<S>(RespHandler::new().max_bulk_bytes(2 << 20));
     let mut c = Resp::connect(server.local_addr());
@@ -323,9 +397,54 @@ fn small_commands_cannot_make_huge_values_or_replies<S: TestServer>() {
         "-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n"
     );
     assert_eq!(c.call(&["STRLEN", "big"]), ":2097152\r\n", "unchanged");
+    // One value is not an amplification: GET sends it whatever its size.
+    assert_eq!(c.call(&["GET", "big"]).len(), 2 * mib.len() + 12);
+    let value = "v".repeat(64 << 10);
+    assert_eq!(c.call(&["SET", "k64", &value]), OK);
     let mut mget = vec!["MGET"];
-    mget.extend(std::iter::repeat_n("big", 40)); // 80 MiB of reply from ~400 bytes
-    assert_eq!(c.call(&mget), "-ERR MGET reply would exceed 64 MiB\r\n");
+    mget.extend(std::iter::repeat_n("k64", 1000));
+    assert_eq!(
+        c.call(&mget),
+        "-ERR reply would exceed the output limit (2097152 bytes)\r\n"
+    );
+    assert_eq!(c.call(&["PING"]), "+PONG\r\n");
+    server.shutdown(tests::SHUTDOWN_DEADLINE).unwrap();
+}
+
+/// The bound on `MGET` and `KEYS` replies is the server's `max_output_buffer`: replies
+/// within it are whole, larger ones get the error naming it, and the connection stays
+/// usable.
+fn reply_bound_follows_max_output_buffer<S: TestServer>() {
+    let limit = 256 << 10;
+    let mut server = start_tuned::<S>(RespHandler::new(), |p| p.max_output_buffer(limit));
+    let mut c = Resp::connect(server.local_addr());
+    let too_large = format!("-ERR reply would exceed the output limit ({limit} bytes)\r\n");
+    let value = "v".repeat(64 << 10);
+    assert_eq!(c.call(&["SET", "k", &value]), OK);
+    // Three values (192 KiB and change) fit 256 KiB, four do not.
+    assert_eq!(
+        c.call(&["MGET", "k", "k", "k"]),
+        format!("*3\r\n{}", bulk(&value).repeat(3))
+    );
+    assert_eq!(c.call(&["MGET", "k", "k", "k", "k"]), too_large);
+    // 1,000 keys of 300 bytes: a 300 KB `KEYS *` reply from a 14-byte request.
+    let mut mset = String::new();
+    let mut n = 0;
+    for i in 0..1000 {
+        let key = format!("key:{i:04}:{}", "x".repeat(291));
+        mset.push_str(&format!(
+            "*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n$1\r\n1\r\n",
+            key.len()
+        ));
+        n += 1;
+    }
+    c.send(mset.as_bytes());
+    for _ in 0..n {
+        assert_eq!(c.reply(), OK);
+    }
+    assert_eq!(c.call(&["KEYS", "*"]), too_large);
+    let reply = c.call(&["KEYS", "key:00*"]); // 100 keys, about 30 KB
+    assert!(reply.starts_with("*100\r\n"), "{}", &reply[..20]);
     assert_eq!(c.call(&["PING"]), "+PONG\r\n");
     server.shutdown(tests::SHUTDOWN_DEADLINE).unwrap();
 }
@@ -398,7 +517,10 @@ tests::server_tests!(
     command_errors_keep_the_connection,
     protocol_errors_close_only_their_connection,
     a_bulk_over_the_limit_is_refused,
+    a_bulk_over_the_limit_with_its_data_closes_cleanly,
+    a_command_over_max_command_is_closed_before_it_is_buffered,
     small_commands_cannot_make_huge_values_or_replies,
+    reply_bound_follows_max_output_buffer,
     pipelined_commands_are_answered_in_order,
     inline_commands,
     a_trickled_command_does_not_hold_others,

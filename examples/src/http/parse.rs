@@ -25,8 +25,12 @@
 //!   [host](Head::host) (a `Host` field is still validated but no longer decides). An
 //!   `http` or `https` URI whose authority is not a valid host is rejected (400). Other
 //!   forms (`*`, `host:port`, other schemes) are passed on as they are.
-//! - A chunk size may have any number of leading zeros (up to 4 KiB of digits); its value
-//!   must fit in 64 bits.
+//! - A chunk size may have any number of leading zeros; its value must fit in 64 bits.
+//!   A chunked body's framing is bounded against its data (see [`ChunkedDecoder`]): a
+//!   chunk-size line (size digits and extensions) has at most 4 KiB, the framing bytes
+//!   (chunk-size lines and the CRLF after each chunk's data) at most 16 KiB or as many as
+//!   the data decoded so far, whichever is more (else 400), and the trailer section at
+//!   most [`Limits::max_head`] bytes (else 431).
 //! - `Expect: 100-continue` is recognised; any other expectation gets 417.
 //! - Versions other than HTTP/1.0 and HTTP/1.1 get 505.
 //!
@@ -48,12 +52,19 @@
 
 use std::fmt;
 
-/// How long a chunk extension (the text after the chunk size) may be.
-const MAX_CHUNK_EXTENSION: usize = 4096;
+/// Most bytes of a chunk-size line without its CRLF: the size's hex digits, leading zeros
+/// included (only the value must fit in 64 bits; this keeps a line of zeros from going on
+/// forever), and its extensions.
+const MAX_CHUNK_LINE: usize = 4096;
 
-/// How many hex digits a chunk size may have, leading zeros included (only its value must
-/// fit in 64 bits; this bound keeps a line of zeros from going on forever).
-const MAX_CHUNK_SIZE_DIGITS: usize = 4096;
+/// The framing bytes of a chunked body (chunk-size lines with their CRLF, and the CRLF
+/// after each chunk's data; not the trailers) may be this many, or as many as the data
+/// decoded so far when that is more. So the body on the wire is at most its data plus
+/// the larger of this and its data (plus the trailers), whereas chunk extensions of 4,000
+/// bytes around 1-byte chunks used to make it some 4,000 times its data (540 bytes of
+/// data in 2.1 MB). Ordinary chunking stays far below: a 16-byte chunk costs 6 bytes of
+/// framing.
+const CHUNK_FRAMING_ALLOWANCE: u64 = 16 * 1024;
 
 /// The limits the parser enforces.
 ///
@@ -827,10 +838,18 @@ fn is_target_char(b: u8) -> bool {
 /// A decoder for a chunked request body (RFC 9112 §7.1) that accepts its input in any
 /// pieces: the state between pieces lives in the decoder, not in a buffer.
 ///
-/// Chunk sizes may have leading zeros (up to 4 KiB of digits; the value must fit in 64
-/// bits). Chunk extensions are skipped (up to 4 KiB each) and so are trailer fields (up
-/// to [`Limits::max_head`] bytes in all). The decoded size is bounded by
-/// [`Limits::max_body`].
+/// Chunk sizes may have leading zeros (the value must fit in 64 bits), and chunk
+/// extensions are skipped; a chunk-size line, digits and extensions, has at most 4 KiB
+/// (then 400). Trailer fields are skipped too; the trailer section, its line ends and
+/// the final empty line included, has at most [`Limits::max_head`] bytes, as a head
+/// (then 431). The decoded size is bounded by [`Limits::max_body`] (then 413).
+///
+/// The framing is bounded against the data, so that a small body cannot take megabytes
+/// on the wire: its bytes (chunk-size lines with their CRLF, and the CRLF after each
+/// chunk's data) may be 16 KiB, or as many as the data decoded so far when that is more;
+/// one more is 400. A chunked body thus takes at most its data plus the larger of 16 KiB
+/// and its data, plus the trailers: with the default limits, at most 2 MiB + 8 KiB on
+/// the wire for 1 MiB of data, and about 24 KiB for a few bytes.
 ///
 /// ```
 /// use examples::http::parse::{ChunkedDecoder, Limits};
@@ -852,8 +871,12 @@ pub struct ChunkedDecoder {
     size: u64,
     /// Hex digits of the chunk size so far, leading zeros included.
     digits: usize,
-    extension_len: usize,
+    /// Bytes of the chunk-size line so far, without its CRLF.
+    line_len: usize,
     body_len: u64,
+    /// Framing bytes so far (see [`CHUNK_FRAMING_ALLOWANCE`]).
+    framing: u64,
+    /// Bytes of the trailer section so far, line ends included.
     trailer_len: usize,
     max_body: u64,
     max_trailer: usize,
@@ -893,8 +916,9 @@ impl ChunkedDecoder {
             state: ChunkState::Size,
             size: 0,
             digits: 0,
-            extension_len: 0,
+            line_len: 0,
             body_len: 0,
+            framing: 0,
             trailer_len: 0,
             max_body: limits.max_body,
             max_trailer: limits.max_head,
@@ -925,19 +949,26 @@ impl ChunkedDecoder {
         let mut i = 0;
         while i < input.len() {
             let b = input[i];
+            if self.state.is_framing() {
+                self.framing += 1;
+                if self.framing > self.body_len.max(CHUNK_FRAMING_ALLOWANCE) {
+                    return Err(Error::Malformed("chunk framing too large for its data"));
+                }
+            }
             match self.state {
                 ChunkState::Size => {
                     if let Some(digit) = hex_value(b) {
                         // Only the value must fit in 64 bits, not the digits: leading
-                        // zeros are fine (up to a bound).
+                        // zeros are fine (up to the line's bound).
                         if self.size >> 60 != 0 {
                             return Err(Error::Malformed("chunk size too large"));
                         }
-                        if self.digits == MAX_CHUNK_SIZE_DIGITS {
+                        if self.line_len == MAX_CHUNK_LINE {
                             return Err(Error::Malformed("chunk size too long"));
                         }
                         self.size = (self.size << 4) | u64::from(digit);
                         self.digits += 1;
+                        self.line_len += 1;
                     } else if self.digits == 0 {
                         return Err(Error::Malformed("invalid chunk size"));
                     } else {
@@ -946,18 +977,16 @@ impl ChunkedDecoder {
                             b';' | b' ' | b'\t' => ChunkState::Extension,
                             _ => return Err(Error::Malformed("invalid chunk size")),
                         };
+                        if self.state == ChunkState::Extension {
+                            self.extend_line()?;
+                        }
                     }
                     i += 1;
                 }
                 ChunkState::Extension => {
                     match b {
                         b'\r' => self.state = ChunkState::SizeLf,
-                        b'\t' | b' '..=b'~' | 0x80.. => {
-                            self.extension_len += 1;
-                            if self.extension_len > MAX_CHUNK_EXTENSION {
-                                return Err(Error::Malformed("chunk extension too long"));
-                            }
-                        }
+                        b'\t' | b' '..=b'~' | 0x80.. => self.extend_line()?,
                         _ => return Err(Error::Malformed("invalid chunk extension")),
                     }
                     i += 1;
@@ -998,10 +1027,19 @@ impl ChunkedDecoder {
                     self.state = ChunkState::Size;
                     self.size = 0;
                     self.digits = 0;
-                    self.extension_len = 0;
+                    self.line_len = 0;
                     i += 1;
                 }
+                ChunkState::TrailerStart
+                | ChunkState::Trailer
+                | ChunkState::TrailerLf
+                | ChunkState::EndLf
+                    if self.trailer_len == self.max_trailer =>
+                {
+                    return Err(Error::HeadTooLarge);
+                }
                 ChunkState::TrailerStart | ChunkState::Trailer => {
+                    self.trailer_len += 1;
                     if b == b'\r' {
                         self.state = if self.state == ChunkState::TrailerStart {
                             ChunkState::EndLf
@@ -1011,16 +1049,13 @@ impl ChunkedDecoder {
                     } else if b == b'\n' {
                         return Err(Error::Malformed("line ends with a bare LF"));
                     } else {
-                        self.trailer_len += 1;
-                        if self.trailer_len > self.max_trailer {
-                            return Err(Error::HeadTooLarge);
-                        }
                         self.state = ChunkState::Trailer;
                     }
                     i += 1;
                 }
                 ChunkState::TrailerLf => {
                     expect_byte(b, b'\n', "trailer line without CRLF")?;
+                    self.trailer_len += 1;
                     self.state = ChunkState::TrailerStart;
                     i += 1;
                 }
@@ -1033,6 +1068,32 @@ impl ChunkedDecoder {
             }
         }
         Ok(if self.is_done() { Some(i) } else { None })
+    }
+}
+
+impl ChunkedDecoder {
+    /// One more byte of a chunk extension (or the delimiter that starts one).
+    fn extend_line(&mut self) -> Result<(), Error> {
+        self.line_len += 1;
+        if self.line_len > MAX_CHUNK_LINE {
+            return Err(Error::Malformed("chunk extension too long"));
+        }
+        Ok(())
+    }
+}
+
+impl ChunkState {
+    /// A byte read in this state is framing: part of a chunk-size line or of the CRLF
+    /// after chunk data (not data, not trailers).
+    fn is_framing(self) -> bool {
+        matches!(
+            self,
+            ChunkState::Size
+                | ChunkState::Extension
+                | ChunkState::SizeLf
+                | ChunkState::DataCr
+                | ChunkState::DataLf
+        )
     }
 }
 
@@ -1524,7 +1585,7 @@ mod tests {
             Err(Error::Malformed("chunk size too large"))
         );
         // Leading zeros are bounded.
-        let mut wire = vec![b'0'; MAX_CHUNK_SIZE_DIGITS];
+        let mut wire = vec![b'0'; MAX_CHUNK_LINE];
         wire.extend_from_slice(b"1\r\na\r\n0\r\n\r\n");
         assert_eq!(
             decode_all(&wire),
@@ -1536,6 +1597,117 @@ mod tests {
         let req = b"POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n\
                     000000000000000000003\r\nabc\r\n0000000000000000000000\r\n\r\n";
         assert_eq!(len(req), Ok(Parsed::Complete(req.len())));
+    }
+
+    /// A chunk-size line, digits and extensions together, has at most 4 KiB.
+    #[test]
+    fn chunk_size_lines_are_bounded() {
+        let line = |digits: usize, ext: usize| {
+            let mut wire = vec![b'0'; digits - 1];
+            wire.push(b'1');
+            if ext > 0 {
+                wire.push(b';');
+                wire.resize(digits + ext, b'e');
+            }
+            wire.extend_from_slice(b"\r\nx\r\n0\r\n\r\n");
+            decode_all(&wire).map(|(body, _)| body)
+        };
+        assert_eq!(line(MAX_CHUNK_LINE, 0), Ok(b"x".to_vec()));
+        assert_eq!(line(100, MAX_CHUNK_LINE - 100), Ok(b"x".to_vec()));
+        assert_eq!(
+            line(100, MAX_CHUNK_LINE - 99),
+            Err(Error::Malformed("chunk extension too long"))
+        );
+        assert_eq!(
+            line(1, MAX_CHUNK_LINE),
+            Err(Error::Malformed("chunk extension too long"))
+        );
+    }
+
+    /// The issue's figures: 540 one-byte chunks, each with 4,000 bytes of extensions,
+    /// were 2.1 MB on the wire for 540 bytes of data. The framing now may take 16 KiB, or
+    /// as much as the data decoded so far: refused after 16 KiB, whichever way the bytes
+    /// come.
+    #[test]
+    fn chunk_framing_is_bounded_by_the_data() {
+        let mut wire = Vec::new();
+        for _ in 0..540 {
+            wire.extend_from_slice(b"1;");
+            wire.resize(wire.len() + 3998, b'e');
+            wire.extend_from_slice(b"\r\nx\r\n");
+        }
+        wire.extend_from_slice(b"0\r\n\r\n");
+        assert!(wire.len() > 2_000_000);
+        let too_much = Err(Error::Malformed("chunk framing too large for its data"));
+        assert_eq!(decode_all(&wire).map(|_| ()), too_much);
+        // Fed in pieces, it stops within the allowance and the bytes of one more line.
+        let mut decoder = ChunkedDecoder::new(&limits());
+        let mut fed = 0;
+        let failed = wire.chunks(1000).find_map(|piece| {
+            fed += piece.len();
+            decoder.decode(piece, None).err()
+        });
+        assert_eq!(
+            failed,
+            Some(Error::Malformed("chunk framing too large for its data"))
+        );
+        assert!(fed <= 16 * 1024 + 1000, "{fed}");
+
+        // One-byte chunks cost 5 bytes of framing each: 3,276 of them and the last-chunk
+        // line (3 bytes) make 16,383 bytes, within 16 KiB; one more chunk is not.
+        let ones = |n: usize| {
+            let mut wire = b"1\r\nx\r\n".repeat(n);
+            wire.extend_from_slice(b"0\r\n\r\n");
+            decode_all(&wire).map(|(body, _)| body.len())
+        };
+        assert_eq!(ones(3276), Ok(3276));
+        assert_eq!(ones(3277), too_much.map(|()| 0));
+        // Past 16 KiB of data, the data is the allowance: after a 64 KiB chunk, 64 KiB of
+        // framing (16 lines of 4 KiB) is fine.
+        let mut wire = b"10000\r\n".to_vec();
+        wire.resize(wire.len() + 0x10000, b'd');
+        wire.extend_from_slice(b"\r\n");
+        for _ in 0..15 {
+            wire.extend_from_slice(b"1;");
+            wire.resize(wire.len() + 4000, b'e');
+            wire.extend_from_slice(b"\r\nx\r\n");
+        }
+        wire.extend_from_slice(b"0\r\n\r\n");
+        assert_eq!(
+            decode_all(&wire).map(|(body, _)| body.len()),
+            Ok(0x10000 + 15)
+        );
+        // Ordinary chunking is far below: 1 MiB in 16-byte chunks (6 bytes of framing
+        // each).
+        let mut wire = b"10\r\n0123456789abcdef\r\n".repeat(1 << 16);
+        wire.extend_from_slice(b"0\r\n\r\n");
+        assert_eq!(decode_all(&wire).map(|(body, _)| body.len()), Ok(1 << 20));
+    }
+
+    /// The trailer section is bounded as a head is: all its bytes, line ends and the
+    /// final empty line included, count against `max_head`.
+    #[test]
+    fn trailer_sections_are_bounded_with_their_line_ends() {
+        let small = Limits {
+            max_head: 64,
+            ..Limits::default()
+        };
+        let decode = |trailers: &[u8]| {
+            let mut wire = b"1\r\nx\r\n0\r\n".to_vec();
+            wire.extend_from_slice(trailers);
+            ChunkedDecoder::new(&small).decode(&wire, None)
+        };
+        // 18 lines `a` and one `abcdef`, with their CRLFs, and the final CRLF: 64 bytes.
+        let mut trailers = b"a\r\n".repeat(18);
+        trailers.extend_from_slice(b"abcdef\r\n\r\n");
+        assert_eq!(trailers.len(), 64);
+        assert_eq!(decode(&trailers), Ok(Some(9 + 64)));
+        // One byte more: 431, though the field bytes alone (24) are far below 64.
+        let mut trailers = b"a\r\n".repeat(18);
+        trailers.extend_from_slice(b"abcdefg\r\n\r\n");
+        assert_eq!(decode(&trailers), Err(Error::HeadTooLarge));
+        let many_short_lines = b"a\r\n".repeat(100);
+        assert_eq!(decode(&many_short_lines), Err(Error::HeadTooLarge));
     }
 
     #[test]

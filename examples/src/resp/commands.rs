@@ -10,6 +10,7 @@
 //! commands (or unknown subcommands).
 
 use std::fmt::Write as _;
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -165,6 +166,9 @@ pub(crate) struct Ctx<'a> {
     /// The port the connection was accepted on (`INFO`).
     pub(crate) port: u16,
     pub(crate) clock: Clock,
+    /// The largest reply a command that can amplify its request (`MGET`, `KEYS`) may
+    /// build: the connection's output limit (`ServerParams::max_output_buffer`).
+    pub(crate) max_reply: usize,
     now: Option<i64>,
 }
 
@@ -175,6 +179,7 @@ impl<'a> Ctx<'a> {
         client: &'a mut Client,
         port: u16,
         clock: Clock,
+        max_reply: usize,
     ) -> Ctx<'a> {
         Ctx {
             server,
@@ -182,6 +187,7 @@ impl<'a> Ctx<'a> {
             client,
             port,
             clock,
+            max_reply,
             now: None,
         }
     }
@@ -893,30 +899,66 @@ fn exists(ctx: &mut Ctx<'_>, argv: Argv<'_>, out: &mut Vec<u8>) -> Flow {
     Flow::Continue
 }
 
-/// The largest reply `MGET` builds (a deliberate departure from Redis, which has no such
-/// bound): naming one large key many times must not make the server build a reply far
-/// larger than the request, with the keys' shards locked meanwhile.
-pub(crate) const MGET_REPLY_LIMIT: usize = 64 << 20;
+/// Bytes of `n` in decimal.
+fn decimal_len(n: usize) -> usize {
+    n.checked_ilog10().map_or(1, |d| d as usize + 1)
+}
 
+/// Bytes of a bulk reply of `len` bytes: `$len\r\n…\r\n`.
+fn bulk_len(len: usize) -> usize {
+    1 + decimal_len(len) + 2 + len + 2
+}
+
+/// Bytes of an array header for `n` elements: `*n\r\n`.
+fn array_len(n: usize) -> usize {
+    1 + decimal_len(n) + 2
+}
+
+/// The error that replaces a reply larger than `limit` bytes (a departure from Redis,
+/// which has no such bound; the text follows its style).
+fn reply_too_large(out: &mut Vec<u8>, limit: usize) {
+    let mut digits = Vec::new();
+    decimal(&mut digits, i64::try_from(limit).unwrap_or(i64::MAX));
+    error_parts(
+        out,
+        &[
+            b"reply would exceed the output limit (",
+            &digits,
+            b" bytes)",
+        ],
+    );
+}
+
+/// `MGET`'s reply is at most [`Ctx::max_reply`] bytes: naming one large key many times
+/// must not make the server build a reply far larger than the request (one 64 KiB value
+/// named 1,000 times in a 9 KB request would be a 62.5 MiB reply), with the keys' shards
+/// locked meanwhile. Past the limit nothing more is copied and the reply is
+/// [`reply_too_large`].
 fn mget(ctx: &mut Ctx<'_>, argv: Argv<'_>, out: &mut Vec<u8>) -> Flow {
     let now = ctx.now();
+    let limit = ctx.max_reply;
     let mut locked = ctx.store().lock_keys(argv.iter_from(1));
     let start = out.len();
     array(out, argv.len() - 1);
     for key in argv.iter_from(1) {
-        match locked.shard(key).get(key, now) {
-            Some(entry) if out.len() - start + entry.value.len() > MGET_REPLY_LIMIT => {
-                drop(locked);
-                out.truncate(start);
-                error(out, b"MGET reply would exceed 64 MiB");
-                return Flow::Continue;
-            }
+        let entry = locked.shard(key).get(key, now);
+        let len = entry.map_or(NULL_LEN, |e| bulk_len(e.value.len()));
+        if out.len() - start + len > limit {
+            drop(locked);
+            out.truncate(start);
+            reply_too_large(out, limit);
+            return Flow::Continue;
+        }
+        match entry {
             Some(entry) => bulk(out, &entry.value),
             None => null(out),
         }
     }
     Flow::Continue
 }
+
+/// Bytes of the null bulk reply, `$-1\r\n`.
+const NULL_LEN: usize = 5;
 
 fn mset(ctx: &mut Ctx<'_>, argv: Argv<'_>, out: &mut Vec<u8>) -> Flow {
     if argv.len() % 2 == 0 {
@@ -1056,10 +1098,27 @@ fn persist(ctx: &mut Ctx<'_>, argv: Argv<'_>, out: &mut Vec<u8>) -> Flow {
 
 // ----- keyspace -----
 
+/// `KEYS`' reply is at most [`Ctx::max_reply`] bytes, as `MGET`'s: a short pattern over
+/// a large keyspace must not make the server build a reply far larger than the request.
+/// The keys are gathered apart (the array's count comes first) and the search stops
+/// once the next key would pass the limit.
 fn keys(ctx: &mut Ctx<'_>, argv: Argv<'_>, out: &mut Vec<u8>) -> Flow {
     let now = ctx.now();
+    let limit = ctx.max_reply;
     let mut found = Vec::new();
-    let n = ctx.store().keys(argv.get(1), now, &mut found, bulk);
+    let mut n = 0;
+    let flow = ctx.store().keys(argv.get(1), now, |key| {
+        if array_len(n + 1) + found.len() + bulk_len(key.len()) > limit {
+            return ControlFlow::Break(());
+        }
+        bulk(&mut found, key);
+        n += 1;
+        ControlFlow::Continue(())
+    });
+    if flow.is_break() {
+        reply_too_large(out, limit);
+        return Flow::Continue;
+    }
     array(out, n);
     out.extend_from_slice(&found);
     Flow::Continue
@@ -1266,6 +1325,7 @@ mod tests {
         server: Server,
         client: Client,
         limits: Limits,
+        max_reply: usize,
         now: i64,
     }
 
@@ -1277,6 +1337,7 @@ mod tests {
                 server,
                 client,
                 limits: Limits::default(),
+                max_reply: 2 << 20,
                 now: NOW,
             }
         }
@@ -1289,6 +1350,7 @@ mod tests {
                 &mut self.client,
                 6379,
                 Clock::Fixed(self.now),
+                self.max_reply,
             );
             let mut out = Vec::new();
             let flow = execute(&mut ctx, Argv::slices(&args), &mut out);
@@ -1561,6 +1623,51 @@ mod tests {
             (&["SET", "t", "v", "EX", "100"], "+OK\r\n"),
             (&["MSET", "t", "w"], "+OK\r\n"),
             (&["TTL", "t"], ":-1\r\n"),
+        ]);
+    }
+
+    /// `MGET` and `KEYS` build at most `max_reply` bytes; one byte less than a reply
+    /// needs gets the error instead, and nothing else changes.
+    #[test]
+    fn mget_and_keys_replies_are_capped_at_the_output_limit() {
+        let too_large =
+            |n: usize| format!("-ERR reply would exceed the output limit ({n} bytes)\r\n");
+        let mut h = Harness::new();
+        let value = "v".repeat(100);
+        h.run(&["SET", "k", &value]);
+        let mut mget = vec!["MGET"];
+        mget.extend(std::iter::repeat_n("k", 9));
+        mget.push("missing");
+        // `*10\r\n`, nine `$100\r\n…\r\n` and one `$-1\r\n`.
+        let size = 5 + 9 * 108 + 5;
+        h.max_reply = size;
+        let (reply, _) = h.run(&mget);
+        assert_eq!(reply.len(), size);
+        h.max_reply = size - 1;
+        h.check(&[(&mget, &too_large(size - 1)), (&["PING"], "+PONG\r\n")]);
+        // The brief's figures: a 64 KiB value named 1,000 times, from a ~9 KB request,
+        // would have been a 62.5 MiB reply; at the default 2 MiB limit it is refused.
+        let mut h = Harness::new();
+        h.run(&["SET", "big", &"b".repeat(64 << 10)]);
+        let mut mget = vec!["MGET"];
+        mget.extend(std::iter::repeat_n("big", 1000));
+        h.check(&[(&mget, &too_large(2 << 20))]);
+        mget.truncate(1 + 31); // 31 × (64 KiB + 10) fits 2 MiB
+        assert_eq!(h.run(&mget).0.len(), 5 + 31 * (8 + (64 << 10) + 2));
+
+        let mut h = Harness::new();
+        for i in 0..10 {
+            h.run(&["SET", &format!("a{i}"), "x"]);
+        }
+        // `*10\r\n` and ten `$2\r\naN\r\n`.
+        let size = 5 + 10 * 8;
+        h.max_reply = size;
+        let (reply, _) = h.run(&["KEYS", "a*"]);
+        assert_eq!(reply.len(), size);
+        h.max_reply = size - 1;
+        h.check(&[
+            (&["KEYS", "a*"], &too_large(size - 1)),
+            (&["KEYS", "a1"], "*1\r\n$2\r\na1\r\n"),
         ]);
     }
 

@@ -15,12 +15,26 @@
 //! `-NOPROTO`); `COMMAND` and `COMMAND DOCS` answer an empty array; `CONFIG SET`
 //! changes nothing; `INFO` has four short sections (`total_commands_processed` counts
 //! this handler's commands); a multibulk command has at most 1 Mi elements (Redis allows
-//! up to `INT_MAX`); the order of `KEYS` replies is the store's; other commands are
-//! unknown.
+//! up to `INT_MAX`); the order of `KEYS` replies is the store's; the replies of `MGET`
+//! and `KEYS` are bounded (below); other commands are unknown.
 //!
-//! Malformed input gets Redis's `-ERR Protocol error: …` and the connection closes; an
-//! unknown command or a wrong argument count gets its `-ERR` and the connection stays
-//! usable. The [`Limits`] bound what one command can make the server hold.
+//! Malformed input gets Redis's `-ERR Protocol error: …` and the connection closes
+//! (cleanly: request bytes already received are dropped first, so the close does not
+//! reset the connection and destroy the reply); an unknown command or a wrong argument
+//! count gets its `-ERR` and the connection stays usable. The [`Limits`] bound what one
+//! command can make the server hold, on either server: a partial command is never
+//! buffered past `max_command` bytes, and a bulk longer than `max_bulk` is refused at
+//! its header, before its bytes are read.
+//!
+//! **Replies are bounded too.** The commands whose reply can be far larger than their
+//! request, `MGET` (one key named many times) and `KEYS` (a short pattern over a large
+//! keyspace), build at most the connection's output limit
+//! ([`Connection::max_output_buffer`], `ServerParams::max_output_buffer`, 2 MiB by
+//! default); a larger reply is refused with `-ERR reply would exceed the output limit (N
+//! bytes)` and the connection stays usable (Redis has no such bound). A reply of one
+//! value (`GET`, `GETSET`, `SET … GET`) is not bounded this way: its size is the value's,
+//! which a client stored (at most `max_bulk`); fetch a value larger than the output limit
+//! with `GET`, not `MGET`.
 //!
 //! How it is built:
 //!
@@ -38,7 +52,8 @@ mod protocol;
 mod store;
 
 use std::cell::RefCell;
-use std::io::{self, BufRead, Write};
+use std::io::{self, BufRead, Read, Write};
+use std::net::Shutdown;
 use std::sync::Arc;
 
 use net::{Action, Connection, Frame, Handler};
@@ -50,6 +65,10 @@ use protocol::{Parser, Status};
 
 /// A reply buffer that grew beyond this is not kept for the next command.
 const KEEP_REPLY_BUFFER: usize = 64 * 1024;
+
+/// After a protocol error's reply, at most this many request bytes already received are
+/// read and dropped so that the close is clean (see [`close_cleanly`]).
+const DISCARD_BUDGET: usize = 1024 * 1024;
 
 thread_local! {
     /// Where replies are assembled: one per thread, reused, so that a command allocates
@@ -70,6 +89,9 @@ thread_local! {
 ///   parses the command itself.
 /// - **Large values**: a bulk argument up to [`max_bulk_bytes`](RespHandler::max_bulk_bytes)
 ///   (512 MiB by default) is accepted; `serve` reads what framing did not buffer.
+/// - **Large replies**: `MGET` and `KEYS` replies are at most the connection's
+///   [`max_output_buffer`](Connection::max_output_buffer) (see the
+///   [module docs](self)).
 ///
 /// ```
 /// use std::io::{Read, Write};
@@ -192,6 +214,7 @@ impl RespHandler {
     /// consume it and write its reply.
     fn run(&self, s: &mut RespSession, conn: &mut Connection, len: usize) -> io::Result<Action> {
         let port = conn.local_addr().port();
+        let max_reply = conn.max_output_buffer();
         REPLY.with(|reply| {
             let mut reply = reply.borrow_mut();
             reply.clear();
@@ -202,6 +225,7 @@ impl RespHandler {
                 &mut s.client,
                 port,
                 Clock::System,
+                max_reply,
             );
             let flow = commands::execute(&mut ctx, argv, &mut reply);
             s.parser.reset();
@@ -267,7 +291,10 @@ impl Handler for RespHandler {
                     s.parser.reset();
                     let mut reply = Vec::new();
                     e.reply(&mut reply);
-                    conn.write_all(&reply)?;
+                    if !reply.is_empty() {
+                        conn.write_all(&reply)?;
+                        close_cleanly(conn);
+                    }
                     return Ok(Action::Close);
                 }
             }
@@ -282,6 +309,35 @@ impl Handler for RespHandler {
             Status::Complete(len) => Frame::Complete(len),
             Status::Partial => Frame::Partial,
             Status::Invalid(_) => Frame::Invalid,
+        }
+    }
+}
+
+/// Send the reply written so far and a FIN, then read and drop the request bytes that
+/// have already arrived (never waiting for more, at most [`DISCARD_BUDGET`]).
+///
+/// A socket closed with unread input is reset (RST) instead of closed, and a reset can
+/// destroy the protocol error's reply before the client reads it; a client that sends a
+/// bulk over the limit with its data (as clients do) leaves exactly such input behind.
+/// (The connection is about to close, so making its socket non-blocking is harmless.
+/// When the socket did not take the whole reply at once, which an evented server's
+/// non-blocking flush allows, nothing is done: the server sends the rest, then closes.)
+fn close_cleanly(conn: &mut Connection) {
+    if conn.flush().is_err() || conn.pending_output() > 0 {
+        return;
+    }
+    let mut socket = conn.socket();
+    if socket.shutdown(Shutdown::Write).is_err() || socket.set_nonblocking(true).is_err() {
+        return;
+    }
+    let mut scratch = [0u8; 16 * 1024];
+    let mut budget = DISCARD_BUDGET;
+    while budget > 0 {
+        match socket.read(&mut scratch) {
+            Ok(0) => break,
+            Ok(n) => budget = budget.saturating_sub(n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => break,
         }
     }
 }
@@ -525,7 +581,7 @@ mod tests {
             }
             assert_eq!(status, expected, "{:?}", String::from_utf8_lossy(&input));
             if let Status::Complete(_) = expected {
-                let mut ctx = Ctx::new(&server, &limits, &mut client, 0, Clock::System);
+                let mut ctx = Ctx::new(&server, &limits, &mut client, 0, Clock::System, 1024);
                 reply.clear();
                 commands::execute(&mut ctx, whole.argv(&input), &mut reply);
             }

@@ -197,7 +197,20 @@ pub(crate) struct Parser {
 impl Parser {
     /// Parse on from where the last call stopped. `buf` starts with the command and holds
     /// every byte an earlier call saw since the last [`reset`](Parser::reset).
+    ///
+    /// A command still partial is at least as long as `buf` (its end is not there yet), so
+    /// once `buf` holds more than [`Limits::max_command`] bytes of one it is
+    /// [`TooLong`](ProtocolError::TooLong), whatever part of it is being read: a line
+    /// with no end yet (inline, count or bulk header, otherwise bounded only by
+    /// `max_inline`) cannot make a connection buffer more than `max_command` bytes either.
     pub(crate) fn advance(&mut self, buf: &[u8], limits: &Limits) -> Status {
+        match self.step(buf, limits) {
+            Status::Partial if buf.len() > limits.max_command => self.fail(ProtocolError::TooLong),
+            status => status,
+        }
+    }
+
+    fn step(&mut self, buf: &[u8], limits: &Limits) -> Status {
         loop {
             match self.state {
                 State::Start => {
@@ -992,6 +1005,38 @@ mod tests {
         let mut out = Vec::new();
         ProtocolError::TooLong.reply(&mut out);
         assert!(out.is_empty());
+    }
+
+    /// A partial command never holds more than `max_command` bytes, even in a line whose
+    /// end has not come (which `max_inline` alone would let grow to 64 KiB).
+    #[test]
+    fn a_partial_command_never_outgrows_max_command() {
+        let limits = Limits {
+            max_command: 64,
+            ..Limits::default()
+        };
+        let mut inline = vec![b'A'; 64];
+        let mut count = b"*".to_vec();
+        count.resize(64, b'1');
+        let mut header = b"*1\r\n$".to_vec();
+        header.resize(64, b'1');
+        for buf in [&mut inline, &mut count, &mut header] {
+            assert_eq!(parse_with(buf, &limits).0, Status::Partial);
+            buf.push(b'x');
+            assert_eq!(
+                parse_with(buf, &limits).0,
+                Status::Invalid(ProtocolError::TooLong),
+                "{:?}",
+                String::from_utf8_lossy(buf)
+            );
+            // The same when the bytes come in pieces.
+            let mut parser = Parser::default();
+            assert_eq!(parser.advance(&buf[..40], &limits), Status::Partial);
+            assert_eq!(
+                parser.advance(buf, &limits),
+                Status::Invalid(ProtocolError::TooLong)
+            );
+        }
     }
 
     #[test]

@@ -30,6 +30,7 @@
 //!   the ones clients set.
 
 use std::collections::{BTreeMap, HashMap};
+use std::ops::ControlFlow;
 use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
 
 /// When a key expires, and a sequence number that makes it unique in its shard's index.
@@ -352,27 +353,24 @@ impl Store {
         }
     }
 
-    /// Append to `out` the live keys matching `pattern` (Redis glob), each encoded by
-    /// `encode`; how many.
+    /// Hand each live key matching `pattern` (Redis glob) to `visit`, shard by shard,
+    /// until it says `Break` (then `Break` is returned).
     pub(crate) fn keys(
         &self,
         pattern: &[u8],
         now: i64,
-        out: &mut Vec<u8>,
-        encode: fn(&mut Vec<u8>, &[u8]),
-    ) -> usize {
+        mut visit: impl FnMut(&[u8]) -> ControlFlow<()>,
+    ) -> ControlFlow<()> {
         let all = pattern == b"*";
-        let mut n = 0;
         for s in self.shards.iter() {
             let s = lock(s);
             for (key, entry) in &s.map {
                 if !entry.is_expired(now) && (all || glob_match(pattern, key, false)) {
-                    encode(out, key);
-                    n += 1;
+                    visit(key)?;
                 }
             }
         }
-        n
+        ControlFlow::Continue(())
     }
 }
 
@@ -598,9 +596,23 @@ mod tests {
             "keys spread over the shards: {}",
             used.len()
         );
-        let mut out = Vec::new();
-        let n = store.keys(b"key:1?", 0, &mut out, |out, k| out.extend_from_slice(k));
-        assert_eq!(n, 10);
+        let mut n = 0;
+        let flow = store.keys(b"key:1?", 0, |_| {
+            n += 1;
+            ControlFlow::Continue(())
+        });
+        assert_eq!((flow, n), (ControlFlow::Continue(()), 10));
+        // Stopped by the visitor: no key after the one that said stop.
+        let mut n = 0;
+        let flow = store.keys(b"*", 0, |_| {
+            n += 1;
+            if n == 3 {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
+        assert_eq!((flow, n), (ControlFlow::Break(()), 3));
         store.flush();
         assert_eq!(store.counts(), (0, 0));
     }
@@ -610,9 +622,12 @@ mod tests {
         let store = Store::with_shards(4);
         store.shard(b"a").set(b"a", b"1".to_vec(), Ttl::At(5), 0);
         store.shard(b"b").set(b"b", b"1".to_vec(), Ttl::Clear, 0);
-        let mut out = Vec::new();
-        let n = store.keys(b"*", 6, &mut out, |out, k| out.extend_from_slice(k));
-        assert_eq!((n, out.as_slice()), (1, &b"b"[..]));
+        let mut found = Vec::new();
+        let _ = store.keys(b"*", 6, |k| {
+            found.push(k.to_vec());
+            ControlFlow::Continue(())
+        });
+        assert_eq!(found, [b"b"]);
         assert_eq!(
             store.counts(),
             (2, 1),
