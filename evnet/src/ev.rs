@@ -366,13 +366,21 @@ impl Drop for AsyncWatch<'_> {
     }
 }
 
-/// The [`net::WaitFn`] of evented connections: wait in `poll(2)` until `stream` is ready
-/// for `interest`, at most `timeout`. `Ok(false)` on timeout.
+/// The [`net::WaitFn`] of evented connections served by workers: wait in `poll(2)` until
+/// `stream` is ready for `interest`, at most `timeout`, under a permit that keeps one
+/// worker free of peers (see [`crate::peer_wait`]; refused with an error when none is
+/// left). `Ok(false)` on timeout.
 pub(crate) fn poll_wait(
     stream: &TcpStream,
     interest: Interest,
     timeout: Duration,
 ) -> io::Result<bool> {
+    crate::peer_wait::with_permit(|| poll_ready(stream, interest, timeout))
+}
+
+/// Wait in `poll(2)` until `stream` is ready for `interest`, at most `timeout`.
+/// `Ok(false)` on timeout.
+fn poll_ready(stream: &TcpStream, interest: Interest, timeout: Duration) -> io::Result<bool> {
     let events = match interest {
         Interest::Write => libc::POLLOUT,
         _ => libc::POLLIN,

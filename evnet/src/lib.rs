@@ -44,6 +44,7 @@ mod acceptor;
 mod ev;
 mod event_loop;
 mod options;
+mod peer_wait;
 mod pool;
 mod pressure;
 mod queue;

@@ -122,7 +122,11 @@ impl EvServer {
         let local_addr = listeners[0]
             .local_addr()
             .map_err(|e| Error::new(ErrorKind::Bind, "cannot read the bound address", Some(e)))?;
-        let shared = Arc::new(Shared::new(params, options.loop_count()));
+        let workers = match options.dispatch_mode() {
+            Dispatch::Workers => options.worker_count(),
+            _ => 0,
+        };
+        let shared = Arc::new(Shared::new(params, options.loop_count(), workers));
         let handler = Arc::new(handler);
         let for_threads = (Arc::clone(&shared), options.clone());
         let starter: Starter<Running> = Box::new(move || {

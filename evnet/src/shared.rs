@@ -6,6 +6,7 @@ use std::sync::{Condvar, Mutex};
 use net::__private::Counters;
 use net::{ServerParams, Stats};
 
+use crate::peer_wait::PeerWaits;
 use crate::pressure::Gauges;
 
 /// Parameters, counters and the shutdown flags.
@@ -24,11 +25,13 @@ pub(crate) struct Shared {
     pub loop_finished: Condvar,
     /// Each loop's buffered bytes, indexed by loop id.
     pub gauges: Box<[Gauges]>,
+    /// Workers waiting on a peer now, and how many may.
+    pub peer_waits: PeerWaits,
 }
 
 impl Shared {
-    /// Shared state for `loops` loop threads.
-    pub fn new(params: ServerParams, loops: usize) -> Self {
+    /// Shared state for `loops` loop threads and `workers` workers.
+    pub fn new(params: ServerParams, loops: usize, workers: usize) -> Self {
         Shared {
             params,
             counters: Counters::default(),
@@ -37,6 +40,7 @@ impl Shared {
             loops_running: Mutex::new(loops),
             loop_finished: Condvar::new(),
             gauges: (0..loops).map(|_| Gauges::default()).collect(),
+            peer_waits: PeerWaits::new(workers),
         }
     }
 

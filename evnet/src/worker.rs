@@ -117,6 +117,7 @@ pub(crate) fn run_worker<H: Handler>(
     mailboxes: Arc<[Arc<Mailbox<H::Session>>]>,
 ) {
     let max_requests = shared.params.max_requests_per_connection();
+    crate::peer_wait::enter(Arc::clone(&shared));
     let counters = &shared.counters;
     while let Some((mut job, room)) = jobs.recv() {
         counters.queued_connections.fetch_sub(1, Relaxed);

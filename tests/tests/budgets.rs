@@ -418,3 +418,68 @@ fn evnet_parked_connections_are_cut_at_their_deadline() {
 }
 
 tests::server_tests_every_mode!(input_budget_flood, output_budget_flood);
+
+// ----- workers waiting on peers -----------------------------------------------------------
+
+/// Two workers and a 64 KiB `max_request_buffer`: two clients start 512 KiB uploads and
+/// stall, so each request outgrows the loop's buffer and goes to a worker that must wait
+/// for the rest. Only one worker may wait on a peer: one upload is refused at once
+/// (closed without an answer, counted as shed), a fresh client is answered while the
+/// other still waits, and that one, once its client sends the rest, gets its whole echo.
+#[test]
+fn evnet_workers_waiting_on_peers_leave_one_free() {
+    const BODY: usize = 512 * 1024;
+    const FIRST: usize = 200 * 1024;
+    let _serial = serial();
+    let before = fd_count();
+    let params = ServerParams::builder()
+        .keep_alive_timeout(LONG)
+        .read_timeout(LONG)
+        .write_timeout(LONG)
+        .max_request_buffer(64 * 1024)
+        .build()
+        .unwrap();
+    let options = EvOptions::default().loops(1).workers(2);
+    let mut server = start_ev(HttpHandler::new(), params, options);
+    let running = fd_count();
+    let addr = server.local_addr();
+    let body: Vec<u8> = (0..BODY).map(|i| (i % 253) as u8).collect();
+    let mut uploads: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            let mut stream = connect(addr);
+            let head = format!("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: {BODY}\r\n\r\n");
+            stream.write_all(head.as_bytes()).unwrap();
+            stream.write_all(&body[..FIRST]).unwrap();
+            stream
+        })
+        .collect();
+    let stats = await_stats(&server, "one upload shed", |s| s.shed_connections == 1);
+    assert_eq!(stats.timed_out, 0, "{stats:?}");
+    // The shed one is closed without an answer; the other is still open.
+    let closed = |stream: &TcpStream| {
+        stream.set_nonblocking(true).unwrap();
+        let mut byte = [0; 1];
+        let closed = match stream.peek(&mut byte) {
+            Ok(0) => true,
+            Ok(_) => panic!("an upload was answered before its body was complete"),
+            Err(e) => e.kind() != io::ErrorKind::WouldBlock,
+        };
+        stream.set_nonblocking(false).unwrap();
+        closed
+    };
+    let shed = await_sample(
+        "the shed upload closed",
+        || uploads.iter().map(closed).collect::<Vec<_>>(),
+        |c| c.iter().filter(|&&c| c).count() == 1,
+    );
+    let waiting = uploads.swap_remove(if shed[0] { 1 } else { 0 });
+    drop(uploads);
+    let mut peaks = Peaks::default();
+    probe_during(&server, &mut peaks, http_probe);
+    let mut waiting = BufReader::new(waiting);
+    waiting.get_mut().write_all(&body[FIRST..]).unwrap();
+    let echoed = http_response(&mut waiting).expect("the waiting upload answered");
+    assert!(echoed == body, "the echo differs");
+    drop(waiting);
+    assert_whole_and_stop(&mut server, running, before);
+}

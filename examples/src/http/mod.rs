@@ -67,7 +67,11 @@ const DISCARD_BUDGET: usize = 1024 * 1024;
 ///   `100 Continue` on `/echo`; elsewhere the final answer comes at once and the
 ///   connection closes. On an evented server the `100 Continue` is
 ///   [`Frame::Interim`]: the event loop sends it and collects the body, so a client that
-///   asks for the go-ahead and never sends its body holds no worker.
+///   asks for the go-ahead and never sends its body holds no worker. A chunked body's
+///   framing is bounded against its data: a chunk-size line (digits and extensions) has
+///   at most 4 KiB, and the framing at most 16 KiB or as many bytes as the data, whichever
+///   is more (else 400); trailers count against the head limit, line ends included
+///   (else 431).
 /// - **Errors**: malformed requests get 400, a head over the limit 431, a body over the
 ///   limit 413, a transfer coding other than `chunked` 501 (a `Transfer-Encoding` that does
 ///   not end in `chunked` is 400), an HTTP version other than 1.0/1.1 505, an unknown

@@ -1,0 +1,143 @@
+//! How many workers may wait on a peer at once.
+//!
+//! A worker only waits for a client in two cases, both beyond the loop's buffers: a
+//! request larger than `max_request_buffer` (the handler reads its rest) and a response
+//! larger than `max_output_buffer` (the handler streams it). Each such wait is a worker
+//! held by a client, so the server lets at most `workers - 1` of them wait at the same
+//! moment: at least one worker always stays for requests that are fully buffered. A wait
+//! beyond the cap is refused at once (the handler's read or write fails, its connection
+//! closes, and `Stats::shed_connections` counts it); with one worker, no worker ever
+//! waits on a peer, as on a loop serving inline.
+//!
+//! The permit is taken around each `poll(2)` wait, not for the whole request: what is
+//! bounded is workers blocked on peers at any moment; a streaming handler that is
+//! computing holds none. Worker threads find their server's permits in a thread-local
+//! set when they start ([`enter`]); any other thread waits without a permit.
+
+use std::cell::RefCell;
+use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
+
+use crate::shared::Shared;
+
+/// The count of workers waiting on a peer now, and its cap.
+#[derive(Debug)]
+pub(crate) struct PeerWaits {
+    waiting: AtomicUsize,
+    cap: usize,
+}
+
+impl PeerWaits {
+    /// Permits for a pool of `workers`: `workers - 1` may wait at once.
+    pub fn new(workers: usize) -> PeerWaits {
+        PeerWaits {
+            waiting: AtomicUsize::new(0),
+            cap: workers.saturating_sub(1),
+        }
+    }
+
+    /// Take a permit if one is free.
+    fn try_take(&self) -> bool {
+        self.waiting
+            .fetch_update(Relaxed, Relaxed, |n| (n < self.cap).then_some(n + 1))
+            .is_ok()
+    }
+
+    fn give_back(&self) {
+        self.waiting.fetch_sub(1, Relaxed);
+    }
+
+    /// Workers waiting on a peer now.
+    #[cfg(test)]
+    fn waiting(&self) -> usize {
+        self.waiting.load(Relaxed)
+    }
+}
+
+thread_local! {
+    /// The server of the worker running on this thread (none on other threads).
+    static SERVER: RefCell<Option<Arc<Shared>>> = const { RefCell::new(None) };
+}
+
+/// Make the current thread one of `shared`'s workers: its waits on peers need permits.
+pub(crate) fn enter(shared: Arc<Shared>) {
+    SERVER.with(|s| *s.borrow_mut() = Some(shared));
+}
+
+/// Run `wait` (a wait on a peer) under a permit of this thread's server: refused with an
+/// error, and counted, when `workers - 1` workers wait already.
+pub(crate) fn with_permit(wait: impl FnOnce() -> io::Result<bool>) -> io::Result<bool> {
+    let shared = SERVER.with(|s| s.borrow().clone());
+    let Some(shared) = shared else {
+        return wait();
+    };
+    run_with(&shared.peer_waits, wait).inspect_err(|e| {
+        if is_refusal(e) {
+            shared.counters.shed_connections.fetch_add(1, Relaxed);
+        }
+    })
+}
+
+/// The error of a refused wait.
+const REFUSED: &str = "no worker may wait on this peer now: the others wait already";
+
+fn is_refusal(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::Other && e.to_string() == REFUSED
+}
+
+/// `wait` under a permit of `permits`, given back however `wait` ends.
+fn run_with(permits: &PeerWaits, wait: impl FnOnce() -> io::Result<bool>) -> io::Result<bool> {
+    struct Permit<'a>(&'a PeerWaits);
+    impl Drop for Permit<'_> {
+        fn drop(&mut self) {
+            self.0.give_back();
+        }
+    }
+    if !permits.try_take() {
+        return Err(io::Error::other(REFUSED));
+    }
+    let _permit = Permit(permits);
+    wait()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn at_most_workers_minus_one_wait_at_once() {
+        let permits = PeerWaits::new(3);
+        let inner = run_with(&permits, || {
+            assert_eq!(permits.waiting(), 1);
+            let second = run_with(&permits, || {
+                assert_eq!(permits.waiting(), 2);
+                // A third would leave no worker for buffered requests.
+                let third = run_with(&permits, || Ok(true));
+                assert!(is_refusal(&third.unwrap_err()));
+                Ok(true)
+            });
+            assert!(second.unwrap());
+            Ok(false)
+        });
+        assert!(!inner.unwrap());
+        assert_eq!(permits.waiting(), 0, "every permit given back");
+    }
+
+    #[test]
+    fn one_worker_never_waits_and_errors_give_permits_back() {
+        let lone = PeerWaits::new(1);
+        assert!(is_refusal(&run_with(&lone, || Ok(true)).unwrap_err()));
+        let two = PeerWaits::new(2);
+        let failed = run_with(&two, || Err(io::ErrorKind::BrokenPipe.into()));
+        assert_eq!(failed.unwrap_err().kind(), io::ErrorKind::BrokenPipe);
+        assert!(!is_refusal(&io::Error::other("something else")));
+        assert_eq!(two.waiting(), 0);
+        assert!(run_with(&two, || Ok(true)).unwrap());
+    }
+
+    #[test]
+    fn threads_without_a_server_wait_freely() {
+        assert!(with_permit(|| Ok(true)).unwrap());
+    }
+}
