@@ -37,6 +37,7 @@ use net::{Connection, Frame, Handler};
 
 use crate::acceptor::{Acceptor, Batch};
 use crate::ev::{self, AsyncWatch, IoSet, Loop, LoopEvents, Prepare, Timer};
+use crate::handshakes::{Handshakes, HANDSHAKE_CHARGE, MAX_HANDSHAKES};
 use crate::pool::BufferPool;
 use crate::pressure::{Pressure, Read, Wait};
 use crate::queue::{Kind, Sender, FRESH_PER_PIPELINED};
@@ -49,6 +50,7 @@ use crate::worker::{Job, Mailbox, Returned};
 const SWEEP: usize = 0;
 const ACCEPT_RESUME: usize = 1;
 const NEXT_TURN: usize = 2;
+const HANDSHAKES: usize = 3;
 /// Unsent bytes the kernel may queue per connection (see [`ev::set_notsent_lowat`]).
 const NOTSENT_LOWAT: usize = 16 * 1024;
 /// Jobs an iteration collects before it hands them over without waiting for its end.
@@ -97,7 +99,9 @@ pub(crate) fn run_loop<H: Handler>(
     };
     let watch = AsyncWatch::new(&lp);
     // Jobs of one iteration go to the workers together, at its end.
-    let prepare = setup.jobs.as_ref().map(|_| Prepare::new(&lp));
+    // TLS handshake steps due in an iteration run at its end too (after established
+    // connections: see `crate::handshakes`).
+    let prepare = (setup.jobs.is_some() || shared.params.is_tls()).then(|| Prepare::new(&lp));
     let mailbox = Arc::new(Mailbox::new(watch.waker()));
     let capacity = setup.capacity;
     let params = &shared.params;
@@ -115,6 +119,11 @@ pub(crate) fn run_loop<H: Handler>(
         accept_resume: Timer::new(&lp, ACCEPT_RESUME),
         next_turn: Timer::new(&lp, NEXT_TURN),
         turn_armed: false,
+        handshakes: Handshakes::new(),
+        handshake_timer: Timer::new(&lp, HANDSHAKES),
+        prepared_at: None,
+        slept: 0.0,
+        earned_at: 0.0,
         turns: VecDeque::new(),
         fresh_served: 0,
         listen_token: capacity,
@@ -165,6 +174,16 @@ struct LoopCtx<'l, H: Handler> {
     turn_armed: bool,
     /// Connections whose next pipelined request waits for its turn (inline dispatch).
     turns: VecDeque<SlotId>,
+    /// TLS handshake steps due, and the time budget they run on.
+    handshakes: Handshakes,
+    /// Fires when the handshake budget has room again while steps are due.
+    handshake_timer: Timer<'l>,
+    /// When the last iteration ended (TLS only): the loop then slept until the next event.
+    prepared_at: Option<f64>,
+    /// Seconds slept waiting for events since the handshake budget last earned.
+    slept: f64,
+    /// When the handshake budget last earned (loop time).
+    earned_at: f64,
     /// Fresh requests served inline since the last turn of pipelined ones.
     fresh_served: usize,
     listen_token: usize,
@@ -194,6 +213,7 @@ struct LoopCtx<'l, H: Handler> {
 
 impl<H: Handler> LoopEvents for LoopCtx<'_, H> {
     fn on_io(&mut self, token: usize, readable: bool, writable: bool) {
+        self.woke();
         if token == self.listen_token {
             self.accept();
         } else {
@@ -201,7 +221,11 @@ impl<H: Handler> LoopEvents for LoopCtx<'_, H> {
             match self.slab.phase(id) {
                 Phase::Idle | Phase::Reading if readable => self.on_readable(id),
                 Phase::Writing if writable => self.on_writable(id),
-                Phase::Handshaking => self.handshake(id),
+                Phase::Handshaking => {
+                    // Run at the end of the iteration, within the handshake budget.
+                    self.io.stop(token);
+                    self.queue_handshake(id);
+                }
                 Phase::Idle | Phase::Reading | Phase::Writing => {}
                 // Busy: the READ watcher was left running to save epoll_ctl calls (see
                 // `dispatch`), and bytes arrived before the connection came back: stop it
@@ -218,6 +242,7 @@ impl<H: Handler> LoopEvents for LoopCtx<'_, H> {
     }
 
     fn on_timer(&mut self, token: usize) {
+        self.woke();
         match token {
             SWEEP => {
                 self.sweep_timeouts();
@@ -227,11 +252,14 @@ impl<H: Handler> LoopEvents for LoopCtx<'_, H> {
                 self.take_turns();
                 self.settle(false);
             }
+            // The handshake budget has room again: the steps run at the iteration's end.
+            HANDSHAKES => {}
             _ => self.watch_listener(),
         }
     }
 
     fn on_async(&mut self) {
+        self.woke();
         self.take_returns();
         if self.shared.stopping.load(SeqCst) && !self.draining {
             self.begin_drain();
@@ -243,11 +271,17 @@ impl<H: Handler> LoopEvents for LoopCtx<'_, H> {
     }
 
     fn on_prepare(&mut self) {
+        if self.shared.params.is_tls() {
+            self.run_handshakes();
+        }
         // Handing over may make room or park connections, and taking parked ones up may
         // dispatch more: repeat until nothing is left for this iteration.
         while !self.outbox.is_empty() {
             self.hand_over();
             self.settle(false);
+        }
+        if self.shared.params.is_tls() {
+            self.prepared_at = Some(self.clock.now());
         }
     }
 }
@@ -322,8 +356,17 @@ impl<H: Handler> LoopCtx<'_, H> {
             let slot = self.slab.get(id);
             slot.conn = Some(conn);
             slot.fd = fd;
+            if self.slab.handshaking() >= MAX_HANDSHAKES {
+                // At the bound the longest-running handshake (the likeliest stalled) goes.
+                if let Some((oldest, _)) = self.slab.front(List::Handshake) {
+                    self.shed(oldest);
+                }
+            }
+            let slot = self.slab.get(id);
+            self.pressure
+                .charge_input(&mut slot.input_charge, HANDSHAKE_CHARGE);
             self.slab.set_phase(id, Phase::Handshaking, deadline);
-            return self.handshake(id);
+            return self.queue_handshake(id);
         }
         let Some(session) = support::open_session(&*self.handler, &conn, counters) else {
             return self.slab.release(id);
@@ -334,6 +377,46 @@ impl<H: Handler> LoopCtx<'_, H> {
         slot.session = Some(session);
         slot.fd = fd;
         self.go_idle(id);
+    }
+
+    /// The loop woke from waiting for events: note how long it slept (what the handshake
+    /// budget earns in full).
+    fn woke(&mut self) {
+        if let Some(at) = self.prepared_at.take() {
+            self.slept += self.clock.now() - at;
+        }
+    }
+
+    /// A handshake step of `id` is due: queue it for the end of the iteration.
+    fn queue_handshake(&mut self, id: SlotId) {
+        let slot = self.slab.get(id);
+        if !std::mem::replace(&mut slot.handshake_queued, true) {
+            self.handshakes.queue(id);
+        }
+    }
+
+    /// End of an iteration: the handshake budget earns for it, and queued handshake steps
+    /// run while it has room (see [`crate::handshakes`]); if some are left, a timer wakes
+    /// the loop when there is room again.
+    fn run_handshakes(&mut self) {
+        let now = self.clock.now();
+        let slept = std::mem::take(&mut self.slept);
+        let elapsed = now - std::mem::replace(&mut self.earned_at, now);
+        self.handshakes.earn(elapsed - slept, slept);
+        while let Some(id) = self.handshakes.next() {
+            let slot = self.slab.get(id);
+            let due = std::mem::take(&mut slot.handshake_queued);
+            if !due || self.slab.phase(id) != Phase::Handshaking {
+                continue; // closed (or its slot reused) since it was queued
+            }
+            let started = std::time::Instant::now();
+            self.handshake(id);
+            self.handshakes.spent(started.elapsed().as_secs_f64());
+        }
+        if self.handshakes.any_due() {
+            self.handshake_timer.start_in(self.handshakes.wait());
+        }
+        self.settle(false);
     }
 
     /// Drive a TLS handshake as far as the socket allows (rustls in the loop, never

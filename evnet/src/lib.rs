@@ -43,6 +43,7 @@ mod acceptor;
 #[allow(unsafe_code)]
 mod ev;
 mod event_loop;
+mod handshakes;
 mod options;
 mod peer_wait;
 mod pool;

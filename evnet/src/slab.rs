@@ -119,6 +119,8 @@ pub struct Slot<S> {
     /// Bytes arrived while the connection was being served (its READ watcher was stopped
     /// then): read them as soon as it comes back, without waiting for a poll.
     pub readable_while_busy: bool,
+    /// A TLS handshake step of this connection waits in the loop's handshake queue.
+    pub handshake_queued: bool,
     /// Request bytes of this connection counted in the loop's input budget.
     pub input_charge: usize,
     /// Response bytes of this connection counted in the loop's output budget.
@@ -142,6 +144,7 @@ pub struct Slab<S> {
     free: Vec<u32>,
     lists: [Ends; List::ALL.len()],
     busy: usize,
+    handshaking: usize,
 }
 
 impl<S> Slab<S> {
@@ -157,6 +160,7 @@ impl<S> Slab<S> {
                 close_after_output: false,
                 parked_reading: false,
                 readable_while_busy: false,
+                handshake_queued: false,
                 input_charge: 0,
                 output_charge: 0,
                 phase: Phase::Free,
@@ -176,6 +180,7 @@ impl<S> Slab<S> {
             free,
             lists: [empty; List::ALL.len()],
             busy: 0,
+            handshaking: 0,
         }
     }
 
@@ -187,6 +192,11 @@ impl<S> Slab<S> {
     /// How many slots are busy (being served).
     pub fn busy(&self) -> usize {
         self.busy
+    }
+
+    /// How many slots are in a TLS handshake.
+    pub fn handshaking(&self) -> usize {
+        self.handshaking
     }
 
     /// Take a free slot; the caller fills it and sets its phase.
@@ -204,6 +214,7 @@ impl<S> Slab<S> {
         slot.close_after_output = false;
         slot.parked_reading = false;
         slot.readable_while_busy = false;
+        slot.handshake_queued = false;
         debug_assert!(slot.input_charge == 0 && slot.output_charge == 0);
         self.free.push(id.0);
     }
@@ -230,7 +241,8 @@ impl<S> Slab<S> {
     }
 
     /// Move slot `id` to `phase`: off the list of its old phase, into the new phase's list
-    /// at `deadline` (ignored for phases without a list), and the busy count follows.
+    /// at `deadline` (ignored for phases without a list), and the busy and handshaking
+    /// counts follow.
     /// Re-entering the same listed phase keeps the slot's place and deadline (a partial
     /// request keeps its read deadline however its bytes trickle in).
     pub fn set_phase(&mut self, id: SlotId, phase: Phase, deadline: f64) {
@@ -241,11 +253,15 @@ impl<S> Slab<S> {
         if let Some(list) = List::of(old) {
             self.unlink(list, id);
         }
-        if old == Phase::Busy {
-            self.busy -= 1;
+        match old {
+            Phase::Busy => self.busy -= 1,
+            Phase::Handshaking => self.handshaking -= 1,
+            _ => {}
         }
-        if phase == Phase::Busy {
-            self.busy += 1;
+        match phase {
+            Phase::Busy => self.busy += 1,
+            Phase::Handshaking => self.handshaking += 1,
+            _ => {}
         }
         self.slots[id.index()].phase = phase;
         if let Some(list) = List::of(phase) {
@@ -365,6 +381,11 @@ mod tests {
         assert_eq!(slab.busy(), 1);
         slab.set_phase(s[0], Phase::Writing, 5.0);
         assert_eq!(slab.busy(), 0);
+        slab.set_phase(s[1], Phase::Handshaking, 6.0);
+        assert_eq!(slab.handshaking(), 1);
+        assert_eq!(slab.front(List::Handshake), Some((s[1], 6.0)));
+        slab.set_phase(s[1], Phase::Reading, 7.0);
+        assert_eq!(slab.handshaking(), 0);
         assert_eq!(slab.front(List::Writing), Some((s[0], 5.0)));
         slab.set_phase(s[2], Phase::Queued, 0.0);
         assert_eq!(slab.front(List::Idle), None);

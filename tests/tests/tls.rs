@@ -767,6 +767,62 @@ fn evnet_a_stalled_handshake_holds_no_worker() {
     assert_eq!(stats.tls_handshake_failures, 2, "{stats:?}");
 }
 
+/// Handshakes stalled midway stay within a loop's budget: of 600 connections that each
+/// sent part of a ClientHello (with timeouts far beyond the test), at most 256 are in
+/// progress on the one loop; the oldest were closed for newer ones and counted as shed;
+/// each one in progress is charged 16 KiB in the input budget; and a normal TLS client
+/// still completes its handshake and is served. Afterwards everything is given back.
+#[test]
+fn evnet_stalled_handshakes_stay_within_the_budget() {
+    const STALLED: usize = 600;
+    const MAX_HANDSHAKES: usize = 256;
+    const CHARGE: usize = 16 * 1024;
+    let _serial = serial();
+    let before = fd_count();
+    let certs = Certs::new();
+    let long = Duration::from_secs(120);
+    let params = certs
+        .params()
+        .read_timeout(long)
+        .keep_alive_timeout(long)
+        .build()
+        .unwrap();
+    let options = EvOptions::default().loops(1).workers(1);
+    let mut server = start_ev(HttpHandler::new(), params, options);
+    let running = fd_count();
+    let partial = client_hello(&certs.client_config());
+    let stalled: Vec<TcpStream> = (0..STALLED)
+        .map(|_| {
+            let mut sock = TcpStream::connect(server.local_addr()).unwrap();
+            sock.write_all(&partial[..partial.len() - 1]).unwrap();
+            sock
+        })
+        .collect();
+    await_stats(&server, "every stalled handshake accepted", |s| {
+        s.total_connections == STALLED as u64
+    });
+    let stats = await_stats(&server, "the oldest handshakes shed", |s| {
+        s.shed_connections == (STALLED - MAX_HANDSHAKES) as u64
+    });
+    assert_eq!(stats.current_connections, MAX_HANDSHAKES, "{stats:?}");
+    assert_eq!(stats.buffered_input, MAX_HANDSHAKES * CHARGE, "{stats:?}");
+    assert_eq!(stats.timed_out, 0, "{stats:?}");
+    let mut client = BufReader::new(tls_connect(&certs.client_config(), server.local_addr()));
+    hello(&mut client);
+    drop(client);
+    drop(stalled);
+    await_stats(&server, "no connection and no buffered byte", |s| {
+        s.current_connections == 0 && s.buffered_input == 0
+    });
+    await_sample("descriptors back (server running)", fd_count, |&n| {
+        n == running
+    });
+    stop(&mut server);
+    await_sample("descriptors back (server stopped)", fd_count, |&n| {
+        n == before
+    });
+}
+
 /// Inline dispatch serves TLS too (handshakes, decryption and the handler all on the
 /// loop): a request, ten pipelined ones, and a 1 MiB body each way (the response is
 /// finished by the loop as the client reads it).
