@@ -1,7 +1,8 @@
 //! `loadgen` over TLS, against a small rustls server made here (a thread per connection
 //! answering every request head with the http example's `Hello, World!`), with a
 //! certificate made at run time: keep-alive, a new connection per request with session
-//! resumption and without, and a TLS client against a plain server.
+//! resumption and without, and a TLS client against a plain server; a ClientHello flood
+//! beside TLS clients, and TLS probes.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener};
@@ -160,6 +161,14 @@ fn tls_with_background_populations_is_refused() {
     let mut c = config(&server, true, None);
     c.idle = 1;
     assert_eq!(c.validate().unwrap_err().flag(), "--tls-ca");
+    let mut c = config(&server, true, None);
+    c.expect_stallers = 1;
+    assert_eq!(c.validate().unwrap_err().flag(), "--tls-ca");
+    // The hello flood sends TLS bytes, and the probes speak TLS like the measured load.
+    let mut c = config(&server, true, None);
+    c.hello_flood = 1;
+    c.probe_interval = Some(Duration::from_millis(100));
+    assert_eq!(c.validate(), Ok(()));
     let mut c = config(&server, true, Some(0));
     c.requests_per_connection = Some(0);
     assert_eq!(
@@ -177,4 +186,57 @@ fn a_ca_file_without_certificates_is_an_error_naming_it() {
     let _ = std::fs::remove_file(&path);
     let err = TlsClient::from_ca_file("/nonexistent/ca.pem".as_ref(), "localhost", true);
     assert!(err.unwrap_err().to_string().contains("/nonexistent/ca.pem"));
+}
+
+#[test]
+fn hello_flood_gets_server_hellos_while_tls_clients_and_probes_are_served() {
+    let server = tls_server("hello");
+    let mut c = config(&server, true, None);
+    c.stop = Stop::Duration(Duration::from_millis(500));
+    c.hello_flood = 4;
+    c.probe_interval = Some(Duration::from_millis(50));
+    let report = loadgen::run(&c).unwrap();
+    assert_eq!(report.errors_total, 0, "{report:?}");
+    assert!(report.requests > 0, "{report:?}");
+    let p = report.background.hello_flood;
+    assert!(p.reconnecting, "{p:?}");
+    assert!(p.opened >= 4, "{p:?}");
+    assert_eq!(
+        p.opened,
+        p.closed_by_server + p.closed_by_client + p.open_at_end,
+        "{p:?}"
+    );
+    let a = p.activity.expect("activity");
+    assert_eq!(a.sent, p.opened, "one hello per connection: {a:?}");
+    // The server answers hellos with its own, not with an alert; the client closes at
+    // once and starts again.
+    assert!(a.answered >= 1, "{a:?}");
+    assert_eq!(a.errors, 0, "{a:?}");
+    assert!(a.bytes_received > 0, "{a:?}");
+    assert!(p.closed_by_client >= a.answered, "{p:?}");
+    // TLS probes: a new connection each, with its handshake.
+    let probes = report.probes.expect("probes");
+    assert!(probes.sent >= 1, "{probes:?}");
+    assert_eq!(
+        (probes.answered, probes.failed),
+        (probes.sent, 0),
+        "{probes:?}"
+    );
+    assert!(report
+        .summary()
+        .contains("hello-flood 4 kept (reconnecting)"));
+}
+
+#[test]
+fn a_captured_client_hello_is_one_tls_record_naming_the_server() {
+    let hello = loadgen::client_hello("example.test").unwrap();
+    // A handshake record of TLS 1.0 to 1.2 framing, carrying a ClientHello.
+    assert_eq!(hello[0], 22);
+    assert_eq!(hello[1], 3);
+    let len = usize::from(u16::from_be_bytes([hello[3], hello[4]]));
+    assert_eq!(hello.len(), 5 + len);
+    assert_eq!(hello[5], 1);
+    assert!(hello.windows(12).any(|w| w == b"example.test"));
+    assert!(hello.windows(8).any(|w| w == b"http/1.1"));
+    assert!(loadgen::client_hello("not a name!").is_err());
 }

@@ -8,7 +8,17 @@
 //! loadgen --addr 127.0.0.1:8080 --path '/work?ms=5' --connections 100 --duration 10s
 //! loadgen --addr 127.0.0.1:8080 --duration 10s --idle 10000 --slowloris 200 --non-readers 2
 //! loadgen --addr 127.0.0.1:8443 --tls-ca ca.pem --requests-per-connection 1 --duration 10s
+//! loadgen --addr 127.0.0.1:8080 --duration 10s --expect-stallers 64 --reconnect --probe-interval 100ms
+//! loadgen --addr 127.0.0.1:6379 --proto resp --duration 10s --amplifiers 4 --probe-interval 100ms
+//! loadgen --addr 127.0.0.1:8443 --tls-ca ca.pem --duration 10s --hello-flood 64 --probe-interval 100ms
 //! ```
+//!
+//! The attacks are background populations like `--idle`: `--expect-stallers` and
+//! `--partial-bodies` (HTTP), `--big-non-readers` and `--amplifiers` (RESP),
+//! `--hello-flood` (any protocol; the server name is `--tls-server-name`). Each opens its
+//! connections once; with `--reconnect` the hostile ones (all but `--idle`) reopen each
+//! one the server closes; the hello flood always does. `--probe-interval` adds a fresh
+//! connection per interval that must be answered within 1 s.
 //!
 //! During a run longer than 3 s (warm-up included), a live line on stderr shows the
 //! elapsed time, the responses answered right, the rate and the errors, when stderr is a
@@ -101,18 +111,51 @@ struct Cli {
     #[arg(long, value_name = "K", default_value_t = 0)]
     non_readers: usize,
 
+    /// Background, HTTP: clients sending `POST /echo` with `Expect: 100-continue` and
+    /// `Content-Length: 1000000`, reading the `100 Continue`, never sending the body.
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    expect_stallers: usize,
+
+    /// Background, HTTP: clients sending a `POST /echo` head announcing 1,000,000 bytes
+    /// of body and 900,000 of them as fast as the socket takes them, then nothing.
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    partial_bodies: usize,
+
+    /// Background, RESP: clients each sending `GET` of a 2,000,000-byte value (stored
+    /// before the run) and never reading.
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    big_non_readers: usize,
+
+    /// Background, RESP: clients each sending `MGET` naming a 64 KiB value (stored before
+    /// the run) 1,000 times, reading the reply (an error counts), and again.
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    amplifiers: usize,
+
+    /// Background: connections each sending one captured TLS ClientHello (for
+    /// --tls-server-name), closing at the server's first bytes (or after 1 s), and
+    /// starting again; the client does no cryptography.
+    #[arg(long, value_name = "K", default_value_t = 0)]
+    hello_flood: usize,
+
+    /// The hostile background populations (all but --idle) reopen each connection the
+    /// server closes, as an attacker keeping up the pressure does (--hello-flood always
+    /// does).
+    #[arg(long)]
+    reconnect: bool,
+
+    /// Every D (at least 10ms), a new connection sends one request (over TLS with
+    /// --tls-ca) that must be answered right within 1 s; the report counts them.
+    #[arg(long, value_name = "D", value_parser = parse_duration)]
+    probe_interval: Option<Duration>,
+
     /// Speak TLS, trusting the certificates in this PEM file (the server's CA).
     #[arg(long, value_name = "PATH")]
     tls_ca: Option<PathBuf>,
 
-    /// The name asked for with TLS (SNI; the server's certificate must carry it).
-    #[arg(
-        long,
-        value_name = "NAME",
-        default_value = "localhost",
-        requires = "tls_ca"
-    )]
-    tls_server_name: String,
+    /// The name asked for with TLS (SNI; the server's certificate must carry it), and in
+    /// the ClientHello of --hello-flood; only with one of them [default: localhost].
+    #[arg(long, value_name = "NAME")]
+    tls_server_name: Option<String>,
 
     /// With TLS, never resume a session: every new connection makes a full handshake.
     #[arg(long, requires = "tls_ca")]
@@ -149,6 +192,18 @@ fn main() -> ExitCode {
     config.slowloris = cli.slowloris;
     config.trickle_interval = cli.trickle_interval;
     config.non_readers = cli.non_readers;
+    config.expect_stallers = cli.expect_stallers;
+    config.partial_bodies = cli.partial_bodies;
+    config.big_non_readers = cli.big_non_readers;
+    config.amplifiers = cli.amplifiers;
+    config.hello_flood = cli.hello_flood;
+    config.reconnect = cli.reconnect;
+    config.probe_interval = cli.probe_interval;
+    if cli.tls_server_name.is_some() && cli.tls_ca.is_none() && cli.hello_flood == 0 {
+        usage_error("--tls-server-name", "is for --tls-ca or --hello-flood");
+    }
+    let server_name = cli.tls_server_name.as_deref().unwrap_or("localhost");
+    config.hello_name = server_name.to_owned();
     if let Some(path) = cli.path {
         if cli.proto != Proto::Http {
             usage_error("--path", &format!("is for --proto http, not {}", cli.proto));
@@ -157,7 +212,7 @@ fn main() -> ExitCode {
     }
     config.requests_per_connection = cli.requests_per_connection;
     if let Some(ca) = &cli.tls_ca {
-        match TlsClient::from_ca_file(ca, &cli.tls_server_name, !cli.tls_no_resume) {
+        match TlsClient::from_ca_file(ca, server_name, !cli.tls_no_resume) {
             Ok(tls) => config.tls = Some(tls),
             Err(e) => usage_error("--tls-ca", &e.to_string()),
         }

@@ -130,6 +130,7 @@ pub(crate) fn sample_row(server: &str, req_per_s: f64, p99_us: u64, errors: u64)
         handshakes: crate::loadgen::Handshakes::default(),
         capped: false,
         background: Background::default(),
+        probes: None,
     };
     Row {
         server: server.into(),

@@ -20,10 +20,21 @@
 //!   [`Config::idle`] keep-alive connections that send nothing, [`Config::slowloris`]
 //!   clients trickling a request they never finish, [`Config::non_readers`] clients
 //!   that pipeline requests and never read. They are opened first: the warm-up starts
-//!   once each is open or has failed to open (at most [`BACKGROUND_SETUP_LIMIT`]). They
-//!   are never reopened, and their fate is in [`Report::background`]: how many the server closed
-//!   and after how long, how many were still open at the end, and whether the idle
-//!   ones still answer a request after the run.
+//!   once each is open or has failed to open (at most [`BACKGROUND_SETUP_LIMIT`]).
+//!   Their fate is in [`Report::background`]: how many the server closed and after how
+//!   long, how many were still open at the end, and whether the idle ones still answer
+//!   a request after the run.
+//! - **Attacks**, background populations too: [`Config::expect_stallers`] and
+//!   [`Config::partial_bodies`] (HTTP) announce a body of [`ANNOUNCED_BODY`] bytes and
+//!   never finish it; [`Config::big_non_readers`] (RESP) ask for a value of
+//!   [`BIG_VALUE`] bytes and never read it; [`Config::amplifiers`] (RESP) ask for a
+//!   64 KiB value [`AMPLIFY_NAMES`] times in one `MGET`, again and again;
+//!   [`Config::hello_flood`] sends a captured TLS ClientHello ([`client_hello`]) on new
+//!   connections, as fast as they are answered. Background connections are opened once;
+//!   with [`Config::reconnect`] the hostile ones reopen each connection the server
+//!   closes, as an attacker keeping up the pressure does (the hello flood always does).
+//! - **Probe** ([`Config::probe_interval`]): every interval a new connection sends one
+//!   request and must be answered right within [`PROBE_TIMEOUT`]; [`Report::probes`].
 //! - **TLS** ([`Config::tls`], a [`TlsClient`]): the measured connections speak TLS
 //!   (rustls, ring); [`Report::handshakes`] counts the full and the resumed handshakes.
 //!   [`Config::requests_per_connection`] closes each connection after that many
@@ -57,10 +68,12 @@
 
 mod background;
 pub mod check;
+mod probe;
 mod progress;
 mod proto;
 mod report;
 mod schedule;
+mod skim;
 mod tls;
 mod worker;
 
@@ -71,18 +84,23 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, OnceLock};
 use std::time::{Duration, Instant};
 
+pub use background::{
+    AMPLIFY_KEY, AMPLIFY_NAMES, AMPLIFY_VALUE, ANNOUNCED_BODY, BIG_KEY, BIG_VALUE,
+    PARTIAL_BODY_SENT,
+};
 pub use progress::{
     show_progress, show_progress_on, Progress, ProgressLine, PROGRESS_MIN_TIME_LIMIT,
 };
 pub use proto::{Proto, RESP_KEY_SLOTS};
 pub use report::{
-    latency_histogram, micros, Background, CloseAfter, ErrorKind, Errors, Handshakes, Latency,
-    Population, Report, Usable,
+    latency_histogram, micros, Activity, Background, CloseAfter, ErrorKind, Errors, Handshakes,
+    Latency, Population, Probes, Report, Usable,
 };
 pub use schedule::Schedule;
-pub use tls::TlsClient;
+pub use tls::{client_hello, TlsClient};
 
 use background::BgPlan;
+use probe::ProbePlan;
 use proto::Requests;
 use worker::{Plan, Shared};
 
@@ -103,6 +121,17 @@ pub const MAX_SPAN: Duration = Duration::from_secs(24 * 3600);
 /// The longest the background populations may take to open before the warm-up starts
 /// anyway (each connect also gives up after [`Config::timeout`]).
 pub const BACKGROUND_SETUP_LIMIT: Duration = Duration::from_secs(60);
+
+/// The longest a probe ([`Config::probe_interval`]) may take, from its connection
+/// attempt to its checked answer.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The shortest [`Config::probe_interval`] (so that at most 100 probes are in flight).
+pub const MIN_PROBE_INTERVAL: Duration = Duration::from_millis(10);
+
+/// How long a hello-flood connection waits for the server's first bytes before it
+/// closes and starts again.
+pub const HELLO_WAIT: Duration = Duration::from_secs(1);
 
 /// The hard limit of a `--requests` run when no `--max-time` is given (plus the
 /// warm-up, and the schedule's length in open loop).
@@ -160,6 +189,34 @@ pub struct Config {
     pub non_readers: usize,
     /// How often a slowloris client sends its next byte (default 200 ms).
     pub trickle_interval: Duration,
+    /// HTTP only: background clients sending `POST /echo` with `Expect: 100-continue`
+    /// and `Content-Length: 1000000` ([`ANNOUNCED_BODY`]), reading the `100 Continue`,
+    /// never sending the body (default 0).
+    pub expect_stallers: usize,
+    /// HTTP only: background clients sending a `POST /echo` head announcing
+    /// [`ANNOUNCED_BODY`] bytes, then [`PARTIAL_BODY_SENT`] of them as fast as the
+    /// socket takes them, then nothing (default 0).
+    pub partial_bodies: usize,
+    /// RESP only: background clients each sending one `GET` of a [`BIG_VALUE`]-byte
+    /// value (stored under [`BIG_KEY`] before the run) and never reading (default 0).
+    pub big_non_readers: usize,
+    /// RESP only: background clients each sending `MGET` naming a 64 KiB value
+    /// ([`AMPLIFY_KEY`], stored before the run) [`AMPLIFY_NAMES`] times, reading the
+    /// reply (an error reply counts as one), and again, for the whole run (default 0).
+    pub amplifiers: usize,
+    /// Background connections, any protocol, each sending one TLS ClientHello (made
+    /// once by [`client_hello`] for [`Config::hello_name`]), closing once the server's
+    /// first bytes arrive (or after [`HELLO_WAIT`]) and starting again (default 0).
+    pub hello_flood: usize,
+    /// The server name (SNI) in the hello flood's ClientHello (default `localhost`).
+    pub hello_name: String,
+    /// The hostile populations (all but [`Config::idle`]) reopen a connection the
+    /// server closes, at once (after a failed attempt, 50 ms later) (default `false`:
+    /// each connection is opened once). The hello flood always does.
+    pub reconnect: bool,
+    /// Probe with a fresh connection this often, from [`MIN_PROBE_INTERVAL`] to
+    /// [`MAX_SPAN`] (default `None`: no probe; see [`Report::probes`]).
+    pub probe_interval: Option<Duration>,
     /// The target of the measured HTTP requests, `GET <path> HTTP/1.1` (default `/`):
     /// it starts with `/` and has only visible ASCII (`!` to `~`), at most [`MAX_PATH`]
     /// bytes. Only for [`Proto::Http`]; every response must still be 200
@@ -193,6 +250,14 @@ impl Config {
             slowloris: 0,
             non_readers: 0,
             trickle_interval: Duration::from_millis(200),
+            expect_stallers: 0,
+            partial_bodies: 0,
+            big_non_readers: 0,
+            amplifiers: 0,
+            hello_flood: 0,
+            hello_name: "localhost".to_owned(),
+            reconnect: false,
+            probe_interval: None,
             path: "/".to_owned(),
             tls: None,
             requests_per_connection: None,
@@ -247,26 +312,68 @@ impl Config {
         if self.max_time.is_some_and(|d| d.is_zero()) {
             return bad("--max-time", "must be longer than zero".to_owned());
         }
-        let background = self
-            .idle
-            .saturating_add(self.slowloris)
-            .saturating_add(self.non_readers);
-        if self.connections.saturating_add(background) > MAX_CONNECTIONS {
-            let flag = if self.idle > 0 {
-                "--idle"
-            } else if self.slowloris > 0 {
-                "--slowloris"
-            } else {
-                "--non-readers"
-            };
+        if let Some(interval) = self.probe_interval {
+            if interval < MIN_PROBE_INTERVAL {
+                return bad(
+                    "--probe-interval",
+                    format!(
+                        "{} is too short: at least {}",
+                        crate::cli::format_duration(interval),
+                        crate::cli::format_duration(MIN_PROBE_INTERVAL)
+                    ),
+                );
+            }
+        }
+        let populations = self.populations();
+        let total = populations
+            .iter()
+            .fold(self.connections, |n, (_, k)| n.saturating_add(*k))
+            .saturating_add(self.probes_in_flight());
+        if total > MAX_CONNECTIONS {
+            let flag = populations
+                .iter()
+                .find(|(_, k)| *k > 0)
+                .map_or("--probe-interval", |(flag, _)| *flag);
+            let named: Vec<String> = populations
+                .iter()
+                .filter(|(_, k)| *k > 0)
+                .map(|(flag, k)| format!("{flag} {k}"))
+                .collect();
             return bad(
                 flag,
                 format!(
-                    "--connections + --idle + --slowloris + --non-readers is {} + {} + {} + {}, \
-                     more than {MAX_CONNECTIONS} (open files stay below 20,000)",
-                    self.connections, self.idle, self.slowloris, self.non_readers
+                    "--connections {} + {} + {} probes in flight is {total}, more than \
+                     {MAX_CONNECTIONS} (open files stay below 20,000)",
+                    self.connections,
+                    named.join(" + "),
+                    self.probes_in_flight()
                 ),
             );
+        }
+        for (flag, count, wanted) in [
+            ("--expect-stallers", self.expect_stallers, Proto::Http),
+            ("--partial-bodies", self.partial_bodies, Proto::Http),
+            ("--big-non-readers", self.big_non_readers, Proto::Resp),
+            ("--amplifiers", self.amplifiers, Proto::Resp),
+        ] {
+            if count > 0 && self.proto != wanted {
+                return bad(
+                    flag,
+                    format!(
+                        "is for --proto {wanted}, not {} (the http example has no large \
+                         value to ask for, RESP has no request body to announce)",
+                        self.proto
+                    ),
+                );
+            }
+        }
+        if self.hello_flood > 0 {
+            if let Err(e) = rustls::pki_types::ServerName::try_from(self.hello_name.as_str()) {
+                return bad(
+                    "--tls-server-name",
+                    format!("{:?} is not a server name: {e}", self.hello_name),
+                );
+            }
         }
         if self.slowloris > 0 && self.trickle_interval.is_zero() {
             return bad("--trickle-interval", "must be longer than zero".to_owned());
@@ -304,6 +411,7 @@ impl Config {
             ("--timeout", Some(self.timeout)),
             ("--max-time", self.max_time),
             ("--trickle-interval", Some(self.trickle_interval)),
+            ("--probe-interval", self.probe_interval),
         ];
         for (flag, span) in spans {
             if span.is_some_and(|d| d > MAX_SPAN) {
@@ -313,15 +421,42 @@ impl Config {
         if self.requests_per_connection == Some(0) {
             return bad("--requests-per-connection", "must be at least 1".to_owned());
         }
-        if self.tls.is_some() && self.idle + self.slowloris + self.non_readers > 0 {
+        let plain = populations
+            .iter()
+            .filter(|(flag, k)| *k > 0 && *flag != "--hello-flood");
+        if let (Some(_), Some((flag, _))) = (&self.tls, plain.clone().next()) {
             return bad(
                 "--tls-ca",
-                "the background populations (--idle, --slowloris, --non-readers) speak \
-                 plain TCP: not with TLS"
-                    .to_owned(),
+                format!(
+                    "the background populations but --hello-flood (here {flag}) speak plain \
+                     TCP: not with TLS"
+                ),
             );
         }
         Ok(())
+    }
+
+    /// Each background population's flag and connection count, in flag order.
+    fn populations(&self) -> [(&'static str, usize); 8] {
+        [
+            ("--idle", self.idle),
+            ("--slowloris", self.slowloris),
+            ("--non-readers", self.non_readers),
+            ("--expect-stallers", self.expect_stallers),
+            ("--partial-bodies", self.partial_bodies),
+            ("--big-non-readers", self.big_non_readers),
+            ("--amplifiers", self.amplifiers),
+            ("--hello-flood", self.hello_flood),
+        ]
+    }
+
+    /// The most probes in flight at once: [`PROBE_TIMEOUT`] over the interval, rounded
+    /// up, plus one.
+    fn probes_in_flight(&self) -> usize {
+        self.probe_interval.map_or(0, |i| {
+            let i = i.max(MIN_PROBE_INTERVAL).as_nanos();
+            (PROBE_TIMEOUT.as_nanos().div_ceil(i) + 1) as usize
+        })
     }
 
     /// The hard limit of the run, warm-up included (see [`Config::max_time`]).
@@ -413,17 +548,37 @@ pub fn run_with(config: &Config, progress: &Progress) -> io::Result<Report> {
     };
     let shared = OnceLock::new();
     let plans = plans(config);
+    let hello = if config.hello_flood > 0 {
+        client_hello(&config.hello_name)?
+    } else {
+        Vec::new()
+    };
     let bg_plan = BgPlan {
         addr: config.addr,
         proto: config.proto,
         idle: config.idle,
         slowloris: config.slowloris,
         non_readers: config.non_readers,
+        expect_stallers: config.expect_stallers,
+        partial_bodies: config.partial_bodies,
+        big_non_readers: config.big_non_readers,
+        amplifiers: config.amplifiers,
+        hello_flood: config.hello_flood,
+        reconnect: config.reconnect,
         trickle_interval: config.trickle_interval,
         timeout: config.timeout,
+        hello,
     };
+    let probe_plan = config.probe_interval.map(|interval| ProbePlan {
+        addr: config.addr,
+        proto: config.proto,
+        requests: Requests::new(config.proto, &config.path),
+        tls: config.tls.clone(),
+        interval,
+    });
     let bg_stop = AtomicBool::new(false);
-    let (outcomes, background) = std::thread::scope(|scope| {
+    let probe_stop = AtomicBool::new(false);
+    let (outcomes, background, probes) = std::thread::scope(|scope| {
         // The populations start first, and the warm-up once each of their connections
         // is open or has failed to open (bounded by `timeout` each, and in all by
         // BACKGROUND_SETUP_LIMIT), so that they are in place for the whole run.
@@ -444,7 +599,34 @@ pub fn run_with(config: &Config, progress: &Progress) -> io::Result<Report> {
         };
         let shared = shared.get_or_init(|| make_shared(Instant::now()));
         progress.start_clock(shared.start);
-        let outcomes = run_threads(scope, shared, plans, progress);
+        let prober = match &probe_plan {
+            Some(plan) => {
+                let probe_stop = &probe_stop;
+                let start = shared.start;
+                let spawned = std::thread::Builder::new()
+                    .name("loadgen-probe".to_owned())
+                    .spawn_scoped(scope, move || probe::run(plan, probe_stop, start));
+                Some(spawned)
+            }
+            None => None,
+        };
+        // A probe thread that could not start fails the run, once the others ended.
+        let (prober, spawn_error) = match prober {
+            Some(Err(e)) => (None, Some(e)),
+            Some(Ok(handle)) => (Some(handle), None),
+            None => (None, None),
+        };
+        let outcomes = match spawn_error {
+            Some(e) => Err(e),
+            None => run_threads(scope, shared, plans, progress),
+        };
+        // The probes stop with the measured load, while the populations still press.
+        probe_stop.store(true, Ordering::Release);
+        let probes = prober.map(|handle| {
+            handle
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p))
+        });
         let background = match bg {
             Some((handle, waker)) => {
                 bg_stop.store(true, Ordering::Release);
@@ -456,7 +638,7 @@ pub fn run_with(config: &Config, progress: &Progress) -> io::Result<Report> {
             }
             None => Background::default(),
         };
-        Ok::<_, io::Error>((outcomes?, background))
+        Ok::<_, io::Error>((outcomes?, background, probes.transpose()?))
     })?;
 
     let mut hist = latency_histogram();
@@ -504,6 +686,7 @@ pub fn run_with(config: &Config, progress: &Progress) -> io::Result<Report> {
         handshakes,
         capped,
         background,
+        probes,
     })
 }
 
@@ -651,6 +834,79 @@ mod tests {
             }),
             Err("--trickle-interval")
         );
+    }
+
+    #[test]
+    fn attack_validation_names_the_flag() {
+        let check = |proto, f: &dyn Fn(&mut Config)| {
+            let mut c = config();
+            c.proto = proto;
+            f(&mut c);
+            c.validate().map_err(|e| e.flag())
+        };
+        // Each attack is for its protocol only.
+        for (flag, set, proto) in [
+            (
+                "--expect-stallers",
+                &(|c: &mut Config| c.expect_stallers = 1) as &dyn Fn(&mut Config),
+                Proto::Http,
+            ),
+            ("--partial-bodies", &|c| c.partial_bodies = 1, Proto::Http),
+            ("--big-non-readers", &|c| c.big_non_readers = 1, Proto::Resp),
+            ("--amplifiers", &|c| c.amplifiers = 1, Proto::Resp),
+        ] {
+            for other in [Proto::Http, Proto::Resp, Proto::Echo] {
+                let want = if other == proto { Ok(()) } else { Err(flag) };
+                assert_eq!(check(other, set), want, "{flag} with {other}");
+            }
+        }
+        for proto in [Proto::Http, Proto::Resp, Proto::Echo] {
+            assert_eq!(check(proto, &|c| c.hello_flood = 64), Ok(()));
+        }
+        assert_eq!(
+            check(Proto::Http, &|c| {
+                c.hello_flood = 1;
+                c.hello_name = "not a name!".to_owned();
+            }),
+            Err("--tls-server-name")
+        );
+        // The connection bound counts every population and the probes in flight.
+        assert_eq!(
+            check(Proto::Http, &|c| {
+                c.expect_stallers = 9_000;
+                c.partial_bodies = 9_000;
+                c.hello_flood = 979;
+                c.probe_interval = Some(Duration::from_millis(100));
+            }),
+            Ok(())
+        );
+        assert_eq!(
+            check(Proto::Http, &|c| {
+                c.expect_stallers = 9_000;
+                c.partial_bodies = 9_000;
+                c.hello_flood = 980;
+                c.probe_interval = Some(Duration::from_millis(100));
+            }),
+            Err("--expect-stallers")
+        );
+        assert_eq!(
+            check(Proto::Resp, &|c| c.amplifiers = usize::MAX),
+            Err("--amplifiers")
+        );
+        for (interval, want) in [
+            (Duration::from_millis(9), Err("--probe-interval")),
+            (MIN_PROBE_INTERVAL, Ok(())),
+            (MAX_SPAN * 2, Err("--probe-interval")),
+        ] {
+            assert_eq!(
+                check(Proto::Http, &|c| c.probe_interval = Some(interval)),
+                want,
+                "{interval:?}"
+            );
+        }
+        let mut c = config();
+        c.probe_interval = Some(Duration::from_millis(100));
+        assert_eq!(c.probes_in_flight(), 11);
     }
 
     #[test]

@@ -273,31 +273,91 @@ pub struct Usable {
     pub failed: u64,
 }
 
-/// The fate of one background population. A background connection is never reopened,
-/// so `opened = closed_by_server + open_at_end`.
+/// The fate of one background population: `opened = closed_by_server +
+/// closed_by_client + open_at_end` (a connection that never opened is in
+/// `connect_failed`).
+///
+/// A population is opened once; a *reconnecting* one (`--reconnect` for the hostile
+/// populations, always for the hello flood) opens a connection again each time one is
+/// closed, so its `opened` counts every connection it established.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Population {
-    /// Connections asked for (`--idle`, `--slowloris`, `--non-readers`).
+    /// Connections asked for (`--idle`, `--slowloris`, `--non-readers`, …): how many
+    /// it keeps at once.
     pub requested: usize,
+    /// Whether it reopens a connection the server (or, for the hello flood, the client)
+    /// closed.
+    pub reconnecting: bool,
     /// Connections established.
     pub opened: u64,
-    /// Connections that could not be established (refused, or not within `--timeout`).
+    /// Attempts that could not be established (refused, or not within `--timeout`).
     pub connect_failed: u64,
     /// Connections the server closed (end of file or reset) during the run.
     pub closed_by_server: u64,
     /// How long after their connection the server closed them.
     pub close_after_s: CloseAfter,
+    /// Connections the client closed during the run: the hello flood's, once answered
+    /// (or after waiting [`HELLO_WAIT`](super::HELLO_WAIT)); an amplifier's whose
+    /// replies stopped making sense.
+    pub closed_by_client: u64,
     /// Connections still open when the measured run ended.
     pub open_at_end: u64,
     /// Idle connections only: their answers to one request each after the run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub usable_at_end: Option<Usable>,
+    /// Big non-readers and amplifiers: whether the value they ask for was stored before
+    /// the run (on a connection of its own).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stored: Option<bool>,
+    /// The populations added for the attacks (expect-stallers, partial bodies, big
+    /// non-readers, amplifiers, hello flood): what they sent and got back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub activity: Option<Activity>,
+}
+
+/// What an attacking population sent and received over its run.
+///
+/// | population | `sent` | `answered` | `errors` |
+/// | --- | --- | --- | --- |
+/// | expect-stallers | request heads | responses (`100 Continue` or final) | final responses of status 400 and above |
+/// | partial bodies | request heads | responses (the body never completes) | of status 400 and above |
+/// | big non-readers | `GET`s | — (never read) | — |
+/// | amplifiers | `MGET`s | replies | error replies (`-ERR …`) |
+/// | hello flood | ClientHellos | connections on which the server answered something | answers starting with a TLS alert |
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Activity {
+    /// Requests (or ClientHellos) sent.
+    pub sent: u64,
+    /// `100 Continue` answers (expect-stallers only).
+    pub continues: u64,
+    /// Answers received (see the table above).
+    pub answered: u64,
+    /// Answers that were errors.
+    pub errors: u64,
+    /// Bytes written to the server.
+    pub bytes_sent: u64,
+    /// Bytes read from the server.
+    pub bytes_received: u64,
+    /// How long the population ran, in seconds (from its connections' first opening
+    /// to the end of the run).
+    pub seconds: f64,
+    /// `sent / seconds`.
+    pub sent_per_s: f64,
 }
 
 impl Population {
     /// One summary line (without a newline), `name` padded like the other lines.
     fn summary(&self, name: &str) -> String {
-        let mut s = format!("{name:<9} {} of {} opened", self.opened, self.requested);
+        let mut s = format!("{name:<9} ");
+        if self.reconnecting {
+            let _ = write!(
+                s,
+                "{} kept (reconnecting): {} opened",
+                self.requested, self.opened
+            );
+        } else {
+            let _ = write!(s, "{} of {} opened", self.opened, self.requested);
+        }
         if self.connect_failed > 0 {
             let _ = write!(s, " ({} failed to connect)", self.connect_failed);
         }
@@ -305,11 +365,49 @@ impl Population {
         if let (Some(median), Some(max)) = (self.close_after_s.median, self.close_after_s.max) {
             let _ = write!(s, " after {median:.2} s median, {max:.2} s max");
         }
+        if self.closed_by_client > 0 {
+            let _ = write!(s, ", {} closed by the client", self.closed_by_client);
+        }
         let _ = write!(s, ", {} open at the end", self.open_at_end);
         if let Some(u) = self.usable_at_end {
             let _ = write!(s, "; then {} answered, {} failed", u.answered, u.failed);
         }
+        if self.stored == Some(false) {
+            s.push_str("; its value could NOT be stored before the run");
+        }
+        if let Some(a) = self.activity {
+            let _ = write!(
+                s,
+                "; {} sent ({:.1}/s), {} answered",
+                a.sent, a.sent_per_s, a.answered
+            );
+            if a.continues > 0 {
+                let _ = write!(s, " ({} of them 100 Continue)", a.continues);
+            }
+            let _ = write!(
+                s,
+                ", {} errors, {} out, {} in",
+                a.errors,
+                bytes(a.bytes_sent),
+                bytes(a.bytes_received)
+            );
+        }
         s
+    }
+}
+
+/// Bytes as `512 B`, `1.5 KiB`, `2.0 MiB`, `1.2 GiB`.
+fn bytes(n: u64) -> String {
+    const KIB: f64 = 1024.0;
+    let x = n as f64;
+    if x < KIB {
+        format!("{n} B")
+    } else if x < KIB * KIB {
+        format!("{:.1} KiB", x / KIB)
+    } else if x < KIB * KIB * KIB {
+        format!("{:.1} MiB", x / (KIB * KIB))
+    } else {
+        format!("{:.1} GiB", x / (KIB * KIB * KIB))
     }
 }
 
@@ -322,19 +420,94 @@ pub struct Background {
     pub slowloris: Population,
     /// `--non-readers`: clients that pipeline requests and never read.
     pub non_readers: Population,
+    /// `--expect-stallers` (HTTP): `POST /echo` with `Expect: 100-continue` and a
+    /// body of 1,000,000 bytes never sent.
+    pub expect_stallers: Population,
+    /// `--partial-bodies` (HTTP): `POST /echo` of 1,000,000 bytes of which 900,000
+    /// are sent, then nothing.
+    pub partial_bodies: Population,
+    /// `--big-non-readers` (RESP): a `GET` of a 2,000,000-byte value, never read.
+    pub big_non_readers: Population,
+    /// `--amplifiers` (RESP): `MGET` naming a 64 KiB value 1,000 times, the reply read,
+    /// again and again.
+    pub amplifiers: Population,
+    /// `--hello-flood`: a captured TLS ClientHello sent on a new connection, the
+    /// answer's first bytes awaited, the connection closed, again and again.
+    pub hello_flood: Population,
 }
 
 impl Background {
-    /// One summary line (without a newline) per population asked for, in flag order.
-    pub(crate) fn summaries(&self) -> impl Iterator<Item = String> + '_ {
+    /// Each population with its name in reports, in flag order.
+    pub fn populations(&self) -> [(&'static str, &Population); 8] {
         [
             ("idle", &self.idle),
             ("slowloris", &self.slowloris),
             ("non-readers", &self.non_readers),
+            ("expect-stallers", &self.expect_stallers),
+            ("partial-bodies", &self.partial_bodies),
+            ("big-non-readers", &self.big_non_readers),
+            ("amplifiers", &self.amplifiers),
+            ("hello-flood", &self.hello_flood),
         ]
-        .into_iter()
-        .filter(|(_, p)| p.requested > 0)
-        .map(|(name, p)| p.summary(name))
+    }
+
+    /// One summary line (without a newline) per population asked for, in flag order.
+    pub(crate) fn summaries(&self) -> impl Iterator<Item = String> + '_ {
+        self.populations()
+            .into_iter()
+            .filter(|(_, p)| p.requested > 0)
+            .map(|(name, p)| p.summary(name))
+    }
+}
+
+/// The fresh-connection probe (`--probe-interval`): every interval a new connection
+/// sends one request of the run's protocol (over TLS when the run speaks it) and must
+/// get the right answer within [`PROBE_TIMEOUT`](super::PROBE_TIMEOUT).
+///
+/// Probes start with the run's clock (the warm-up included) and stop being sent when
+/// the measured run ends; those in flight then are waited for, so `sent = answered +
+/// failed`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Probes {
+    /// The interval, in seconds.
+    pub interval_s: f64,
+    /// Probes started (a connection attempted).
+    pub sent: u64,
+    /// Answered right within the limit.
+    pub answered: u64,
+    /// Not: connection refused or closed, wrong answer, or no answer in time.
+    pub failed: u64,
+    /// Of the failed, those that got no answer in time.
+    pub timed_out: u64,
+    /// The median time from the connection attempt to the checked answer, µs (`None`
+    /// when none was answered).
+    pub latency_p50_us: Option<u64>,
+    /// The longest, µs.
+    pub latency_max_us: Option<u64>,
+}
+
+impl Probes {
+    /// Whether every probe sent was answered (and at least one was sent).
+    pub fn all_answered(&self) -> bool {
+        self.sent > 0 && self.answered == self.sent
+    }
+
+    /// One summary line (without a newline).
+    fn summary(&self) -> String {
+        let mut s = format!(
+            "probes    every {}: {} sent, {} answered, {} failed",
+            crate::cli::format_duration(std::time::Duration::from_secs_f64(self.interval_s)),
+            self.sent,
+            self.answered,
+            self.failed
+        );
+        if self.timed_out > 0 {
+            let _ = write!(s, " ({} timed out)", self.timed_out);
+        }
+        if let (Some(p50), Some(max)) = (self.latency_p50_us, self.latency_max_us) {
+            let _ = write!(s, "; latency p50 {}  max {}", micros(p50), micros(max));
+        }
+        s
     }
 }
 
@@ -354,7 +527,12 @@ impl Background {
 ///  "background":{"idle":{"requested":100,"opened":100,"connect_failed":0,
 ///                        "closed_by_server":0,"close_after_s":{"median":null,"max":null},
 ///                        "open_at_end":100,"usable_at_end":{"answered":100,"failed":0}},
-///                "slowloris":{…, no usable_at_end},"non_readers":{…}}}
+///                "slowloris":{…, no usable_at_end},"non_readers":{…},
+///                "expect_stallers":{…, "activity":{"sent":64,"continues":64,…}},
+///                "partial_bodies":{…},"big_non_readers":{…, "stored":true},
+///                "amplifiers":{…},"hello_flood":{…}},
+///  "probes":{"interval_s":0.1,"sent":100,"answered":100,"failed":0,"timed_out":0,
+///            "latency_p50_us":250,"latency_max_us":900}}
 /// ```
 #[derive(Debug, Clone, Serialize)]
 #[non_exhaustive]
@@ -395,8 +573,11 @@ pub struct Report {
     pub handshakes: Handshakes,
     /// Whether the run was cut by its hard time limit (`--max-time`) before it finished.
     pub capped: bool,
-    /// The background populations (`--idle`, `--slowloris`, `--non-readers`).
+    /// The background populations (`--idle`, `--slowloris`, `--non-readers`, and the
+    /// attacks).
     pub background: Background,
+    /// The fresh-connection probe, when `--probe-interval` was given.
+    pub probes: Option<Probes>,
 }
 
 impl Report {
@@ -480,6 +661,10 @@ impl Report {
         }
         for line in self.background.summaries() {
             s.push_str(&line);
+            s.push('\n');
+        }
+        if let Some(p) = &self.probes {
+            s.push_str(&p.summary());
             s.push('\n');
         }
         s
@@ -598,8 +783,35 @@ mod tests {
                     close_after_s: CloseAfter::of(&mut [0.3, 0.5, 0.4]),
                     ..Population::default()
                 },
-                non_readers: Population::default(),
+                hello_flood: Population {
+                    requested: 4,
+                    reconnecting: true,
+                    opened: 40,
+                    closed_by_client: 36,
+                    open_at_end: 4,
+                    activity: Some(Activity {
+                        sent: 40,
+                        answered: 36,
+                        errors: 1,
+                        bytes_sent: 40 * 300,
+                        bytes_received: 3 << 20,
+                        seconds: 2.0,
+                        sent_per_s: 20.0,
+                        ..Activity::default()
+                    }),
+                    ..Population::default()
+                },
+                ..Background::default()
             },
+            probes: Some(Probes {
+                interval_s: 0.1,
+                sent: 20,
+                answered: 19,
+                failed: 1,
+                timed_out: 1,
+                latency_p50_us: Some(400),
+                latency_max_us: Some(1_000_000),
+            }),
         };
         let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
         assert_eq!(json["requests"], 2000);
@@ -616,6 +828,15 @@ mod tests {
         assert!(bg["slowloris"].get("usable_at_end").is_none());
         assert_eq!(bg["non_readers"]["opened"], 0);
         assert!(bg["non_readers"]["close_after_s"]["median"].is_null());
+        assert!(bg["non_readers"].get("activity").is_none());
+        assert_eq!(bg["hello_flood"]["reconnecting"], true);
+        assert_eq!(bg["hello_flood"]["closed_by_client"], 36);
+        assert_eq!(bg["hello_flood"]["activity"]["sent_per_s"], 20.0);
+        assert_eq!(bg["hello_flood"]["activity"]["errors"], 1);
+        assert!(bg["amplifiers"].get("stored").is_none());
+        assert_eq!(json["probes"]["answered"], 19);
+        assert_eq!(json["probes"]["timed_out"], 1);
+        assert_eq!(json["probes"]["latency_max_us"], 1_000_000);
         let summary = report.summary();
         for part in [
             "2000 in 2.00 s",
@@ -627,9 +848,15 @@ mod tests {
             "idle      20 of 20 opened, 0 closed by the server, 20 open at the end; \
              then 19 answered, 1 failed",
             "slowloris 3 of 3 opened, 3 closed by the server after 0.40 s median, 0.50 s max",
+            "hello-flood 4 kept (reconnecting): 40 opened, 0 closed by the server, 36 closed \
+             by the client, 4 open at the end; 40 sent (20.0/s), 36 answered, 1 errors, \
+             11.7 KiB out, 3.0 MiB in",
+            "probes    every 100ms: 20 sent, 19 answered, 1 failed (1 timed out); latency \
+             p50 400 µs  max 1.00 s",
         ] {
             assert!(summary.contains(part), "{part:?} in {summary}");
         }
         assert!(!summary.contains("non-readers"), "{summary}");
+        assert!(!summary.contains("amplifiers"), "{summary}");
     }
 }

@@ -86,6 +86,41 @@ impl TlsClient {
     }
 }
 
+/// The bytes of one TLS ClientHello that a rustls client (ring, the default TLS
+/// versions, ALPN `http/1.1`, no resumption) sends first to `server_name`, written
+/// into a buffer instead of a socket: what the hello flood sends on each connection
+/// without doing any cryptography itself. It trusts no certificate: it never gets
+/// further than its hello.
+///
+/// Fails if `server_name` is not a valid DNS name or IP address.
+///
+/// ```
+/// let hello = examples::loadgen::client_hello("localhost")?;
+/// // A handshake record (22) carrying a ClientHello (1).
+/// assert_eq!((hello[0], hello[5]), (22, 1));
+/// assert!(hello.windows(9).any(|w| w == b"localhost"));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn client_hello(server_name: &str) -> io::Result<Vec<u8>> {
+    let bad = |what: String| io::Error::new(io::ErrorKind::InvalidInput, what);
+    let name = ServerName::try_from(server_name.to_owned())
+        .map_err(|e| bad(format!("server name {server_name:?}: {e}")))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad(format!("TLS versions: {e}")))?
+        .with_root_certificates(RootCertStore::empty())
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.resumption = Resumption::disabled();
+    let mut conn = ClientConnection::new(Arc::new(config), name).map_err(io::Error::other)?;
+    let mut hello = Vec::new();
+    while conn.wants_write() {
+        conn.write_tls(&mut hello)?;
+    }
+    Ok(hello)
+}
+
 impl fmt::Debug for TlsClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TlsClient")
