@@ -28,6 +28,12 @@ impl Drop for TempDir {
     }
 }
 
+/// The path of an optional binary (a reference server behind a feature), if it was
+/// built: cargo may name a binary target whose required features are off.
+fn optional_bin(path: Option<&'static str>) -> Option<&'static str> {
+    path.filter(|p| Path::new(p).exists())
+}
+
 /// Lay out this build's server binaries in `dir/bins`; returns that directory.
 fn bins(dir: &Path) -> PathBuf {
     let bins = dir.join("bins");
@@ -41,8 +47,14 @@ fn bins(dir: &Path) -> PathBuf {
         std::fs::copy(path, kind.join(name)).unwrap();
     }
     for (name, path) in [
-        ("tokio_http", option_env!("CARGO_BIN_EXE_tokio_http")),
-        ("hyper_http", option_env!("CARGO_BIN_EXE_hyper_http")),
+        (
+            "tokio_http",
+            optional_bin(option_env!("CARGO_BIN_EXE_tokio_http")),
+        ),
+        (
+            "hyper_http",
+            optional_bin(option_env!("CARGO_BIN_EXE_hyper_http")),
+        ),
     ] {
         if let Some(path) = path {
             std::fs::copy(path, bins.join(name)).unwrap();
@@ -185,8 +197,10 @@ fn quick_scenarios_write_tables_json_and_chart_and_leave_no_server() {
             let outcome = &row["outcome"];
             let built = server == kind
                 || server.starts_with(&format!("{kind}-"))
-                || (server == "tokio" && option_env!("CARGO_BIN_EXE_tokio_http").is_some())
-                || (server == "hyper" && option_env!("CARGO_BIN_EXE_hyper_http").is_some());
+                || (server == "tokio"
+                    && optional_bin(option_env!("CARGO_BIN_EXE_tokio_http")).is_some())
+                || (server == "hyper"
+                    && optional_bin(option_env!("CARGO_BIN_EXE_hyper_http")).is_some());
             let is_other = ["redis-server", "epoll-floor"].contains(&server);
             let no_tls = outcome["skipped"]
                 .as_str()
@@ -273,6 +287,7 @@ fn bad_flags_exit_with_2_and_name_the_flag() {
     let dir = TempDir::new("flags");
     for (args, flag) in [
         (&["--scenarios", "http-50,nope"][..], "--scenarios"),
+        (&["--scenarios", "attacks,atk-nope"][..], "--scenarios"),
         (&["--servers", "apache"][..], "--servers"),
         (&["--duration", "0s"][..], "--duration"),
     ] {
@@ -290,17 +305,138 @@ fn help_lists_every_scenario_and_server() {
         .output()
         .unwrap();
     let help = String::from_utf8_lossy(&out.stdout).replace(['\n', ' '], "");
+    let between = |from: &str, to: &str| &help[help.find(from).unwrap()..help.find(to).unwrap()];
+    let list = |text: &str| -> Vec<String> { text.split(',').map(str::to_owned).collect() };
     // The comma-separated names after "(default:all):" in the help of `flag`.
     let listed = |flag: &str, next: &str| -> Vec<String> {
-        let text = &help[help.find(flag).unwrap()..help.find(next).unwrap()];
-        let list = text.split_once("(default:all):").unwrap().1;
-        list.split(',').map(str::to_owned).collect()
+        list(between(flag, next).split_once("(default:all):").unwrap().1)
     };
-    let scenarios = examples::compare::scenario::Scenario::names();
-    assert_eq!(listed("--scenarios", "--servers"), scenarios);
+    use examples::compare::scenario::Scenario;
+    // The default scenarios, then the attack group's.
+    let text = between("--scenarios", "--servers");
+    let (_, defaults) = text.split_once("(default:allbuttheattackgroup):").unwrap();
+    let (defaults, attacks) = defaults.split_once(".Theattackgroup").unwrap();
+    assert_eq!(list(defaults), Scenario::default_names());
+    let attacks = attacks.split_once("runfirst):").unwrap().1;
+    assert_eq!(
+        list(attacks.trim_end_matches('.')),
+        Scenario::attack_names()
+    );
     let servers: Vec<_> = examples::compare::server::ServerId::ALL
         .iter()
         .map(|s| s.name())
         .collect();
     assert_eq!(listed("--servers", "--duration"), servers);
+}
+
+#[test]
+fn attack_scenarios_run_after_their_baselines_with_probes_and_ratios() {
+    let dir = TempDir::new("attacks");
+    let kind = examples::SERVER_KIND;
+    let mut child = compare(
+        &dir.0,
+        &[
+            "--quick",
+            "--duration",
+            "300ms",
+            "--warmup",
+            "100ms",
+            "--scenarios",
+            "atk-amplify,atk-expect",
+            "--servers",
+            kind,
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let status = wait(&mut child, Duration::from_secs(120), &dir.0);
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(status.success(), "{status:?}\n{stdout}\n{stderr}");
+    assert!(
+        processes_under(&dir.0).is_empty(),
+        "{:?}",
+        processes_under(&dir.0)
+    );
+    // The baselines were added, and run before the attacks that divide by them.
+    let run = run_dir(&dir.0.join("out"));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap();
+    let names: Vec<&str> = json["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "atk-base-http",
+            "atk-expect",
+            "atk-base-resp",
+            "atk-amplify"
+        ]
+    );
+    for s in json["scenarios"].as_array().unwrap() {
+        let name = s["name"].as_str().unwrap();
+        let rows = s["rows"].as_array().unwrap();
+        assert_eq!(rows.len(), 1, "{name}: only --servers {kind}");
+        let m = &rows[0]["outcome"]["measured"];
+        assert!(m.is_object(), "{name}: {}", rows[0]);
+        let report = &m["report"];
+        // Every row is probed, every probe accounted for.
+        let probes = &report["probes"];
+        let sent = probes["sent"].as_u64().unwrap();
+        assert!(sent >= 1, "{name}: {probes}");
+        assert_eq!(
+            probes["answered"].as_u64().unwrap() + probes["failed"].as_u64().unwrap(),
+            sent,
+            "{name}: {probes}"
+        );
+        let bg = &report["background"];
+        match name {
+            "atk-expect" => {
+                let p = &bg["expect_stallers"];
+                assert_eq!(
+                    (&p["requested"], &p["reconnecting"]),
+                    (&64.into(), &true.into())
+                );
+                let tried = p["opened"].as_u64().unwrap() + p["connect_failed"].as_u64().unwrap();
+                assert!(tried >= 64, "{p}");
+            }
+            "atk-amplify" => {
+                let p = &bg["amplifiers"];
+                assert_eq!(
+                    (&p["requested"], &p["stored"]),
+                    (&4.into(), &true.into()),
+                    "{p}"
+                );
+                assert!(p["activity"]["sent"].as_u64().unwrap() >= 1, "{p}");
+            }
+            _ => assert_eq!(bg["expect_stallers"]["requested"], 0, "{name}"),
+        }
+    }
+    // The attack tables divide by the baseline and show the probes; the baselines'
+    // tables have no ratio to themselves.
+    let tables = std::fs::read_to_string(run.join("tables.md")).unwrap();
+    for name in ["atk-expect", "atk-amplify"] {
+        let table = tables
+            .split("### ")
+            .find(|t| t.contains(&format!("(`{name}`)")))
+            .unwrap();
+        assert!(
+            table.contains("| × alone | p50 ms | p99 ms | errors | probes ok/sent |"),
+            "{table}"
+        );
+    }
+    let base = tables
+        .split("### ")
+        .find(|t| t.contains("(`atk-base-http`)"))
+        .unwrap();
+    assert!(!base.contains("| × alone |"), "{base}");
+    assert!(base.contains("probes ok/sent"), "{base}");
+    assert!(stdout.contains("(`atk-expect`)"), "{stdout}");
 }

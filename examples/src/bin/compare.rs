@@ -8,7 +8,14 @@
 //! compare                         # every scenario, ~6 s per server and scenario
 //! compare --quick                 # under a minute
 //! compare --scenarios http-50,blocking --servers net,evnet
+//! compare --quick --scenarios attacks # the attack group, with its baselines
+//! compare --bin-dir old/ --no-build --scenarios attacks  # binaries of another commit
 //! ```
+//!
+//! The attack group (`atk-…`) runs only when named: each measures the normal clients
+//! beside one hostile population and a probe, and its table gives each server's req/s
+//! over its own in the baseline without attackers (`× alone`), the probes answered and
+//! the p99.
 //!
 //! Every child server is killed when its run ends, when a run fails, and on SIGINT,
 //! SIGTERM or SIGHUP. Exit status: 0 after the comparison (a server that failed is a row
@@ -34,9 +41,12 @@ struct Cli {
     #[arg(long)]
     quick: bool,
 
-    /// Scenarios to run, comma-separated (default: all): http-50, http-2000, idle,
-    /// slowloris, non-readers, blocking, http-new, https, https-new-resumed,
-    /// https-new-full, resp-p1, resp-p16, echo-2000.
+    /// Scenarios to run, comma-separated (default: all but the attack group): http-50,
+    /// http-2000, idle, slowloris, non-readers, blocking, http-new, https,
+    /// https-new-resumed, https-new-full, resp-p1, resp-p16, echo-2000. The attack group
+    /// runs only when named, one by one or all as `attacks` (an attack scenario brings
+    /// its baseline, run first): atk-base-http, atk-expect, atk-input, atk-base-resp,
+    /// atk-output, atk-amplify, atk-base-https, atk-tls-hello.
     #[arg(long, value_name = "A,B,..", value_delimiter = ',')]
     scenarios: Vec<String>,
 
@@ -96,14 +106,14 @@ fn options(cli: &Cli) -> Result<Options, String> {
     let out = cli.out.join(stamp);
     let mut o = Options::new(cli.bin_dir.clone(), out.join("logs"), cli.quick);
     if !cli.scenarios.is_empty() {
-        let names = Scenario::names();
-        if let Some(bad) = cli.scenarios.iter().find(|s| !names.contains(&s.as_str())) {
-            return Err(format!(
-                "invalid value for --scenarios: unknown scenario {bad:?} (choose among {})",
-                names.join(", ")
-            ));
-        }
-        o.scenarios = cli.scenarios.clone();
+        o.scenarios = Scenario::select(&cli.scenarios).map_err(|bad| {
+            format!(
+                "invalid value for --scenarios: unknown scenario {bad:?} (choose among {}, \
+                 or {} for the attack group)",
+                Scenario::names().join(", "),
+                examples::compare::scenario::ATTACKS
+            )
+        })?;
     }
     if !cli.servers.is_empty() {
         o.servers = cli
@@ -152,9 +162,15 @@ fn run(cli: &Cli, options: Options) -> std::io::Result<()> {
         .to_owned();
     let mut tables = String::new();
     let mut stdout = std::io::stdout();
+    // The results so far, for the attack scenarios' baselines (which run before them).
+    let mut done: Vec<compare::results::ScenarioResult> = Vec::new();
     let results = compare::run(&options, |scenario, result| {
         let per_connection = scenario.load.total_connections() >= 1_000;
-        let t = table::scenario(result, per_connection);
+        let baseline = scenario
+            .baseline
+            .and_then(|name| done.iter().find(|r| r.name == name));
+        let t = table::scenario_against(result, per_connection, baseline);
+        done.push(result.clone());
         let _ = writeln!(stdout, "{t}");
         let _ = stdout.flush();
         tables.push_str(&t);

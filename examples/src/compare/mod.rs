@@ -44,7 +44,9 @@ pub struct Options {
     pub bin_dir: PathBuf,
     /// Where each server's stderr is written, one file per scenario and server.
     pub log_dir: PathBuf,
-    /// The scenarios to run, by name, in the order of [`Scenario::all`].
+    /// The scenarios to run, by name; they run in the order of [`Scenario::all`]
+    /// (default: [`Scenario::default_names`], all but the attack group; see
+    /// [`Scenario::select`]).
     pub scenarios: Vec<String>,
     /// The servers to run (those of each scenario that are listed here).
     pub servers: Vec<ServerId>,
@@ -61,8 +63,8 @@ pub struct Options {
 }
 
 impl Options {
-    /// Every scenario and server, 1 s of warm-up and 5 s measured; or, if `quick`,
-    /// 0.1 s and 0.5 s.
+    /// Every scenario but the attack group, every server, 1 s of warm-up and 5 s
+    /// measured; or, if `quick`, 0.1 s and 0.5 s.
     pub fn new(bin_dir: PathBuf, log_dir: PathBuf, quick: bool) -> Options {
         let tls_dir = log_dir.with_file_name("tls");
         let (warmup, duration) = if quick {
@@ -73,7 +75,10 @@ impl Options {
         Options {
             bin_dir,
             log_dir,
-            scenarios: Scenario::names().iter().map(|s| s.to_string()).collect(),
+            scenarios: Scenario::default_names()
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             servers: ServerId::ALL.to_vec(),
             quick,
             warmup,
@@ -139,16 +144,22 @@ pub fn run(
 /// One line on stderr per row, as it finishes.
 fn log_row(scenario: &Scenario, id: ServerId, outcome: &Outcome) {
     let what = match outcome {
-        Outcome::Measured(m) => format!(
-            "{:>9.0} req/s  p99 {:>8}  errors {}",
-            m.req_per_s,
-            loadgen::micros(m.p99_us),
-            m.errors
-        ),
+        Outcome::Measured(m) => {
+            let mut line = format!(
+                "{:>9.0} req/s  p99 {:>8}  errors {}",
+                m.req_per_s,
+                loadgen::micros(m.p99_us),
+                m.errors
+            );
+            if let Some(p) = &m.report.probes {
+                line.push_str(&format!("  probes {}/{}", p.answered, p.sent));
+            }
+            line
+        }
         Outcome::Skipped(why) => format!("skipped: {why}"),
         Outcome::Failed(why) => format!("FAILED: {why}"),
     };
-    eprintln!("{:<12} {:<13} {what}", scenario.name, id.name());
+    eprintln!("{:<14} {:<13} {what}", scenario.name, id.name());
 }
 
 /// Start `id`, load it as `scenario` says, stop it.

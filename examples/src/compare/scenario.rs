@@ -1,5 +1,18 @@
 //! The scenarios `compare` runs: the situations where a thread per connection and an
 //! event loop with a worker pool behave differently.
+//!
+//! The **attack group** ([`Scenario::attack`], run only when named: see
+//! [`Scenario::select`]) measures normal clients beside one hostile population each:
+//! HTTP keep-alive (50 connections, `GET /`) beside expect-stallers (`atk-expect`) or
+//! partial bodies (`atk-input`); RESP (50 connections, pipeline 1) beside big
+//! non-readers (`atk-output`) or amplifiers (`atk-amplify`); HTTPS keep-alive beside a
+//! ClientHello flood (`atk-tls-hello`). A probe opens a fresh connection every 100 ms
+//! in each. Each protocol has a baseline scenario, the same load and probe without the
+//! attackers (`atk-base-http`, `atk-base-resp`, `atk-base-https`): the tables give
+//! each server's req/s under attack over its req/s in the baseline of the same run
+//! (`× alone`). The servers keep their default timeouts and get no flag newer than the
+//! other scenarios', so that binaries of an older commit (`compare --bin-dir DIR
+//! --no-build`) can be measured the same way.
 
 use std::io;
 use std::net::SocketAddr;
@@ -25,6 +38,11 @@ pub struct Scenario {
     pub servers: Vec<ServerId>,
     /// The measured load.
     pub load: Load,
+    /// In the attack group: run only when named (see [`Scenario::select`]).
+    pub attack: bool,
+    /// The scenario whose rows this one's req/s are divided by, server by server (the
+    /// same load without the attackers); it runs first.
+    pub baseline: Option<&'static str>,
 }
 
 /// The load generator's part of a scenario.
@@ -44,6 +62,20 @@ pub struct Load {
     pub slowloris: usize,
     /// Clients that pipeline and never read, beside the measured ones.
     pub non_readers: usize,
+    /// HTTP clients announcing a body after `Expect: 100-continue` and never sending it.
+    pub expect_stallers: usize,
+    /// HTTP clients sending 900,000 bytes of a 1,000,000-byte body, then nothing.
+    pub partial_bodies: usize,
+    /// RESP clients asking for a 2,000,000-byte value and never reading it.
+    pub big_non_readers: usize,
+    /// RESP clients asking for a 64 KiB value 1,000 times in one `MGET`, again and again.
+    pub amplifiers: usize,
+    /// Connections sending a captured TLS ClientHello, again and again.
+    pub hello_flood: usize,
+    /// The hostile populations reopen the connections the server closes.
+    pub reconnect: bool,
+    /// Probe with a fresh connection this often.
+    pub probe_interval: Option<Duration>,
     /// Flags for our servers (net, evnet) in this scenario.
     pub server_flags: &'static [&'static str],
     /// Speak TLS (the servers get `--tls-cert` and `--tls-key`).
@@ -64,6 +96,13 @@ impl Load {
             idle: 0,
             slowloris: 0,
             non_readers: 0,
+            expect_stallers: 0,
+            partial_bodies: 0,
+            big_non_readers: 0,
+            amplifiers: 0,
+            hello_flood: 0,
+            reconnect: false,
+            probe_interval: None,
             server_flags: &[],
             tls: false,
             resume: true,
@@ -71,16 +110,29 @@ impl Load {
         }
     }
 
-    /// Every connection the load generator opens at once: measured and background.
-    /// With a new connection per request, four per client: a closed connection stays
-    /// open on the server until it reads the close.
+    /// Every connection the load generator opens at once: measured, background and
+    /// probes. With a new connection per request, four per client: a closed connection
+    /// stays open on the server until it reads the close (the hello flood's too).
     pub fn total_connections(&self) -> usize {
         let churn = if self.requests_per_connection.is_some() {
             4
         } else {
             1
         };
-        self.connections * churn + self.idle + self.slowloris + self.non_readers
+        let probes = self.probe_interval.map_or(0, |i| {
+            let i = i.max(crate::loadgen::MIN_PROBE_INTERVAL).as_nanos();
+            crate::loadgen::PROBE_TIMEOUT.as_nanos().div_ceil(i) as usize + 1
+        });
+        self.connections * churn
+            + self.idle
+            + self.slowloris
+            + self.non_readers
+            + self.expect_stallers
+            + self.partial_bodies
+            + self.big_non_readers
+            + self.amplifiers
+            + self.hello_flood * 4
+            + probes
     }
 
     /// The load generator's configuration against `addr`, measuring for `duration`
@@ -106,6 +158,14 @@ impl Load {
         c.idle = self.idle;
         c.slowloris = self.slowloris;
         c.non_readers = self.non_readers;
+        c.expect_stallers = self.expect_stallers;
+        c.partial_bodies = self.partial_bodies;
+        c.big_non_readers = self.big_non_readers;
+        c.amplifiers = self.amplifiers;
+        c.hello_flood = self.hello_flood;
+        c.hello_name = TLS_NAME.to_owned();
+        c.reconnect = self.reconnect;
+        c.probe_interval = self.probe_interval;
         c.warmup = warmup;
         // Generous, so that a slow server shows in p99 rather than as timeouts; a
         // request that takes longer is an error.
@@ -137,10 +197,32 @@ fn holding_servers() -> Vec<ServerId> {
     v
 }
 
+/// The servers of the attack group: ours, and net with its default pool of 64 threads.
+const ATTACKED: [ServerId; 4] = [
+    ServerId::Net,
+    ServerId::NetDefaultPool,
+    ServerId::Evnet,
+    ServerId::EvnetInline,
+];
+
+/// The name that selects the whole attack group in `--scenarios`.
+pub const ATTACKS: &str = "attacks";
+
+/// How often the attack group's probe opens a fresh connection.
+pub const ATTACK_PROBE: Duration = Duration::from_millis(100);
+
 impl Scenario {
-    /// Every scenario, in the order they run. `quick` uses 1,000 idle connections
-    /// instead of 10,000 (opening them would take most of a quick run).
+    /// Every scenario, in the order they run (the attack group last, each baseline
+    /// before its attacks). `quick` uses 1,000 idle connections instead of 10,000
+    /// (opening them would take most of a quick run).
     pub fn all(quick: bool) -> Vec<Scenario> {
+        let mut all = Scenario::usual(quick);
+        all.extend(Scenario::attacks());
+        all
+    }
+
+    /// The scenarios run by default.
+    fn usual(quick: bool) -> Vec<Scenario> {
         let http = |n| Load::new(Proto::Http, n);
         let idle = if quick { 1_000 } else { 10_000 };
         vec![
@@ -152,6 +234,8 @@ impl Scenario {
                 app: App::Http,
                 servers: HTTP_SERVERS.to_vec(),
                 load: http(50),
+                attack: false,
+                baseline: None,
             },
             Scenario {
                 name: "http-2000",
@@ -160,6 +244,8 @@ impl Scenario {
                 app: App::Http,
                 servers: HTTP_SERVERS.to_vec(),
                 load: http(2_000),
+                attack: false,
+                baseline: None,
             },
             Scenario {
                 name: "idle",
@@ -176,6 +262,8 @@ impl Scenario {
                     server_flags: &["--keep-alive-timeout", "5m"],
                     ..http(50)
                 },
+                attack: false,
+                baseline: None,
             },
             Scenario {
                 name: "slowloris",
@@ -190,6 +278,8 @@ impl Scenario {
                     slowloris: 200,
                     ..http(50)
                 },
+                attack: false,
+                baseline: None,
             },
             Scenario {
                 name: "non-readers",
@@ -201,6 +291,8 @@ impl Scenario {
                     non_readers: 2,
                     ..http(50)
                 },
+                attack: false,
+                baseline: None,
             },
             Scenario {
                 name: "blocking",
@@ -221,6 +313,8 @@ impl Scenario {
                     path: "/work?ms=1",
                     ..http(50)
                 },
+                attack: false,
+                baseline: None,
             },
             Scenario {
                 name: "http-new",
@@ -235,6 +329,8 @@ impl Scenario {
                     requests_per_connection: Some(1),
                     ..http(50)
                 },
+                attack: false,
+                baseline: None,
             },
             Scenario {
                 name: "https",
@@ -247,6 +343,8 @@ impl Scenario {
                     tls: true,
                     ..http(50)
                 },
+                attack: false,
+                baseline: None,
             },
             Scenario {
                 name: "https-new-resumed",
@@ -260,6 +358,8 @@ impl Scenario {
                     requests_per_connection: Some(1),
                     ..http(50)
                 },
+                attack: false,
+                baseline: None,
             },
             Scenario {
                 name: "https-new-full",
@@ -274,6 +374,8 @@ impl Scenario {
                     requests_per_connection: Some(1),
                     ..http(50)
                 },
+                attack: false,
+                baseline: None,
             },
             Scenario {
                 name: "resp-p1",
@@ -283,6 +385,8 @@ impl Scenario {
                 app: App::Resp,
                 servers: resp_servers(),
                 load: Load::new(Proto::Resp, 50),
+                attack: false,
+                baseline: None,
             },
             Scenario {
                 name: "resp-p16",
@@ -294,6 +398,8 @@ impl Scenario {
                     pipeline: 16,
                     ..Load::new(Proto::Resp, 50)
                 },
+                attack: false,
+                baseline: None,
             },
             Scenario {
                 name: "echo-2000",
@@ -302,13 +408,187 @@ impl Scenario {
                 app: App::Echo,
                 servers: OURS.to_vec(),
                 load: Load::new(Proto::Echo, 2_000),
+                attack: false,
+                baseline: None,
             },
+        ]
+    }
+
+    /// The attack group (see the [module docs](self)), each baseline first.
+    fn attacks() -> Vec<Scenario> {
+        let probed = |proto| Load {
+            probe_interval: Some(ATTACK_PROBE),
+            ..Load::new(proto, 50)
+        };
+        let https = Load {
+            tls: true,
+            ..probed(Proto::Http)
+        };
+        let attack = |name, title: &str, about, app, baseline, load| Scenario {
+            name,
+            title: title.to_owned(),
+            about,
+            app,
+            servers: ATTACKED.to_vec(),
+            load,
+            attack: true,
+            baseline,
+        };
+        vec![
+            attack(
+                "atk-base-http",
+                "HTTP keep-alive, 50 connections, probed (attack baseline)",
+                "GET / over 50 keep-alive connections and a fresh connection every 100 ms, \
+                 nothing hostile: the rate the attack scenarios divide by (× alone).",
+                App::Http,
+                None,
+                probed(Proto::Http),
+            ),
+            attack(
+                "atk-expect",
+                "HTTP, 50 active beside 64 expect-stallers (reconnecting)",
+                "64 clients send POST /echo with Expect: 100-continue and a 1,000,000-byte \
+                 Content-Length, read the 100 Continue and never send the body; each one \
+                 the server closes comes back at once. Default server timeouts.",
+                App::Http,
+                Some("atk-base-http"),
+                Load {
+                    expect_stallers: 64,
+                    reconnect: true,
+                    ..probed(Proto::Http)
+                },
+            ),
+            attack(
+                "atk-input",
+                "HTTP, 50 active beside 150 partial bodies",
+                "150 clients announce a 1,000,000-byte body to POST /echo, send 900,000 \
+                 bytes of it as fast as the server reads, then stall: 135 MB of input \
+                 the server holds or refuses. Default server timeouts.",
+                App::Http,
+                Some("atk-base-http"),
+                Load {
+                    partial_bodies: 150,
+                    ..probed(Proto::Http)
+                },
+            ),
+            attack(
+                "atk-base-resp",
+                "RESP SET/GET, 50 connections, pipeline 1, probed (attack baseline)",
+                "The resp example, alternating SET and GET on 50 connections, and a fresh \
+                 connection every 100 ms, nothing hostile: the rate the RESP attack \
+                 scenarios divide by (× alone).",
+                App::Resp,
+                None,
+                probed(Proto::Resp),
+            ),
+            attack(
+                "atk-output",
+                "RESP, 50 active beside 80 big non-readers",
+                "80 clients each GET a 2,000,000-byte value and never read the answer: \
+                 160 MB of output the server holds or refuses. Default server timeouts.",
+                App::Resp,
+                Some("atk-base-resp"),
+                Load {
+                    big_non_readers: 80,
+                    ..probed(Proto::Resp)
+                },
+            ),
+            attack(
+                "atk-amplify",
+                "RESP, 50 active beside 4 amplifiers",
+                "4 clients each send MGET naming a 64 KiB value 1,000 times (a 64 MB \
+                 reply for a 20 KB request, or an error where the server bounds replies), \
+                 read the answer and ask again.",
+                App::Resp,
+                Some("atk-base-resp"),
+                Load {
+                    amplifiers: 4,
+                    ..probed(Proto::Resp)
+                },
+            ),
+            attack(
+                "atk-base-https",
+                "HTTPS keep-alive, 50 connections, probed (attack baseline)",
+                "GET / over 50 TLS keep-alive connections and a fresh TLS connection every \
+                 100 ms, nothing hostile: the rate atk-tls-hello divides by (× alone).",
+                App::Http,
+                None,
+                https.clone(),
+            ),
+            attack(
+                "atk-tls-hello",
+                "HTTPS keep-alive, 50 connections beside a ClientHello flood of 64 \
+                 (ECDSA P-256 key)",
+                "64 connections at a time each send one captured ClientHello, close at \
+                 the server's first answer and start again: the server does a key \
+                 exchange and signs for each, the client no cryptography at all. The \
+                 certificate's key is ECDSA P-256 (rcgen here cannot make RSA keys).",
+                App::Http,
+                Some("atk-base-https"),
+                Load {
+                    hello_flood: 64,
+                    ..https
+                },
+            ),
         ]
     }
 
     /// The names of every scenario.
     pub fn names() -> Vec<&'static str> {
         Scenario::all(true).iter().map(|s| s.name).collect()
+    }
+
+    /// The names of the scenarios run by default: all but the attack group.
+    pub fn default_names() -> Vec<&'static str> {
+        Scenario::usual(true).iter().map(|s| s.name).collect()
+    }
+
+    /// The names of the attack group, in the order they run.
+    pub fn attack_names() -> Vec<&'static str> {
+        Scenario::attacks().iter().map(|s| s.name).collect()
+    }
+
+    /// The scenarios `--scenarios` names, as [`Options::scenarios`](super::Options)
+    /// takes them: each name, [`ATTACKS`] for the whole attack group, and the baseline
+    /// of each attack scenario named; `Err` with the first unknown name.
+    ///
+    /// ```
+    /// use examples::compare::scenario::Scenario;
+    /// let chosen = Scenario::select(&["atk-expect".to_owned(), "http-50".to_owned()]);
+    /// assert_eq!(chosen.unwrap(), ["atk-expect", "http-50", "atk-base-http"]);
+    /// assert!(Scenario::select(&["attacks".to_owned()]).unwrap().contains(&"atk-amplify".to_owned()));
+    /// assert_eq!(Scenario::select(&["nope".to_owned()]), Err("nope".to_owned()));
+    /// ```
+    pub fn select(names: &[String]) -> Result<Vec<String>, String> {
+        let all = Scenario::all(true);
+        fn add(chosen: &mut Vec<String>, name: &str) {
+            if !chosen.iter().any(|c| c == name) {
+                chosen.push(name.to_owned());
+            }
+        }
+        let mut chosen: Vec<String> = Vec::new();
+        for name in names {
+            if name == ATTACKS {
+                for attack in Scenario::attack_names() {
+                    add(&mut chosen, attack);
+                }
+                continue;
+            }
+            let scenario = all
+                .iter()
+                .find(|s| s.name == name)
+                .ok_or_else(|| name.clone())?;
+            add(&mut chosen, scenario.name);
+        }
+        let baselines: Vec<&str> = all
+            .iter()
+            .filter(|s| chosen.iter().any(|c| c == s.name))
+            .filter_map(|s| s.baseline)
+            .collect();
+        for b in baselines {
+            add(&mut chosen, b);
+        }
+        Ok(chosen)
     }
 }
 
@@ -345,6 +625,69 @@ mod tests {
             c.validate().unwrap_or_else(|e| panic!("{}: {e}", s.name));
             let _ = std::fs::remove_dir_all(&ca);
         }
+    }
+
+    #[test]
+    fn the_attack_group_runs_only_when_named_with_its_baselines() {
+        let defaults = Scenario::default_names();
+        let attacks = Scenario::attack_names();
+        assert!(attacks.iter().all(|a| a.starts_with("atk-")), "{attacks:?}");
+        assert!(
+            defaults.iter().all(|d| !attacks.contains(d)),
+            "{defaults:?}"
+        );
+        assert_eq!(defaults.len() + attacks.len(), Scenario::names().len());
+        let options = super::super::Options::new("b".into(), "l".into(), true);
+        assert_eq!(options.scenarios, defaults);
+        let select = |names: &[&str]| {
+            Scenario::select(&names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+        };
+        assert_eq!(select(&[ATTACKS]).unwrap(), attacks);
+        assert_eq!(
+            select(&["atk-tls-hello", "atk-output", "atk-amplify"]).unwrap(),
+            [
+                "atk-tls-hello",
+                "atk-output",
+                "atk-amplify",
+                "atk-base-resp",
+                "atk-base-https"
+            ]
+        );
+        assert_eq!(select(&["http-50", "nope"]), Err("nope".to_owned()));
+        // Each baseline runs before the scenarios that divide by it, with the same
+        // servers, the same protocol and measured load, and no attacker.
+        let all = Scenario::all(true);
+        let position = |name| all.iter().position(|s| s.name == name).unwrap();
+        for s in all.iter().filter(|s| s.attack) {
+            assert_eq!(s.servers, ATTACKED, "{}", s.name);
+            assert_eq!(s.load.probe_interval, Some(ATTACK_PROBE), "{}", s.name);
+            // No server flag: binaries of older commits must run these scenarios.
+            assert!(s.load.server_flags.is_empty(), "{}", s.name);
+            let Some(base) = s.baseline else {
+                assert!(s.name.starts_with("atk-base-"), "{}", s.name);
+                assert_eq!(s.load.total_connections(), 50 + 11, "{}", s.name);
+                continue;
+            };
+            assert!(position(base) < position(s.name), "{}", s.name);
+            let base = &all[position(base)];
+            assert_eq!(base.app, s.app, "{}", s.name);
+            assert_eq!(
+                (base.load.proto, base.load.connections, base.load.pipeline),
+                (s.load.proto, s.load.connections, s.load.pipeline),
+                "{}",
+                s.name
+            );
+            assert_eq!(base.load.tls, s.load.tls, "{}", s.name);
+            assert!(
+                s.load.total_connections() > base.load.total_connections(),
+                "{}: an attacker",
+                s.name
+            );
+        }
+        let tls_hello = &all[position("atk-tls-hello")];
+        assert!(tls_hello.title.contains("P-256"), "{}", tls_hello.title);
+        assert_eq!(tls_hello.load.hello_flood, 64);
+        assert!(all[position("atk-expect")].load.reconnect);
     }
 
     #[test]
