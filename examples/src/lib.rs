@@ -49,6 +49,31 @@ pub mod loadgen;
 pub mod reference;
 pub mod resp;
 
+/// Declare the example servers' memory allocator: jemalloc with background threads that
+/// return freed memory to the system within about a second (`dirty_decay_ms:1000`,
+/// `muzzy_decay_ms:0`, set at build time in `.cargo/config.toml`). Every server binary
+/// here, the reference servers included, uses it, so the comparison is between servers,
+/// not allocators.
+///
+/// Why: after an attack (thousands of buffers handed between loop and worker threads)
+/// glibc's per-thread arenas kept the memory: RSS stayed 57 MiB above where it started
+/// with the RESP server after 80 clients fetched a 2 MB value without reading it;
+/// mimalloc kept 67 MiB (frees from another thread wait for the owning thread to
+/// allocate again); jemalloc with these settings was back within 3 MiB in 2 s. See
+/// docs/ARCHITECTURE.md.
+///
+/// Use it once at the top of a binary: `examples::global_allocator!();`
+#[macro_export]
+macro_rules! global_allocator {
+    () => {
+        #[global_allocator]
+        static GLOBAL: $crate::Jemalloc = $crate::Jemalloc;
+    };
+}
+
+/// The allocator [`global_allocator!`] declares.
+pub use tikv_jemallocator::Jemalloc;
+
 /// The server the example binaries run: `evnet::EvServer` with the `evented` feature.
 #[cfg(feature = "evented")]
 pub type Server = evnet::EvServer;

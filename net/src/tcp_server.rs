@@ -37,6 +37,17 @@ const MAX_ACCEPT_BACKOFF: Duration = Duration::from_millis(500);
 ///   `refused_connections`. A connection rejected by the filter is closed uncounted.
 /// - `queued_connections` counts accepted connections waiting for a thread.
 ///
+/// **Its nature: a connection holds a thread for as long as it is open**, idle or not.
+/// So `max_threads + max_queued` clients that merely stay connected take the server:
+/// with the defaults, 64 idle keep-alive clients hold every thread (each until
+/// `keep_alive_timeout`, 15 s, and again after each request), the next 64 wait in the
+/// queue, and from the 129th every new connection is refused. A slow client costs the same:
+/// one trickling a request (slowloris) holds its thread up to `read_timeout` (30 s) per
+/// request, one that does not read its response up to `write_timeout` (30 s), and a client
+/// that reconnects renews the hold for ever. Raising `max_threads` buys room at a thread
+/// (and its stack) per client. This is the price of its simplicity; `evnet` serves the
+/// same handlers with event loops that hold such clients without a thread.
+///
 /// ```
 /// use std::io::{self, BufRead, BufReader, Write};
 /// use std::net::TcpStream;

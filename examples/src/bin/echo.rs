@@ -4,6 +4,8 @@
 //! Prints `listening on tcp://ADDR (KIND)` first, serves until SIGINT or SIGTERM, then
 //! shuts down gracefully and prints its statistics.
 
+examples::global_allocator!();
+
 use std::process::ExitCode;
 
 use clap::Parser;

@@ -5,6 +5,8 @@
 //! Prints `listening on http://ADDR (KIND)` first, serves until SIGINT or SIGTERM, then
 //! shuts down gracefully and prints its statistics.
 
+examples::global_allocator!();
+
 use std::process::ExitCode;
 
 use clap::Parser;

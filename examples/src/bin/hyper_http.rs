@@ -11,6 +11,8 @@
 //! Built only with the `hyper-ref` feature (`cargo build -p examples --features hyper-ref
 //! --bin hyper_http`), so that the ordinary build does not compile hyper and tokio.
 
+examples::global_allocator!();
+
 use std::convert::Infallible;
 use std::process::ExitCode;
 

@@ -5,6 +5,8 @@
 //! shuts down gracefully and prints its statistics. Try it with `redis-cli -p 6379` or
 //! `redis-benchmark -p 6379 -t set,get`.
 
+examples::global_allocator!();
+
 use std::process::ExitCode;
 
 use clap::Parser;

@@ -7,6 +7,8 @@
 //! Prints `listening on http://ADDR (std)` first. Stop it with SIGINT or SIGTERM (the
 //! default action: the process ends at once).
 
+examples::global_allocator!();
+
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::ExitCode;

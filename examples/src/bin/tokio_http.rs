@@ -6,6 +6,8 @@
 //! Built only with the `tokio-ref` feature (`cargo build -p examples --features tokio-ref
 //! --bin tokio_http`), so that the ordinary build does not compile tokio.
 
+examples::global_allocator!();
+
 use std::process::ExitCode;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
