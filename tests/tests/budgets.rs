@@ -417,7 +417,6 @@ fn evnet_parked_connections_are_cut_at_their_deadline() {
     assert_whole_and_stop(&mut server, running, before);
 }
 
-tests::server_tests_every_mode!(input_budget_flood, output_budget_flood);
 
 // ----- workers waiting on peers -----------------------------------------------------------
 
@@ -483,3 +482,67 @@ fn evnet_workers_waiting_on_peers_leave_one_free() {
     drop(waiting);
     assert_whole_and_stop(&mut server, running, before);
 }
+
+// ----- a slow large RESP value -------------------------------------------------------------
+
+/// Three fresh RESP clients, three `PING`s each.
+fn resp_probe(addr: SocketAddr) -> io::Result<()> {
+    for _ in 0..3 {
+        let mut reader = BufReader::new(connect(addr));
+        for _ in 0..3 {
+            reader.get_mut().write_all(b"*1\r\n$4\r\nPING\r\n")?;
+            let mut line = String::new();
+            reader.read_line(&mut line)?;
+            if line != "+PONG\r\n" {
+                return Err(io::Error::other(format!("PING answered {line:?}")));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Four clients each start a `SET` of a 3 MiB value (over the default 2 MiB
+/// `max_request_buffer`), send 2.5 MiB of it and stall. On `evnet` (two workers) such a
+/// request goes to a worker that must wait for the rest, and at most one may (the others
+/// are shed; inline, none may: closed); on `net` each holds a thread of a pool with room.
+/// Either way fresh clients are answered while the attackers are still there (with
+/// 120 s timeouts: before the cap on waiting workers, two attackers held both workers
+/// and no fresh client was answered), and everything is given back.
+fn slow_large_resp_value<S: TestServer>() {
+    const ATTACKERS: usize = 4;
+    const VALUE: usize = 3 << 20;
+    const SENT: usize = 5 << 19;
+    let _serial = serial();
+    let before = fd_count();
+    let handler = examples::resp::RespHandler::new();
+    let mut server = S::bind_with("127.0.0.1:0", handler, params(), S::options(1, 2))
+        .unwrap_or_else(|e| panic!("{}: bind: {e}", S::NAME));
+    server.start().expect("start");
+    let running = fd_count();
+    let addr = server.local_addr();
+    let head = format!("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n${VALUE}\r\n");
+    let value = vec![b'v'; SENT];
+    let attackers: Vec<TcpStream> = (0..ATTACKERS)
+        .map(|_| {
+            let mut stream = connect(addr);
+            stream.write_all(head.as_bytes()).unwrap();
+            stream
+                .set_write_timeout(Some(Duration::from_millis(500)))
+                .unwrap();
+            // Shed (or throttled) attackers may not take it all.
+            let _ = stream.write_all(&value);
+            stream
+        })
+        .collect();
+    let mut peaks = Peaks::default();
+    probe_during(&server, &mut peaks, resp_probe);
+    probe_during(&server, &mut peaks, resp_probe);
+    drop(attackers);
+    assert_whole_and_stop(&mut server, running, before);
+}
+
+tests::server_tests_every_mode!(
+    input_budget_flood,
+    output_budget_flood,
+    slow_large_resp_value
+);
