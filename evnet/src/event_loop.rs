@@ -271,16 +271,12 @@ impl<H: Handler> LoopEvents for LoopCtx<'_, H> {
     }
 
     fn on_prepare(&mut self) {
+        self.hand_over_all();
         if self.shared.params.is_tls() {
+            // After established requests went to the workers; a completed handshake may
+            // have routed a request that came with the client's last flight.
             self.run_handshakes();
-        }
-        // Handing over may make room or park connections, and taking parked ones up may
-        // dispatch more: repeat until nothing is left for this iteration.
-        while !self.outbox.is_empty() {
-            self.hand_over();
-            self.settle(false);
-        }
-        if self.shared.params.is_tls() {
+            self.hand_over_all();
             self.prepared_at = Some(self.clock.now());
         }
     }
@@ -721,6 +717,15 @@ impl<H: Handler> LoopCtx<'_, H> {
             self.hand_over();
         }
         false
+    }
+
+    /// Hand over everything collected: handing over may make room or park connections,
+    /// and taking parked ones up may dispatch more; repeat until nothing is left.
+    fn hand_over_all(&mut self) {
+        while !self.outbox.is_empty() {
+            self.hand_over();
+            self.settle(false);
+        }
     }
 
     /// Hand the iteration's jobs to the workers (one lock, and wake-ups only where needed:

@@ -823,6 +823,88 @@ fn evnet_stalled_handshakes_stay_within_the_budget() {
     });
 }
 
+/// A burst of ClientHellos (replayed bytes: the attacker does no cryptography) and an
+/// established client's request arrive together: the loop serves the established request
+/// before it spends its time on the handshakes (they run at the end of its iteration,
+/// within a budget). Observed as an order: most of the flood's ServerHellos reach their
+/// clients after the established client's answer. (Before the budget, each handshake ran
+/// as its bytes were read, and the answer came after nearly all of them.) On inline and
+/// worker dispatch.
+fn established_requests_go_before_a_hello_flood(dispatch: Dispatch) {
+    const FLOOD: usize = 64;
+    /// ServerHellos that must arrive after the answer (of 64; a flood run first would
+    /// leave about none).
+    const AFTER: usize = 16;
+    let _serial = serial();
+    let certs = Certs::new();
+    let params = certs.params().build().unwrap();
+    let options = EvOptions::default().loops(1).workers(1).dispatch(dispatch);
+    let mut server = start_ev(HttpHandler::new(), params, options);
+    let addr = server.local_addr();
+    let mut established = BufReader::new(tls_connect(&certs.client_config(), addr));
+    hello(&mut established);
+    let raw_hello = client_hello(&certs.client_config());
+    let flood: Vec<TcpStream> = (0..FLOOD)
+        .map(|_| TcpStream::connect(addr).unwrap())
+        .collect();
+    await_stats(&server, "the flood's connections accepted", |s| {
+        s.current_connections == FLOOD + 1
+    });
+    // Each flood client notes when its ServerHello's first bytes arrive.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let readers: Vec<_> = flood
+        .iter()
+        .map(|sock| {
+            let mut sock = sock.try_clone().unwrap();
+            sock.set_read_timeout(Some(CLIENT_TIMEOUT)).unwrap();
+            let tx = tx.clone();
+            thread::spawn(move || {
+                let mut first = [0u8; 1];
+                if sock.read(&mut first).unwrap_or(0) == 1 {
+                    let _ = tx.send(Instant::now());
+                }
+            })
+        })
+        .collect();
+    drop(tx);
+    for mut sock in &flood {
+        sock.write_all(&raw_hello).unwrap();
+    }
+    established.get_mut().write_all(GET).unwrap();
+    established.get_mut().flush().unwrap();
+    let (head, _) = read_response(&mut established);
+    let answered = Instant::now();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    for reader in readers {
+        reader.join().unwrap();
+    }
+    let hellos: Vec<Instant> = rx.iter().collect();
+    assert_eq!(
+        hellos.len(),
+        FLOOD,
+        "every flood client got its ServerHello"
+    );
+    let after = hellos.iter().filter(|&&at| at > answered).count();
+    assert!(
+        after >= AFTER,
+        "{dispatch:?}: only {after} of {FLOOD} ServerHellos came after the established \
+         client's answer: the handshakes went first"
+    );
+    drop(flood);
+    drop(established);
+    stop(&mut server);
+}
+
+#[test]
+fn evnet_established_requests_go_before_a_hello_flood_inline() {
+    established_requests_go_before_a_hello_flood(Dispatch::Inline);
+}
+
+#[test]
+fn evnet_established_requests_go_before_a_hello_flood_workers() {
+    established_requests_go_before_a_hello_flood(Dispatch::Workers);
+}
+
 /// Inline dispatch serves TLS too (handshakes, decryption and the handler all on the
 /// loop): a request, ten pipelined ones, and a 1 MiB body each way (the response is
 /// finished by the loop as the client reads it).
