@@ -417,7 +417,6 @@ fn evnet_parked_connections_are_cut_at_their_deadline() {
     assert_whole_and_stop(&mut server, running, before);
 }
 
-
 // ----- workers waiting on peers -----------------------------------------------------------
 
 /// Two workers and a 64 KiB `max_request_buffer`: two clients start 512 KiB uploads and
