@@ -97,6 +97,13 @@ impl Loop {
         !ctx.panicked
     }
 
+    /// Bring the loop's cached time up to now (timers armed afterwards count from now, not
+    /// from when the loop last woke).
+    pub fn now_update(&self) {
+        // SAFETY: the loop is live, and this runs on its thread (Loop is not Send).
+        unsafe { sys::ev_now_update(self.raw.as_ptr()) }
+    }
+
     /// Make the running [`run`](Loop::run) return after the current callbacks.
     pub fn break_all(&self) {
         // SAFETY: the loop is live; ev_break only sets a flag.
@@ -366,10 +373,11 @@ impl Drop for AsyncWatch<'_> {
     }
 }
 
-/// The [`net::WaitFn`] of evented connections served by workers: wait in `poll(2)` until
-/// `stream` is ready for `interest`, at most `timeout`, under a permit that keeps one
-/// worker free of peers (see [`crate::peer_wait`]; refused with an error when none is
-/// left). `Ok(false)` on timeout.
+/// The [`net::WaitFn`] of evented connections in worker mode: wait in `poll(2)` until
+/// `stream` is ready for `interest`, at most `timeout`. On a worker thread the wait takes
+/// a permit that keeps one worker free of peers (see [`crate::peer_wait`]; refused with
+/// an error when none is left); the loop thread never waits on these connections.
+/// `Ok(false)` on timeout.
 pub(crate) fn poll_wait(
     stream: &TcpStream,
     interest: Interest,

@@ -26,7 +26,7 @@
 //! At the end of every iteration ([`LoopEvents::on_prepare`]) the outbox is handed over.
 
 use std::collections::VecDeque;
-use std::io::{self, Write};
+use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
@@ -39,10 +39,10 @@ use crate::acceptor::{Acceptor, Batch};
 use crate::ev::{self, AsyncWatch, IoSet, Loop, LoopEvents, Prepare, Timer};
 use crate::handshakes::{Handshakes, HANDSHAKE_CHARGE, MAX_HANDSHAKES};
 use crate::pool::BufferPool;
-use crate::pressure::{Pressure, Read, Wait};
+use crate::pressure::{Pressure, Read, Wait, SHED_FLOOR};
 use crate::queue::{Kind, Sender, FRESH_PER_PIPELINED};
 use crate::shared::Shared;
-use crate::slab::{List, Phase, Slab, SlotId};
+use crate::slab::{List, Phase, Slab, Slot, SlotId};
 use crate::timeouts::{Clock, Timeouts};
 use crate::worker::{Job, Mailbox, Returned};
 
@@ -271,6 +271,7 @@ impl<H: Handler> LoopEvents for LoopCtx<'_, H> {
     }
 
     fn on_prepare(&mut self) {
+        self.woke();
         self.hand_over_all();
         if self.shared.params.is_tls() {
             // After established requests went to the workers; a completed handshake may
@@ -399,6 +400,9 @@ impl<H: Handler> LoopCtx<'_, H> {
         let slept = std::mem::take(&mut self.slept);
         let elapsed = now - std::mem::replace(&mut self.earned_at, now);
         self.handshakes.earn(elapsed - slept, slept);
+        if !self.handshakes.any_due() {
+            return;
+        }
         while let Some(id) = self.handshakes.next() {
             let slot = self.slab.get(id);
             let due = std::mem::take(&mut slot.handshake_queued);
@@ -410,6 +414,8 @@ impl<H: Handler> LoopCtx<'_, H> {
             self.handshakes.spent(started.elapsed().as_secs_f64());
         }
         if self.handshakes.any_due() {
+            // From now, not from when the loop woke (the steps just run took time).
+            self.lp.now_update();
             self.handshake_timer.start_in(self.handshakes.wait());
         }
         self.settle(false);
@@ -609,10 +615,12 @@ impl<H: Handler> LoopCtx<'_, H> {
             self.close(id);
             return false;
         }
+        // The request has begun: its read deadline runs from now at the latest.
+        let now = self.clock.now();
+        self.slab.get(id).started.get_or_insert(now);
         let conn = self.slab.conn(id);
-        // Output is empty while a request is read (reading pauses until output drains),
-        // and an interim response is far below the output limit: this only buffers.
-        let sent = conn.write_all(bytes).and_then(|()| conn.try_flush());
+        conn.push_output(bytes);
+        let sent = conn.try_flush();
         match sent {
             Ok(true) => true,
             Ok(false) => {
@@ -862,13 +870,13 @@ impl<H: Handler> LoopCtx<'_, H> {
                 if slot.close_after_output || self.draining {
                     return self.close(id);
                 }
-                let fd = slot.fd;
                 if self.slab.conn(id).buffered().is_empty() {
                     self.go_idle(id);
                 } else {
-                    // Pipelined requests waited for this output to drain; watch for
-                    // reading again (the watcher watched writing).
-                    self.io.start(id.index(), fd, Interest::Read);
+                    // Pipelined requests (or the rest of a request whose interim response
+                    // this was) waited for this output to drain: reading again, with its
+                    // read deadline (the watcher watched writing).
+                    self.keep_reading(id);
                     self.route(id, Kind::Pipelined);
                 }
             }
@@ -921,10 +929,21 @@ impl<H: Handler> LoopCtx<'_, H> {
 
     /// The input budget is used up and a connection holding little (`asking`) wants to
     /// read: close the largest holders of request bytes this loop has in hand (not those
-    /// out with a worker) until the budget's reserve is free again.
+    /// out with a worker, and none holding less than [`SHED_FLOOR`]) until the budget's
+    /// reserve is free again; but only if closing all of those would bring the input
+    /// under the budget (when workers hold most of it, closing others frees nothing
+    /// useful, and the asking connection waits instead).
     fn shed_input(&mut self, asking: SlotId) {
+        let weight = |slot: &Slot<H::Session>| match slot.input_charge {
+            held if held >= SHED_FLOOR => held,
+            _ => 0,
+        };
+        let sheddable = self.slab.total(Some(asking), weight);
+        if !self.pressure.shedding_frees_input(sheddable) {
+            return;
+        }
         while self.pressure.input_to_shed() > 0 {
-            let Some(id) = self.slab.heaviest(Some(asking), |slot| slot.input_charge) else {
+            let Some(id) = self.slab.heaviest(Some(asking), weight) else {
                 break;
             };
             net::__log_debug!("input budget full: shed a connection holding the most");

@@ -6,8 +6,12 @@
 //! held by a client, so the server lets at most `workers - 1` of them wait at the same
 //! moment: at least one worker always stays for requests that are fully buffered. A wait
 //! beyond the cap is refused at once (the handler's read or write fails, its connection
-//! closes, and `Stats::shed_connections` counts it); with one worker, no worker ever
-//! waits on a peer, as on a loop serving inline.
+//! closes, and `Stats::shed_connections` counts each refused wait). With a single worker
+//! one wait is allowed (refusing every large request would break handlers that worked
+//! there), so the guarantee holds from two workers up. A handler that keeps
+//! [`Handler::frame`](net::Handler::frame)'s default (a request is "complete" at its
+//! first byte) reads the rest of a request that arrives in pieces on its worker, which
+//! is such a wait: implement `frame`.
 //!
 //! The permit is taken around each `poll(2)` wait, not for the whole request: what is
 //! bounded is workers blocked on peers at any moment; a streaming handler that is
@@ -29,11 +33,13 @@ pub(crate) struct PeerWaits {
 }
 
 impl PeerWaits {
-    /// Permits for a pool of `workers`: `workers - 1` may wait at once.
+    /// Permits for a pool of `workers`: `workers - 1` may wait at once, and one with a
+    /// single worker (the default on a one-core machine, where refusing every large
+    /// request would break handlers that worked; the guarantee needs two workers).
     pub fn new(workers: usize) -> PeerWaits {
         PeerWaits {
             waiting: AtomicUsize::new(0),
-            cap: workers.saturating_sub(1),
+            cap: workers.saturating_sub(1).max(1),
         }
     }
 
@@ -125,9 +131,13 @@ mod tests {
     }
 
     #[test]
-    fn one_worker_never_waits_and_errors_give_permits_back() {
+    fn a_lone_worker_may_wait_once_and_errors_give_permits_back() {
         let lone = PeerWaits::new(1);
-        assert!(is_refusal(&run_with(&lone, || Ok(true)).unwrap_err()));
+        let nested = run_with(&lone, || {
+            assert!(is_refusal(&run_with(&lone, || Ok(true)).unwrap_err()));
+            Ok(true)
+        });
+        assert!(nested.unwrap());
         let two = PeerWaits::new(2);
         let failed = run_with(&two, || Err(io::ErrorKind::BrokenPipe.into()));
         assert_eq!(failed.unwrap_err().kind(), io::ErrorKind::BrokenPipe);

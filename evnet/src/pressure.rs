@@ -59,6 +59,10 @@ pub(crate) enum Wait {
 /// read into the budget's reserve. (A request head, a short body, a new request.)
 pub(crate) const SMALL_HOLDER: usize = 64 * 1024;
 
+/// The least a connection must hold to be shed for input room: smaller ones (a head, a
+/// short body) are never closed to make room for others.
+pub(crate) const SHED_FLOOR: usize = SMALL_HOLDER / 2;
+
 /// The share of each budget kept for small holders: `budget / RESERVE_SHARE`.
 const RESERVE_SHARE: usize = 8;
 
@@ -69,8 +73,10 @@ pub(crate) enum Read {
     Yes,
     /// Wait unread until there is room (a large holder above the reserve line).
     Park,
-    /// Close the largest holders until [`Pressure::input_to_shed`] is 0, then read (a
-    /// small holder, and the whole budget is used).
+    /// A small holder, and the whole budget is used: close the largest holders (of at
+    /// least [`SHED_FLOOR`]) until [`Pressure::input_to_shed`] is 0, if closing them can
+    /// bring the input under the budget ([`Pressure::shedding_frees_input`]); then read
+    /// if there is room, else wait parked.
     Shed,
 }
 
@@ -122,6 +128,12 @@ impl Pressure {
         } else {
             Read::Shed
         }
+    }
+
+    /// Whether closing holders of `sheddable` request bytes in all would bring the input
+    /// under the budget (otherwise shedding them would free nothing a reader could use).
+    pub fn shedding_frees_input(&self, sheddable: usize) -> bool {
+        self.input - sheddable.min(self.input) < self.input_budget
     }
 
     /// Request bytes to free (by closing their largest holders) before the reserve is
@@ -231,6 +243,7 @@ mod tests {
         assert_eq!(p.may_read(0), Read::Shed, "the reserve is used up");
         assert!(!p.admits_new_requests());
         assert_eq!(p.input_to_shed(), 101, "down below the line again");
+        assert!(p.shedding_frees_input(1) && !p.shedding_frees_input(0));
         p.charge_input(&mut a, 699);
         assert_eq!(p.input_to_shed(), 0);
         assert_eq!(p.may_read(0), Read::Yes);

@@ -307,6 +307,20 @@ impl<S> Slab<S> {
         best.map(|(i, _)| SlotId::new(i))
     }
 
+    /// The sum of `weight` over the open slots other than `except` and not out with a
+    /// worker (a scan, like [`Slab::heaviest`]).
+    pub fn total(&self, except: Option<SlotId>, weight: impl Fn(&Slot<S>) -> usize) -> usize {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|&(i, slot)| {
+                !matches!(slot.phase, Phase::Free | Phase::Busy)
+                    && except.is_none_or(|id| id.index() != i)
+            })
+            .map(|(_, slot)| weight(slot))
+            .sum()
+    }
+
     /// Insert `id` into `list` in deadline order, searching from the tail: with a constant
     /// timeout per list the new deadline is almost always the latest (O(1)); a write
     /// deadline set by an earlier first write walks back past the few later ones.
@@ -456,6 +470,9 @@ mod tests {
         }
         assert_eq!(slab.heaviest(Some(s[1]), by_input), Some(s[0]));
         assert_eq!(slab.heaviest(Some(s[0]), by_input), None, "nothing held");
+        slab.get(s[2]).input_charge = 5;
+        assert_eq!(slab.total(None, by_input), 15, "busy s[1] left out");
+        assert_eq!(slab.total(Some(s[0]), by_input), 5);
     }
 
     #[test]

@@ -77,6 +77,10 @@ pub trait ServerConnection: sealed::Sealed + Sized {
     /// for writability and call again); an expired write deadline is `TimedOut`.
     fn try_flush(&mut self) -> io::Result<bool>;
 
+    /// Append a few bytes the server makes itself (an interim response) to the output,
+    /// whatever the output limit: never sends, never waits.
+    fn push_output(&mut self, bytes: &[u8]);
+
     /// When the pending output must have been taken by the peer (`None`: nothing pending).
     fn output_deadline(&self) -> Option<Instant>;
 

@@ -695,6 +695,9 @@ impl ServerConnection for Connection {
         }
         Ok(false)
     }
+    fn push_output(&mut self, bytes: &[u8]) {
+        self.wbuf.extend_from_slice(bytes);
+    }
     fn read_available(&mut self) -> io::Result<usize> {
         #[cfg(feature = "tls")]
         if let Socket::Tls(tls) = &mut self.stream {

@@ -29,10 +29,10 @@ pub enum Frame {
     /// sends the rest: an *interim response*, such as HTTP's `100 Continue` to a request
     /// that said `Expect: 100-continue`.
     ///
-    /// An evented server writes the bytes itself, from its event loop, ahead of anything
-    /// else it sends for this request, and then goes on reading the request exactly as
-    /// after [`Frame::Partial`]; only the complete request reaches
-    /// [`serve`](Handler::serve). So a client that asks for the go-ahead and then sends
+    /// An evented server writes the bytes itself (from its event loop, or behind the
+    /// responses of a pipelined batch it is serving), ahead of anything else it sends for
+    /// this request, and then goes on reading the request exactly as after
+    /// [`Frame::Partial`]; only the complete request reaches [`serve`](Handler::serve). So a client that asks for the go-ahead and then sends
     /// nothing never holds a worker: it is cut at `read_timeout` like any slow request.
     ///
     /// The server sends the bytes once per answer: `frame` should return `Interim` once
@@ -128,7 +128,10 @@ pub trait Handler: Send + Sync + 'static {
     /// An evented server calls it in its event loop each time bytes arrive, so that a slow
     /// client's partial request is collected there instead of occupying a worker; the
     /// blocking server never calls it. The default, `Frame::Complete(buffered.len())`,
-    /// starts serving as soon as any byte arrives.
+    /// starts serving as soon as any byte arrives: on an evented server a request that
+    /// arrives in pieces is then read by its handler on a worker that waits for the
+    /// rest, which the server allows only to all workers but one at a time (beyond that
+    /// the connection is closed, counted in `Stats::shed_connections`).
     ///
     /// `Complete` promises that the whole request is buffered: an evented server may serve
     /// it right after the request before it, in the same turn, and send both responses

@@ -53,9 +53,11 @@ pub struct Stats {
     pub tls_handshake_failures: u64,
     /// Connections an event loop closed to keep its service for others (`evnet`; always 0
     /// in `net`): at a full input or output budget the largest holders of buffered bytes
-    /// are closed rather than every new request made to wait, and a connection parked
-    /// (waiting for room in the loop) longer than `read_timeout` is closed. See evnet's
-    /// budget policy.
+    /// are closed rather than every new request made to wait; a connection parked
+    /// (waiting for room in the loop) longer than `read_timeout` is closed; at the bound
+    /// on TLS handshakes in progress the oldest is closed for a new one; and each wait on
+    /// a peer refused because the other workers wait already (its connection closes).
+    /// See evnet's budget policy.
     pub shed_connections: u64,
 }
 

@@ -144,9 +144,9 @@ fn next_is_complete<H: Handler>(
     let buffered = conn.buffered();
     let frame = catch_unwind(AssertUnwindSafe(|| handler.frame(session, buffered))).ok()?;
     if let Frame::Interim(bytes) = frame {
-        // Buffered (a batch stops well below the output limit), never waiting here; a
-        // failure shows again at the flush that ends the batch.
-        let _ = conn.write_all(bytes);
+        // Buffered whatever the output limit (never waiting here); sent by the flush
+        // that ends the batch.
+        conn.push_output(bytes);
     }
     Some(matches!(frame, Frame::Complete(_)))
 }

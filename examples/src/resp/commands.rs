@@ -938,18 +938,23 @@ fn mget(ctx: &mut Ctx<'_>, argv: Argv<'_>, out: &mut Vec<u8>) -> Flow {
     let now = ctx.now();
     let limit = ctx.max_reply;
     let mut locked = ctx.store().lock_keys(argv.iter_from(1));
-    let start = out.len();
-    array(out, argv.len() - 1);
+    // Measure first, copy after: a refused reply costs lookups, not the copy of up to
+    // the whole limit (an attacker naming one large key over and over pays for nothing).
+    let header = array_len(argv.len() - 1);
+    let mut size = header;
     for key in argv.iter_from(1) {
         let entry = locked.shard(key).get(key, now);
-        let len = entry.map_or(NULL_LEN, |e| bulk_len(e.value.len()));
-        if out.len() - start + len > limit {
+        size += entry.map_or(NULL_LEN, |e| bulk_len(e.value.len()));
+        if size > limit {
             drop(locked);
-            out.truncate(start);
             reply_too_large(out, limit);
             return Flow::Continue;
         }
-        match entry {
+    }
+    out.reserve(size);
+    array(out, argv.len() - 1);
+    for key in argv.iter_from(1) {
+        match locked.shard(key).get(key, now) {
             Some(entry) => bulk(out, &entry.value),
             None => null(out),
         }
