@@ -41,6 +41,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+mod close;
 pub mod compare;
 pub mod echo;
 pub mod http;

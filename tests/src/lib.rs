@@ -145,6 +145,14 @@ pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// The descriptors this process has open now (entries in `/proc/self/fd`): tests that
+/// run a server in-process check that an attack gives every one back.
+pub fn fd_count() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap_or_else(|e| panic!("cannot list /proc/self/fd: {e}"))
+        .count()
+}
+
 /// The default bound for [`wait_until`] in tests: generous, since the machine is shared.
 pub const PATIENCE: Duration = Duration::from_secs(10);
 

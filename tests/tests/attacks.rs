@@ -25,8 +25,8 @@ use evnet::{Dispatch, EvOptions};
 use examples::http::{HttpHandler, HttpSession, HELLO};
 use net::{Action, Connection, Frame, Handler, Server, ServerParams, ServerParamsBuilder, Stats};
 use tests::{
-    await_sample, is_reset, line_frame, start_ev, start_with, stop, wait_until, TestServer,
-    CLIENT_TIMEOUT, PATIENCE,
+    await_sample, fd_count, is_reset, line_frame, start_ev, start_with, stop, wait_until,
+    TestServer, CLIENT_TIMEOUT, PATIENCE,
 };
 
 // ----- constants ----------------------------------------------------------------------
@@ -73,13 +73,6 @@ fn serial() -> MutexGuard<'static, ()> {
 }
 
 // ----- descriptors --------------------------------------------------------------------
-
-/// Entries in `/proc/self/fd`.
-fn fd_count() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .unwrap_or_else(|e| panic!("cannot list /proc/self/fd: {e}"))
-        .count()
-}
 
 /// The process's descriptor count at one moment.
 #[derive(Debug, Clone, Copy)]

@@ -21,8 +21,8 @@ use evnet::EvOptions;
 use examples::http::{HttpHandler, HELLO};
 use net::{Action, Connection, Frame, Handler, Server, ServerParams, Stats};
 use tests::{
-    await_sample, await_stats, line_frame, start_ev, stop, wait_until, TestServer, CLIENT_TIMEOUT,
-    PATIENCE,
+    await_sample, await_stats, fd_count, line_frame, start_ev, stop, wait_until, TestServer,
+    CLIENT_TIMEOUT, PATIENCE,
 };
 
 /// Every timeout but the one under test: far beyond the test's patience.
@@ -40,12 +40,6 @@ static SERIAL: Mutex<()> = Mutex::new(());
 /// These tests count this process's descriptors: one at a time.
 fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn fd_count() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .expect("list /proc/self/fd")
-        .count()
 }
 
 fn params() -> ServerParams {

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use examples::http::{HttpHandler, HELLO};
 use net::ServerParams;
-use tests::{await_sample, await_stats, start_with, stop, TestServer, CLIENT_TIMEOUT};
+use tests::{await_sample, await_stats, fd_count, start_with, stop, TestServer, CLIENT_TIMEOUT};
 
 /// `read_timeout` of the servers here (the cut the attack test waits for).
 const READ_TIMEOUT: Duration = Duration::from_secs(3);
@@ -36,12 +36,6 @@ static SERIAL: Mutex<()> = Mutex::new(());
 /// The attack test counts this process's descriptors: no two tests of this file at once.
 fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn fd_count() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .expect("list /proc/self/fd")
-        .count()
 }
 
 fn params() -> ServerParams {

@@ -26,7 +26,9 @@ use net::{Server, ServerParams, ServerParamsBuilder};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, HandshakeKind, StreamOwned};
-use tests::{await_sample, await_stats, server_tests, start_ev, stop, TestServer, CLIENT_TIMEOUT};
+use tests::{
+    await_sample, await_stats, fd_count, server_tests, start_ev, stop, TestServer, CLIENT_TIMEOUT,
+};
 
 // ----- one test at a time -------------------------------------------------------------
 
@@ -223,13 +225,6 @@ fn read_to_close(mut sock: &TcpStream) -> (Vec<u8>, Instant) {
             Err(e) => panic!("waiting for the server to close: {e} (got {got:?})"),
         }
     }
-}
-
-/// Entries in `/proc/self/fd`.
-fn fd_count() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .unwrap_or_else(|e| panic!("cannot list /proc/self/fd: {e}"))
-        .count()
 }
 
 /// `program` is installed (scripts/test.sh installs it through scripts/ensure-deps.sh);

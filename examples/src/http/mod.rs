@@ -27,8 +27,7 @@ mod session;
 
 pub use session::HttpSession;
 
-use std::io::{self, BufRead, Read, Write};
-use std::net::Shutdown;
+use std::io::{self, BufRead, Write};
 
 use net::{Action, Connection, Frame, Handler};
 
@@ -46,9 +45,6 @@ pub const WORK_MAX_MS: u16 = 1000;
 
 /// Responses whose body is at most this long are assembled on the stack.
 const STACK_RESPONSE: usize = 1024;
-
-/// After an error response, at most this many unread request bytes are discarded.
-const DISCARD_BUDGET: usize = 1024 * 1024;
 
 /// The HTTP/1.1 handler: routes `GET /`, `GET /json`, `POST /echo` and
 /// `GET /work?ms=N` (see the [module docs](self)).
@@ -544,40 +540,14 @@ fn answer_error(conn: &mut Connection, e: parse::Error) -> io::Result<Action> {
         ..Reply::new(e.status(), "text/plain", &text[..used])
     }
     .send(conn)?;
-    discard_input(conn);
+    crate::close::discard_input(conn);
     Ok(Action::Close)
-}
-
-/// Send what is written and a FIN now, then discard request bytes that have already
-/// arrived (never waiting for more).
-///
-/// Closing a socket with unread input makes the kernel send an RST, which can destroy an
-/// error response before the client has read it; this drains the input that is there so
-/// the close is a clean one. (The connection is about to be closed, so switching its
-/// socket to non-blocking mode is harmless.)
-fn discard_input(conn: &mut Connection) {
-    if conn.flush().is_err() {
-        return;
-    }
-    let mut socket = conn.socket();
-    if socket.shutdown(Shutdown::Write).is_err() || socket.set_nonblocking(true).is_err() {
-        return;
-    }
-    let mut scratch = [0u8; 4096];
-    let mut budget = DISCARD_BUDGET;
-    while budget > 0 {
-        match socket.read(&mut scratch) {
-            Ok(0) => break,
-            Ok(n) => budget = budget.saturating_sub(n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => break,
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
 
     fn frame(buf: &[u8]) -> Frame {
         HttpHandler::new().frame(&mut HttpSession::default(), buf)

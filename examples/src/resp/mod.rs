@@ -52,8 +52,7 @@ mod protocol;
 mod store;
 
 use std::cell::RefCell;
-use std::io::{self, BufRead, Read, Write};
-use std::net::Shutdown;
+use std::io::{self, BufRead, Write};
 use std::sync::Arc;
 
 use net::{Action, Connection, Frame, Handler};
@@ -65,10 +64,6 @@ use protocol::{Parser, Status};
 
 /// A reply buffer that grew beyond this is not kept for the next command.
 const KEEP_REPLY_BUFFER: usize = 64 * 1024;
-
-/// After a protocol error's reply, at most this many request bytes already received are
-/// read and dropped so that the close is clean (see [`close_cleanly`]).
-const DISCARD_BUDGET: usize = 1024 * 1024;
 
 thread_local! {
     /// Where replies are assembled: one per thread, reused, so that a command allocates
@@ -293,7 +288,7 @@ impl Handler for RespHandler {
                     e.reply(&mut reply);
                     if !reply.is_empty() {
                         conn.write_all(&reply)?;
-                        close_cleanly(conn);
+                        crate::close::discard_input(conn);
                     }
                     return Ok(Action::Close);
                 }
@@ -309,35 +304,6 @@ impl Handler for RespHandler {
             Status::Complete(len) => Frame::Complete(len),
             Status::Partial => Frame::Partial,
             Status::Invalid(_) => Frame::Invalid,
-        }
-    }
-}
-
-/// Send the reply written so far and a FIN, then read and drop the request bytes that
-/// have already arrived (never waiting for more, at most [`DISCARD_BUDGET`]).
-///
-/// A socket closed with unread input is reset (RST) instead of closed, and a reset can
-/// destroy the protocol error's reply before the client reads it; a client that sends a
-/// bulk over the limit with its data (as clients do) leaves exactly such input behind.
-/// (The connection is about to close, so making its socket non-blocking is harmless.
-/// When the socket did not take the whole reply at once, which an evented server's
-/// non-blocking flush allows, nothing is done: the server sends the rest, then closes.)
-fn close_cleanly(conn: &mut Connection) {
-    if conn.flush().is_err() || conn.pending_output() > 0 {
-        return;
-    }
-    let mut socket = conn.socket();
-    if socket.shutdown(Shutdown::Write).is_err() || socket.set_nonblocking(true).is_err() {
-        return;
-    }
-    let mut scratch = [0u8; 16 * 1024];
-    let mut budget = DISCARD_BUDGET;
-    while budget > 0 {
-        match socket.read(&mut scratch) {
-            Ok(0) => break,
-            Ok(n) => budget = budget.saturating_sub(n),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => break,
         }
     }
 }
