@@ -106,6 +106,11 @@ pub fn run(
 ) -> io::Result<Results> {
     std::fs::create_dir_all(&options.log_dir)?;
     let tls = tls::TlsFiles::make(&options.tls_dir)?;
+    // Made only when a chosen scenario wants it (it takes openssl a moment).
+    let wants_rsa = Scenario::all(options.quick)
+        .iter()
+        .any(|s| s.load.rsa && options.scenarios.iter().any(|n| n == s.name));
+    let rsa = wants_rsa.then(|| tls::TlsFiles::make_rsa(&options.tls_dir.join("rsa")));
     let started = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     let mut scenarios = Vec::new();
     for scenario in Scenario::all(options.quick) {
@@ -117,7 +122,11 @@ pub fn run(
             if !options.servers.contains(&id) {
                 continue;
             }
-            let outcome = run_one(options, &scenario, id, &tls)?;
+            let outcome = match (&rsa, scenario.load.rsa) {
+                (Some(Ok(rsa)), true) => run_one(options, &scenario, id, rsa)?,
+                (Some(Err(e)), true) => Outcome::Skipped(format!("no RSA certificate: {e}")),
+                _ => run_one(options, &scenario, id, &tls)?,
+            };
             log_row(&scenario, id, &outcome);
             rows.push(Row {
                 server: id.name().to_owned(),
