@@ -124,6 +124,10 @@ impl EvOptions {
     /// budget, the loop closes the connections holding the most (counted in
     /// `Stats::shed_connections`) until an eighth of the budget is free again.
     /// `Stats::buffered_output` shows the bytes held now.
+    ///
+    /// Keep both budgets well above one request (`max_request_buffer`), one response
+    /// (`max_output_buffer`) and, with TLS, 16 KiB per handshake in progress: a budget
+    /// that one holder fills sheds (or parks) on nearly every read.
     pub fn output_budget(mut self, bytes: usize) -> Self {
         self.output_budget = bytes;
         self
