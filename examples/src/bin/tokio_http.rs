@@ -1,7 +1,11 @@
 //! A minimal tokio HTTP server: the reference `scripts/compare.sh` measures `net` and
 //! `evnet` against. It answers every request head (up to the blank line) with the same
-//! 13-byte `Hello, World!` response, keep-alive, and does nothing else: no routing, no
-//! bodies. Prints `listening on http://ADDR (tokio)`; stops on SIGINT/SIGTERM.
+//! 13-byte `Hello, World!` response, keep-alive, and does little else: no bodies, and
+//! one route, `/work?ms=N` ([`examples::reference::work_ms`]), which sleeps N ms with
+//! `std::thread::sleep` right in the connection's task (blocking a runtime thread, as a
+//! naive handler would) and then answers the same; a bad `ms` gets 400. Pipelined
+//! requests are answered in order, each batch in one write. Prints
+//! `listening on http://ADDR (tokio)`; stops on SIGINT/SIGTERM.
 //!
 //! Built only with the `tokio-ref` feature (`cargo build -p examples --features tokio-ref
 //! --bin tokio_http`), so that the ordinary build does not compile tokio.
@@ -36,7 +40,7 @@ async fn serve(mut stream: TcpStream) {
         filled += n;
         let mut start = 0;
         while let Some(end) = find_head_end(&buf[start..filled]) {
-            out.extend_from_slice(RESPONSE);
+            answer(&buf[start..start + end], &mut out);
             start += end;
         }
         buf.copy_within(start..filled, 0);
@@ -46,6 +50,32 @@ async fn serve(mut stream: TcpStream) {
                 return;
             }
             out.clear();
+        }
+    }
+}
+
+/// Append the answer to the request `head` to `out`: `Hello, World!`, after blocking
+/// for `/work?ms=N`.
+fn answer(head: &[u8], out: &mut Vec<u8>) {
+    // The target is the second word of the request line.
+    let target = head
+        .split(|&b| b == b' ' || b == b'\r')
+        .nth(1)
+        .and_then(|t| std::str::from_utf8(t).ok())
+        .unwrap_or("");
+    match examples::reference::work_ms(target) {
+        None => out.extend_from_slice(RESPONSE),
+        Some(Ok(ms)) => {
+            examples::reference::block(ms);
+            out.extend_from_slice(RESPONSE);
+        }
+        Some(Err(message)) => {
+            let head = format!(
+                "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
+                message.len()
+            );
+            out.extend_from_slice(head.as_bytes());
+            out.extend_from_slice(message.as_bytes());
         }
     }
 }
