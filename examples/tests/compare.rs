@@ -290,6 +290,10 @@ fn bad_flags_exit_with_2_and_name_the_flag() {
         (&["--scenarios", "attacks,atk-nope"][..], "--scenarios"),
         (&["--servers", "apache"][..], "--servers"),
         (&["--duration", "0s"][..], "--duration"),
+        (&["--rounds", "0"][..], "--rounds"),
+        (&["--rounds", "lots"][..], "--rounds"),
+        (&["--rounds", "101"][..], "--rounds"),
+        (&["--rounds", "-1"][..], "--rounds"),
     ] {
         let out = compare(&dir.0, args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
@@ -439,4 +443,123 @@ fn attack_scenarios_run_after_their_baselines_with_probes_and_ratios() {
     assert!(!base.contains("| × alone |"), "{base}");
     assert!(base.contains("probes ok/sent"), "{base}");
     assert!(stdout.contains("(`atk-expect`)"), "{stdout}");
+}
+
+#[test]
+fn rounds_keep_every_round_and_tables_show_medians_and_spread() {
+    let dir = TempDir::new("rounds");
+    let kind = examples::SERVER_KIND;
+    let tokio = optional_bin(option_env!("CARGO_BIN_EXE_tokio_http")).is_some();
+    let mut servers = vec![kind];
+    if tokio {
+        servers.push("tokio");
+    }
+    let mut child = compare(
+        &dir.0,
+        &[
+            "--quick",
+            "--duration",
+            "300ms",
+            "--warmup",
+            "100ms",
+            "--rounds",
+            "2",
+            "--scenarios",
+            "mixed",
+            "--servers",
+            &servers.join(","),
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let status = wait(&mut child, Duration::from_secs(120), &dir.0);
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(status.success(), "{status:?}\n{stdout}\n{stderr}");
+    assert!(
+        processes_under(&dir.0).is_empty(),
+        "{:?}",
+        processes_under(&dir.0)
+    );
+    let run = run_dir(&dir.0.join("out"));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap();
+    assert_eq!(json["rounds"], 2);
+    // mixed brings its baseline, run first.
+    let names: Vec<&str> = json["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["mixed-base", "mixed"]);
+    for s in json["scenarios"].as_array().unwrap() {
+        let name = s["name"].as_str().unwrap();
+        let rows = s["rows"].as_array().unwrap();
+        assert_eq!(rows.len(), servers.len(), "{name}");
+        for row in rows {
+            let server = row["server"].as_str().unwrap();
+            let rounds = row["rounds"].as_array().unwrap();
+            assert_eq!(rounds.len(), 2, "{name}/{server}: every round is kept");
+            for round in rounds.iter().chain([&row["outcome"]]) {
+                let m = &round["measured"];
+                assert!(m.is_object(), "{name}/{server}: {round}");
+                assert!(m["report"]["requests"].as_u64().unwrap() > 0, "{m}");
+                // The quick clients only: 45 connections on GET /.
+                assert_eq!(m["report"]["connections"], 45, "{name}/{server}");
+                let slow = &m["slow"];
+                if name == "mixed" {
+                    assert_eq!(slow["path"], "/work?ms=10", "{name}/{server}: {slow}");
+                    assert_eq!(slow["connections"], 5, "{slow}");
+                    assert_eq!(slow["report"]["connections"], 5, "{slow}");
+                    assert!(slow["report"]["requests"].as_u64().unwrap() > 0, "{slow}");
+                    assert_eq!(slow["errors"], 0, "{name}/{server}: {slow}");
+                } else {
+                    assert!(slow.is_null(), "{name}/{server}: {slow}");
+                }
+                // The quick clients may be starved, but never answered wrong.
+                assert_eq!(m["errors"], 0, "{name}/{server}: {m}");
+            }
+            // The summary's req/s is the median of the two rounds'.
+            let rate = |o: &serde_json::Value| o["measured"]["req_per_s"].as_f64().unwrap();
+            let median = (rate(&rounds[0]) + rate(&rounds[1])) / 2.0;
+            assert!(
+                (rate(&row["outcome"]) - median).abs() <= 1e-6 * median.max(1.0),
+                "{name}/{server}: {} vs {median}",
+                rate(&row["outcome"])
+            );
+        }
+    }
+    // One log per scenario, server and round.
+    let logs = std::fs::read_dir(run.join("logs")).unwrap().count();
+    assert_eq!(logs, 2 * 2 * servers.len());
+    let tables = std::fs::read_to_string(run.join("tables.md")).unwrap();
+    let mixed = tables
+        .split("### ")
+        .find(|t| t.contains("(`mixed`)"))
+        .unwrap();
+    assert!(mixed.contains("Medians of 2 rounds"), "{mixed}");
+    assert!(mixed.contains("| server | req/s | spread |"), "{mixed}");
+    assert!(mixed.contains("| × alone |"), "{mixed}");
+    assert!(mixed.contains("| slow req/s | slow p99 ms |"), "{mixed}");
+    let row = mixed
+        .lines()
+        .find(|l| l.starts_with(&format!("| {kind} |")))
+        .unwrap();
+    // Two measured rounds: lowest–highest and the half range.
+    let spread = row.split(" | ").nth(2).unwrap();
+    assert!(spread.contains('–') && spread.contains('±'), "{row}");
+    let base = tables
+        .split("### ")
+        .find(|t| t.contains("(`mixed-base`)"))
+        .unwrap();
+    assert!(base.contains("| spread |"), "{base}");
+    assert!(
+        !base.contains("| × alone |") && !base.contains("| slow req/s |"),
+        "{base}"
+    );
+    assert!(stdout.contains("| spread |"), "{stdout}");
 }

@@ -6,11 +6,26 @@
 //!
 //! ```text
 //! compare                         # every scenario, ~6 s per server and scenario
-//! compare --quick                 # under a minute
+//! compare --quick                 # a minute or two
 //! compare --scenarios http-50,blocking --servers net,evnet
 //! compare --quick --scenarios attacks # the attack group, with its baselines
 //! compare --bin-dir old/ --no-build --scenarios attacks  # binaries of another commit
+//! compare --quick --scenarios mixed,http-pipelined --rounds 3  # medians of 3 rounds
 //! ```
+//!
+//! `--rounds N` runs the chosen scenarios × servers N times, interleaved (round 1 of
+//! every scenario and server, then round 2, …): each table shows the median of every
+//! figure over the rounds, a `spread` column (the lowest and highest req/s, and half
+//! that range over the median), and the ratios (`× tokio`, `× net`, `× alone`) taken
+//! round by round, against the reference or baseline of the same round, then their
+//! median. `results.json` keeps every round (`rows[].rounds`) beside the summary
+//! (`rows[].outcome`).
+//!
+//! `mixed` runs 45 quick clients (`GET /`) beside 5 whose requests block 10 ms
+//! (`GET /work?ms=10`); its figures are the quick clients', the blocking ones' are its
+//! `slow` columns, and `× alone` divides by `mixed-base` (the 45 alone, run first).
+//! `http-pipelined` is TechEmpower's plaintext shape: 256 connections, 16 requests in
+//! flight on each.
 //!
 //! The attack group (`atk-…`) runs only when named: each measures the normal clients
 //! beside one hostile population and a probe, and its table gives each server's req/s
@@ -37,16 +52,17 @@ use examples::compare::{self, build, chart, table, Options};
 #[command(name = "compare", version)]
 struct Cli {
     /// Shorter runs (0.1 s warm-up, 0.5 s measured) and 1,000 idle connections instead of
-    /// 10,000: the whole matrix in under a minute.
+    /// 10,000: the whole matrix in a minute or two.
     #[arg(long)]
     quick: bool,
 
-    /// Scenarios to run, comma-separated (default: all but the attack group): http-50,
-    /// http-2000, idle, slowloris, non-readers, blocking, http-new, https,
-    /// https-new-resumed, https-new-full, resp-p1, resp-p16, echo-2000. The attack group
-    /// runs only when named, one by one or all as `attacks` (an attack scenario brings
-    /// its baseline, run first): atk-base-http, atk-expect, atk-input, atk-base-resp,
-    /// atk-output, atk-amplify, atk-base-https, atk-tls-hello.
+    /// Scenarios to run, comma-separated, each with its baseline if it has one, run
+    /// first (mixed brings mixed-base) (default: all but the attack group): http-50,
+    /// http-2000, http-pipelined, idle, slowloris, non-readers, blocking, mixed-base,
+    /// mixed, http-new, https, https-new-resumed, https-new-full, resp-p1, resp-p16,
+    /// echo-2000. The attack group runs only when named, one by one or all as `attacks` (an attack
+    /// scenario brings its baseline, run first): atk-base-http, atk-expect, atk-input,
+    /// atk-base-resp, atk-output, atk-amplify, atk-base-https, atk-tls-hello.
     #[arg(long, value_name = "A,B,..", value_delimiter = ',')]
     scenarios: Vec<String>,
 
@@ -62,6 +78,20 @@ struct Cli {
     /// Warm-up of each run, not measured (default 1s; 100ms with --quick).
     #[arg(long, value_name = "D", value_parser = parse_duration)]
     warmup: Option<Duration>,
+
+    /// Run the chosen scenarios × servers N times (1 to 100), interleaved: round 1 of
+    /// each, then round 2, … The tables show medians over the rounds, a spread column
+    /// (lowest–highest req/s, ±half that range over the median), and each ratio (× tokio,
+    /// × net, × alone) taken within a round, then its median; results.json keeps every
+    /// round.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value = "1",
+        value_parser = parse_rounds,
+        allow_hyphen_values = true
+    )]
+    rounds: usize,
 
     /// Where the server binaries are, laid out as the build step makes them.
     #[arg(long, value_name = "DIR", default_value = "target/compare")]
@@ -138,10 +168,21 @@ fn options(cli: &Cli) -> Result<Options, String> {
             return Err(format!("invalid value for {flag}: at most a day"));
         }
     }
+    o.rounds = cli.rounds;
     o.duration = cli.duration.unwrap_or(o.duration);
     o.warmup = cli.warmup.unwrap_or(o.warmup);
     o.progress = std::io::stderr().is_terminal();
     Ok(o)
+}
+
+/// `--rounds`: a whole number from 1 to [`compare::MAX_ROUNDS`].
+fn parse_rounds(value: &str) -> Result<usize, String> {
+    let max = compare::MAX_ROUNDS;
+    match value.trim().parse::<usize>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        Ok(n) => Err(format!("{n} is out of range: 1 to {max}")),
+        Err(_) => Err(format!("not a whole number of rounds (1 to {max})")),
+    }
 }
 
 fn run(cli: &Cli, options: Options) -> std::io::Result<()> {

@@ -155,10 +155,15 @@ fn draw(results: &Results, svg: &mut String) -> DrawResult<()> {
     root.fill(&WHITE)?;
     let (top, body) = root.split_vertically(TITLE_HEIGHT);
     let title = format!(
-        "net / evnet compare — {} ({} CPUs){}",
+        "net / evnet compare — {} ({} CPUs){}{}",
         results.started,
         results.cpus,
-        if results.quick { " (quick)" } else { "" }
+        if results.quick { " (quick)" } else { "" },
+        if results.rounds > 1 {
+            format!(", medians of {} rounds", results.rounds)
+        } else {
+            String::new()
+        }
     );
     let centered = ("sans-serif", 22)
         .into_font()
@@ -300,6 +305,7 @@ mod tests {
             started: "2025-01-02T03:04:05Z".into(),
             quick: true,
             cpus: 8,
+            rounds: 1,
             scenarios: vec![
                 ScenarioResult {
                     name: "http-50".into(),
@@ -311,10 +317,10 @@ mod tests {
                         measured("evnet inline", 201_000.0, 640, 0),
                         measured("tokio", 187_300.0, 700, 0),
                         measured("hyper", 176_000.0, 910, 0),
-                        Row {
-                            server: "redis-server".into(),
-                            outcome: Outcome::Skipped("not an HTTP server".into()),
-                        },
+                        Row::over_rounds(
+                            "redis-server",
+                            vec![Outcome::Skipped("not an HTTP server".into())],
+                        ),
                     ],
                 },
                 ScenarioResult {
@@ -324,10 +330,10 @@ mod tests {
                     rows: vec![
                         measured("net", 12_400.0, 48_000, 37),
                         measured("evnet", 95_000.0, 2_100, 0),
-                        Row {
-                            server: "evnet inline".into(),
-                            outcome: Outcome::Failed("exited with status 1".into()),
-                        },
+                        Row::over_rounds(
+                            "evnet inline",
+                            vec![Outcome::Failed("exited with status 1".into())],
+                        ),
                         measured("redis-server", 1_050_000.0, 950, 0),
                     ],
                 },

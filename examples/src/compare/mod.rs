@@ -7,6 +7,18 @@
 //! The binary `compare` prints [`table`]s, and writes `results.json`, `tables.md` and
 //! `chart.svg` ([`chart`]) into `results/<timestamp>/`.
 //!
+//! With [`Options::rounds`] (`--rounds N`) the chosen scenarios × servers run N times,
+//! interleaved: round 1 of every scenario and server in order, then round 2, and so on,
+//! so that slow drifts of the machine spread over every row alike and each baseline
+//! (`atk-base-…`, `mixed-base`) runs as close to the scenarios that divide by it as
+//! with one round. Every round is kept ([`Row::rounds`]); the tables show the median
+//! over the rounds, the spread of req/s, and the ratios taken round by round (against
+//! the reference or the baseline of the same round) and then their median.
+//!
+//! A scenario may have a second measured population (`mixed`'s blocking clients,
+//! [`scenario::Load::slow_connections`]): a second load generator runs it beside the
+//! main one, and the row reports it apart ([`results::SlowClients`]).
+//!
 //! The server binaries are looked up in a directory laid out as [`build`] makes it:
 //! `net/{http,echo,resp}`, `evnet/{http,echo,resp}`, `tokio_http`, `hyper_http`,
 //! `epoll_floor`; `redis-server` is found in `$PATH`. A missing one is a skipped row,
@@ -28,13 +40,16 @@ use std::time::{Duration, Instant};
 
 use crate::loadgen::{self, Progress};
 use procfs::Sample;
-use results::{Measured, Outcome, Results, Row, ScenarioResult};
+use results::{Measured, Outcome, Results, Row, ScenarioResult, SlowClients};
 use scenario::Scenario;
 use server::{Running, ServerId};
 
 /// How long a server has to stop gracefully (and print its statistics to its log)
 /// before it is killed.
 pub const STOP_GRACE: Duration = Duration::from_secs(3);
+
+/// The most rounds `--rounds` takes.
+pub const MAX_ROUNDS: usize = 100;
 
 /// What to compare, and how long.
 #[derive(Debug, Clone)]
@@ -60,6 +75,9 @@ pub struct Options {
     pub progress: bool,
     /// Where the TLS scenarios' certificate is made.
     pub tls_dir: PathBuf,
+    /// How many times each scenario × server runs, interleaved (see the module docs;
+    /// default 1; 0 counts as 1).
+    pub rounds: usize,
 }
 
 impl Options {
@@ -85,6 +103,7 @@ impl Options {
             duration,
             progress: false,
             tls_dir,
+            rounds: 1,
         }
     }
 }
@@ -94,64 +113,94 @@ pub fn cpus() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// Run every chosen scenario against every chosen server, one run at a time, calling
-/// `done` with each scenario and its result as soon as it is known (to print its table).
+/// Run every chosen scenario against every chosen server, one run at a time, for
+/// [`Options::rounds`] rounds (interleaved: see the module docs), calling `done` with
+/// each scenario and its result as soon as it is known (in its last round, to print its
+/// table).
 ///
 /// Fails only if a log file or the TLS scenarios' certificate cannot be made; a server
-/// that does not start or dies is a [`Outcome::Failed`] row, one whose binary is missing
-/// (or that cannot serve the scenario) a [`Outcome::Skipped`] row.
+/// that does not start or dies is a [`Outcome::Failed`] round, one whose binary is
+/// missing (or that cannot serve the scenario) a [`Outcome::Skipped`] one.
 pub fn run(
     options: &Options,
     mut done: impl FnMut(&Scenario, &ScenarioResult),
 ) -> io::Result<Results> {
     std::fs::create_dir_all(&options.log_dir)?;
     let tls = tls::TlsFiles::make(&options.tls_dir)?;
+    let chosen: Vec<Scenario> = Scenario::all(options.quick)
+        .into_iter()
+        .filter(|s| options.scenarios.iter().any(|n| n == s.name))
+        .collect();
     // Made only when a chosen scenario wants it (it takes openssl a moment).
-    let wants_rsa = Scenario::all(options.quick)
-        .iter()
-        .any(|s| s.load.rsa && options.scenarios.iter().any(|n| n == s.name));
+    let wants_rsa = chosen.iter().any(|s| s.load.rsa);
     let rsa = wants_rsa.then(|| tls::TlsFiles::make_rsa(&options.tls_dir.join("rsa")));
     let started = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let rounds = options.rounds.max(1);
+    // Each scenario's servers, each with its outcomes so far.
+    let mut outcomes: Vec<Vec<(ServerId, Vec<Outcome>)>> = chosen
+        .iter()
+        .map(|s| {
+            s.servers
+                .iter()
+                .filter(|id| options.servers.contains(id))
+                .map(|&id| (id, Vec::with_capacity(rounds)))
+                .collect()
+        })
+        .collect();
     let mut scenarios = Vec::new();
-    for scenario in Scenario::all(options.quick) {
-        if !options.scenarios.iter().any(|s| s == scenario.name) {
-            continue;
-        }
-        let mut rows = Vec::new();
-        for &id in &scenario.servers {
-            if !options.servers.contains(&id) {
+    for round in 1..=rounds {
+        for (scenario, servers) in chosen.iter().zip(&mut outcomes) {
+            for (id, outcomes) in servers.iter_mut() {
+                let run = Run {
+                    scenario,
+                    id: *id,
+                    round,
+                    rounds,
+                };
+                let outcome = match (&rsa, scenario.load.rsa) {
+                    (Some(Ok(rsa)), true) => run_one(options, &run, rsa)?,
+                    (Some(Err(e)), true) => Outcome::Skipped(format!("no RSA certificate: {e}")),
+                    _ => run_one(options, &run, &tls)?,
+                };
+                log_row(&run, &outcome);
+                outcomes.push(outcome);
+            }
+            if round < rounds {
                 continue;
             }
-            let outcome = match (&rsa, scenario.load.rsa) {
-                (Some(Ok(rsa)), true) => run_one(options, &scenario, id, rsa)?,
-                (Some(Err(e)), true) => Outcome::Skipped(format!("no RSA certificate: {e}")),
-                _ => run_one(options, &scenario, id, &tls)?,
+            let result = ScenarioResult {
+                name: scenario.name.to_owned(),
+                title: scenario.title.clone(),
+                about: scenario.about.to_owned(),
+                rows: servers
+                    .drain(..)
+                    .map(|(id, outcomes)| Row::over_rounds(id.name(), outcomes))
+                    .collect(),
             };
-            log_row(&scenario, id, &outcome);
-            rows.push(Row {
-                server: id.name().to_owned(),
-                outcome,
-            });
+            done(scenario, &result);
+            scenarios.push(result);
         }
-        let result = ScenarioResult {
-            name: scenario.name.to_owned(),
-            title: scenario.title.clone(),
-            about: scenario.about.to_owned(),
-            rows,
-        };
-        done(&scenario, &result);
-        scenarios.push(result);
     }
     Ok(Results {
         started,
         quick: options.quick,
         cpus: cpus(),
+        rounds,
         scenarios,
     })
 }
 
-/// One line on stderr per row, as it finishes.
-fn log_row(scenario: &Scenario, id: ServerId, outcome: &Outcome) {
+/// One run: a scenario, a server, a round.
+struct Run<'a> {
+    scenario: &'a Scenario,
+    id: ServerId,
+    /// From 1.
+    round: usize,
+    rounds: usize,
+}
+
+/// One line on stderr per run, as it finishes.
+fn log_row(run: &Run<'_>, outcome: &Outcome) {
     let what = match outcome {
         Outcome::Measured(m) => {
             let mut line = format!(
@@ -163,21 +212,34 @@ fn log_row(scenario: &Scenario, id: ServerId, outcome: &Outcome) {
             if let Some(p) = &m.report.probes {
                 line.push_str(&format!("  probes {}/{}", p.answered, p.sent));
             }
+            if let Some(c) = &m.slow {
+                line.push_str(&format!(
+                    "  slow {:.0} req/s p99 {} errors {}",
+                    c.req_per_s,
+                    loadgen::micros(c.p99_us),
+                    c.errors
+                ));
+            }
             line
         }
         Outcome::Skipped(why) => format!("skipped: {why}"),
         Outcome::Failed(why) => format!("FAILED: {why}"),
     };
-    eprintln!("{:<14} {:<13} {what}", scenario.name, id.name());
+    let round = if run.rounds > 1 {
+        format!("{}/{} ", run.round, run.rounds)
+    } else {
+        String::new()
+    };
+    eprintln!(
+        "{round}{:<14} {:<13} {what}",
+        run.scenario.name,
+        run.id.name()
+    );
 }
 
-/// Start `id`, load it as `scenario` says, stop it.
-fn run_one(
-    options: &Options,
-    scenario: &Scenario,
-    id: ServerId,
-    tls: &tls::TlsFiles,
-) -> io::Result<Outcome> {
+/// Start the run's server, load it as its scenario says, stop it.
+fn run_one(options: &Options, run: &Run<'_>, tls: &tls::TlsFiles) -> io::Result<Outcome> {
+    let (scenario, id) = (run.scenario, run.id);
     let launch = match id.command(
         scenario.app,
         &options.bin_dir,
@@ -188,9 +250,14 @@ fn run_one(
         Ok(launch) => launch,
         Err(why) => return Ok(Outcome::Skipped(why)),
     };
+    let round = if run.rounds > 1 {
+        format!("--round{}", run.round)
+    } else {
+        String::new()
+    };
     let log = options
         .log_dir
-        .join(format!("{}--{}.log", scenario.name, id.name()));
+        .join(format!("{}--{}{round}.log", scenario.name, id.name()));
     std::fs::write(&log, format!("{}\n", launch.display()))?;
     let mut server = match launch.start(&log) {
         Ok(server) => server,
@@ -219,7 +286,66 @@ fn measure(
     let config = scenario
         .load
         .config(server.addr(), options.warmup, options.duration, ca)?;
+    let slow = scenario
+        .load
+        .slow_config(server.addr(), options.warmup, options.duration);
     let before = Sample::read(pid)?;
+    std::thread::scope(|scope| {
+        // The second population first, so that it presses over the whole run.
+        let slow = match &slow {
+            Some(c) => Some(start_slow(scope, c)?),
+            None => None,
+        };
+        let measured = measure_main(options, scenario, pid, &config, &before);
+        let slow = match slow {
+            Some(handle) => Some(
+                handle
+                    .join()
+                    .map_err(|_| io::Error::other("the second load generator panicked"))??,
+            ),
+            None => None,
+        };
+        let mut measured = measured?;
+        measured.slow = slow.map(|report| SlowClients {
+            path: scenario.load.slow_path.to_owned(),
+            connections: scenario.load.slow_connections,
+            req_per_s: report.req_per_s,
+            p50_us: report.latency_us.p50,
+            p99_us: report.latency_us.p99,
+            errors: report.errors_total,
+            report,
+        });
+        Ok(measured)
+    })
+}
+
+/// Start the second load generator on its own thread (see [`results::SlowClients`]),
+/// and return once its clock started (or it ended, or a second passed).
+fn start_slow<'scope>(
+    scope: &'scope std::thread::Scope<'scope, '_>,
+    config: &'scope loadgen::Config,
+) -> io::Result<std::thread::ScopedJoinHandle<'scope, io::Result<loadgen::Report>>> {
+    let progress = Progress::new();
+    let watched = progress.clone();
+    let handle = std::thread::Builder::new()
+        .name("compare-slow".to_owned())
+        .spawn_scoped(scope, move || loadgen::run_with(config, &progress))?;
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while watched.clock_started().is_none() && !handle.is_finished() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok(handle)
+}
+
+/// Load `pid` with `config` (the main clients) and read what it cost; `before` is its
+/// sample before any client connected.
+fn measure_main(
+    options: &Options,
+    scenario: &Scenario,
+    pid: u32,
+    config: &loadgen::Config,
+    before: &Sample,
+) -> io::Result<Measured> {
     let (stop, stopped) = mpsc::channel::<()>();
     let progress = Progress::new();
     let watched = progress.clone();
@@ -229,8 +355,8 @@ fn measure(
         .spawn(move || sample_window(pid, &watched, window.0, window.1, &stopped))?;
     let line = options
         .progress
-        .then(|| loadgen::show_progress(&config, &progress));
-    let report = loadgen::run_with(&config, &progress);
+        .then(|| loadgen::show_progress(config, &progress));
+    let report = loadgen::run_with(config, &progress);
     drop(line);
     drop(stop);
     let window = sampler
@@ -254,6 +380,7 @@ fn measure(
         rss_bytes: window.last.rss_bytes,
         threads: window.max_threads,
         rss_per_connection_bytes: (added >= 0.0).then_some(added / opened),
+        slow: None,
         report,
     })
 }

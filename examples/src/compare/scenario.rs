@@ -1,6 +1,16 @@
 //! The scenarios `compare` runs: the situations where a thread per connection and an
 //! event loop with a worker pool behave differently.
 //!
+//! `mixed` runs two measured populations at once: 45 quick clients (`GET /`) and 5
+//! whose requests block 10 ms in the handler (`GET /work?ms=10`, [`Load::slow_path`]).
+//! The quick ones are the scenario's figures; the blocking ones run on a second load
+//! generator beside them (in the same process, on its own thread, started first and
+//! stopped [`SLOW_MARGIN`] after) and are reported apart
+//! ([`SlowClients`](super::results::SlowClients)). Its baseline `mixed-base` is the 45
+//! quick clients alone, so that its table gives each server's `× alone`.
+//! `http-pipelined` is TechEmpower's plaintext shape: 256 connections, 16 requests in
+//! flight on each.
+//!
 //! The **attack group** ([`Scenario::attack`], run only when named: see
 //! [`Scenario::select`]) measures normal clients beside one hostile population each:
 //! HTTP keep-alive (50 connections, `GET /`) beside expect-stallers (`atk-expect`) or
@@ -87,7 +97,16 @@ pub struct Load {
     pub resume: bool,
     /// Close each connection after this many requests and open a new one.
     pub requests_per_connection: Option<u64>,
+    /// Connections of a second measured population, reported apart (default 0: none).
+    pub slow_connections: usize,
+    /// The HTTP request target of the second population (`/work?ms=10`).
+    pub slow_path: &'static str,
 }
+
+/// How much longer the second measured population ([`Load::slow_connections`]) runs
+/// than the main one: it starts first, and must press over the whole of the main
+/// clients' measured time.
+pub const SLOW_MARGIN: Duration = Duration::from_millis(100);
 
 impl Load {
     fn new(proto: Proto, connections: usize) -> Load {
@@ -111,6 +130,8 @@ impl Load {
             rsa: false,
             resume: true,
             requests_per_connection: None,
+            slow_connections: 0,
+            slow_path: "/",
         }
     }
 
@@ -128,6 +149,7 @@ impl Load {
             crate::loadgen::PROBE_TIMEOUT.as_nanos().div_ceil(i) as usize + 1
         });
         self.connections * churn
+            + self.slow_connections
             + self.idle
             + self.slowloris
             + self.non_readers
@@ -176,6 +198,32 @@ impl Load {
         c.timeout = Duration::from_secs(5);
         Ok(c)
     }
+
+    /// The second load generator's configuration, if the load has a second measured
+    /// population ([`Load::slow_connections`]): its connections on
+    /// [`Load::slow_path`], one request in flight each, the same warm-up, and
+    /// [`SLOW_MARGIN`] more measured time than `duration`; no background population
+    /// and no probe (the main configuration has them).
+    pub fn slow_config(
+        &self,
+        addr: SocketAddr,
+        warmup: Duration,
+        duration: Duration,
+    ) -> Option<Config> {
+        if self.slow_connections == 0 {
+            return None;
+        }
+        let mut c = Config::new(
+            addr,
+            self.proto,
+            Stop::Duration(duration.saturating_add(SLOW_MARGIN)),
+        );
+        c.connections = self.slow_connections;
+        c.path = self.slow_path.to_owned();
+        c.warmup = warmup;
+        c.timeout = Duration::from_secs(5);
+        Some(c)
+    }
 }
 
 const HTTP_SERVERS: [ServerId; 6] = [
@@ -208,6 +256,23 @@ const ATTACKED: [ServerId; 4] = [
     ServerId::Evnet,
     ServerId::EvnetInline,
 ];
+
+/// The servers of `mixed` and its baseline: the references, whose `/work` blocks a
+/// runtime thread, and those of `blocking`.
+const MIXED_SERVERS: [ServerId; 6] = [
+    ServerId::Tokio,
+    ServerId::Hyper,
+    ServerId::Net,
+    ServerId::Evnet,
+    ServerId::EvnetInline,
+    ServerId::Evnet64Workers,
+];
+
+/// The quick clients of `mixed` (and of `mixed-base`).
+const MIXED_QUICK: usize = 45;
+
+/// The clients of `mixed` whose requests block.
+const MIXED_SLOW: usize = 5;
 
 /// The name that selects the whole attack group in `--scenarios`.
 pub const ATTACKS: &str = "attacks";
@@ -248,6 +313,28 @@ impl Scenario {
                 app: App::Http,
                 servers: HTTP_SERVERS.to_vec(),
                 load: http(2_000),
+                attack: false,
+                baseline: None,
+            },
+            Scenario {
+                name: "http-pipelined",
+                title: "HTTP, 256 connections, 16 pipelined requests on each".to_owned(),
+                about: "TechEmpower's plaintext shape: GET / over 256 keep-alive \
+                        connections with 16 requests in flight on each (4,096 in all). \
+                        The load generator's one thread may be the limit (see client \
+                        cores).",
+                app: App::Http,
+                servers: vec![
+                    ServerId::Tokio,
+                    ServerId::Hyper,
+                    ServerId::Net,
+                    ServerId::Evnet,
+                    ServerId::EvnetInline,
+                ],
+                load: Load {
+                    pipeline: 16,
+                    ..http(256)
+                },
                 attack: false,
                 baseline: None,
             },
@@ -304,8 +391,9 @@ impl Scenario {
                 about: "GET /work?ms=1 sleeps 1 ms in the handler: a fixed pool of workers \
                         serves at most one request per worker per millisecond, a thread \
                         per connection serves all 50 at once. net wins here; evnet needs \
-                        as many workers as requests it should block on at once. The tokio and \
-                        hyper references have no blocking route.",
+                        as many workers as requests it should block on at once. (The tokio and \
+                        hyper references block their runtime threads on this route: see \
+                        mixed.)",
                 app: App::Http,
                 servers: vec![
                     ServerId::Net,
@@ -319,6 +407,38 @@ impl Scenario {
                 },
                 attack: false,
                 baseline: None,
+            },
+            Scenario {
+                name: "mixed-base",
+                title: "HTTP keep-alive, 45 quick clients alone (mixed baseline)".to_owned(),
+                about: "The quick clients of mixed without the blocking ones: GET / over 45 \
+                        keep-alive connections, the rate mixed divides by (× alone).",
+                app: App::Http,
+                servers: MIXED_SERVERS.to_vec(),
+                load: http(MIXED_QUICK),
+                attack: false,
+                baseline: None,
+            },
+            Scenario {
+                name: "mixed",
+                title: "HTTP, 45 quick clients beside 5 whose requests block 10 ms".to_owned(),
+                about: "45 clients GET / beside 5 clients GET /work?ms=10, whose handler \
+                        sleeps 10 ms: do the quick requests wait behind the blocked ones? \
+                        req/s, p99 and × alone are the quick clients'; slow req/s and slow \
+                        p99 the blocking clients', measured apart over the same time. A \
+                        thread per connection (net) keeps the quick ones apart; evnet's \
+                        workers (one per core; 64 in evnet-64w) and its loops (inline) \
+                        are held by the sleeps; tokio and hyper sleep on their runtime \
+                        threads, as an async handler calling std::thread::sleep does.",
+                app: App::Http,
+                servers: MIXED_SERVERS.to_vec(),
+                load: Load {
+                    slow_connections: MIXED_SLOW,
+                    slow_path: "/work?ms=10",
+                    ..http(MIXED_QUICK)
+                },
+                attack: false,
+                baseline: Some("mixed-base"),
             },
             Scenario {
                 name: "http-new",
@@ -628,6 +748,14 @@ mod tests {
                 )
                 .unwrap();
             c.validate().unwrap_or_else(|e| panic!("{}: {e}", s.name));
+            if let Some(slow) = s.load.slow_config(
+                "127.0.0.1:1".parse().unwrap(),
+                Duration::from_secs(1),
+                Duration::from_secs(5),
+            ) {
+                slow.validate()
+                    .unwrap_or_else(|e| panic!("{}: {e}", s.name));
+            }
             let _ = std::fs::remove_dir_all(&ca);
         }
     }
@@ -694,6 +822,43 @@ mod tests {
         assert!(tls_hello.load.rsa, "the flood's certificate has an RSA key");
         assert_eq!(tls_hello.load.hello_flood, 64);
         assert!(all[position("atk-expect")].load.reconnect);
+    }
+
+    #[test]
+    fn mixed_runs_after_its_baseline_with_the_blocking_clients_apart() {
+        let all = Scenario::all(true);
+        let position = |name| all.iter().position(|s| s.name == name).unwrap();
+        let (base, mixed) = (&all[position("mixed-base")], &all[position("mixed")]);
+        assert!(position("mixed-base") < position("mixed"));
+        assert_eq!(mixed.baseline, Some("mixed-base"));
+        assert_eq!(base.servers, mixed.servers);
+        assert!(mixed.servers.contains(&ServerId::Tokio));
+        assert!(mixed.servers.contains(&ServerId::Evnet64Workers));
+        // The same quick clients; the blocking ones only in mixed, counted in its
+        // connections (net gets a thread for each).
+        assert_eq!((base.load.connections, base.load.path), (45, "/"));
+        assert_eq!((mixed.load.connections, mixed.load.path), (45, "/"));
+        assert_eq!(base.load.slow_connections, 0);
+        assert_eq!(
+            (mixed.load.slow_connections, mixed.load.slow_path),
+            (5, "/work?ms=10")
+        );
+        assert_eq!(mixed.load.total_connections(), 50);
+        let addr = "127.0.0.1:1".parse().unwrap();
+        let (warmup, duration) = (Duration::from_millis(100), Duration::from_millis(500));
+        assert!(base.load.slow_config(addr, warmup, duration).is_none());
+        let slow = mixed.load.slow_config(addr, warmup, duration).unwrap();
+        assert_eq!((slow.connections, slow.path.as_str()), (5, "/work?ms=10"));
+        assert_eq!(slow.warmup, warmup);
+        assert_eq!(slow.stop, Stop::Duration(duration + SLOW_MARGIN));
+        let select = Scenario::select(&["mixed".to_owned()]).unwrap();
+        assert_eq!(select, ["mixed", "mixed-base"]);
+        // TechEmpower's plaintext shape.
+        let p = &all[position("http-pipelined")];
+        assert_eq!(
+            (p.load.connections, p.load.pipeline, p.load.path),
+            (256, 16, "/")
+        );
     }
 
     #[test]

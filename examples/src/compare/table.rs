@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::results::{Outcome, ScenarioResult};
+use super::results::{median, Outcome, Row, ScenarioResult};
 
 /// The servers whose req/s the others are divided by, when they were measured in the
 /// scenario: tokio (the reference for HTTP), redis-server (for RESP) and net.
@@ -17,41 +17,70 @@ pub fn scenario(result: &ScenarioResult, per_connection: bool) -> String {
     scenario_against(result, per_connection, None)
 }
 
-/// [`scenario`], and for an attack scenario its `baseline` (the same load alone,
-/// measured in the same run): a column `× alone` with each server's req/s over its own
-/// in the baseline. When the rows were probed, two columns more: the probes answered
-/// over those sent, and the slowest probe's latency.
+/// [`scenario`], and for a scenario with a `baseline` (an attack scenario, `mixed`: the
+/// same load alone, measured in the same run) a column `× alone` with each server's
+/// req/s over its own in the baseline. When the rows were probed, two columns more: the
+/// probes answered over those sent, and the slowest probe's latency. When the rows
+/// have a second measured population ([`SlowClients`](super::results::SlowClients)),
+/// its req/s and p99.
+///
+/// With several rounds, every figure is the row's summary (the median over its
+/// measured rounds, see [`Row::over_rounds`](super::results::Row::over_rounds)), a
+/// `spread` column follows req/s (its lowest–highest over the rounds and half that
+/// range over the median, with the rounds that failed), and each ratio is taken round
+/// by round (against the reference or the baseline of the same round) before its
+/// median is shown.
 pub fn scenario_against(
     result: &ScenarioResult,
     per_connection: bool,
     baseline: Option<&ScenarioResult>,
 ) -> String {
-    let alone = |server: &str| {
-        let row = baseline?.rows.iter().find(|r| r.server == server)?;
-        let rate = row.measured()?.req_per_s;
-        (rate > 0.0).then_some(rate)
+    let alone = |row: &Row| {
+        let base = baseline?.rows.iter().find(|r| r.server == row.server)?;
+        median_ratio(row, base)
     };
     let probed = result
         .rows
         .iter()
         .any(|r| r.measured().is_some_and(|m| m.report.probes.is_some()));
-    let refs: Vec<(&str, f64)> = REFERENCES
+    let slow = result
+        .rows
+        .iter()
+        .any(|r| r.measured().is_some_and(|m| m.slow.is_some()));
+    let rounds = result
+        .rows
+        .iter()
+        .map(|r| r.round_outcomes().len())
+        .max()
+        .unwrap_or(1);
+    let refs: Vec<&Row> = REFERENCES
         .iter()
         .filter_map(|&name| {
             let row = result.rows.iter().find(|r| r.server == name)?;
-            let rate = row.measured()?.req_per_s;
-            (rate > 0.0).then_some((name, rate))
+            (row.measured()?.req_per_s > 0.0).then_some(row)
         })
         .collect();
     let mut s = String::new();
     let _ = writeln!(s, "### {} (`{}`)\n", result.title, result.name);
     let _ = writeln!(s, "{}\n", result.about);
+    if rounds > 1 {
+        let _ = writeln!(
+            s,
+            "Medians of {rounds} rounds; ratios taken round by round.\n"
+        );
+    }
     let mut header = vec!["server".to_owned(), "req/s".to_owned()];
-    header.extend(refs.iter().map(|(name, _)| format!("× {name}")));
+    if rounds > 1 {
+        header.push("spread".to_owned());
+    }
+    header.extend(refs.iter().map(|r| format!("× {}", r.server)));
     if baseline.is_some() {
         header.push("× alone".to_owned());
     }
     header.extend(["p50 ms", "p99 ms", "errors"].map(str::to_owned));
+    if slow {
+        header.extend(["slow req/s", "slow p99 ms"].map(str::to_owned));
+    }
     if probed {
         header.extend(["probes ok/sent", "probe max ms"].map(str::to_owned));
     }
@@ -70,19 +99,35 @@ pub fn scenario_against(
     }
     let _ = writeln!(s, "| {} |", header.join(" | "));
     let _ = writeln!(s, "|{}", " --- |".repeat(header.len()));
+    let ratio = |x: Option<f64>| x.map_or("–".to_owned(), |x| format!("{x:.2}"));
     for row in &result.rows {
         let mut cells = vec![row.server.clone()];
         match &row.outcome {
             Outcome::Measured(m) => {
                 cells.push(format!("{:.0}", m.req_per_s));
-                cells.extend(refs.iter().map(|&(_, r)| format!("{:.2}", m.req_per_s / r)));
+                if rounds > 1 {
+                    cells.push(spread(row, m.req_per_s));
+                }
+                cells.extend(refs.iter().map(|r| ratio(median_ratio(row, r))));
                 if baseline.is_some() {
-                    let ratio = alone(&row.server).map(|r| m.req_per_s / r);
-                    cells.push(ratio.map_or("–".to_owned(), |x| format!("{x:.2}")));
+                    cells.push(ratio(alone(row)));
                 }
                 cells.push(format!("{:.2}", m.p50_us as f64 / 1000.0));
                 cells.push(format!("{:.2}", m.p99_us as f64 / 1000.0));
                 cells.push(m.errors.to_string());
+                if slow {
+                    match &m.slow {
+                        Some(c) => {
+                            let mut rate = format!("{:.0}", c.req_per_s);
+                            if c.errors > 0 {
+                                rate.push_str(&format!(" (**{} err**)", c.errors));
+                            }
+                            cells.push(rate);
+                            cells.push(format!("{:.2}", c.p99_us as f64 / 1000.0));
+                        }
+                        None => cells.extend(["–".to_owned(), "–".to_owned()]),
+                    }
+                }
                 if probed {
                     match &m.report.probes {
                         Some(p) => {
@@ -119,7 +164,12 @@ pub fn scenario_against(
                 } else {
                     "**failed**"
                 };
-                cells.push(format!("{word}: {why}"));
+                let mut text = format!("{word}: {why}");
+                if rounds > 1 && matches!(row.outcome, Outcome::Failed(_)) {
+                    let n = row.round_outcomes().len();
+                    let _ = write!(text, " ({} of {n} rounds failed)", row.failed_rounds());
+                }
+                cells.push(text);
                 cells.resize(header.len(), String::new());
             }
         }
@@ -150,13 +200,87 @@ pub fn scenario_against(
     s
 }
 
+/// The median over the rounds of `row`'s req/s over `against`'s in the same round
+/// (rounds where either was not measured, or `against` answered nothing, are left out).
+fn median_ratio(row: &Row, against: &Row) -> Option<f64> {
+    let ratios = row
+        .round_outcomes()
+        .iter()
+        .zip(against.round_outcomes())
+        .filter_map(|(a, b)| {
+            let (a, b) = (a.measured()?.req_per_s, b.measured()?.req_per_s);
+            (b > 0.0).then(|| a / b)
+        });
+    median(ratios)
+}
+
+/// The spread cell of a row measured in several rounds: `95.1k–103k ±4%` (lowest and
+/// highest req/s to three figures, half the range over the median), `1 round` when
+/// only one was measured, and the rounds that failed.
+fn spread(row: &Row, median_rate: f64) -> String {
+    let measured = row
+        .round_outcomes()
+        .iter()
+        .filter(|o| o.measured().is_some())
+        .count();
+    let mut cell = match row.rate_range() {
+        Some((lo, hi)) if measured > 1 => {
+            let half = if median_rate > 0.0 {
+                let percent = (hi - lo) / 2.0 / median_rate * 100.0;
+                if percent < 9.95 {
+                    format!(" ±{percent:.1}%")
+                } else {
+                    format!(" ±{percent:.0}%")
+                }
+            } else {
+                String::new()
+            };
+            format!("{}–{}{half}", three_figures(lo), three_figures(hi))
+        }
+        _ => format!("{measured} round"),
+    };
+    let failed = row.failed_rounds();
+    if failed > 0 {
+        let _ = write!(cell, " (**{failed} failed**)");
+    }
+    cell
+}
+
+/// Requests per second to three significant figures: `850`, `1.86k`, `95.9k`, `325k`,
+/// `1.54M`.
+fn three_figures(per_s: f64) -> String {
+    let scaled = |x: f64, unit: &str| {
+        let decimals = if x < 9.995 {
+            2
+        } else if x < 99.95 {
+            1
+        } else {
+            0
+        };
+        format!("{x:.decimals$}{unit}")
+    };
+    if per_s < 999.5 {
+        format!("{per_s:.0}")
+    } else if per_s < 999_500.0 {
+        scaled(per_s / 1e3, "k")
+    } else {
+        scaled(per_s / 1e6, "M")
+    }
+}
+
 /// The legend printed once under the tables.
 pub fn legend(cpus: usize) -> String {
     format!(
         "req/s: requests answered correctly per second (every response is checked). \
          × tokio, × redis-server, × net: req/s over theirs in the same scenario and run. \
-         × alone (attack scenarios): the server's req/s over its own in the attack's \
-         baseline (the same load without attackers) in the same run. Probes ok/sent: fresh \
+         × alone (attack scenarios, mixed): the server's req/s over its own in the \
+         scenario's baseline (the same load without attackers or blocking clients) in \
+         the same run. With --rounds N: every figure is the median over the rounds, each \
+         ratio the median of the ratios taken round by round (against the reference or \
+         the baseline of the same round), and spread gives the lowest and highest req/s \
+         and half that range over the median. Slow req/s, slow p99 (mixed): the clients \
+         whose requests block, measured apart; the other figures are the quick clients'. \
+         Probes ok/sent: fresh \
          connections opened every 100 ms, each answered right within 1 s or not (bold \
          when one was not); probe max: the slowest answered, from its connection attempt. \
          p50/p99: latency from the request's write to its checked answer. \
@@ -188,10 +312,7 @@ mod tests {
     }
 
     fn row(server: &str, outcome: Outcome) -> Row {
-        Row {
-            server: server.to_owned(),
-            outcome,
-        }
+        Row::over_rounds(server, vec![outcome])
     }
 
     #[test]
@@ -287,6 +408,124 @@ mod tests {
         let base = scenario(&baseline, false);
         assert!(!base.contains("× alone"), "{base}");
         assert!(base.contains("| 10/10 |"), "{base}");
+    }
+
+    #[test]
+    fn rounds_show_medians_a_spread_and_ratios_taken_round_by_round() {
+        let rounds = |server: &str, rates: &[f64]| {
+            Row::over_rounds(server, rates.iter().map(|&r| measured(r)).collect())
+        };
+        let mut failed_once = rounds("evnet-inline", &[90_000.0]);
+        failed_once.rounds.push(Outcome::Failed("died".to_owned()));
+        let result = ScenarioResult {
+            name: "mixed".to_owned(),
+            title: "Mixed".to_owned(),
+            about: String::new(),
+            rows: vec![
+                rounds("tokio", &[100_000.0, 200_000.0]),
+                rounds("evnet", &[50_000.0, 200_000.0]),
+                failed_once,
+            ],
+        };
+        let baseline = ScenarioResult {
+            name: "mixed-base".to_owned(),
+            title: "Base".to_owned(),
+            about: String::new(),
+            rows: vec![
+                rounds("tokio", &[100_000.0, 100_000.0]),
+                rounds("evnet", &[100_000.0, 400_000.0]),
+            ],
+        };
+        let table = scenario_against(&result, false, Some(&baseline));
+        assert!(table.contains("Medians of 2 rounds"), "{table}");
+        assert!(
+            table.contains("| server | req/s | spread | × tokio | × alone | p50 ms |"),
+            "{table}"
+        );
+        // evnet: median 125,000; × tokio the median of 0.5 and 1.0 (not 125k/150k);
+        // × alone the median of 0.5 and 0.5.
+        assert!(
+            table.contains("| evnet | 125000 | 50.0k–200k ±60% | 0.75 | 0.50 | 1.50 |"),
+            "{table}"
+        );
+        assert!(
+            // × alone: the median of 1.0 and 2.0; then p50 and p99.
+            table.contains("| tokio | 150000 | 100k–200k ±33% | 1.00 | 1.50 | 1.50 | 12.00 |"),
+            "{table}"
+        );
+        // One round measured, one failed: its figures, the failure said; no ratio to
+        // tokio's second round, no baseline row.
+        assert!(
+            table.contains("| evnet-inline | 90000 | 1 round (**1 failed**) | 0.90 | – |"),
+            "{table}"
+        );
+        let lines: Vec<&str> = table.lines().filter(|l| l.starts_with("| ")).collect();
+        for l in &lines {
+            assert_eq!(l.matches('|').count(), lines[0].matches('|').count(), "{l}");
+        }
+    }
+
+    #[test]
+    fn spreads_have_three_figures() {
+        let cases = [
+            (0.0, "0"),
+            (850.4, "850"),
+            (999.7, "1.00k"),
+            (1_862.0, "1.86k"),
+            (9_996.0, "10.0k"),
+            (95_940.0, "95.9k"),
+            (99_960.0, "100k"),
+            (325_214.0, "325k"),
+            (999_600.0, "1.00M"),
+            (1_596_128.0, "1.60M"),
+            (12_345_678.0, "12.3M"),
+        ];
+        for (rate, text) in cases {
+            assert_eq!(three_figures(rate), text, "{rate}");
+        }
+        let row = Row::over_rounds("net", vec![measured(96_000.0), measured(97_000.0)]);
+        assert_eq!(spread(&row, 96_500.0), "96.0k–97.0k ±0.5%");
+    }
+
+    #[test]
+    fn a_second_population_has_its_own_columns() {
+        let with_slow = |rate: f64, slow: Option<(f64, u64, u64)>| {
+            let mut outcome = measured(rate);
+            if let Outcome::Measured(m) = &mut outcome {
+                m.slow =
+                    slow.map(
+                        |(req_per_s, p99_us, errors)| crate::compare::results::SlowClients {
+                            path: "/work?ms=10".to_owned(),
+                            connections: 5,
+                            req_per_s,
+                            p50_us: p99_us / 2,
+                            p99_us,
+                            errors,
+                            report: m.report.clone(),
+                        },
+                    );
+            }
+            outcome
+        };
+        let result = ScenarioResult {
+            name: "mixed".to_owned(),
+            title: "Mixed".to_owned(),
+            about: String::new(),
+            rows: vec![
+                row("net", with_slow(40_000.0, Some((480.0, 11_000, 0)))),
+                row("evnet", with_slow(2_000.0, Some((450.0, 25_000, 3)))),
+                row("tokio", with_slow(1_000.0, None)),
+            ],
+        };
+        let table = scenario(&result, false);
+        assert!(
+            table.contains("| p99 ms | errors | slow req/s | slow p99 ms | CPU µs/req |"),
+            "{table}"
+        );
+        assert!(table.contains("| 0 | 480 | 11.00 | 9.2 |"), "{table}");
+        assert!(table.contains("| 0 | 450 (**3 err**) | 25.00 |"), "{table}");
+        assert!(table.contains("| 0 | – | – | 9.2 |"), "{table}");
+        assert!(!table.contains("spread"), "one round: {table}");
     }
 
     #[test]
