@@ -6,12 +6,11 @@
 //! `openssl` command (rcgen on ring cannot generate RSA keys); without it the RSA case
 //! is skipped with a message.
 
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_main, Criterion};
-use rcgen::{CertificateParams, KeyPair, PKCS_ECDSA_P256_SHA256, PKCS_RSA_SHA256};
+use rcgen::{CertificateParams, KeyPair, PKCS_ECDSA_P256_SHA256};
 use rustls::client::Resumption;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConfig, ServerConnection};
@@ -39,22 +38,6 @@ fn configs(key: KeyPair) -> (Arc<ServerConfig>, Arc<ClientConfig>) {
     // Every handshake full: no ticket or session id is kept for a resumption.
     client.resumption = Resumption::disabled();
     (Arc::new(server), Arc::new(client))
-}
-
-/// An RSA-2048 key made by `openssl`, or `None` when it is not installed.
-fn rsa_key() -> Option<KeyPair> {
-    let out = Command::new("openssl")
-        .args([
-            "genpkey",
-            "-algorithm",
-            "RSA",
-            "-pkeyopt",
-            "rsa_keygen_bits:2048",
-        ])
-        .output()
-        .ok()?;
-    let pem = String::from_utf8(out.stdout).ok()?;
-    KeyPair::from_pem_and_sign_algo(&pem, &PKCS_RSA_SHA256).ok()
 }
 
 /// One full handshake (the client never resumes); the time the server's calls took.
@@ -93,9 +76,9 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("tls13_full_handshake_server_cpu");
     let p256 = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).expect("P-256 key");
     let mut cases = vec![("ecdsa_p256", configs(p256))];
-    match rsa_key() {
-        Some(key) => cases.push(("rsa_2048", configs(key))),
-        None => eprintln!("openssl not found: the RSA-2048 case is skipped"),
+    match examples::compare::tls::rsa_key() {
+        Ok(key) => cases.push(("rsa_2048", configs(key))),
+        Err(e) => eprintln!("the RSA-2048 case is skipped: {e}"),
     }
     for (name, (server, client)) in &cases {
         group.bench_function(*name, |b| {

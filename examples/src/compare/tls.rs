@@ -48,23 +48,7 @@ impl TlsFiles {
     /// is missing or fails.
     pub fn make_rsa(dir: &Path) -> io::Result<TlsFiles> {
         std::fs::create_dir_all(dir)?;
-        let out = std::process::Command::new("openssl")
-            .args([
-                "genpkey",
-                "-algorithm",
-                "RSA",
-                "-pkeyopt",
-                "rsa_keygen_bits:2048",
-            ])
-            .stderr(std::process::Stdio::null())
-            .output()
-            .map_err(|e| io::Error::new(e.kind(), format!("cannot run openssl: {e}")))?;
-        let pem = String::from_utf8(out.stdout)
-            .ok()
-            .filter(|_| out.status.success())
-            .ok_or_else(|| io::Error::other("openssl genpkey made no RSA key"))?;
-        let key = rcgen::KeyPair::from_pem_and_sign_algo(&pem, &rcgen::PKCS_RSA_SHA256)
-            .map_err(|e| io::Error::other(format!("cannot read openssl's RSA key: {e}")))?;
+        let key = rsa_key()?;
         let names = vec![TLS_NAME.to_owned(), "127.0.0.1".to_owned()];
         let cert = rcgen::CertificateParams::new(names)
             .and_then(|params| params.self_signed(&key))
@@ -77,6 +61,28 @@ impl TlsFiles {
         std::fs::write(&files.key, key.serialize_pem())?;
         Ok(files)
     }
+}
+
+/// A new RSA-2048 key pair, made by the `openssl` command (rcgen on ring signs with RSA
+/// keys but cannot generate them); an error naming openssl when it is missing or fails.
+pub fn rsa_key() -> io::Result<rcgen::KeyPair> {
+    let out = std::process::Command::new("openssl")
+        .args([
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+        ])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .map_err(|e| io::Error::new(e.kind(), format!("cannot run openssl: {e}")))?;
+    let pem = String::from_utf8(out.stdout)
+        .ok()
+        .filter(|_| out.status.success())
+        .ok_or_else(|| io::Error::other("openssl genpkey made no RSA key"))?;
+    rcgen::KeyPair::from_pem_and_sign_algo(&pem, &rcgen::PKCS_RSA_SHA256)
+        .map_err(|e| io::Error::other(format!("cannot read openssl's RSA key: {e}")))
 }
 
 #[cfg(test)]
