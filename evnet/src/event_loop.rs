@@ -1030,7 +1030,16 @@ impl<H: Handler> LoopCtx<'_, H> {
                     self.pressure.unpark(wait);
                     continue;
                 }
-                if !self.pressure.has_room_for(wait) {
+                let room = match wait {
+                    // A partial request holding little reads in the reserve, as a new one
+                    // would; a large one waits for room below the reserve line.
+                    Wait::Input => {
+                        let held = self.slab.get(id).input_charge;
+                        self.pressure.may_read(held) == Read::Yes
+                    }
+                    _ => self.pressure.has_room_for(wait),
+                };
+                if !room {
                     break;
                 }
                 self.pressure.unpark(wait);
