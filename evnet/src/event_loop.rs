@@ -46,11 +46,55 @@ use crate::slab::{List, Phase, Slab, Slot, SlotId};
 use crate::timeouts::{Clock, Timeouts};
 use crate::worker::{Job, Mailbox, Returned};
 
-/// Timer tokens.
-const SWEEP: usize = 0;
-const ACCEPT_RESUME: usize = 1;
-const NEXT_TURN: usize = 2;
-const HANDSHAKES: usize = 3;
+/// The loop's timers, each a token of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tick {
+    /// The earliest deadline of the timeout lists.
+    Sweep = 0,
+    /// The listener's pause after EMFILE and the like is over.
+    AcceptResume = 1,
+    /// Pipelined requests waiting for their turn (inline dispatch).
+    NextTurn = 2,
+    /// The handshake budget has room again.
+    Handshakes = 3,
+}
+
+impl Tick {
+    fn token(self) -> usize {
+        self as usize
+    }
+
+    /// The timer of `token` (only the loop's own tokens reach it).
+    fn of(token: usize) -> Tick {
+        match token {
+            0 => Tick::Sweep,
+            1 => Tick::AcceptResume,
+            2 => Tick::NextTurn,
+            _ => Tick::Handshakes,
+        }
+    }
+}
+
+/// Where a loop serves complete requests: on its own thread, or on the worker pool
+/// through the job queue.
+enum Serving<S> {
+    Inline,
+    Workers(Sender<Job<S>>),
+}
+
+impl<S> Serving<S> {
+    /// The worker queue, in worker mode.
+    fn workers(&self) -> Option<&Sender<Job<S>>> {
+        match self {
+            Serving::Workers(jobs) => Some(jobs),
+            Serving::Inline => None,
+        }
+    }
+
+    fn inline(&self) -> bool {
+        matches!(self, Serving::Inline)
+    }
+}
 /// Unsent bytes the kernel may queue per connection (see [`ev::set_notsent_lowat`]).
 const NOTSENT_LOWAT: usize = 16 * 1024;
 /// Jobs an iteration collects before it hands them over without waiting for its end.
@@ -115,12 +159,12 @@ pub(crate) fn run_loop<H: Handler>(
         id: setup.id,
         lp: &lp,
         io: IoSet::new(&lp, capacity + 1, 0),
-        sweep: Timer::new(&lp, SWEEP),
-        accept_resume: Timer::new(&lp, ACCEPT_RESUME),
-        next_turn: Timer::new(&lp, NEXT_TURN),
+        sweep: Timer::new(&lp, Tick::Sweep.token()),
+        accept_resume: Timer::new(&lp, Tick::AcceptResume.token()),
+        next_turn: Timer::new(&lp, Tick::NextTurn.token()),
         turn_armed: false,
         handshakes: Handshakes::new(),
-        handshake_timer: Timer::new(&lp, HANDSHAKES),
+        handshake_timer: Timer::new(&lp, Tick::Handshakes.token()),
         prepared_at: None,
         slept: 0.0,
         earned_at: 0.0,
@@ -131,7 +175,10 @@ pub(crate) fn run_loop<H: Handler>(
         fresh: Vec::new(),
         handler: setup.handler,
         outbox: Vec::new(),
-        jobs: setup.jobs,
+        serving: match setup.jobs {
+            Some(jobs) => Serving::Workers(jobs),
+            None => Serving::Inline,
+        },
         mailbox: Arc::clone(&mailbox),
         slab: Slab::new(capacity),
         clock: Clock::new(),
@@ -192,7 +239,7 @@ struct LoopCtx<'l, H: Handler> {
     fresh: Vec<(TcpStream, SocketAddr)>,
     handler: Arc<H>,
     shared: Arc<Shared>,
-    jobs: Option<Sender<Job<H::Session>>>,
+    serving: Serving<H::Session>,
     /// Jobs of the current iteration, handed to the workers together at its end
     /// ([`LoopCtx::hand_over`]); reused, no allocation in steady state.
     outbox: Vec<(Job<H::Session>, Kind)>,
@@ -243,18 +290,18 @@ impl<H: Handler> LoopEvents for LoopCtx<'_, H> {
 
     fn on_timer(&mut self, token: usize) {
         self.woke();
-        match token {
-            SWEEP => {
+        match Tick::of(token) {
+            Tick::Sweep => {
                 self.sweep_timeouts();
                 self.settle(true);
             }
-            NEXT_TURN => {
+            Tick::NextTurn => {
                 self.take_turns();
                 self.settle(false);
             }
-            // The handshake budget has room again: the steps run at the iteration's end.
-            HANDSHAKES => {}
-            _ => self.watch_listener(),
+            // The steps run at the iteration's end.
+            Tick::Handshakes => {}
+            Tick::AcceptResume => self.watch_listener(),
         }
     }
 
@@ -484,7 +531,7 @@ impl<H: Handler> LoopCtx<'_, H> {
 
     fn on_readable(&mut self, id: SlotId) {
         let idle = self.slab.phase(id) == Phase::Idle;
-        if idle && self.jobs.is_some() && self.pressure.queue_full() {
+        if idle && !self.serving.inline() && self.pressure.queue_full() {
             // The workers are saturated: a new request waits unread (TCP throttles it).
             return self.park_unread(id);
         }
@@ -690,7 +737,7 @@ impl<H: Handler> LoopCtx<'_, H> {
     /// arrives while the request is served, and stopping and restarting it would cost two
     /// epoll_ctl calls per request. If bytes do arrive meanwhile, `on_io` stops it then.
     fn dispatch(&mut self, id: SlotId, kind: Kind) -> bool {
-        if self.jobs.is_some() && self.pressure.queue_full() {
+        if !self.serving.inline() && self.pressure.queue_full() {
             self.park_request(id);
             return false;
         }
@@ -706,7 +753,7 @@ impl<H: Handler> LoopCtx<'_, H> {
             conn.set_last_request();
         }
         self.slab.set_phase(id, Phase::Busy, 0.0);
-        if self.jobs.is_none() {
+        if self.serving.inline() {
             if kind == Kind::Fresh {
                 self.fresh_served += 1;
             }
@@ -740,7 +787,9 @@ impl<H: Handler> LoopCtx<'_, H> {
     /// see [`crate::queue`]). Jobs that find the queue full go back to their slots and wait
     /// parked, in order, until workers make room.
     fn hand_over(&mut self) {
-        let Some(jobs) = &self.jobs else { return };
+        let Some(jobs) = self.serving.workers() else {
+            return;
+        };
         let sent = jobs.send_all(&mut self.outbox);
         let queued = &self.shared.counters.queued_connections;
         queued.fetch_add(sent, Relaxed);
@@ -995,7 +1044,9 @@ impl<H: Handler> LoopCtx<'_, H> {
     /// The worker queue refused a job: ask workers to wake this loop when they have taken
     /// enough, or notice room that appeared meanwhile.
     fn watch_queue(&mut self) {
-        let Some(jobs) = &self.jobs else { return };
+        let Some(jobs) = self.serving.workers() else {
+            return;
+        };
         if !self.pressure.queue_full() {
             return;
         }
@@ -1145,5 +1196,28 @@ impl<H: Handler> LoopCtx<'_, H> {
             self.close(id);
         }
         self.pressure.publish(&self.shared.gauges[self.id]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_timer_comes_back_from_its_token() {
+        for tick in [
+            Tick::Sweep,
+            Tick::AcceptResume,
+            Tick::NextTurn,
+            Tick::Handshakes,
+        ] {
+            assert_eq!(Tick::of(tick.token()), tick);
+        }
+    }
+
+    #[test]
+    fn inline_serving_has_no_worker_queue() {
+        let inline: Serving<()> = Serving::Inline;
+        assert!(inline.inline() && inline.workers().is_none());
     }
 }
