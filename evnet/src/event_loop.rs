@@ -657,7 +657,7 @@ impl<H: Handler> LoopCtx<'_, H> {
     /// recorded the interim as sent, says partial) or the connection failed and closed.
     fn send_interim(&mut self, id: SlotId, bytes: &[u8]) -> bool {
         if bytes.len() > self.shared.params.max_output_buffer() {
-            // It could only be streamed, which would make the loop wait on the client.
+            // Larger than a whole response may be: a handler's mistake, not held for it.
             net::__log_warn!("interim response over max_output_buffer: connection closed");
             self.close(id);
             return false;
@@ -1027,18 +1027,21 @@ impl<H: Handler> LoopCtx<'_, H> {
             self.slab.get(id).parked_reading = true;
             self.pressure.park(id, Wait::Input);
         } else {
-            let deadline = self.timeouts.parked_deadline(self.clock.now());
-            self.slab.set_phase(id, Phase::Parked, deadline);
-            self.pressure.park(id, Wait::All);
+            self.park(id, Wait::All);
         }
     }
 
     /// Park a connection with a complete request until the worker queue has room.
     fn park_request(&mut self, id: SlotId) {
         self.io.stop(id.index());
+        self.park(id, Wait::Queue);
+    }
+
+    /// Move `id` to the parked phase, with its deadline, in the queue of `wait`.
+    fn park(&mut self, id: SlotId, wait: Wait) {
         let deadline = self.timeouts.parked_deadline(self.clock.now());
         self.slab.set_phase(id, Phase::Parked, deadline);
-        self.pressure.park(id, Wait::Queue);
+        self.pressure.park(id, wait);
     }
 
     /// The worker queue refused a job: ask workers to wake this loop when they have taken
@@ -1081,16 +1084,8 @@ impl<H: Handler> LoopCtx<'_, H> {
                     self.pressure.unpark(wait);
                     continue;
                 }
-                let room = match wait {
-                    // A partial request holding little reads in the reserve, as a new one
-                    // would; a large one waits for room below the reserve line.
-                    Wait::Input => {
-                        let held = self.slab.get(id).input_charge;
-                        self.pressure.may_read(held) == Read::Yes
-                    }
-                    _ => self.pressure.has_room_for(wait),
-                };
-                if !room {
+                let held = self.slab.get(id).input_charge;
+                if !self.pressure.has_room_for(wait, held) {
                     break;
                 }
                 self.pressure.unpark(wait);
@@ -1122,12 +1117,13 @@ impl<H: Handler> LoopCtx<'_, H> {
     fn sweep_timeouts(&mut self) {
         let now = self.clock.now();
         while let Some((id, list)) = self.timeouts.expired(&self.slab, now) {
-            let counters = &self.shared.counters;
-            match list {
+            if list == List::Parked {
                 // It waited for the server, not the server for it: shed, not timed out.
-                List::Parked => counters.shed_connections.fetch_add(1, Relaxed),
-                _ => counters.timed_out.fetch_add(1, Relaxed),
-            };
+                self.shed(id);
+                continue;
+            }
+            let counters = &self.shared.counters;
+            counters.timed_out.fetch_add(1, Relaxed);
             if list == List::Handshake {
                 counters.tls_handshake_failures.fetch_add(1, Relaxed);
             }

@@ -66,6 +66,11 @@ pub(crate) const SHED_FLOOR: usize = SMALL_HOLDER / 2;
 /// The share of each budget kept for small holders: `budget / RESERVE_SHARE`.
 const RESERVE_SHARE: usize = 8;
 
+/// A budget less its reserve.
+fn reserve_line(budget: usize) -> usize {
+    budget - budget / RESERVE_SHARE
+}
+
 /// What a connection that became readable may do ([`Pressure::may_read`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Read {
@@ -106,7 +111,7 @@ impl Pressure {
 
     /// Where large holders stop reading: the input budget less its reserve.
     fn input_line(&self) -> usize {
-        self.input_budget - self.input_budget / RESERVE_SHARE
+        reserve_line(self.input_budget)
     }
 
     /// True when a new request may be read or dispatched now: the worker queue has room
@@ -148,8 +153,7 @@ impl Pressure {
         if self.output <= self.output_budget {
             return 0;
         }
-        let line = self.output_budget - self.output_budget / RESERVE_SHARE;
-        self.output - line
+        self.output - reserve_line(self.output_budget)
     }
 
     /// True while request bytes are under the line where large holders stop reading.
@@ -185,11 +189,13 @@ impl Pressure {
         gauges.output.store(self.output, Relaxed);
     }
 
-    /// True when a connection waiting for `wait` may go on now.
-    pub fn has_room_for(&self, wait: Wait) -> bool {
+    /// True when a connection waiting for `wait` and holding `held` request bytes may go
+    /// on now (a partial request holding little reads in the reserve, as a new one would;
+    /// a large one waits for room below the reserve line).
+    pub fn has_room_for(&self, wait: Wait, held: usize) -> bool {
         match wait {
             Wait::Queue => !self.queue_full,
-            Wait::Input => self.input_has_room(),
+            Wait::Input => self.may_read(held) == Read::Yes,
             Wait::All => self.admits_new_requests(),
         }
     }
@@ -275,8 +281,8 @@ mod tests {
         assert!(p.admits_new_requests());
         p.set_queue_full(true);
         assert!(!p.admits_new_requests());
-        assert!(!p.has_room_for(Wait::All) && !p.has_room_for(Wait::Queue));
-        assert!(p.has_room_for(Wait::Input));
+        assert!(!p.has_room_for(Wait::All, 0) && !p.has_room_for(Wait::Queue, 0));
+        assert!(p.has_room_for(Wait::Input, SMALL_HOLDER));
         p.set_queue_full(false);
         assert!(p.admits_new_requests());
     }
