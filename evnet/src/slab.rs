@@ -294,11 +294,7 @@ impl<S> Slab<S> {
         weight: impl Fn(&Slot<S>) -> usize,
     ) -> Option<SlotId> {
         let mut best: Option<(usize, usize)> = None;
-        for (i, slot) in self.slots.iter().enumerate() {
-            let excepted = except.is_some_and(|id| id.index() == i);
-            if matches!(slot.phase, Phase::Free | Phase::Busy) || excepted {
-                continue;
-            }
+        for (i, slot) in self.in_hand(except) {
             let w = weight(slot);
             if w > 0 && best.is_none_or(|(_, most)| w > most) {
                 best = Some((i, w));
@@ -310,15 +306,16 @@ impl<S> Slab<S> {
     /// The sum of `weight` over the open slots other than `except` and not out with a
     /// worker (a scan, like [`Slab::heaviest`]).
     pub fn total(&self, except: Option<SlotId>, weight: impl Fn(&Slot<S>) -> usize) -> usize {
-        self.slots
-            .iter()
-            .enumerate()
-            .filter(|&(i, slot)| {
-                !matches!(slot.phase, Phase::Free | Phase::Busy)
-                    && except.is_none_or(|id| id.index() != i)
-            })
-            .map(|(_, slot)| weight(slot))
-            .sum()
+        self.in_hand(except).map(|(_, slot)| weight(slot)).sum()
+    }
+
+    /// The open slots the loop holds (not out with a worker), other than `except`, with
+    /// their indexes.
+    fn in_hand(&self, except: Option<SlotId>) -> impl Iterator<Item = (usize, &Slot<S>)> {
+        self.slots.iter().enumerate().filter(move |&(i, slot)| {
+            !matches!(slot.phase, Phase::Free | Phase::Busy)
+                && except.is_none_or(|id| id.index() != i)
+        })
     }
 
     /// Insert `id` into `list` in deadline order, searching from the tail: with a constant
