@@ -165,9 +165,6 @@ pub(crate) fn run_loop<H: Handler>(
         turn_armed: false,
         handshakes: Handshakes::new(),
         handshake_timer: Timer::new(&lp, Tick::Handshakes.token()),
-        prepared_at: None,
-        slept: 0.0,
-        earned_at: 0.0,
         turns: VecDeque::new(),
         fresh_served: 0,
         listen_token: capacity,
@@ -225,12 +222,6 @@ struct LoopCtx<'l, H: Handler> {
     handshakes: Handshakes,
     /// Fires when the handshake budget has room again while steps are due.
     handshake_timer: Timer<'l>,
-    /// When the last iteration ended (TLS only): the loop then slept until the next event.
-    prepared_at: Option<f64>,
-    /// Seconds slept waiting for events since the handshake budget last earned.
-    slept: f64,
-    /// When the handshake budget last earned (loop time).
-    earned_at: f64,
     /// Fresh requests served inline since the last turn of pipelined ones.
     fresh_served: usize,
     listen_token: usize,
@@ -325,7 +316,7 @@ impl<H: Handler> LoopEvents for LoopCtx<'_, H> {
             // have routed a request that came with the client's last flight.
             self.run_handshakes();
             self.hand_over_all();
-            self.prepared_at = Some(self.clock.now());
+            self.handshakes.sleeping(self.clock.now());
         }
     }
 }
@@ -426,9 +417,8 @@ impl<H: Handler> LoopCtx<'_, H> {
     /// The loop woke from waiting for events: note how long it slept (what the handshake
     /// budget earns in full).
     fn woke(&mut self) {
-        if let Some(at) = self.prepared_at.take() {
-            self.slept += self.clock.now() - at;
-        }
+        let clock = self.clock;
+        self.handshakes.woke(|| clock.now());
     }
 
     /// A handshake step of `id` is due: queue it for the end of the iteration.
@@ -443,10 +433,7 @@ impl<H: Handler> LoopCtx<'_, H> {
     /// run while it has room (see [`crate::handshakes`]); if some are left, a timer wakes
     /// the loop when there is room again.
     fn run_handshakes(&mut self) {
-        let now = self.clock.now();
-        let slept = std::mem::take(&mut self.slept);
-        let elapsed = now - std::mem::replace(&mut self.earned_at, now);
-        self.handshakes.earn(elapsed - slept, slept);
+        self.handshakes.earn_until(self.clock.now());
         if !self.handshakes.any_due() {
             return;
         }

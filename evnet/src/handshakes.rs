@@ -48,6 +48,12 @@ pub(crate) const HANDSHAKE_CHARGE: usize = 16 * 1024;
 #[derive(Debug)]
 pub(crate) struct Handshakes {
     due: VecDeque<SlotId>,
+    /// When the loop last went to wait for events (loop time), until it wakes.
+    asleep_since: Option<f64>,
+    /// Seconds the loop slept since the budget last earned.
+    slept: f64,
+    /// When the budget last earned (loop time).
+    earned_at: f64,
     /// Seconds of handshake work the loop may still do (negative: overdrawn).
     balance: f64,
 }
@@ -57,6 +63,9 @@ impl Handshakes {
     pub fn new() -> Handshakes {
         Handshakes {
             due: VecDeque::new(),
+            asleep_since: None,
+            slept: 0.0,
+            earned_at: 0.0,
             balance: BURST,
         }
     }
@@ -71,9 +80,29 @@ impl Handshakes {
         !self.due.is_empty()
     }
 
-    /// Earn for an iteration: `busy` seconds of the loop's own work, `slept` seconds
-    /// waiting for events.
-    pub fn earn(&mut self, busy: f64, slept: f64) {
+    /// The loop goes to wait for events at loop time `now` (the end of an iteration).
+    pub fn sleeping(&mut self, now: f64) {
+        self.asleep_since = Some(now);
+    }
+
+    /// The loop runs a callback: if it was asleep, it woke at `now()` (read only then,
+    /// so the first callback of an iteration pays one clock read and the others none).
+    pub fn woke(&mut self, now: impl FnOnce() -> f64) {
+        if let Some(since) = self.asleep_since.take() {
+            self.slept += now() - since;
+        }
+    }
+
+    /// Earn for the time since the last call, up to loop time `now`: all of what the
+    /// loop slept, [`SHARE`] of the rest (its own work).
+    pub fn earn_until(&mut self, now: f64) {
+        let slept = std::mem::take(&mut self.slept);
+        let elapsed = now - std::mem::replace(&mut self.earned_at, now);
+        self.earn(elapsed - slept, slept);
+    }
+
+    /// Earn for `busy` seconds of the loop's own work and `slept` seconds waiting.
+    fn earn(&mut self, busy: f64, slept: f64) {
         self.balance = (self.balance + SHARE * busy.max(0.0) + slept.max(0.0)).min(BURST);
     }
 
@@ -120,6 +149,20 @@ mod tests {
         assert_eq!(h.next(), None, "overdrawn");
         assert!(h.any_due());
         assert!((h.wait() - 0.001).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_loop_clock_splits_busy_from_slept_time() {
+        let mut h = Handshakes::new();
+        h.earn_until(1.0);
+        h.spent(BURST + 0.006);
+        // Busy from 1.0 to 1.003, asleep until 1.006, busy again until 1.009.
+        h.sleeping(1.003);
+        h.woke(|| 1.006);
+        h.woke(|| panic!("only the first callback after a sleep reads the clock"));
+        h.earn_until(1.009);
+        // Earned 0.003 slept + a third of 0.006 busy = 0.005 of the 0.006 owed.
+        assert!((h.wait() - 0.001).abs() < 1e-9, "{}", h.wait());
     }
 
     #[test]
