@@ -64,16 +64,6 @@ fn rss_mib(server: &Server) -> usize {
     kib / 1024
 }
 
-fn command(args: &[&[u8]]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for arg in args {
-        out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
-        out.extend_from_slice(arg);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
-}
-
 fn connect(addr: SocketAddr) -> TcpStream {
     let stream = TcpStream::connect(addr).expect("connect");
     stream
@@ -88,12 +78,18 @@ fn rss_comes_back_after_an_output_flood() {
     // Warm up: store the value and read it once, so steady-state buffers exist.
     let mut client = connect(addr);
     client
-        .write_all(&command(&[b"SET", b"big", &vec![b'v'; VALUE]]))
+        .write_all(&examples::resp::command(&[
+            b"SET",
+            b"big",
+            &vec![b'v'; VALUE],
+        ]))
         .unwrap();
     let mut ok = [0; 5];
     client.read_exact(&mut ok).unwrap();
     assert_eq!(&ok, b"+OK\r\n");
-    client.write_all(&command(&[b"GET", b"big"])).unwrap();
+    client
+        .write_all(&examples::resp::command(&[b"GET", b"big"]))
+        .unwrap();
     let mut reply = vec![0; VALUE + 12]; // `$2000000\r\n`, the value, `\r\n`
     client.read_exact(&mut reply).unwrap();
     let before = rss_mib(&server);
@@ -101,7 +97,9 @@ fn rss_comes_back_after_an_output_flood() {
     let non_readers: Vec<TcpStream> = (0..NON_READERS)
         .map(|_| {
             let mut stream = connect(addr);
-            stream.write_all(&command(&[b"GET", b"big"])).unwrap();
+            stream
+                .write_all(&examples::resp::command(&[b"GET", b"big"]))
+                .unwrap();
             stream
         })
         .collect();
@@ -128,7 +126,9 @@ fn rss_comes_back_after_an_output_flood() {
     );
     eprintln!("RSS: {before} MiB before, {peak} MiB during, {after} MiB after");
     // The server still serves.
-    client.write_all(&command(&[b"PING"])).unwrap();
+    client
+        .write_all(&examples::resp::command(&[b"PING"]))
+        .unwrap();
     let mut pong = [0; 7];
     client.read_exact(&mut pong).unwrap();
     assert_eq!(&pong, b"+PONG\r\n");

@@ -153,6 +153,71 @@ pub fn fd_count() -> usize {
         .count()
 }
 
+/// One HTTP/1.1 response as a test client reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    /// The status code.
+    pub status: u16,
+    /// The header fields, names in lowercase, in order.
+    pub headers: Vec<(String, String)>,
+    /// The body (by `Content-Length`; empty without one).
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// The first value of header `name` (lowercase).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Read one HTTP response from `reader`. End of input before its end is
+/// `UnexpectedEof`; a malformed status line, header field or `Content-Length` is
+/// `InvalidData` naming it.
+pub fn read_http_response(reader: &mut impl BufRead) -> io::Result<HttpResponse> {
+    let bad = |what: String| io::Error::new(io::ErrorKind::InvalidData, what);
+    let mut line = String::new();
+    if reader.read_line(&mut line)? == 0 {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    let status = line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| bad(format!("status line {line:?}")))?;
+    let mut headers = Vec::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line)? == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        let field = line.trim_end();
+        if field.is_empty() {
+            break;
+        }
+        let (name, value) = field
+            .split_once(':')
+            .ok_or_else(|| bad(format!("header {field:?}")))?;
+        headers.push((name.to_ascii_lowercase(), value.trim().to_owned()));
+    }
+    let mut response = HttpResponse {
+        status,
+        headers,
+        body: Vec::new(),
+    };
+    if let Some(len) = response.header("content-length") {
+        let len = len
+            .parse()
+            .map_err(|_| bad(format!("Content-Length {len:?}")))?;
+        response.body = vec![0; len];
+        reader.read_exact(&mut response.body)?;
+    }
+    Ok(response)
+}
+
 /// The default bound for [`wait_until`] in tests: generous, since the machine is shared.
 pub const PATIENCE: Duration = Duration::from_secs(10);
 

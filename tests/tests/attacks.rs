@@ -25,8 +25,8 @@ use evnet::{Dispatch, EvOptions};
 use examples::http::{HttpHandler, HttpSession, HELLO};
 use net::{Action, Connection, Frame, Handler, Server, ServerParams, ServerParamsBuilder, Stats};
 use tests::{
-    await_sample, fd_count, is_reset, line_frame, start_ev, start_with, stop, wait_until,
-    TestServer, CLIENT_TIMEOUT, PATIENCE,
+    await_sample, fd_count, is_reset, line_frame, read_http_response, start_ev, start_with, stop,
+    wait_until, TestServer, CLIENT_TIMEOUT, PATIENCE,
 };
 
 // ----- constants ----------------------------------------------------------------------
@@ -304,37 +304,7 @@ fn bad(what: String) -> io::Error {
 
 /// Read one HTTP response: its status and its body (by `Content-Length`).
 fn read_response(reader: &mut impl BufRead) -> io::Result<(u16, Vec<u8>)> {
-    let mut line = String::new();
-    if reader.read_line(&mut line)? == 0 {
-        return Err(io::ErrorKind::UnexpectedEof.into());
-    }
-    let status = line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| bad(format!("status line {line:?}")))?;
-    let mut len = 0;
-    loop {
-        line.clear();
-        if reader.read_line(&mut line)? == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        let field = line.trim_end();
-        if field.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = field.split_once(':') {
-            if name.eq_ignore_ascii_case("content-length") {
-                len = value
-                    .trim()
-                    .parse()
-                    .map_err(|_| bad(format!("header {field:?}")))?;
-            }
-        }
-    }
-    let mut body = vec![0; len];
-    reader.read_exact(&mut body)?;
-    Ok((status, body))
+    read_http_response(reader).map(|r| (r.status, r.body))
 }
 
 /// Send one `GET /` on `stream` and check the answer.

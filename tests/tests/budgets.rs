@@ -21,8 +21,8 @@ use evnet::EvOptions;
 use examples::http::{HttpHandler, HELLO};
 use net::{Action, Connection, Frame, Handler, Server, ServerParams, Stats};
 use tests::{
-    await_sample, await_stats, fd_count, line_frame, start_ev, stop, wait_until, TestServer,
-    CLIENT_TIMEOUT, PATIENCE,
+    await_sample, await_stats, fd_count, line_frame, read_http_response, start_ev, stop,
+    wait_until, TestServer, CLIENT_TIMEOUT, PATIENCE,
 };
 
 /// Every timeout but the one under test: far beyond the test's patience.
@@ -146,30 +146,13 @@ fn http_probe(addr: SocketAddr) -> io::Result<()> {
     Ok(())
 }
 
-/// Read one HTTP response with a `Content-Length`; its body (error unless status 200).
+/// Read one HTTP response; its body (an error unless its status is 200).
 fn http_response(reader: &mut impl BufRead) -> io::Result<Vec<u8>> {
-    let mut line = String::new();
-    if reader.read_line(&mut line)? == 0 {
-        return Err(io::ErrorKind::UnexpectedEof.into());
+    let response = read_http_response(reader)?;
+    if response.status != 200 {
+        return Err(io::Error::other(format!("status {}", response.status)));
     }
-    if !line.starts_with("HTTP/1.1 200 ") {
-        return Err(io::Error::other(format!("status line {line:?}")));
-    }
-    let mut len = 0;
-    loop {
-        line.clear();
-        reader.read_line(&mut line)?;
-        let field = line.trim_end();
-        if field.is_empty() {
-            break;
-        }
-        if let Some(value) = field.strip_prefix("Content-Length: ") {
-            len = value.parse().map_err(io::Error::other)?;
-        }
-    }
-    let mut body = vec![0; len];
-    reader.read_exact(&mut body)?;
-    Ok(body)
+    Ok(response.body)
 }
 
 /// 40 clients each send the head of a 512 KiB upload and 200 KiB of it, then stall:

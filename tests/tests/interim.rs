@@ -11,7 +11,7 @@
 //!   worker (a fresh client is answered while they are all still held, with one worker),
 //!   and are cut at `read_timeout` from their first byte; everything is given back.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
@@ -19,7 +19,10 @@ use std::time::{Duration, Instant};
 
 use examples::http::{HttpHandler, HELLO};
 use net::ServerParams;
-use tests::{await_sample, await_stats, fd_count, start_with, stop, TestServer, CLIENT_TIMEOUT};
+use tests::{
+    await_sample, await_stats, fd_count, read_http_response, start_with, stop, HttpResponse,
+    TestServer, CLIENT_TIMEOUT,
+};
 
 /// `read_timeout` of the servers here (the cut the attack test waits for).
 const READ_TIMEOUT: Duration = Duration::from_secs(3);
@@ -61,46 +64,12 @@ fn connect(addr: SocketAddr) -> BufReader<TcpStream> {
     BufReader::new(stream)
 }
 
-/// A response's header fields, names in lowercase.
-type Fields = Vec<(String, String)>;
-
-/// Read one response: its status, its header fields and its body.
-fn response(reader: &mut impl BufRead) -> io::Result<(u16, Fields, Vec<u8>)> {
-    let mut line = String::new();
-    if reader.read_line(&mut line)? == 0 {
-        return Err(io::ErrorKind::UnexpectedEof.into());
-    }
-    let status = line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("status line {line:?}"));
-    let mut headers = Vec::new();
-    loop {
-        line.clear();
-        reader.read_line(&mut line)?;
-        let field = line.trim_end();
-        if field.is_empty() {
-            break;
-        }
-        let (name, value) = field.split_once(':').expect("header field");
-        headers.push((name.to_ascii_lowercase(), value.trim().to_string()));
-    }
-    let len = headers
-        .iter()
-        .find(|(name, _)| name == "content-length")
-        .map_or(0, |(_, v)| v.parse().expect("content-length"));
-    let mut body = vec![0; len];
-    reader.read_exact(&mut body)?;
-    Ok((status, headers, body))
-}
-
 fn get_hello(reader: &mut BufReader<TcpStream>) {
     reader
         .get_mut()
         .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
         .unwrap();
-    let (status, _, body) = response(reader).expect("GET / answered");
+    let HttpResponse { status, body, .. } = read_http_response(reader).expect("GET / answered");
     assert_eq!((status, body.as_slice()), (200, HELLO));
 }
 
@@ -127,10 +96,11 @@ fn upload_gets_the_go_ahead<S: TestServer>() {
     let mut c = connect(server.local_addr());
     for round in 0..2 {
         c.get_mut().write_all(UPLOAD).unwrap();
-        let (status, _, body) = response(&mut c).expect("interim response");
+        let HttpResponse { status, body, .. } =
+            read_http_response(&mut c).expect("interim response");
         assert_eq!((status, body.len()), (100, 0), "round {round}");
         c.get_mut().write_all(b"ping").unwrap();
-        let (status, _, body) = response(&mut c).expect("final response");
+        let HttpResponse { status, body, .. } = read_http_response(&mut c).expect("final response");
         assert_eq!(
             (status, body.as_slice()),
             (200, &b"ping"[..]),
@@ -154,12 +124,12 @@ fn go_ahead_behind_a_pipelined_request<S: TestServer>() {
     let mut both = b"GET / HTTP/1.1\r\nHost: t\r\n\r\n".to_vec();
     both.extend_from_slice(UPLOAD);
     c.get_mut().write_all(&both).unwrap();
-    let (status, _, body) = response(&mut c).expect("first answer");
+    let HttpResponse { status, body, .. } = read_http_response(&mut c).expect("first answer");
     assert_eq!((status, body.as_slice()), (200, HELLO));
-    let (status, _, _) = response(&mut c).expect("interim response");
+    let HttpResponse { status, .. } = read_http_response(&mut c).expect("interim response");
     assert_eq!(status, 100);
     c.get_mut().write_all(b"pong").unwrap();
-    let (status, _, body) = response(&mut c).expect("final response");
+    let HttpResponse { status, body, .. } = read_http_response(&mut c).expect("final response");
     assert_eq!((status, body.as_slice()), (200, &b"pong"[..]));
     stop(&mut server);
 }
@@ -175,7 +145,9 @@ fn no_go_ahead_where_no_body_is_wanted<S: TestServer>() {
             b"POST / HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 9\r\n\r\n",
         )
         .unwrap();
-    let (status, headers, _) = response(&mut c).expect("final answer");
+    let HttpResponse {
+        status, headers, ..
+    } = read_http_response(&mut c).expect("final answer");
     assert_eq!(status, 405);
     assert!(
         headers.contains(&("connection".into(), "close".into())),
@@ -244,7 +216,7 @@ fn go_ahead_without_a_body_holds_nothing<S: TestServer>() {
         c.get_mut()
             .write_all(b"POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 1000000\r\n\r\n")
             .unwrap();
-        let (status, _, _) = response(&mut c).expect("interim response");
+        let HttpResponse { status, .. } = read_http_response(&mut c).expect("interim response");
         assert_eq!(status, 100, "{}", S::NAME);
         attackers.push((c, sent));
     }

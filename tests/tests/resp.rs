@@ -59,11 +59,8 @@ impl Resp {
 
     /// Send a command as a multibulk array.
     fn command(&mut self, args: &[&str]) {
-        let mut out = format!("*{}\r\n", args.len());
-        for arg in args {
-            out.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
-        }
-        self.send(out.as_bytes());
+        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        self.send(&examples::resp::command(&args));
     }
 
     /// Send a command and read its reply.
@@ -115,28 +112,28 @@ impl Resp {
     /// The server closed the connection cleanly: end of input, not a reset (which can
     /// destroy replies the client has not read yet).
     fn expect_eof(&mut self) {
-        let mut rest = Vec::new();
-        match self.reader.read_to_end(&mut rest) {
-            Ok(_) => assert!(
-                rest.is_empty(),
-                "unexpected bytes: {:?}",
-                String::from_utf8_lossy(&rest)
-            ),
-            Err(e) => panic!("expected end of input (a clean close), got {e}"),
+        if let Err(e) = self.rest_is_empty() {
+            panic!("expected end of input (a clean close), got {e}");
         }
     }
 
     /// The server closed the connection (EOF or reset) with nothing more to read.
     fn expect_closed(&mut self) {
-        let mut rest = Vec::new();
-        match self.reader.read_to_end(&mut rest) {
-            Ok(_) => assert!(
-                rest.is_empty(),
-                "unexpected bytes: {:?}",
-                String::from_utf8_lossy(&rest)
-            ),
-            Err(e) => assert!(tests::is_reset(&e), "expected a close, got {e}"),
+        if let Err(e) = self.rest_is_empty() {
+            assert!(tests::is_reset(&e), "expected a close, got {e}");
         }
+    }
+
+    /// Read to the end of input and check nothing more came; the read's error, if any.
+    fn rest_is_empty(&mut self) -> std::io::Result<()> {
+        let mut rest = Vec::new();
+        self.reader.read_to_end(&mut rest)?;
+        assert!(
+            rest.is_empty(),
+            "unexpected bytes: {:?}",
+            String::from_utf8_lossy(&rest)
+        );
+        Ok(())
     }
 }
 

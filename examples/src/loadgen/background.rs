@@ -295,22 +295,11 @@ fn partial_body() -> Vec<u8> {
     out
 }
 
-/// A RESP command of these arguments.
-fn resp_command(args: &[&[u8]]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for arg in args {
-        out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
-        out.extend_from_slice(arg);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
-}
-
 /// An amplifier's request: `MGET` naming [`AMPLIFY_KEY`] [`AMPLIFY_NAMES`] times.
 fn amplify_request() -> Vec<u8> {
     let mut args: Vec<&[u8]> = vec![b"MGET"];
     args.extend(std::iter::repeat_n(AMPLIFY_KEY.as_bytes(), AMPLIFY_NAMES));
-    resp_command(&args)
+    crate::resp::command(&args)
 }
 
 /// Store `len` bytes under `key` with `SET` on a connection of its own; whether the
@@ -320,7 +309,11 @@ fn store(addr: SocketAddr, key: &str, len: usize, timeout: Duration) -> bool {
         let mut s = std::net::TcpStream::connect_timeout(&addr, timeout)?;
         s.set_read_timeout(Some(timeout))?;
         s.set_write_timeout(Some(timeout))?;
-        s.write_all(&resp_command(&[b"SET", key.as_bytes(), &vec![b'v'; len]]))?;
+        s.write_all(&crate::resp::command(&[
+            b"SET",
+            key.as_bytes(),
+            &vec![b'v'; len],
+        ]))?;
         let mut reply = [0u8; 5];
         s.read_exact(&mut reply)?;
         Ok(&reply == b"+OK\r\n")
@@ -645,7 +638,7 @@ fn payloads(plan: &BgPlan) -> [Vec<u8>; 8] {
             Kind::NonReader => non_reader_chunk(plan.proto),
             Kind::ExpectStaller => expect_head(),
             Kind::PartialBody => partial_body(),
-            Kind::BigNonReader => resp_command(&[b"GET", BIG_KEY.as_bytes()]),
+            Kind::BigNonReader => crate::resp::command(&[b"GET", BIG_KEY.as_bytes()]),
             Kind::Amplifier => amplify_request(),
             Kind::HelloFlood => plan.hello.clone(),
         }
@@ -979,7 +972,7 @@ mod tests {
     #[test]
     fn resp_attack_requests() {
         assert_eq!(
-            resp_command(&[b"GET", BIG_KEY.as_bytes()]),
+            crate::resp::command(&[b"GET", BIG_KEY.as_bytes()]),
             b"*2\r\n$3\r\nGET\r\n$11\r\nloadgen:big\r\n"
         );
         let mget = amplify_request();

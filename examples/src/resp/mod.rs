@@ -57,7 +57,7 @@ use std::sync::Arc;
 
 use net::{Action, Connection, Frame, Handler};
 
-pub use protocol::Limits;
+pub use protocol::{command, Limits};
 
 use commands::{Client, Clock, Ctx, Flow, Server};
 use protocol::{Parser, Status};

@@ -645,6 +645,22 @@ pub(crate) fn error(out: &mut Vec<u8>, text: &[u8]) {
     error_parts(out, &[text]);
 }
 
+/// A command as a client sends it: a RESP array of bulk strings.
+///
+/// ```
+/// let set = examples::resp::command(&[b"SET", b"k", b"v"]);
+/// assert_eq!(set, b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n");
+/// ```
+pub fn command(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for arg in args {
+        out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+        out.extend_from_slice(arg);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
 /// An error made of several pieces (see [`error`]).
 pub(crate) fn error_parts(out: &mut Vec<u8>, parts: &[&[u8]]) {
     let code_given = parts
