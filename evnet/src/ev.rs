@@ -2,12 +2,13 @@
 //! `evnet-sys`) and on `poll(2)`/`shutdown(2)`.
 //!
 //! Ownership rules that make the rest of the crate safe:
-//! - A [`Loop`] owns its libev loop; watchers borrow the loop (`'l`), so they are dropped
-//!   (and stopped) before it is destroyed.
+//! - A [`Reactor`] owns a libev loop and every watcher on it, as one value: the watchers
+//!   are stopped before the loop is destroyed, and the whole set moves between threads
+//!   together (one thread at a time runs a loop: see [`crate::takeover`]).
 //! - Watchers live in heap cells that never move (`Box<[UnsafeCell<_>]>`) and are only
 //!   touched through raw pointers, since libev keeps pointers to them while started.
 //! - Callbacks reach Rust through one [`LoopEvents`] object installed for the duration of
-//!   [`Loop::run`]; a panic in it is caught, never unwinds into C, and ends the run.
+//!   [`run_once`]; a panic in it is caught, never unwinds into C, and ends the iteration.
 //! - Only [`Waker::wake`] crosses threads (`ev_async_send` is thread-safe); a wake after
 //!   the loop's async watcher is gone is a no-op.
 
@@ -26,32 +27,34 @@ use net::__private::Interest;
 
 /// What a loop's callbacks call into. Tokens identify watchers.
 pub(crate) trait LoopEvents {
+    /// The reactor whose loop these callbacks serve.
+    fn reactor(&self) -> &Reactor;
     /// An I/O watcher with `token` is ready.
     fn on_io(&mut self, token: usize, readable: bool, writable: bool);
     /// The timer with `token` expired.
     fn on_timer(&mut self, token: usize);
     /// The loop's async watcher was signalled.
     fn on_async(&mut self);
-    /// The loop ran every callback of this iteration and is about to wait for events
-    /// (only while a [`Prepare`] watcher is alive).
+    /// The loop ran every callback of the last iteration and is about to wait for events
+    /// (only when the reactor was built with a prepare watcher).
     fn on_prepare(&mut self);
 }
 
-/// What `ev_userdata` points at while [`Loop::run`] runs.
+/// What `ev_userdata` points at while [`run_once`] runs.
 struct RunContext<'a> {
     events: &'a mut dyn LoopEvents,
     panicked: bool,
 }
 
-/// One libev event loop (epoll backend where available). Not `Send`: it is created,
-/// run and destroyed on its loop thread.
-pub(crate) struct Loop {
+/// One libev event loop (epoll backend where available). Private to this module: only a
+/// [`Reactor`] owns one, together with every watcher on it.
+struct Loop {
     raw: NonNull<sys::ev_loop>,
 }
 
 impl Loop {
     /// A new loop, preferring epoll; environment variables do not change the backend.
-    pub fn new() -> io::Result<Loop> {
+    fn new() -> io::Result<Loop> {
         // SAFETY: plain query of libev's compiled-in backends.
         let supported = unsafe { sys::ev_supported_backends() };
         let backend = if supported & sys::EVBACKEND_EPOLL != 0 {
@@ -66,70 +69,231 @@ impl Loop {
             .ok_or_else(|| io::Error::other("libev could not create an event loop"))
     }
 
-    /// The backend in use (an `EVBACKEND_*` bit).
-    #[cfg(test)]
-    pub fn backend(&self) -> u32 {
-        // SAFETY: the loop is live (owned by self).
-        unsafe { sys::ev_backend(self.raw.as_ptr()) }
-    }
-
-    /// Run until [`break_all`](Loop::break_all) or until no watcher is active. Returns
-    /// false when a callback panicked (the panic was caught and ended the run).
-    pub fn run(&self, events: &mut dyn LoopEvents) -> bool {
-        let raw = self.raw.as_ptr();
-        // SAFETY: reading the userdata pointer of a live loop.
-        if !unsafe { sys::ev_userdata(raw) }.is_null() {
-            // Already running (a nested run from a callback): refuse rather than replace
-            // the outer run's context.
-            return false;
-        }
-        let mut ctx = RunContext {
-            events,
-            panicked: false,
-        };
-        // SAFETY: `ctx` outlives the ev_run call below, and userdata is cleared before it
-        // goes out of scope; trampolines only dereference it during ev_run.
-        unsafe {
-            sys::ev_set_userdata(raw, (&mut ctx as *mut RunContext<'_>).cast::<c_void>());
-            sys::ev_run(raw, 0);
-            sys::ev_set_userdata(raw, ptr::null_mut());
-        }
-        !ctx.panicked
-    }
-
-    /// Bring the loop's cached time up to now (timers armed afterwards count from now, not
-    /// from when the loop last woke).
-    pub fn now_update(&self) {
-        // SAFETY: the loop is live, and this runs on its thread (Loop is not Send).
-        unsafe { sys::ev_now_update(self.raw.as_ptr()) }
-    }
-
-    /// Make the running [`run`](Loop::run) return after the current callbacks.
-    pub fn break_all(&self) {
-        // SAFETY: the loop is live; ev_break only sets a flag.
-        unsafe { sys::ev_break(self.raw.as_ptr(), sys::EVBREAK_ALL) }
+    fn ptr(&self) -> *mut sys::ev_loop {
+        self.raw.as_ptr()
     }
 }
 
 impl Drop for Loop {
     fn drop(&mut self) {
-        // SAFETY: every watcher borrows the loop, so all were dropped (stopped) already;
-        // nothing uses the pointer after this.
+        // SAFETY: the Reactor that owns this loop drops (stops) its watchers first (field
+        // order); nothing uses the pointer after this.
         unsafe { sys::ev_loop_destroy(self.raw.as_ptr()) }
     }
+}
+
+/// A libev loop together with every watcher on it: `io` watchers (tokens `0..io`),
+/// `timers` one-shot timers (tokens `0..timers`), one async watcher (its [`Waker`]) and,
+/// optionally, a prepare watcher.
+///
+/// The loop and its watchers are one value, so they move together: a reactor can be
+/// handed from one thread to another (the loop is then run by the receiving thread),
+/// which libev allows as long as one thread at a time uses a loop; `Reactor` is `Send`
+/// but not `Sync`, and every method takes it by reference from its one owner. Watchers
+/// live in heap cells that never move (libev keeps pointers to them while started), and
+/// are declared before the loop so that they are stopped before it is destroyed.
+pub(crate) struct Reactor {
+    io: Box<[UnsafeCell<sys::ev_io>]>,
+    timers: Box<[UnsafeCell<sys::ev_timer>]>,
+    wake: Box<UnsafeCell<sys::ev_async>>,
+    wake_shared: Arc<AsyncShared>,
+    prepare: Option<Box<UnsafeCell<sys::ev_prepare>>>,
+    lp: Loop,
+}
+
+// SAFETY: a Reactor owns its loop and all the watchers on it (nothing else points at
+// them except libev itself and the async target, which only calls the thread-safe
+// ev_async_send). Moving the whole set to another thread is allowed by libev as long as
+// only one thread uses the loop at a time, which single ownership guarantees (Reactor is
+// not Sync, so no two threads can hold references to it at once).
+unsafe impl Send for Reactor {}
+
+impl Reactor {
+    /// A new loop with `io` stopped I/O watchers, `timers` stopped timers, a started
+    /// async watcher and, if `prepare`, a started prepare watcher.
+    pub fn new(io: usize, timers: usize, prepare: bool) -> io::Result<Reactor> {
+        let lp = Loop::new()?;
+        let io = (0..io)
+            .map(|i| {
+                let mut w = sys::ev_io::new(Some(io_trampoline), -1, 0);
+                w.data = i as *mut c_void;
+                UnsafeCell::new(w)
+            })
+            .collect();
+        let timers = (0..timers)
+            .map(|i| {
+                let mut w = sys::ev_timer::new(Some(timer_trampoline), 0.0, 0.0);
+                w.data = i as *mut c_void;
+                UnsafeCell::new(w)
+            })
+            .collect();
+        let wake = Box::new(UnsafeCell::new(sys::ev_async::new(Some(async_trampoline))));
+        // SAFETY: the cell never moves (boxed) and is stopped in Drop before it is freed.
+        unsafe { sys::ev_async_start(lp.ptr(), wake.get()) };
+        let wake_shared = Arc::new(AsyncShared {
+            target: Mutex::new(Some(AsyncTarget {
+                lp: lp.ptr(),
+                w: wake.get(),
+            })),
+        });
+        let prepare = prepare.then(|| {
+            let cell = Box::new(UnsafeCell::new(sys::ev_prepare::new(Some(
+                prepare_trampoline,
+            ))));
+            // SAFETY: the cell never moves and is stopped in Drop before it is freed.
+            unsafe { sys::ev_prepare_start(lp.ptr(), cell.get()) };
+            cell
+        });
+        Ok(Reactor {
+            io,
+            timers,
+            wake,
+            wake_shared,
+            prepare,
+            lp,
+        })
+    }
+
+    /// The backend in use (an `EVBACKEND_*` bit).
+    #[cfg(test)]
+    pub fn backend(&self) -> u32 {
+        // SAFETY: the loop is live (owned by self).
+        unsafe { sys::ev_backend(self.lp.ptr()) }
+    }
+
+    /// A handle other threads use to wake this loop ([`LoopEvents::on_async`]).
+    pub fn waker(&self) -> Waker {
+        Waker(Arc::clone(&self.wake_shared))
+    }
+
+    /// Bring the loop's cached time up to now (timers armed afterwards count from now, not
+    /// from when the loop last woke).
+    pub fn now_update(&self) {
+        // SAFETY: the loop is live, and only its owner's thread reaches it.
+        unsafe { sys::ev_now_update(self.lp.ptr()) }
+    }
+
+    /// Make the running [`run_once`] return after the current callbacks.
+    pub fn break_all(&self) {
+        // SAFETY: the loop is live; ev_break only sets a flag.
+        unsafe { sys::ev_break(self.lp.ptr(), sys::EVBREAK_ALL) }
+    }
+
+    fn io_ptr(&self, i: usize) -> *mut sys::ev_io {
+        self.io[i].get()
+    }
+
+    /// Watch `fd` with I/O watcher `i` for `interest` (reading or writing), replacing
+    /// what it watched (a no-op when it already watches exactly that).
+    pub fn watch(&self, i: usize, fd: RawFd, interest: Interest) {
+        let events = match interest {
+            Interest::Write => sys::EV_WRITE,
+            _ => sys::EV_READ,
+        };
+        let w = self.io_ptr(i);
+        // SAFETY: w is a valid watcher cell of this reactor; it is stopped before being
+        // modified (libev forbids changing an active watcher), and it stays at this
+        // address until stopped (on drop at the latest).
+        unsafe {
+            if sys::ev_is_active(w) {
+                if (*w).fd == fd && (*w).events & (sys::EV_READ | sys::EV_WRITE) == events {
+                    return;
+                }
+                sys::ev_io_stop(self.lp.ptr(), w);
+            }
+            sys::ev_io_set(w, fd, events);
+            sys::ev_io_start(self.lp.ptr(), w);
+        }
+    }
+
+    /// Stop I/O watcher `i` (no-op when stopped).
+    pub fn unwatch(&self, i: usize) {
+        // SAFETY: valid watcher of this reactor's loop; ev_io_stop on a stopped watcher is
+        // allowed and also clears a pending event.
+        unsafe { sys::ev_io_stop(self.lp.ptr(), self.io_ptr(i)) }
+    }
+
+    /// (Re)start timer `token` as a one-shot timer firing `after` seconds from the loop's
+    /// now.
+    pub fn start_timer(&self, token: usize, after: f64) {
+        let w = self.timers[token].get();
+        // SAFETY: the cell is a valid watcher that never moves; it is stopped before being
+        // re-set, as libev requires.
+        unsafe {
+            sys::ev_timer_stop(self.lp.ptr(), w);
+            sys::ev_timer_set(w, after.max(0.0), 0.0);
+            sys::ev_timer_start(self.lp.ptr(), w);
+        }
+    }
+
+    /// Stop timer `token` (no-op when stopped).
+    pub fn stop_timer(&self, token: usize) {
+        // SAFETY: valid watcher on this loop.
+        unsafe { sys::ev_timer_stop(self.lp.ptr(), self.timers[token].get()) }
+    }
+}
+
+impl Drop for Reactor {
+    fn drop(&mut self) {
+        let lp = self.lp.ptr();
+        for i in 0..self.io.len() {
+            self.unwatch(i);
+        }
+        for i in 0..self.timers.len() {
+            self.stop_timer(i);
+        }
+        if let Some(prepare) = &self.prepare {
+            // SAFETY: stopping a valid watcher on its live loop.
+            unsafe { sys::ev_prepare_stop(lp, prepare.get()) }
+        }
+        let mut target = self.wake_shared.target.lock().unwrap_or_else(|e| e.into_inner());
+        *target = None;
+        // SAFETY: no Waker can reach the watcher any more (cleared under the lock);
+        // stopping a valid watcher on its live loop. The loop itself is destroyed after
+        // this, when the `lp` field drops.
+        unsafe { sys::ev_async_stop(lp, self.wake.get()) }
+    }
+}
+
+/// Run one iteration of `events`' loop on this thread: wait for events (unless some are
+/// pending), then run their callbacks. Returns false when a callback panicked (the panic
+/// was caught, never unwound into C, and ended the iteration) or when the loop is already
+/// running (a nested call from a callback is refused).
+pub(crate) fn run_once(events: &mut dyn LoopEvents) -> bool {
+    // A raw pointer, not a borrow of the reactor: the callbacks below get `events`
+    // mutably, reactor included.
+    let raw = events.reactor().lp.ptr();
+    // SAFETY: reading the userdata pointer of a live loop.
+    if !unsafe { sys::ev_userdata(raw) }.is_null() {
+        return false;
+    }
+    let mut ctx = RunContext {
+        events,
+        panicked: false,
+    };
+    // SAFETY: `ctx` outlives the ev_run call below, and userdata is cleared before it
+    // goes out of scope; trampolines only dereference it during ev_run. The loop stays
+    // alive throughout: it is owned by the reactor inside `events`, which the caller
+    // borrows mutably for this whole call (callbacks cannot move it out).
+    unsafe {
+        sys::ev_set_userdata(raw, (&mut ctx as *mut RunContext<'_>).cast::<c_void>());
+        sys::ev_run(raw, sys::EVRUN_ONCE);
+        sys::ev_set_userdata(raw, ptr::null_mut());
+    }
+    !ctx.panicked
 }
 
 /// Call into the installed [`LoopEvents`], catching panics.
 ///
 /// # Safety
-/// `lp` must be a loop inside [`Loop::run`] (its userdata a live `RunContext`) or have
+/// `lp` must be a loop inside [`run_once`] (its userdata a live `RunContext`) or have
 /// null userdata.
 unsafe fn with_events(lp: *mut sys::ev_loop, f: impl FnOnce(&mut dyn LoopEvents)) {
     // SAFETY: per the contract, userdata is null or points at the RunContext of the
     // ev_run call that is invoking this callback, on this thread.
     let ctx = unsafe { sys::ev_userdata(lp) }.cast::<RunContext<'_>>();
     // SAFETY: checked non-null; no other reference to the context is live during a
-    // callback (run() only touches it after ev_run returns).
+    // callback (run_once only touches it after ev_run returns).
     let Some(ctx) = (unsafe { ctx.as_mut() }) else {
         return;
     };
@@ -141,10 +305,10 @@ unsafe fn with_events(lp: *mut sys::ev_loop, f: impl FnOnce(&mut dyn LoopEvents)
 }
 
 unsafe extern "C" fn io_trampoline(lp: *mut sys::ev_loop, w: *mut sys::ev_io, revents: c_int) {
-    // SAFETY: libev passes the started watcher, which lives in an IoSet cell.
+    // SAFETY: libev passes the started watcher, which lives in a Reactor cell.
     let token = unsafe { (*w).data } as usize;
     let (r, wr) = (revents & sys::EV_READ != 0, revents & sys::EV_WRITE != 0);
-    // SAFETY: called by ev_run of a Loop, so the contract of with_events holds.
+    // SAFETY: called by ev_run inside run_once, so the contract of with_events holds.
     unsafe {
         with_events(lp, |e| {
             e.on_io(token, r || revents & sys::EV_ERROR != 0, wr)
@@ -153,155 +317,25 @@ unsafe extern "C" fn io_trampoline(lp: *mut sys::ev_loop, w: *mut sys::ev_io, re
 }
 
 unsafe extern "C" fn timer_trampoline(lp: *mut sys::ev_loop, w: *mut sys::ev_timer, _: c_int) {
-    // SAFETY: libev passes the started watcher, which lives in a Timer cell.
+    // SAFETY: libev passes the started watcher, which lives in a Reactor cell.
     let token = unsafe { (*w).data } as usize;
-    // SAFETY: called by ev_run of a Loop.
+    // SAFETY: called by ev_run inside run_once.
     unsafe { with_events(lp, |e| e.on_timer(token)) }
 }
 
 unsafe extern "C" fn async_trampoline(lp: *mut sys::ev_loop, _: *mut sys::ev_async, _: c_int) {
-    // SAFETY: called by ev_run of a Loop.
+    // SAFETY: called by ev_run inside run_once.
     unsafe { with_events(lp, |e| e.on_async()) }
 }
 
 unsafe extern "C" fn prepare_trampoline(lp: *mut sys::ev_loop, _: *mut sys::ev_prepare, _: c_int) {
-    // SAFETY: called by ev_run of a Loop.
+    // SAFETY: called by ev_run inside run_once.
     unsafe { with_events(lp, |e| e.on_prepare()) }
-}
-
-/// A prepare watcher: [`LoopEvents::on_prepare`] runs at the end of every loop
-/// iteration, before the loop blocks. Started on creation, stopped on drop.
-pub(crate) struct Prepare<'l> {
-    lp: &'l Loop,
-    cell: Box<UnsafeCell<sys::ev_prepare>>,
-}
-
-impl<'l> Prepare<'l> {
-    /// Start a prepare watcher on `lp`.
-    pub fn new(lp: &'l Loop) -> Self {
-        let cell = Box::new(UnsafeCell::new(sys::ev_prepare::new(Some(
-            prepare_trampoline,
-        ))));
-        // SAFETY: the cell never moves and is stopped in Drop before it is freed.
-        unsafe { sys::ev_prepare_start(lp.raw.as_ptr(), cell.get()) };
-        Prepare { lp, cell }
-    }
-}
-
-impl Drop for Prepare<'_> {
-    fn drop(&mut self) {
-        // SAFETY: stopping a valid watcher on its live loop.
-        unsafe { sys::ev_prepare_stop(self.lp.raw.as_ptr(), self.cell.get()) }
-    }
-}
-
-/// A fixed array of I/O watchers; watcher `i` reports token `base + i`.
-pub(crate) struct IoSet<'l> {
-    lp: &'l Loop,
-    watchers: Box<[UnsafeCell<sys::ev_io>]>,
-}
-
-impl<'l> IoSet<'l> {
-    /// `n` stopped watchers on `lp`.
-    pub fn new(lp: &'l Loop, n: usize, base: usize) -> Self {
-        let watchers = (0..n)
-            .map(|i| {
-                let mut w = sys::ev_io::new(Some(io_trampoline), -1, 0);
-                w.data = (base + i) as *mut c_void;
-                UnsafeCell::new(w)
-            })
-            .collect();
-        IoSet { lp, watchers }
-    }
-
-    fn ptr(&self, i: usize) -> *mut sys::ev_io {
-        self.watchers[i].get()
-    }
-
-    /// Watch `fd` for `interest` (reading or writing), replacing what watcher `i` watched
-    /// (a no-op when it already watches exactly that).
-    pub fn start(&self, i: usize, fd: RawFd, interest: Interest) {
-        let events = match interest {
-            Interest::Write => sys::EV_WRITE,
-            _ => sys::EV_READ,
-        };
-        let w = self.ptr(i);
-        // SAFETY: w is a valid watcher cell of this set; it is stopped before being
-        // modified (libev forbids changing an active watcher), and it stays at this
-        // address until stopped (on drop at the latest).
-        unsafe {
-            if sys::ev_is_active(w) {
-                if (*w).fd == fd && (*w).events & (sys::EV_READ | sys::EV_WRITE) == events {
-                    return;
-                }
-                sys::ev_io_stop(self.lp.raw.as_ptr(), w);
-            }
-            sys::ev_io_set(w, fd, events);
-            sys::ev_io_start(self.lp.raw.as_ptr(), w);
-        }
-    }
-
-    /// Stop watcher `i` (no-op when stopped).
-    pub fn stop(&self, i: usize) {
-        // SAFETY: valid watcher of this set on this set's loop; ev_io_stop on a stopped
-        // watcher is allowed and also clears a pending event.
-        unsafe { sys::ev_io_stop(self.lp.raw.as_ptr(), self.ptr(i)) }
-    }
-}
-
-impl Drop for IoSet<'_> {
-    fn drop(&mut self) {
-        for i in 0..self.watchers.len() {
-            self.stop(i);
-        }
-    }
-}
-
-/// One timer watcher reporting `token`.
-pub(crate) struct Timer<'l> {
-    lp: &'l Loop,
-    cell: Box<UnsafeCell<sys::ev_timer>>,
-}
-
-impl<'l> Timer<'l> {
-    /// A stopped timer on `lp`.
-    pub fn new(lp: &'l Loop, token: usize) -> Self {
-        let mut w = sys::ev_timer::new(Some(timer_trampoline), 0.0, 0.0);
-        w.data = token as *mut c_void;
-        Timer {
-            lp,
-            cell: Box::new(UnsafeCell::new(w)),
-        }
-    }
-
-    /// (Re)start as a one-shot timer firing `after` seconds from the loop's now.
-    pub fn start_in(&self, after: f64) {
-        let w = self.cell.get();
-        // SAFETY: the cell is a valid watcher that never moves; it is stopped before
-        // being re-set, as libev requires.
-        unsafe {
-            sys::ev_timer_stop(self.lp.raw.as_ptr(), w);
-            sys::ev_timer_set(w, after.max(0.0), 0.0);
-            sys::ev_timer_start(self.lp.raw.as_ptr(), w);
-        }
-    }
-
-    /// Stop the timer (no-op when stopped).
-    pub fn stop(&self) {
-        // SAFETY: valid watcher on this loop.
-        unsafe { sys::ev_timer_stop(self.lp.raw.as_ptr(), self.cell.get()) }
-    }
-}
-
-impl Drop for Timer<'_> {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }
 
 /// The cross-thread half of a loop's async watcher.
 struct AsyncShared {
-    /// The loop and watcher, or `None` once the loop side is gone.
+    /// The loop and watcher, or `None` once the reactor is gone.
     target: Mutex<Option<AsyncTarget>>,
 }
 
@@ -324,52 +358,10 @@ impl Waker {
         let target = self.0.target.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(t) = target.as_ref() {
             // SAFETY: while `target` is Some, the loop and the watcher are alive and the
-            // watcher is started (AsyncWatch clears it under this lock before either goes
-            // away); ev_async_send is thread-safe.
+            // watcher is started (Reactor's Drop clears it under this lock before either
+            // goes away); ev_async_send is thread-safe.
             unsafe { sys::ev_async_send(t.lp, t.w) }
         }
-    }
-}
-
-/// The loop-side owner of the async watcher.
-pub(crate) struct AsyncWatch<'l> {
-    lp: &'l Loop,
-    cell: Box<UnsafeCell<sys::ev_async>>,
-    shared: Arc<AsyncShared>,
-}
-
-impl<'l> AsyncWatch<'l> {
-    /// Start an async watcher on `lp`.
-    pub fn new(lp: &'l Loop) -> Self {
-        let cell = Box::new(UnsafeCell::new(sys::ev_async::new(Some(async_trampoline))));
-        // SAFETY: the cell never moves and is stopped in Drop before it is freed.
-        unsafe { sys::ev_async_start(lp.raw.as_ptr(), cell.get()) };
-        let target = AsyncTarget {
-            lp: lp.raw.as_ptr(),
-            w: cell.get(),
-        };
-        AsyncWatch {
-            lp,
-            cell,
-            shared: Arc::new(AsyncShared {
-                target: Mutex::new(Some(target)),
-            }),
-        }
-    }
-
-    /// A handle other threads use to wake this loop.
-    pub fn waker(&self) -> Waker {
-        Waker(Arc::clone(&self.shared))
-    }
-}
-
-impl Drop for AsyncWatch<'_> {
-    fn drop(&mut self) {
-        let mut target = self.shared.target.lock().unwrap_or_else(|e| e.into_inner());
-        *target = None;
-        // SAFETY: no Waker can reach the watcher any more (cleared under the lock);
-        // stopping a valid watcher on its live loop.
-        unsafe { sys::ev_async_stop(self.lp.raw.as_ptr(), self.cell.get()) }
     }
 }
 
@@ -464,21 +456,23 @@ pub(crate) fn shutdown_socket(fd: RawFd) {
 mod tests {
     use super::*;
 
-    struct Count<'a> {
-        lp: &'a Loop,
+    struct Count {
+        ev: Reactor,
         asyncs: usize,
         timers: usize,
         prepares: usize,
     }
 
-    impl LoopEvents for Count<'_> {
+    impl LoopEvents for Count {
+        fn reactor(&self) -> &Reactor {
+            &self.ev
+        }
         fn on_io(&mut self, _: usize, _: bool, _: bool) {}
         fn on_timer(&mut self, _: usize) {
             self.timers += 1;
         }
         fn on_async(&mut self) {
             self.asyncs += 1;
-            self.lp.break_all();
         }
         fn on_prepare(&mut self) {
             self.prepares += 1;
@@ -487,31 +481,52 @@ mod tests {
 
     #[test]
     fn loop_uses_epoll_and_wakes_from_another_thread() {
-        let lp = Loop::new().unwrap();
-        assert_eq!(lp.backend(), sys::EVBACKEND_EPOLL);
-        let watch = AsyncWatch::new(&lp);
-        let timer = Timer::new(&lp, 7);
-        let prepare = Prepare::new(&lp);
-        timer.start_in(0.001);
-        let waker = watch.waker();
-        let t = std::thread::spawn(move || waker.wake());
+        let ev = Reactor::new(1, 2, true).unwrap();
+        assert_eq!(ev.backend(), sys::EVBACKEND_EPOLL);
+        let waker = ev.waker();
         let mut count = Count {
-            lp: &lp,
+            ev,
             asyncs: 0,
             timers: 0,
             prepares: 0,
         };
-        assert!(lp.run(&mut count));
+        let t = std::thread::spawn(move || waker.wake());
+        while count.asyncs == 0 {
+            assert!(run_once(&mut count));
+        }
         t.join().unwrap();
-        assert_eq!(count.asyncs, 1);
         assert!(
             count.prepares >= 1,
             "the prepare watcher ran before the loop blocked"
         );
-        drop(prepare);
-        drop(timer);
-        let waker = watch.waker();
-        drop(watch);
-        waker.wake(); // after the watcher is gone: a no-op, not a crash
+        count.ev.start_timer(1, 0.001);
+        while count.timers == 0 {
+            assert!(run_once(&mut count));
+        }
+        let waker = count.ev.waker();
+        drop(count);
+        waker.wake(); // after the reactor is gone: a no-op, not a crash
+    }
+
+    #[test]
+    fn a_reactor_runs_on_the_thread_it_is_moved_to() {
+        let ev = Reactor::new(0, 1, false).unwrap();
+        let mut count = Count {
+            ev,
+            asyncs: 0,
+            timers: 0,
+            prepares: 0,
+        };
+        count.ev.start_timer(0, 0.001);
+        // Armed on this thread, run on another: the loop and its watchers moved together.
+        let count = std::thread::spawn(move || {
+            while count.timers == 0 {
+                assert!(run_once(&mut count));
+            }
+            count
+        })
+        .join()
+        .unwrap();
+        assert_eq!(count.timers, 1);
     }
 }

@@ -1,24 +1,24 @@
 //! One event loop. It owns its connections' sockets from accept to close; workers only
 //! compute on bytes already buffered. The path of one request, top to bottom:
 //!
-//! 1. **accept** ([`LoopCtx::accept`], [`LoopCtx::open`]): a slot, a session, then idle.
+//! 1. **accept** ([`EventLoop::accept`], [`EventLoop::open`]): a slot, a session, then idle.
 //!    With TLS the handshake comes first, here in the loop and never waiting
-//!    ([`LoopCtx::handshake`]): the session opens only once it is complete, and a stall is
+//!    ([`EventLoop::handshake`]): the session opens only once it is complete, and a stall is
 //!    cut at `read_timeout` from accept. Records are decrypted by the loop's reads, so
 //!    everything below sees plaintext.
-//! 2. **idle** ([`LoopCtx::go_idle`]): a READ watcher, the keep-alive deadline, no buffer.
-//! 3. **read and frame** ([`LoopCtx::on_readable`], [`LoopCtx::read`], [`LoopCtx::route`]):
+//! 2. **idle** ([`EventLoop::go_idle`]): a READ watcher, the keep-alive deadline, no buffer.
+//! 3. **read and frame** ([`EventLoop::on_readable`], [`EventLoop::read`], [`EventLoop::route`]):
 //!    bytes go into the connection's buffer; [`Handler::frame`] says whether a request is
 //!    complete. A partial one stays here (reading), bounded by `max_request_buffer` and its
 //!    read deadline.
-//! 4. **serve** ([`LoopCtx::dispatch`]): on a worker or inline. Jobs for the workers wait
+//! 4. **serve** ([`EventLoop::dispatch`]): on a worker or inline. Jobs for the workers wait
 //!    in the loop's outbox until the iteration ends, then go over together
-//!    ([`LoopCtx::hand_over`], [`crate::queue`]). Output up to `max_output_buffer` is
+//!    ([`EventLoop::hand_over`], [`crate::queue`]). Output up to `max_output_buffer` is
 //!    buffered; the server sends what the socket takes at once, without waiting.
-//! 5. **take back** ([`LoopCtx::take_back`]): output still pending makes the connection
+//! 5. **take back** ([`EventLoop::take_back`]): output still pending makes the connection
 //!    *writing* (a WRITE watcher, the write deadline, reading paused); then close, the next
 //!    pipelined request (already buffered: framed at once, and served in its fair share,
-//!    see [`crate::queue`] and [`LoopCtx::take_turns`]), or idle again.
+//!    see [`crate::queue`] and [`EventLoop::take_turns`]), or idle again.
 //!
 //! Under pressure (worker queue full, input or output budget reached) readable connections
 //! are parked unread and taken up again in order when room returns ([`crate::pressure`]).
@@ -30,13 +30,13 @@ use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 
 use net::__private::{self as support, HandshakeStep, Interest, ServerConnection, WaitFn};
 use net::{Connection, Frame, Handler};
 
 use crate::acceptor::{Acceptor, Batch};
-use crate::ev::{self, AsyncWatch, IoSet, Loop, LoopEvents, Prepare, Timer};
+use crate::ev::{self, LoopEvents, Reactor};
 use crate::handshakes::{Handshakes, HANDSHAKE_CHARGE, MAX_HANDSHAKES};
 use crate::pool::BufferPool;
 use crate::pressure::{Pressure, Read, Wait, SHED_FLOOR};
@@ -60,6 +60,9 @@ enum Tick {
 }
 
 impl Tick {
+    /// How many timers a loop has.
+    const COUNT: usize = 4;
+
     fn token(self) -> usize {
         self as usize
     }
@@ -75,18 +78,24 @@ impl Tick {
     }
 }
 
-/// Where a loop serves complete requests: on its own thread, or on the worker pool
-/// through the job queue.
-enum Serving<S> {
+/// Where a loop serves complete requests (see [`crate::Dispatch`]).
+pub(crate) enum Serving<S> {
+    /// On the loop's thread, inside its callbacks; connections never wait.
     Inline,
+    /// Always on the worker pool, through the job queue.
     Workers(Sender<Job<S>>),
+    /// On the thread that runs the loop, after the iteration that framed them, with the
+    /// loop lent for takeover meanwhile ([`crate::takeover`]); requests framed
+    /// [`Frame::Blocking`] (and requests larger than `max_request_buffer`, whose handler
+    /// waits for the rest) go to the worker pool.
+    Adaptive(Sender<Job<S>>),
 }
 
 impl<S> Serving<S> {
-    /// The worker queue, in worker mode.
+    /// The worker queue, if requests may go to workers.
     fn workers(&self) -> Option<&Sender<Job<S>>> {
         match self {
-            Serving::Workers(jobs) => Some(jobs),
+            Serving::Workers(jobs) | Serving::Adaptive(jobs) => Some(jobs),
             Serving::Inline => None,
         }
     }
@@ -94,7 +103,27 @@ impl<S> Serving<S> {
     fn inline(&self) -> bool {
         matches!(self, Serving::Inline)
     }
+
+    /// Every request goes to a worker (a full queue then holds new requests unread).
+    fn workers_only(&self) -> bool {
+        matches!(self, Serving::Workers(_))
+    }
 }
+
+/// Where the loop is in its life; shutdown moves it forward, never back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Stage {
+    /// Accepting and serving.
+    Open,
+    /// Shutting down: no accepts, connections close once their request is answered.
+    Draining,
+    /// The shutdown deadline passed: everything closes, served connections as they come
+    /// back.
+    Cutting,
+    /// Nothing left: the loop ends.
+    Done,
+}
+
 /// Unsent bytes the kernel may queue per connection (see [`ev::set_notsent_lowat`]).
 const NOTSENT_LOWAT: usize = 16 * 1024;
 /// Jobs an iteration collects before it hands them over without waiting for its end.
@@ -104,7 +133,7 @@ const TURN_BATCH: usize = 16;
 /// Pause of the listener after EMFILE/ENFILE and the like (seconds).
 const ACCEPT_BACKOFF: f64 = 0.1;
 
-/// What a loop thread needs from the server.
+/// What a loop needs from the server.
 pub(crate) struct LoopSetup<H: Handler> {
     /// Loop index (its mailbox index).
     pub id: usize,
@@ -114,8 +143,8 @@ pub(crate) struct LoopSetup<H: Handler> {
     pub handler: Arc<H>,
     /// Shared state.
     pub shared: Arc<Shared>,
-    /// The worker queue (`None` with inline dispatch).
-    pub jobs: Option<Sender<Job<H::Session>>>,
+    /// Where complete requests are served.
+    pub serving: Serving<H::Session>,
     /// Connection slots of this loop.
     pub capacity: usize,
     /// Request bytes this loop may buffer before it stops reading new requests.
@@ -124,105 +153,22 @@ pub(crate) struct LoopSetup<H: Handler> {
     pub output_budget: usize,
 }
 
-/// The mailbox a started loop reports, or why it could not start.
-pub(crate) type Ready<S> = io::Result<Arc<Mailbox<S>>>;
-
-/// A loop thread's body.
-pub(crate) fn run_loop<H: Handler>(
-    setup: LoopSetup<H>,
-    ready: mpsc::Sender<(usize, Ready<H::Session>)>,
-) {
-    let shared = Arc::clone(&setup.shared);
-    let lp = match Loop::new() {
-        Ok(lp) => lp,
-        Err(e) => {
-            let _ = ready.send((setup.id, Err(e)));
-            shared.loop_exited();
-            return;
-        }
-    };
-    let watch = AsyncWatch::new(&lp);
-    // Jobs of one iteration go to the workers together, at its end.
-    // TLS handshake steps due in an iteration run at its end too (after established
-    // connections: see `crate::handshakes`).
-    let prepare = (setup.jobs.is_some() || shared.params.is_tls()).then(|| Prepare::new(&lp));
-    let mailbox = Arc::new(Mailbox::new(watch.waker()));
-    let capacity = setup.capacity;
-    let params = &shared.params;
-    // Inline connections must never wait on the loop thread: their would-block reads and
-    // writes fail at once. A worker's may wait (only beyond the buffer limits).
-    let wait: WaitFn = match setup.jobs {
-        Some(_) => ev::poll_wait,
-        None => ev::never_wait,
-    };
-    let mut ctx = LoopCtx {
-        id: setup.id,
-        lp: &lp,
-        io: IoSet::new(&lp, capacity + 1, 0),
-        sweep: Timer::new(&lp, Tick::Sweep.token()),
-        accept_resume: Timer::new(&lp, Tick::AcceptResume.token()),
-        next_turn: Timer::new(&lp, Tick::NextTurn.token()),
-        turn_armed: false,
-        handshakes: Handshakes::new(),
-        handshake_timer: Timer::new(&lp, Tick::Handshakes.token()),
-        turns: VecDeque::new(),
-        fresh_served: 0,
-        listen_token: capacity,
-        acceptor: Acceptor::new(setup.listener),
-        fresh: Vec::new(),
-        handler: setup.handler,
-        outbox: Vec::new(),
-        serving: match setup.jobs {
-            Some(jobs) => Serving::Workers(jobs),
-            None => Serving::Inline,
-        },
-        mailbox: Arc::clone(&mailbox),
-        slab: Slab::new(capacity),
-        clock: Clock::new(),
-        timeouts: Timeouts::new(params),
-        pool: BufferPool::new(params.read_buffer_size()),
-        pressure: Pressure::new(setup.input_budget, setup.output_budget),
-        returned: Vec::new(),
-        draining: false,
-        cutting: false,
-        max_buffer: params.max_request_buffer(),
-        write_timeout: params.write_timeout().as_secs_f64(),
-        wait,
-        shared: Arc::clone(&shared),
-    };
-    ctx.watch_listener();
-    if ready.send((setup.id, Ok(mailbox))).is_ok() {
-        // Wakes sent before the loop ran are pending in the async watcher; none is lost.
-        if !lp.run(&mut ctx) {
-            // A bug in the loop's own code panicked (handler panics are caught nearer).
-            ctx.shared.counters.handler_panics.fetch_add(1, Relaxed);
-            net::__log_warn!("event loop {} stopped by a panic", ctx.id);
-        }
-    }
-    ctx.close_everything();
-    drop(ctx);
-    drop(prepare);
-    drop(watch);
-    drop(lp);
-    shared.loop_exited();
-}
-
-struct LoopCtx<'l, H: Handler> {
+/// One event loop: its libev reactor, its connections and everything it decides about
+/// them. A plain value that owns all of its state (no borrow of the thread that made
+/// it), so that with adaptive dispatch a stuck thread's loop can be handed to another
+/// thread whole ([`crate::takeover`]); only one thread runs it at a time.
+pub(crate) struct EventLoop<H: Handler> {
     id: usize,
-    lp: &'l Loop,
-    io: IoSet<'l>,
-    sweep: Timer<'l>,
-    accept_resume: Timer<'l>,
-    /// Fires on the next loop iteration while pipelined requests wait for their turn.
-    next_turn: Timer<'l>,
+    /// The libev loop with the slots' I/O watchers (token = slot index, the listener's
+    /// after them) and the timers ([`Tick`]).
+    ev: Reactor,
     turn_armed: bool,
-    /// Connections whose next pipelined request waits for its turn (inline dispatch).
+    /// Connections whose next pipelined request waits for its turn (inline and adaptive
+    /// dispatch).
     turns: VecDeque<SlotId>,
     /// TLS handshake steps due, and the time budget they run on.
     handshakes: Handshakes,
-    /// Fires when the handshake budget has room again while steps are due.
-    handshake_timer: Timer<'l>,
-    /// Fresh requests served inline since the last turn of pipelined ones.
+    /// Fresh requests served on the loop's thread since the last turn of pipelined ones.
     fresh_served: usize,
     listen_token: usize,
     acceptor: Acceptor,
@@ -232,8 +178,11 @@ struct LoopCtx<'l, H: Handler> {
     shared: Arc<Shared>,
     serving: Serving<H::Session>,
     /// Jobs of the current iteration, handed to the workers together at its end
-    /// ([`LoopCtx::hand_over`]); reused, no allocation in steady state.
+    /// ([`EventLoop::hand_over`]); reused, no allocation in steady state.
     outbox: Vec<(Job<H::Session>, Kind)>,
+    /// Adaptive dispatch: requests the thread running the loop serves after the
+    /// iteration ([`EventLoop::next_here`]).
+    here: VecDeque<Job<H::Session>>,
     mailbox: Arc<Mailbox<H::Session>>,
     slab: Slab<H::Session>,
     clock: Clock,
@@ -241,15 +190,121 @@ struct LoopCtx<'l, H: Handler> {
     pool: BufferPool,
     pressure: Pressure,
     returned: Vec<Returned<H::Session>>,
-    draining: bool,
-    /// The shutdown deadline passed: connections are closed as they come back.
-    cutting: bool,
+    stage: Stage,
     max_buffer: usize,
     write_timeout: f64,
     wait: WaitFn,
 }
 
-impl<H: Handler> LoopEvents for LoopCtx<'_, H> {
+impl<H: Handler> EventLoop<H> {
+    /// A new loop (its reactor, slots and mailbox), not running yet: a thread runs it with
+    /// [`turn`](EventLoop::turn).
+    pub fn new(setup: LoopSetup<H>) -> io::Result<Box<EventLoop<H>>> {
+        let capacity = setup.capacity;
+        let shared = setup.shared;
+        let params = &shared.params;
+        let ev = Reactor::new(capacity + 1, Tick::COUNT, false)?;
+        let mailbox = Arc::new(Mailbox::new(ev.waker()));
+        // Inline connections must never wait on the loop thread: their would-block reads and
+        // writes fail at once. Elsewhere they may wait (only beyond the buffer limits).
+        let wait: WaitFn = match setup.serving {
+            Serving::Inline => ev::never_wait,
+            Serving::Workers(_) | Serving::Adaptive(_) => ev::poll_wait,
+        };
+        let mut lp = Box::new(EventLoop {
+            id: setup.id,
+            ev,
+            turn_armed: false,
+            handshakes: Handshakes::new(),
+            turns: VecDeque::new(),
+            fresh_served: 0,
+            listen_token: capacity,
+            acceptor: Acceptor::new(setup.listener),
+            fresh: Vec::new(),
+            handler: setup.handler,
+            outbox: Vec::new(),
+            here: VecDeque::new(),
+            serving: setup.serving,
+            mailbox,
+            slab: Slab::new(capacity),
+            clock: Clock::new(),
+            timeouts: Timeouts::new(params),
+            pool: BufferPool::new(params.read_buffer_size()),
+            pressure: Pressure::new(setup.input_budget, setup.output_budget),
+            returned: Vec::new(),
+            stage: Stage::Open,
+            max_buffer: params.max_request_buffer(),
+            write_timeout: params.write_timeout().as_secs_f64(),
+            wait,
+            shared: Arc::clone(&shared),
+        });
+        lp.watch_listener();
+        Ok(lp)
+    }
+
+    /// The mailbox workers (and stuck threads) return served connections to.
+    pub fn mailbox(&self) -> &Arc<Mailbox<H::Session>> {
+        &self.mailbox
+    }
+
+    /// Run one iteration: first what the last one left for its end (jobs to the workers,
+    /// TLS handshake steps within their budget), then wait for events and run their
+    /// callbacks. False when the loop has ended (shutdown complete, or a bug in the loop's
+    /// own code panicked: handler panics are caught nearer).
+    pub fn turn(&mut self) -> bool {
+        self.end_iteration();
+        if self.stage == Stage::Done {
+            return false;
+        }
+        if !ev::run_once(self) {
+            self.shared.counters.handler_panics.fetch_add(1, Relaxed);
+            net::__log_warn!("event loop {} stopped by a panic", self.id);
+            return false;
+        }
+        self.stage != Stage::Done
+    }
+
+    /// The end of an iteration (after the requests it framed for this thread were
+    /// served): the outbox goes to the workers, then queued TLS handshake steps run
+    /// within their budget (after established connections: see `crate::handshakes`).
+    fn end_iteration(&mut self) {
+        self.hand_over_all();
+        if self.shared.params.is_tls() {
+            // A completed handshake may have routed a request that came with the
+            // client's last flight.
+            self.run_handshakes();
+            self.hand_over_all();
+            self.handshakes.sleeping(self.clock.now());
+        }
+    }
+
+    /// Adaptive dispatch: the next request this thread should serve itself, with its
+    /// connection and session (its slot stays busy meanwhile).
+    pub fn next_here(&mut self) -> Option<Job<H::Session>> {
+        self.here.pop_front()
+    }
+
+    /// A request from [`next_here`](EventLoop::next_here) was served (`keep`: keep the
+    /// connection): put it back, as a worker's return would be.
+    pub fn served_here(&mut self, job: Job<H::Session>, keep: bool) {
+        if self.take_back(job.slot, job.conn, job.session, keep) {
+            // The next pipelined request waits for its turn, as inline.
+            self.wait_turn(job.slot);
+        }
+        self.settle(false);
+    }
+
+    /// After the loop ended: close what is left that this loop holds.
+    pub fn finish(mut self: Box<Self>) {
+        self.close_everything();
+    }
+}
+
+impl<H: Handler> LoopEvents for EventLoop<H> {
+    fn reactor(&self) -> &Reactor {
+        &self.ev
+    }
+
     fn on_io(&mut self, token: usize, readable: bool, writable: bool) {
         self.woke();
         if token == self.listen_token {
@@ -261,7 +316,7 @@ impl<H: Handler> LoopEvents for LoopCtx<'_, H> {
                 Phase::Writing if writable => self.on_writable(id),
                 Phase::Handshaking => {
                     // Run at the end of the iteration, within the handshake budget.
-                    self.io.stop(token);
+                    self.ev.unwatch(token);
                     self.queue_handshake(id);
                 }
                 Phase::Idle | Phase::Reading | Phase::Writing => {}
@@ -271,9 +326,9 @@ impl<H: Handler> LoopEvents for LoopCtx<'_, H> {
                 // read them as soon as it comes back (`take_back`).
                 Phase::Busy => {
                     self.slab.get(id).readable_while_busy = true;
-                    self.io.stop(token);
+                    self.ev.unwatch(token);
                 }
-                Phase::Queued | Phase::Parked | Phase::Free => self.io.stop(token),
+                Phase::Queued | Phase::Parked | Phase::Free => self.ev.unwatch(token),
             }
         }
         self.settle(false);
@@ -299,7 +354,7 @@ impl<H: Handler> LoopEvents for LoopCtx<'_, H> {
     fn on_async(&mut self) {
         self.woke();
         self.take_returns();
-        if self.shared.stopping.load(SeqCst) && !self.draining {
+        if self.shared.stopping.load(SeqCst) && self.stage == Stage::Open {
             self.begin_drain();
         }
         if self.shared.force.load(SeqCst) {
@@ -308,20 +363,12 @@ impl<H: Handler> LoopEvents for LoopCtx<'_, H> {
         self.settle(false);
     }
 
-    fn on_prepare(&mut self) {
-        self.woke();
-        self.hand_over_all();
-        if self.shared.params.is_tls() {
-            // After established requests went to the workers; a completed handshake may
-            // have routed a request that came with the client's last flight.
-            self.run_handshakes();
-            self.hand_over_all();
-            self.handshakes.sleeping(self.clock.now());
-        }
-    }
+    /// Not used: the reactor has no prepare watcher; the end of an iteration is when
+    /// [`ev::run_once`] returns ([`EventLoop::end_iteration`]).
+    fn on_prepare(&mut self) {}
 }
 
-impl<H: Handler> LoopCtx<'_, H> {
+impl<H: Handler> EventLoop<H> {
     /// After every event: take up parked connections if there is room, keep the sweep
     /// timer armed for the earliest deadline, publish the gauges, end a finished drain.
     fn settle(&mut self, timer_fired: bool) {
@@ -332,11 +379,12 @@ impl<H: Handler> LoopCtx<'_, H> {
             self.retry_parked();
         }
         if let Some(at) = self.timeouts.rearm(&self.slab, timer_fired) {
-            self.sweep.start_in(at - self.clock.now());
+            self.ev.start_timer(Tick::Sweep.token(), at - self.clock.now());
         }
         self.pressure.publish(&self.shared.gauges[self.id]);
-        if self.draining && self.slab.in_use() == 0 {
-            self.lp.break_all();
+        if self.stage >= Stage::Draining && self.slab.in_use() == 0 {
+            self.stage = Stage::Done;
+            self.ev.break_all();
         }
     }
 
@@ -344,7 +392,7 @@ impl<H: Handler> LoopCtx<'_, H> {
 
     fn watch_listener(&mut self) {
         if let Some(fd) = self.acceptor.fd() {
-            self.io.start(self.listen_token, fd, Interest::Read);
+            self.ev.watch(self.listen_token, fd, Interest::Read);
         }
     }
 
@@ -355,8 +403,8 @@ impl<H: Handler> LoopCtx<'_, H> {
         }
         if batch == Batch::BackOff {
             // Out of descriptors or memory: pause this listener, do not spin.
-            self.io.stop(self.listen_token);
-            self.accept_resume.start_in(ACCEPT_BACKOFF);
+            self.ev.unwatch(self.listen_token);
+            self.ev.start_timer(Tick::AcceptResume.token(), ACCEPT_BACKOFF);
         }
     }
 
@@ -449,8 +497,8 @@ impl<H: Handler> LoopCtx<'_, H> {
         }
         if self.handshakes.any_due() {
             // From now, not from when the loop woke (the steps just run took time).
-            self.lp.now_update();
-            self.handshake_timer.start_in(self.handshakes.wait());
+            self.ev.now_update();
+            self.ev.start_timer(Tick::Handshakes.token(), self.handshakes.wait());
         }
         self.settle(false);
     }
@@ -463,12 +511,12 @@ impl<H: Handler> LoopCtx<'_, H> {
         let fd = self.slab.get(id).fd;
         match self.slab.conn(id).handshake_step() {
             Ok(HandshakeStep::Done) => self.handshake_done(id),
-            Ok(HandshakeStep::WantRead) => self.io.start(id.index(), fd, Interest::Read),
-            Ok(HandshakeStep::WantWrite) => self.io.start(id.index(), fd, Interest::Write),
+            Ok(HandshakeStep::WantRead) => self.ev.watch(id.index(), fd, Interest::Read),
+            Ok(HandshakeStep::WantWrite) => self.ev.watch(id.index(), fd, Interest::Write),
             // Connected and closed without a byte: not a failed handshake.
             Ok(HandshakeStep::Closed) => self.close(id),
             Err(_e) => {
-                if !self.draining {
+                if self.stage == Stage::Open {
                     let counters = &self.shared.counters;
                     counters.tls_handshake_failures.fetch_add(1, Relaxed);
                 }
@@ -490,7 +538,7 @@ impl<H: Handler> LoopCtx<'_, H> {
         let slot = self.slab.get(id);
         slot.session = Some(session);
         let fd = slot.fd;
-        self.io.start(id.index(), fd, Interest::Read);
+        self.ev.watch(id.index(), fd, Interest::Read);
         if self.slab.conn(id).buffered().is_empty() {
             self.go_idle(id);
         } else {
@@ -511,14 +559,14 @@ impl<H: Handler> LoopCtx<'_, H> {
         let slot = self.slab.get(id);
         slot.started = None;
         let fd = slot.fd;
-        self.io.start(id.index(), fd, Interest::Read);
+        self.ev.watch(id.index(), fd, Interest::Read);
     }
 
     // ----- 3. read and frame -----
 
     fn on_readable(&mut self, id: SlotId) {
         let idle = self.slab.phase(id) == Phase::Idle;
-        if idle && !self.serving.inline() && self.pressure.queue_full() {
+        if idle && self.serving.workers_only() && self.pressure.queue_full() {
             // The workers are saturated: a new request waits unread (TCP throttles it).
             return self.park_unread(id);
         }
@@ -587,7 +635,7 @@ impl<H: Handler> LoopCtx<'_, H> {
         }
         if self.slab.phase(id) == Phase::Reading {
             let fd = self.slab.get(id).fd;
-            self.io.start(id.index(), fd, Interest::Read);
+            self.ev.watch(id.index(), fd, Interest::Read);
         } else {
             self.go_idle(id);
         }
@@ -612,23 +660,25 @@ impl<H: Handler> LoopCtx<'_, H> {
                 return self.close(id);
             }
         };
-        let partial = match frame {
-            Frame::Partial => true,
+        let (partial, blocking) = match frame {
+            Frame::Partial => (true, false),
             Frame::Interim(bytes) => {
                 if !self.send_interim(id, bytes) {
                     // Writing it (framed again once it is sent) or closed.
                     return;
                 }
-                true
+                (true, false)
             }
-            _ => false,
+            Frame::Blocking(_) => (false, true),
+            _ => (false, false),
         };
         if partial && len < self.max_buffer {
             return self.keep_reading(id);
         }
         // Complete, invalid (the handler answers with its error) or too big to buffer
-        // (the handler reads the rest, within the request's read deadline).
-        if self.dispatch(id, kind) {
+        // (the handler reads the rest, within the request's read deadline: it will wait
+        // on its peer, as a request the handler says blocks will wait on something).
+        if self.dispatch(id, kind, blocking || partial) {
             // Served inline, and the next request is already buffered: it waits for its
             // turn, so a client that pipelines thousands of requests at once cannot hold
             // the loop (and is never served by recursion).
@@ -675,7 +725,7 @@ impl<H: Handler> LoopCtx<'_, H> {
         self.turns.push_back(id);
         if !self.turn_armed {
             self.turn_armed = true;
-            self.next_turn.start_in(0.0);
+            self.ev.start_timer(Tick::NextTurn.token(), 0.0);
         }
     }
 
@@ -700,7 +750,7 @@ impl<H: Handler> LoopCtx<'_, H> {
         }
         if !self.turns.is_empty() && !self.turn_armed {
             self.turn_armed = true;
-            self.next_turn.start_in(0.0);
+            self.ev.start_timer(Tick::NextTurn.token(), 0.0);
         }
     }
 
@@ -712,7 +762,7 @@ impl<H: Handler> LoopCtx<'_, H> {
         let fd = slot.fd;
         let deadline = self.timeouts.read_deadline(started);
         self.slab.set_phase(id, Phase::Reading, deadline);
-        self.io.start(id.index(), fd, Interest::Read);
+        self.ev.watch(id.index(), fd, Interest::Read);
     }
 
     // ----- 4. serve -----
@@ -723,8 +773,13 @@ impl<H: Handler> LoopCtx<'_, H> {
     /// The READ watcher stays started: in the usual request/response exchange nothing
     /// arrives while the request is served, and stopping and restarting it would cost two
     /// epoll_ctl calls per request. If bytes do arrive meanwhile, `on_io` stops it then.
-    fn dispatch(&mut self, id: SlotId, kind: Kind) -> bool {
-        if !self.serving.inline() && self.pressure.queue_full() {
+    fn dispatch(&mut self, id: SlotId, kind: Kind, blocks: bool) -> bool {
+        let to_workers = match self.serving {
+            Serving::Inline => false,
+            Serving::Workers(_) => true,
+            Serving::Adaptive(_) => blocks,
+        };
+        if to_workers && self.pressure.queue_full() {
             self.park_request(id);
             return false;
         }
@@ -736,7 +791,7 @@ impl<H: Handler> LoopCtx<'_, H> {
             _ => unreachable!("dispatching a slot without a connection"),
         };
         conn.begin_request(self.clock.instant(started));
-        if self.draining {
+        if self.stage >= Stage::Draining {
             conn.set_last_request();
         }
         self.slab.set_phase(id, Phase::Busy, 0.0);
@@ -748,11 +803,20 @@ impl<H: Handler> LoopCtx<'_, H> {
         }
         let job = Job {
             loop_id: self.id,
-            slot: id.raw(),
+            slot: id,
             conn,
             session,
             started,
         };
+        if !to_workers {
+            // Adaptive: served by the thread running this loop once the iteration's
+            // callbacks are done (`next_here`), outside libev.
+            if kind == Kind::Fresh {
+                self.fresh_served += 1;
+            }
+            self.here.push_back(job);
+            return false;
+        }
         self.outbox.push((job, kind));
         if self.outbox.len() >= OUTBOX_MAX {
             // Larger batches save nothing more; the outbox stays small.
@@ -796,7 +860,7 @@ impl<H: Handler> LoopCtx<'_, H> {
     /// Put a job that was never handed over back in its slot (still `Busy`: the caller
     /// parks or closes it).
     fn take_unsent(&mut self, job: Job<H::Session>) -> SlotId {
-        let id = SlotId::new(job.slot as usize);
+        let id = job.slot;
         let slot = self.slab.get(id);
         slot.conn = Some(job.conn);
         slot.session = Some(job.session);
@@ -826,7 +890,7 @@ impl<H: Handler> LoopCtx<'_, H> {
         let mut returned = std::mem::take(&mut self.returned);
         self.mailbox.take_all(&mut returned);
         for r in returned.drain(..) {
-            let id = SlotId::new(r.slot as usize);
+            let id = r.slot;
             if self.take_back(id, r.conn, r.session, r.keep) {
                 // Pipelined bytes are already here: no readiness will announce them.
                 self.route(id, Kind::Pipelined);
@@ -853,8 +917,8 @@ impl<H: Handler> LoopCtx<'_, H> {
         slot.conn = Some(conn);
         slot.session = Some(session);
         self.account_input(id);
-        let keep = keep && !self.draining;
-        if self.cutting {
+        let keep = keep && self.stage == Stage::Open;
+        if self.stage >= Stage::Cutting {
             // Past the shutdown deadline: nothing more is sent.
             self.close(id);
             return false;
@@ -894,7 +958,7 @@ impl<H: Handler> LoopCtx<'_, H> {
         self.pressure
             .charge_output(&mut slot.output_charge, pending);
         self.slab.set_phase(id, Phase::Writing, deadline);
-        self.io.start(id.index(), fd, Interest::Write);
+        self.ev.watch(id.index(), fd, Interest::Write);
     }
 
     fn on_writable(&mut self, id: SlotId) {
@@ -903,7 +967,7 @@ impl<H: Handler> LoopCtx<'_, H> {
             Ok(true) => {
                 let slot = self.slab.get(id);
                 self.pressure.charge_output(&mut slot.output_charge, 0);
-                if slot.close_after_output || self.draining {
+                if slot.close_after_output || self.stage >= Stage::Draining {
                     return self.close(id);
                 }
                 if self.slab.conn(id).buffered().is_empty() {
@@ -934,7 +998,7 @@ impl<H: Handler> LoopCtx<'_, H> {
 
     /// Close an open slot that holds its connection (not one out with a worker).
     fn close(&mut self, id: SlotId) {
-        self.io.stop(id.index());
+        self.ev.unwatch(id.index());
         let slot = self.slab.get(id);
         let conn = slot.conn.take();
         let session = slot.session.take();
@@ -1009,7 +1073,7 @@ impl<H: Handler> LoopCtx<'_, H> {
     /// Park a readable connection unread until the loop has room (its bytes wait in the
     /// kernel). A partial request keeps its place and read deadline on the reading list.
     fn park_unread(&mut self, id: SlotId) {
-        self.io.stop(id.index());
+        self.ev.unwatch(id.index());
         if self.slab.phase(id) == Phase::Reading {
             self.slab.get(id).parked_reading = true;
             self.pressure.park(id, Wait::Input);
@@ -1020,7 +1084,7 @@ impl<H: Handler> LoopCtx<'_, H> {
 
     /// Park a connection with a complete request until the worker queue has room.
     fn park_request(&mut self, id: SlotId) {
-        self.io.stop(id.index());
+        self.ev.unwatch(id.index());
         self.park(id, Wait::Queue);
     }
 
@@ -1124,9 +1188,9 @@ impl<H: Handler> LoopCtx<'_, H> {
     /// Stop accepting and close connections with no request in progress; served ones
     /// finish (their output too), then close. The loop ends when no slot is in use.
     fn begin_drain(&mut self) {
-        self.draining = true;
-        self.io.stop(self.listen_token);
-        self.accept_resume.stop();
+        self.stage = Stage::Draining;
+        self.ev.unwatch(self.listen_token);
+        self.ev.stop_timer(Tick::AcceptResume.token());
         self.acceptor.close();
         let waiting = self
             .slab
@@ -1150,7 +1214,7 @@ impl<H: Handler> LoopCtx<'_, H> {
     /// Deadline passed: close everything this loop holds, and cut connections being served
     /// so their workers return (their slots close when they come back).
     fn cut_everything(&mut self) {
-        self.cutting = true;
+        self.stage = self.stage.max(Stage::Cutting);
         let busy = if self.slab.busy() > 0 {
             self.slab.used_where(|p| p == Phase::Busy)
         } else {
@@ -1168,10 +1232,11 @@ impl<H: Handler> LoopCtx<'_, H> {
 
     /// After the loop ends: close what is left that this loop holds.
     fn close_everything(&mut self) {
-        self.cutting = true;
+        self.stage = Stage::Done;
         self.take_returns();
-        for (job, _) in std::mem::take(&mut self.outbox) {
-            // Never handed over.
+        let unserved = std::mem::take(&mut self.outbox).into_iter().map(|(job, _)| job);
+        for job in unserved.chain(std::mem::take(&mut self.here)) {
+            // Never handed over, or never served here.
             let id = self.take_unsent(job);
             self.close(id);
         }
@@ -1188,12 +1253,15 @@ mod tests {
 
     #[test]
     fn every_timer_comes_back_from_its_token() {
-        for tick in [
+        let ticks = [
             Tick::Sweep,
             Tick::AcceptResume,
             Tick::NextTurn,
             Tick::Handshakes,
-        ] {
+        ];
+        assert_eq!(ticks.len(), Tick::COUNT);
+        for tick in ticks {
+            assert!(tick.token() < Tick::COUNT);
             assert_eq!(Tick::of(tick.token()), tick);
         }
     }
@@ -1202,5 +1270,23 @@ mod tests {
     fn inline_serving_has_no_worker_queue() {
         let inline: Serving<()> = Serving::Inline;
         assert!(inline.inline() && inline.workers().is_none());
+        assert!(!inline.workers_only());
+    }
+
+    #[test]
+    fn adaptive_serving_keeps_a_worker_queue_but_does_not_send_everything_there() {
+        let (jobs, _rx) = crate::queue::bounded::<Job<()>>(1);
+        let adaptive = Serving::Adaptive(jobs.clone());
+        assert!(adaptive.workers().is_some() && !adaptive.inline());
+        assert!(!adaptive.workers_only());
+        assert!(Serving::Workers(jobs).workers_only());
+    }
+
+    #[test]
+    fn shutdown_stages_only_move_forward() {
+        assert!(Stage::Open < Stage::Draining);
+        assert!(Stage::Draining < Stage::Cutting);
+        assert!(Stage::Cutting < Stage::Done);
+        assert_eq!(Stage::Cutting.max(Stage::Draining), Stage::Cutting);
     }
 }

@@ -49,9 +49,12 @@ mod peer_wait;
 mod pool;
 mod pressure;
 mod queue;
+mod runner;
 mod server;
 mod shared;
 mod slab;
+mod sync;
+mod takeover;
 mod timeouts;
 mod worker;
 
@@ -59,7 +62,7 @@ pub use net::{
     Action, Connection, ConnectionFilter, Error, ErrorKind, Frame, Handler, RejectAll, Result,
     Server, ServerHandle, ServerParams, ServerParamsBuilder, Stats,
 };
-pub use options::{Dispatch, EvOptions};
+pub use options::{Dispatch, EvOptions, DEFAULT_TAKEOVER_AFTER};
 
 /// `net`'s TLS helpers (feature `tls`): [`tls::server_config`] builds the configuration
 /// `ServerParamsBuilder::tls` takes. `EvServer` runs handshakes and decryption in its

@@ -1,6 +1,7 @@
 //! Options only the evented server has.
 
 use std::thread;
+use std::time::Duration;
 
 use net::Error;
 
@@ -8,9 +9,18 @@ use net::Error;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Dispatch {
-    /// On the worker pool (the default): the loop hands the connection to a worker, which
-    /// serves one request and hands it back. Handlers may block.
+    /// The default: on the thread that runs the loop, right after the loop iteration that
+    /// read it, with no hand-off; handlers may block. If a handler stays in one request
+    /// longer than [`EvOptions::takeover_after`], another thread (a *spare*) takes the
+    /// whole loop over, so its other connections go on being served while the slow
+    /// request finishes on the thread it started on; that thread then becomes a spare.
+    /// Requests that [`Handler::frame`](net::Handler::frame) marks
+    /// [`Frame::Blocking`](net::Frame::Blocking), and requests larger than
+    /// `max_request_buffer`, go straight to the worker pool.
     #[default]
+    Adaptive,
+    /// On the worker pool: the loop hands the connection to a worker, which serves one
+    /// request and hands it back. Handlers may block. Every request crosses two threads.
     Workers,
     /// On the event loop thread itself, with no handoff. Only for handlers that never block:
     /// while one request is served, the loop's other connections wait. The handler needs a
@@ -49,10 +59,18 @@ pub struct EvOptions {
     dispatch: Dispatch,
     input_budget: usize,
     output_budget: usize,
+    /// `None`: as many as workers.
+    spares: Option<usize>,
+    takeover_after: Duration,
 }
 
 /// Default per-loop budget of buffered request bytes, and of held response bytes.
 const DEFAULT_BUDGET: usize = 64 << 20;
+/// Default time a request may stay in its handler on a loop's thread before another
+/// thread takes the loop over (adaptive dispatch).
+pub const DEFAULT_TAKEOVER_AFTER: Duration = Duration::from_millis(1);
+/// The shortest takeover threshold accepted (the watch ticks at half of it).
+const MIN_TAKEOVER_AFTER: Duration = Duration::from_micros(100);
 
 impl Default for EvOptions {
     /// One worker per core and one loop per two cores, requests served by workers (see
@@ -64,9 +82,11 @@ impl Default for EvOptions {
             cores,
             workers: cores,
             queue: None,
-            dispatch: Dispatch::Workers,
+            dispatch: Dispatch::Adaptive,
             input_budget: DEFAULT_BUDGET,
             output_budget: DEFAULT_BUDGET,
+            spares: None,
+            takeover_after: DEFAULT_TAKEOVER_AFTER,
         }
     }
 }
@@ -99,10 +119,45 @@ impl EvOptions {
         self
     }
 
-    /// Where requests are served.
+    /// Where requests are served (default [`Dispatch::Adaptive`]).
     pub fn dispatch(mut self, dispatch: Dispatch) -> Self {
         self.dispatch = dispatch;
         self
+    }
+
+    /// Adaptive dispatch: how long a request may stay in its handler on a loop's thread
+    /// before another thread takes that loop over (default 1 ms, at least 100 µs, at most
+    /// 60 s). The loop is taken over between once and twice this time after the request
+    /// started (a watch thread looks every half of it, and only while requests are being
+    /// served). Shorter moves loops away from handlers that block sooner, at the cost of
+    /// more frequent looks and of takeovers of requests that were merely slow.
+    pub fn takeover_after(mut self, threshold: Duration) -> Self {
+        self.takeover_after = threshold;
+        self
+    }
+
+    /// Adaptive dispatch: threads kept to take over loops whose request blocks (default:
+    /// as many as workers). Each takeover uses one until the blocked handler returns
+    /// (that thread then becomes a spare in its place); a request that blocks while none
+    /// is free holds its loop until it returns (counted in `Stats::loop_stalls`). 0 turns
+    /// takeovers off.
+    pub fn spares(mut self, n: usize) -> Self {
+        self.spares = Some(n);
+        self
+    }
+
+    /// The configured takeover threshold.
+    pub fn takeover_threshold(&self) -> Duration {
+        self.takeover_after
+    }
+
+    /// Spare threads started: as configured (default: as many as workers) with adaptive
+    /// dispatch, none otherwise.
+    pub fn spare_count(&self) -> usize {
+        match self.dispatch {
+            Dispatch::Adaptive => self.spares.unwrap_or(self.workers),
+            Dispatch::Workers | Dispatch::Inline => 0,
+        }
     }
 
     /// Most request bytes one loop buffers (partial requests, and complete ones waiting
@@ -148,14 +203,15 @@ impl EvOptions {
     /// ```
     /// use evnet::{Dispatch, EvOptions};
     /// let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    /// assert_eq!(EvOptions::default().loop_count(), cores.div_ceil(2));
+    /// assert_eq!(EvOptions::default().loop_count(), cores);
+    /// assert_eq!(EvOptions::default().dispatch(Dispatch::Workers).loop_count(), cores.div_ceil(2));
     /// assert_eq!(EvOptions::default().dispatch(Dispatch::Inline).loop_count(), cores);
     /// assert_eq!(EvOptions::default().loops(3).loop_count(), 3);
     /// ```
     pub fn loop_count(&self) -> usize {
         self.loops.unwrap_or(match self.dispatch {
             Dispatch::Workers => self.cores.div_ceil(2),
-            Dispatch::Inline => self.cores,
+            Dispatch::Inline | Dispatch::Adaptive => self.cores,
         })
     }
 
@@ -191,7 +247,7 @@ impl EvOptions {
                 "must not exceed max_connections (each loop needs at least one slot)",
             ));
         }
-        if self.dispatch == Dispatch::Workers && self.workers == 0 {
+        if self.dispatch != Dispatch::Inline && self.workers == 0 {
             return Err(Error::invalid_param("workers", "must be at least 1"));
         }
         if self.queue == Some(0) {
@@ -206,13 +262,25 @@ impl EvOptions {
         if self.workers > 4096 {
             return Err(Error::invalid_param("workers", "must be at most 4096"));
         }
+        if self.spares.is_some_and(|n| n > 4096) {
+            return Err(Error::invalid_param("spares", "must be at most 4096"));
+        }
+        if self.takeover_after < MIN_TAKEOVER_AFTER {
+            return Err(Error::invalid_param(
+                "takeover_after",
+                "must be at least 100 µs",
+            ));
+        }
+        if self.takeover_after > Duration::from_secs(60) {
+            return Err(Error::invalid_param("takeover_after", "must be at most 60 s"));
+        }
         Ok(())
     }
 
     /// Worker threads actually started.
     pub(crate) fn threads_for_workers(&self) -> usize {
         match self.dispatch {
-            Dispatch::Workers => self.workers,
+            Dispatch::Workers | Dispatch::Adaptive => self.workers,
             Dispatch::Inline => 0,
         }
     }

@@ -23,7 +23,7 @@
 //! the wake-ups saved are those of the loops (see [`crate::worker`]).
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use crate::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 /// Fresh requests taken for each pipelined one while both kinds wait.
 pub(crate) const FRESH_PER_PIPELINED: u32 = 4;
@@ -207,7 +207,7 @@ fn wakes_needed(queued: usize, sleeping: usize, waking: usize) -> usize {
         .min(sleeping.saturating_sub(waking))
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 
@@ -299,5 +299,55 @@ mod tests {
         let mut batch = vec![(9, Kind::Fresh)];
         assert_eq!(tx.send_all(&mut batch), 1);
         assert_eq!(worker.join().unwrap(), Some(9));
+    }
+}
+
+/// Model checks (`scripts/loom.sh`): the wake-up protocol under every interleaving loom
+/// explores. A job left in the queue while a worker sleeps would show as a deadlock (the
+/// worker never returns) or as a missing job.
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use crate::sync::thread;
+
+    #[test]
+    fn jobs_sent_in_two_batches_reach_two_sleeping_workers() {
+        loom::model(|| {
+            let (tx, rx) = bounded(4);
+            let workers: Vec<_> = (0..2)
+                .map(|_| {
+                    let rx = rx.clone();
+                    thread::spawn(move || {
+                        let mut got = Vec::new();
+                        while let Some((x, _)) = rx.recv() {
+                            got.push(x);
+                        }
+                        got
+                    })
+                })
+                .collect();
+            drop(rx);
+            assert_eq!(tx.send_all(&mut vec![(1, Kind::Fresh)]), 1);
+            assert_eq!(tx.send_all(&mut vec![(2, Kind::Pipelined)]), 1);
+            drop(tx);
+            let mut all: Vec<i32> = workers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap())
+                .collect();
+            all.sort();
+            assert_eq!(all, vec![1, 2]);
+        });
+    }
+
+    #[test]
+    fn a_job_is_taken_while_the_sender_lives() {
+        // No close to rescue a lost wake-up: the worker must take the job on its own.
+        loom::model(|| {
+            let (tx, rx) = bounded(2);
+            let worker = thread::spawn(move || rx.recv().map(|(x, _)| x));
+            assert_eq!(tx.send_all(&mut vec![(7, Kind::Fresh)]), 1);
+            assert_eq!(worker.join().unwrap(), Some(7));
+            drop(tx);
+        });
     }
 }

@@ -4,7 +4,7 @@ use std::fmt;
 use std::io;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
-use std::sync::{mpsc, Arc};
+use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -13,7 +13,9 @@ use net::{Error, ErrorKind, Handler, Result, Server, ServerHandle, ServerParams,
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::ev::Waker;
-use crate::event_loop::{run_loop, LoopSetup};
+use crate::event_loop::{EventLoop, LoopSetup, Serving};
+use crate::runner::Runners;
+use crate::takeover::{Seat, Spares, Watch};
 use crate::options::{Dispatch, EvOptions};
 use crate::shared::Shared;
 use crate::worker::{run_worker, Mailbox};
@@ -68,7 +70,8 @@ const DROP_DEADLINE: Duration = Duration::from_secs(1);
 /// let mut reply = String::new();
 /// io::BufReader::new(&client).read_line(&mut reply)?;
 /// assert_eq!(reply, "hi\n");
-/// assert_eq!(server.stats().current_threads, 3); // 1 loop + 2 workers
+/// // 1 loop, 2 workers and 2 spare threads (adaptive dispatch; see `EvOptions::spares`)
+/// assert_eq!(server.stats().current_threads, 5);
 /// server.shutdown(Duration::from_secs(1))?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -85,8 +88,11 @@ struct EvEngine {
 
 /// Threads of a started server.
 struct Running {
+    /// Runners: the loops' threads and the spares.
     loops: Vec<JoinHandle<()>>,
     workers: Vec<JoinHandle<()>>,
+    /// The takeover watch (adaptive dispatch with spares).
+    watch: Option<JoinHandle<()>>,
     wakers: Vec<Waker>,
 }
 
@@ -98,7 +104,7 @@ impl Running {
     }
 
     fn join(self) {
-        for handle in self.loops.into_iter().chain(self.workers) {
+        for handle in self.loops.into_iter().chain(self.workers).chain(self.watch) {
             let _ = handle.join();
         }
     }
@@ -122,10 +128,7 @@ impl EvServer {
         let local_addr = listeners[0]
             .local_addr()
             .map_err(|e| Error::new(ErrorKind::Bind, "cannot read the bound address", Some(e)))?;
-        let workers = match options.dispatch_mode() {
-            Dispatch::Workers => options.worker_count(),
-            _ => 0,
-        };
+        let workers = options.threads_for_workers();
         let shared = Arc::new(Shared::new(params, options.loop_count(), workers));
         let handler = Arc::new(handler);
         let for_threads = (Arc::clone(&shared), options.clone());
@@ -307,89 +310,87 @@ fn start_threads<H: Handler>(
     listeners: Vec<TcpListener>,
     handler: Arc<H>,
 ) -> Result<Running> {
-    let loops = listeners.len();
+    let loop_count = listeners.len();
     let params = &shared.params;
     let total = params.max_connections();
     let workers = options.threads_for_workers();
-    let (jobs_tx, jobs_rx) = if options.dispatch_mode() == Dispatch::Workers {
-        let (tx, rx) = crate::queue::bounded(options.queue_capacity_for(total));
-        (Some(tx), Some(rx))
-    } else {
-        (None, None)
-    };
-    let spawn_err = |e| Error::new(ErrorKind::Resource, "cannot spawn a server thread", Some(e));
+    let dispatch = options.dispatch_mode();
+    let jobs = (dispatch != Dispatch::Inline)
+        .then(|| crate::queue::bounded(options.queue_capacity_for(total)));
 
-    let (ready_tx, ready_rx) = mpsc::channel();
-    let mut loop_handles = Vec::with_capacity(loops);
+    // Every loop is built here, before any thread starts: a failure leaves nothing to stop.
+    let mut loops = Vec::with_capacity(loop_count);
     for (id, listener) in listeners.into_iter().enumerate() {
         // Split max_connections as evenly as possible.
-        let capacity = total / loops + usize::from(id < total % loops);
+        let capacity = total / loop_count + usize::from(id < total % loop_count);
+        let serving = match (&jobs, dispatch) {
+            (Some((tx, _)), Dispatch::Adaptive) => Serving::Adaptive(tx.clone()),
+            (Some((tx, _)), _) => Serving::Workers(tx.clone()),
+            (None, _) => Serving::Inline,
+        };
         let setup = LoopSetup {
             id,
             listener,
             handler: Arc::clone(&handler),
             shared: Arc::clone(shared),
-            jobs: jobs_tx.clone(),
+            serving,
             capacity,
             input_budget: options.input_budget_bytes(),
             output_budget: options.output_budget_bytes(),
         };
-        let ready = ready_tx.clone();
-        let spawned = thread::Builder::new()
-            .name(format!("evnet-loop-{id}"))
-            .spawn(move || run_loop(setup, ready));
-        match spawned {
-            Ok(handle) => loop_handles.push(handle),
-            Err(e) => {
-                // Stop the loops already started: each reports its mailbox first.
-                shared.stopping.store(true, SeqCst);
-                for _ in 0..loop_handles.len() {
-                    if let Ok((_, Ok(mailbox))) = ready_rx.recv() {
-                        mailbox.wake();
-                    }
-                }
-                // The loop this thread would have run never existed.
-                shared.loop_exited();
-                for handle in loop_handles {
-                    let _ = handle.join();
-                }
-                return Err(spawn_err(e));
-            }
-        }
+        let lp = EventLoop::new(setup)
+            .map_err(|e| Error::new(ErrorKind::Resource, "cannot start an event loop", Some(e)))?;
+        loops.push(lp);
     }
-    drop(ready_tx);
+    let (jobs_tx, jobs_rx) = jobs.unzip();
     drop(jobs_tx);
-
-    let mut mailboxes: Vec<Option<Arc<Mailbox<H::Session>>>> = (0..loops).map(|_| None).collect();
-    let mut failure = None;
-    for _ in 0..loops {
-        match ready_rx.recv() {
-            Ok((id, Ok(mailbox))) => mailboxes[id] = Some(mailbox),
-            Ok((_, Err(e))) => failure = Some(e),
-            Err(_) => failure = Some(io::Error::other("an event loop thread exited early")),
-        }
-    }
-    let wakers: Vec<Waker> = mailboxes.iter().flatten().map(|m| m.waker()).collect();
-    if let Some(e) = failure {
-        shared.stopping.store(true, SeqCst);
-        wakers.iter().for_each(Waker::wake);
-        for handle in loop_handles {
-            let _ = handle.join();
-        }
-        return Err(Error::new(
-            ErrorKind::Resource,
-            "cannot start an event loop",
-            Some(e),
-        ));
-    }
-    let mailboxes: Arc<[Arc<Mailbox<H::Session>>]> = mailboxes.into_iter().flatten().collect();
-
-    let mut worker_handles = Vec::with_capacity(workers);
+    let mailboxes: Arc<[Arc<Mailbox<H::Session>>]> =
+        loops.iter().map(|lp| Arc::clone(lp.mailbox())).collect();
+    let wakers = mailboxes.iter().map(|m| m.waker()).collect();
+    let runners = Arc::new(Runners {
+        handler: Arc::clone(&handler),
+        shared: Arc::clone(shared),
+        mailboxes: Arc::clone(&mailboxes),
+        seats: (0..loop_count).map(|_| Seat::new()).collect(),
+        spares: Spares::new(),
+        watch: Watch::new(),
+    });
     let mut running = Running {
-        loops: loop_handles,
+        loops: Vec::new(),
         workers: Vec::new(),
+        watch: None,
         wakers,
     };
+    let spawn_err = |e| Error::new(ErrorKind::Resource, "cannot spawn a server thread", Some(e));
+    let give_up = |running: Running, loops: Vec<Box<EventLoop<H>>>, e| {
+        // Loops not given to a thread end here; started threads are stopped.
+        shared.stopping.store(true, SeqCst);
+        for lp in loops {
+            lp.finish();
+            if shared.loop_exited() == 0 {
+                runners.spares.close();
+                runners.watch.stop();
+            }
+        }
+        running.wake_all();
+        running.join();
+        Err(spawn_err(e))
+    };
+
+    let spares = options.spare_count();
+    let mut loops = loops.into_iter();
+    for id in 0..loop_count + spares {
+        let first = loops.next();
+        let name = match id < loop_count {
+            true => format!("evnet-loop-{id}"),
+            false => format!("evnet-spare-{}", id - loop_count),
+        };
+        let r = Arc::clone(&runners);
+        match thread::Builder::new().name(name).spawn(move || r.run(first)) {
+            Ok(handle) => running.loops.push(handle),
+            Err(e) => return give_up(running, loops.collect(), e),
+        }
+    }
     if let Some(jobs_rx) = jobs_rx {
         for id in 0..workers {
             let (h, s, rx, m) = (
@@ -402,19 +403,30 @@ fn start_threads<H: Handler>(
                 .name(format!("evnet-worker-{id}"))
                 .spawn(move || run_worker(h, s, rx, m));
             match spawned {
-                Ok(handle) => worker_handles.push(handle),
-                Err(e) => {
-                    shared.stopping.store(true, SeqCst);
-                    running.workers = worker_handles;
-                    running.wake_all();
-                    running.join();
-                    return Err(spawn_err(e));
-                }
+                Ok(handle) => running.workers.push(handle),
+                Err(e) => return give_up(running, Vec::new(), e),
             }
         }
     }
-    running.workers = worker_handles;
-    let threads = loops + running.workers.len();
+    if dispatch == Dispatch::Adaptive && spares > 0 {
+        let r = Arc::clone(&runners);
+        let counters = Arc::clone(shared);
+        let tick = options.takeover_threshold() / 2;
+        let spawned = thread::Builder::new()
+            .name("evnet-watch".into())
+            .spawn(move || {
+                r.watch.run(&r.seats, &r.spares, tick, |t| {
+                    let c = &counters.counters;
+                    c.loop_takeovers.fetch_add(t.takeovers, Relaxed);
+                    c.loop_stalls.fetch_add(t.stalls, Relaxed);
+                })
+            });
+        match spawned {
+            Ok(handle) => running.watch = Some(handle),
+            Err(e) => return give_up(running, Vec::new(), e),
+        }
+    }
+    let threads = running.loops.len() + running.workers.len();
     shared.counters.current_threads.store(threads, Relaxed);
     shared.counters.max_threads.store(threads, Relaxed);
     Ok(running)

@@ -19,9 +19,9 @@ pub(crate) struct Shared {
     pub stopping: AtomicBool,
     /// Set when the shutdown deadline passed: cut busy connections.
     pub force: AtomicBool,
-    /// Loop threads still running.
+    /// Loops still running.
     pub loops_running: Mutex<usize>,
-    /// Signalled when a loop thread finishes.
+    /// Signalled when a loop ends.
     pub loop_finished: Condvar,
     /// Each loop's buffered bytes, indexed by loop id.
     pub gauges: Box<[Gauges]>,
@@ -53,10 +53,11 @@ impl Shared {
         stats
     }
 
-    /// Record that one loop thread has finished.
-    pub fn loop_exited(&self) {
+    /// Record that one loop has ended; returns how many are still running.
+    pub fn loop_exited(&self) -> usize {
         let mut running = self.loops_running.lock().unwrap_or_else(|e| e.into_inner());
         *running -= 1;
         self.loop_finished.notify_all();
+        *running
     }
 }

@@ -11,6 +11,7 @@ use net::{Connection, Handler};
 use crate::ev::Waker;
 use crate::queue::Receiver;
 use crate::shared::Shared;
+use crate::slab::SlotId;
 
 /// A complete request to serve: the connection and its session travel by value, so no
 /// allocation is made per request.
@@ -18,7 +19,7 @@ pub(crate) struct Job<S> {
     /// The loop that owns the connection's slot.
     pub loop_id: usize,
     /// The slot in that loop.
-    pub slot: u32,
+    pub slot: SlotId,
     /// The connection, with the request's bytes buffered.
     pub conn: Connection,
     /// The handler's per-connection state.
@@ -31,7 +32,7 @@ pub(crate) struct Job<S> {
 /// A served connection on its way back to its loop.
 pub(crate) struct Returned<S> {
     /// The slot it came from.
-    pub slot: u32,
+    pub slot: SlotId,
     /// The connection (pipelined bytes may be buffered).
     pub conn: Connection,
     /// The session.
@@ -147,7 +148,7 @@ pub(crate) fn run_worker<H: Handler>(
 /// `serve_request` isolates handler panics; this guard covers everything else (the flush,
 /// say), so a worker never dies and the connection always goes back to its loop, the only
 /// place connections are closed.
-fn serve<H: Handler>(
+pub(crate) fn serve<H: Handler>(
     handler: &H,
     job: &mut Job<H::Session>,
     counters: &support::Counters,

@@ -40,6 +40,13 @@ pub enum Frame {
     /// `serve` should then not send the interim response again. The blocking server never
     /// frames, so there `serve` sends it, as it would without this variant.
     Interim(&'static [u8]),
+    /// A complete request of this many bytes is at the start of the buffer, and serving
+    /// it will block (on a database, a file, a sleep, another service): a hint for the
+    /// evented server's adaptive dispatch, which then hands it straight to a worker
+    /// instead of serving it on the event loop's thread and moving the loop away once it
+    /// has blocked for a while. Otherwise the same as [`Frame::Complete`]: the other
+    /// dispatch modes, and the blocking server (which never frames), ignore the hint.
+    Blocking(usize),
 }
 
 /// A protocol: serves one request at a time on a [`Connection`].

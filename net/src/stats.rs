@@ -59,6 +59,14 @@ pub struct Stats {
     /// a peer refused because the other workers wait already (its connection closes).
     /// See evnet's budget policy.
     pub shed_connections: u64,
+    /// `evnet` (adaptive dispatch): times a request stayed in its handler on a loop's
+    /// thread past `EvOptions::takeover_after`, and another thread took that loop over so
+    /// its other connections went on being served. Always 0 on `net`.
+    pub loop_takeovers: u64,
+    /// `evnet` (adaptive dispatch): requests that stayed in their handler on a loop's
+    /// thread past the takeover threshold while no spare thread was free to take the loop
+    /// over: that loop's other connections waited for the handler. Always 0 on `net`.
+    pub loop_stalls: u64,
 }
 
 /// Live counters behind [`Stats`], updated by a server's threads.
@@ -97,6 +105,10 @@ pub struct Counters {
     pub tls_handshake_failures: AtomicU64,
     /// See [`Stats::shed_connections`].
     pub shed_connections: AtomicU64,
+    /// See [`Stats::loop_takeovers`].
+    pub loop_takeovers: AtomicU64,
+    /// See [`Stats::loop_stalls`].
+    pub loop_stalls: AtomicU64,
 }
 
 impl Counters {
@@ -131,6 +143,8 @@ impl Counters {
             buffered_output: self.buffered_output.load(Relaxed),
             tls_handshake_failures: self.tls_handshake_failures.load(Relaxed),
             shed_connections: self.shed_connections.load(Relaxed),
+            loop_takeovers: self.loop_takeovers.load(Relaxed),
+            loop_stalls: self.loop_stalls.load(Relaxed),
         }
     }
 }

@@ -17,7 +17,7 @@ use net::Server;
 pub trait TestServer: Server {
     /// Short name for messages.
     const NAME: &'static str;
-    /// True for the evented server (fixed threads: loops + workers).
+    /// True for the evented server (fixed threads: loops, spares and workers).
     const EVENTED: bool;
     /// Options giving `loops` event loops and `workers` workers (ignored by `net`).
     fn options(loops: usize, workers: usize) -> Self::Options;
@@ -46,65 +46,91 @@ impl TestServer for evnet::EvServer {
     }
 }
 
-/// The evented server in [`evnet::Dispatch::Inline`] mode (requests served on the loop's
-/// thread, no workers), as a server type of its own so that generic tests run on it too
-/// ([`server_tests_every_mode!`]). Every call goes to the wrapped [`evnet::EvServer`];
-/// only the options differ.
-#[derive(Debug)]
-pub struct InlineEvServer(pub evnet::EvServer);
+/// Declare a server type that is the evented server in one dispatch mode, so that
+/// generic tests run on that mode too: every call goes to the wrapped
+/// [`evnet::EvServer`]; only the options differ.
+macro_rules! evnet_in_mode {
+    ($(#[$doc:meta])* $ty:ident, $mode:ident, $name:literal) => {
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $ty(pub evnet::EvServer);
 
-impl Server for InlineEvServer {
-    type Options = evnet::EvOptions;
-    fn bind_with<A: std::net::ToSocketAddrs, H: Handler>(
-        addr: A,
-        handler: H,
-        params: ServerParams,
-        options: evnet::EvOptions,
-    ) -> net::Result<Self> {
-        let options = options.dispatch(evnet::Dispatch::Inline);
-        evnet::EvServer::bind_with(addr, handler, params, options).map(InlineEvServer)
-    }
-    fn from_listener_with<H: Handler>(
-        listener: std::net::TcpListener,
-        handler: H,
-        params: ServerParams,
-        options: evnet::EvOptions,
-    ) -> net::Result<Self> {
-        let options = options.dispatch(evnet::Dispatch::Inline);
-        evnet::EvServer::from_listener_with(listener, handler, params, options).map(InlineEvServer)
-    }
-    fn start(&mut self) -> net::Result<()> {
-        self.0.start()
-    }
-    fn local_addr(&self) -> SocketAddr {
-        self.0.local_addr()
-    }
-    fn stats(&self) -> Stats {
-        self.0.stats()
-    }
-    fn handle(&self) -> net::ServerHandle {
-        self.0.handle()
-    }
-    fn shutdown(&mut self, deadline: Duration) -> net::Result<Stats> {
-        self.0.shutdown(deadline)
-    }
+        impl Server for $ty {
+            type Options = evnet::EvOptions;
+            fn bind_with<A: std::net::ToSocketAddrs, H: Handler>(
+                addr: A,
+                handler: H,
+                params: ServerParams,
+                options: evnet::EvOptions,
+            ) -> net::Result<Self> {
+                let options = options.dispatch(evnet::Dispatch::$mode);
+                evnet::EvServer::bind_with(addr, handler, params, options).map($ty)
+            }
+            fn from_listener_with<H: Handler>(
+                listener: std::net::TcpListener,
+                handler: H,
+                params: ServerParams,
+                options: evnet::EvOptions,
+            ) -> net::Result<Self> {
+                let options = options.dispatch(evnet::Dispatch::$mode);
+                evnet::EvServer::from_listener_with(listener, handler, params, options).map($ty)
+            }
+            fn start(&mut self) -> net::Result<()> {
+                self.0.start()
+            }
+            fn local_addr(&self) -> SocketAddr {
+                self.0.local_addr()
+            }
+            fn stats(&self) -> Stats {
+                self.0.stats()
+            }
+            fn handle(&self) -> net::ServerHandle {
+                self.0.handle()
+            }
+            fn shutdown(&mut self, deadline: Duration) -> net::Result<Stats> {
+                self.0.shutdown(deadline)
+            }
+        }
+
+        impl TestServer for $ty {
+            const NAME: &'static str = $name;
+            const EVENTED: bool = true;
+            fn options(loops: usize, workers: usize) -> evnet::EvOptions {
+                evnet::EvOptions::default()
+                    .loops(loops)
+                    .workers(workers)
+                    .dispatch(evnet::Dispatch::$mode)
+            }
+            fn with_budgets(
+                options: evnet::EvOptions,
+                input: usize,
+                output: usize,
+            ) -> evnet::EvOptions {
+                options.input_budget(input).output_budget(output)
+            }
+        }
+    };
 }
 
-impl TestServer for InlineEvServer {
-    const NAME: &'static str = "evnet-inline";
-    const EVENTED: bool = true;
-    fn options(loops: usize, _workers: usize) -> evnet::EvOptions {
-        evnet::EvOptions::default()
-            .loops(loops)
-            .dispatch(evnet::Dispatch::Inline)
-    }
-    fn with_budgets(options: evnet::EvOptions, input: usize, output: usize) -> evnet::EvOptions {
-        options.input_budget(input).output_budget(output)
-    }
-}
+evnet_in_mode!(
+    /// The evented server in [`evnet::Dispatch::Inline`] mode (requests served on the
+    /// loop's thread, no workers), for [`server_tests_every_mode!`].
+    InlineEvServer,
+    Inline,
+    "evnet-inline"
+);
+
+evnet_in_mode!(
+    /// The evented server in [`evnet::Dispatch::Workers`] mode (every request handed to a
+    /// worker); `evnet::EvServer` itself runs the default, adaptive dispatch.
+    WorkersEvServer,
+    Workers,
+    "evnet-workers"
+);
 
 /// Instantiate generic tests `fn name<S: TestServer>()` once per server type, as
-/// `net_server::name` and `evnet_server::name`.
+/// `net_server::name`, `evnet_server::name` (the default, adaptive dispatch) and
+/// `evnet_workers_server::name` ([`WorkersEvServer`]).
 #[macro_export]
 macro_rules! server_tests {
     ($($name:ident),* $(,)?) => {
@@ -113,6 +139,9 @@ macro_rules! server_tests {
         }
         mod evnet_server {
             $( #[test] fn $name() { super::$name::<evnet::EvServer>() } )*
+        }
+        mod evnet_workers_server {
+            $( #[test] fn $name() { super::$name::<$crate::WorkersEvServer>() } )*
         }
     };
 }

@@ -43,6 +43,12 @@ struct Cli {
     #[arg(long)]
     require_host: bool,
 
+    /// Do not mark `/work` requests as blocking (`Frame::Blocking`): on evnet's adaptive
+    /// dispatch they are then served on the loop's thread until they block long enough
+    /// for another thread to take the loop over.
+    #[arg(long)]
+    no_blocking_hint: bool,
+
     #[command(flatten)]
     server: ServerArgs,
 }
@@ -51,6 +57,7 @@ fn main() -> ExitCode {
     let args = Cli::parse();
     let handler = HttpHandler::new()
         .require_host(args.require_host)
+        .blocking_hint(!args.no_blocking_hint)
         .max_head_bytes(args.max_head_bytes)
         .max_body_bytes(u64::try_from(args.max_body_bytes).unwrap_or(u64::MAX));
     cli::run(handler, &args.addr, "http", &args.server)

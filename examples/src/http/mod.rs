@@ -96,17 +96,44 @@ const STACK_RESPONSE: usize = 1024;
 /// server.shutdown(Duration::from_secs(1))?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct HttpHandler {
     limits: Limits,
     require_host: bool,
+    blocking_hint: bool,
+}
+
+impl Default for HttpHandler {
+    fn default() -> Self {
+        HttpHandler {
+            limits: Limits::default(),
+            require_host: false,
+            blocking_hint: true,
+        }
+    }
 }
 
 impl HttpHandler {
     /// A handler with the default [`Limits`] (8 KiB head, 1 MiB body, 100 fields) that
-    /// accepts a missing `Host`.
+    /// accepts a missing `Host` and marks `/work` requests as blocking.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Frame `GET /work?ms=N` with N > 0 as [`Frame::Blocking`] (on by default), so an
+    /// evented server with adaptive dispatch serves it on a worker at once instead of
+    /// on its event loop's thread (which another thread would take over once the
+    /// request had blocked for the takeover threshold). Off, `/work` is framed like any
+    /// request: the way to see what an unmarked blocking handler costs.
+    ///
+    /// ```
+    /// let h = examples::http::HttpHandler::new().blocking_hint(false);
+    /// # let _ = h;
+    /// ```
+    #[must_use]
+    pub fn blocking_hint(mut self, on: bool) -> Self {
+        self.blocking_hint = on;
+        self
     }
 
     /// Most bytes of a request head (and of a chunked body's trailers); beyond: 431.
@@ -321,7 +348,10 @@ impl Handler for HttpHandler {
     /// Resumes where the last call stopped and keeps the parsed head in the session for
     /// `serve` (see [`HttpSession`]).
     fn frame(&self, session: &mut HttpSession, buffered: &[u8]) -> Frame {
-        session.frame(buffered, &self.limits, self.require_host)
+        match session.frame(buffered, &self.limits, self.require_host) {
+            Frame::Complete(len) if self.blocking_hint && session.blocks() => Frame::Blocking(len),
+            frame => frame,
+        }
     }
 }
 
@@ -396,6 +426,11 @@ struct Request {
 }
 
 impl Request {
+    /// Serving it blocks: `/work` with a delay.
+    fn blocks(&self) -> bool {
+        matches!(self.route, Route::Work { ms } if ms > 0)
+    }
+
     fn new(head: &Head<'_>) -> Request {
         let method = head.method();
         let get_like = |content_type, body| match method {
@@ -565,6 +600,17 @@ mod tests {
         let chunked =
             b"POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
         assert_eq!(frame(chunked), Frame::Complete(chunked.len()));
+    }
+
+    #[test]
+    fn work_with_a_delay_is_framed_blocking_unless_the_hint_is_off() {
+        let work = b"GET /work?ms=10 HTTP/1.1\r\n\r\n";
+        assert_eq!(frame(work), Frame::Blocking(work.len()));
+        let no_delay = b"GET /work?ms=0 HTTP/1.1\r\n\r\n";
+        assert_eq!(frame(no_delay), Frame::Complete(no_delay.len()));
+        let unhinted = HttpHandler::new().blocking_hint(false);
+        let framed = unhinted.frame(&mut HttpSession::default(), work);
+        assert_eq!(framed, Frame::Complete(work.len()));
     }
 
     #[test]

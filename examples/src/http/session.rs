@@ -89,6 +89,12 @@ impl HttpSession {
         }
     }
 
+    /// The complete request framed last will block when served (see
+    /// [`HttpHandler::blocking_hint`](super::HttpHandler::blocking_hint)).
+    pub(super) fn blocks(&self) -> bool {
+        matches!(&self.state, State::Complete { head, .. } if head.request.blocks())
+    }
+
     /// Frame `buf` (the request at its front, with every byte an earlier call saw).
     pub(super) fn frame(&mut self, buf: &[u8], limits: &Limits, require_host: bool) -> Frame {
         let state = match std::mem::take(&mut self.state) {

@@ -1,0 +1,95 @@
+//! The threads that run event loops.
+//!
+//! A *runner* runs whichever loop it holds: it serves the requests the loop's last
+//! iteration framed for it (adaptive dispatch), then runs the next iteration, and so on
+//! until the loop ends. With [`Dispatch::Adaptive`](crate::Dispatch::Adaptive) it lends
+//! the loop to its [`Seat`] around every handler call, and if the watch took the loop
+//! meanwhile (the handler blocked), the runner sends the served connection back to the
+//! loop's mailbox, as a worker would, and becomes a *spare*: it waits in [`Spares`] to be
+//! given a loop to run. A server starts `loops` runners that each hold a loop and
+//! `spares` runners that wait, and never starts another (see [`crate::takeover`]).
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use net::Handler;
+
+use crate::event_loop::EventLoop;
+use crate::shared::Shared;
+use crate::takeover::{Seat, Spares, Watch};
+use crate::worker::{self, Mailbox, Returned};
+
+/// What every runner of one server shares.
+pub(crate) struct Runners<H: Handler> {
+    pub handler: Arc<H>,
+    pub shared: Arc<Shared>,
+    /// Each loop's mailbox, by loop id.
+    pub mailboxes: Arc<[Arc<Mailbox<H::Session>>]>,
+    /// Each loop's seat, by loop id (adaptive dispatch; unused otherwise).
+    pub seats: Box<[Seat<EventLoop<H>>]>,
+    pub spares: Spares<EventLoop<H>>,
+    pub watch: Watch,
+}
+
+impl<H: Handler> Runners<H> {
+    /// A runner thread's body: run `first` (if any), then whatever loop it is given as a
+    /// spare, until every loop has ended.
+    pub fn run(&self, first: Option<Box<EventLoop<H>>>) {
+        let mut next = first;
+        loop {
+            let lp = match next.take() {
+                Some(lp) => lp,
+                None => match self.spares.wait() {
+                    Some(lp) => lp,
+                    None => return,
+                },
+            };
+            self.drive(lp);
+        }
+    }
+
+    /// Run `lp` until it ends or is taken over.
+    fn drive(&self, mut lp: Box<EventLoop<H>>) {
+        let max_requests = self.shared.params.max_requests_per_connection();
+        let counters = &self.shared.counters;
+        loop {
+            while let Some(mut job) = lp.next_here() {
+                let seat = &self.seats[job.loop_id];
+                let lent = seat.lend(lp);
+                self.watch.lent();
+                let keep = if self.shared.force.load(Relaxed) {
+                    // Past the shutdown deadline: not served any more.
+                    false
+                } else {
+                    worker::serve(&*self.handler, &mut job, counters, max_requests)
+                };
+                match seat.reclaim(lent) {
+                    Some(back) => {
+                        lp = back;
+                        lp.served_here(job, keep);
+                    }
+                    None => {
+                        // Taken over while the handler blocked: the loop runs on another
+                        // thread now; its connection goes back as a worker's would.
+                        self.mailboxes[job.loop_id].post(Returned {
+                            slot: job.slot,
+                            conn: job.conn,
+                            session: job.session,
+                            keep,
+                        });
+                        return;
+                    }
+                }
+            }
+            if !lp.turn() {
+                break;
+            }
+        }
+        lp.finish();
+        if self.shared.loop_exited() == 0 {
+            // The last loop: spares and the watch have nothing left to do.
+            self.spares.close();
+            self.watch.stop();
+        }
+    }
+}
