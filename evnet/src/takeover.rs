@@ -33,10 +33,10 @@
 //! that holds it.
 
 use std::collections::VecDeque;
-use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, SeqCst};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
 use std::time::Duration;
 
-use crate::sync::{AtomicBool, AtomicU64, Condvar, Handoff, Mutex, MutexGuard};
+use crate::sync::{fence, AtomicBool, AtomicU64, Condvar, Handoff, Mutex, MutexGuard};
 
 /// The low bits of a seat's word: what its loop's thread is doing.
 const STATE: u64 = 0b11;
@@ -78,9 +78,9 @@ impl<T> Seat<T> {
         let serial = (self.word.load(Relaxed) >> 2) + 1;
         self.cell.put(held);
         let word = serial << 2 | LENT;
-        // SeqCst: the watch's sleep protocol pairs this store with its flag (see
-        // `Watch::lent`).
-        self.word.store(word, SeqCst);
+        // Release: the loop left in the cell is visible to whoever acquires this word.
+        // (The watch's sleep protocol adds a fence after it: `Watch::lent`.)
+        self.word.store(word, Release);
         Lent(word)
     }
 
@@ -229,7 +229,10 @@ impl Watch {
     /// A loop was just lent (after [`Seat::lend`]): wake the watch if it sleeps. Costs
     /// one load while it is awake.
     pub fn lent(&self) {
-        if self.asleep.load(SeqCst) && self.asleep.swap(false, SeqCst) {
+        // The fence orders the lend's word store before this load (and pairs with the
+        // fence in `sleep`): see there.
+        fence(SeqCst);
+        if self.asleep.load(Relaxed) && self.asleep.swap(false, SeqCst) {
             self.unpark();
         }
     }
@@ -280,10 +283,13 @@ impl Watch {
 
     /// Sleep until a loop is lent (or the watch is stopped), unless one is lent already.
     /// The flag is raised before the seats are checked, and a lend publishes its word
-    /// before it reads the flag (both sequentially consistent): either this check sees
-    /// the lent word, or that lend sees the flag and wakes the watch.
+    /// before it reads the flag, each side with a sequentially consistent fence between
+    /// its store and its load: either this check sees the lent word, or that lend sees
+    /// the flag and wakes the watch (the unpark is remembered if it comes before the
+    /// park).
     pub fn sleep<T>(&self, seats: &[Seat<T>]) {
         self.asleep.store(true, SeqCst);
+        fence(SeqCst);
         let lent = seats.iter().any(|s| s.observe() & STATE == LENT);
         if lent || self.stopped.load(SeqCst) {
             self.asleep.store(false, SeqCst);

@@ -21,6 +21,13 @@ pub trait TestServer: Server {
     const EVENTED: bool;
     /// Options giving `loops` event loops and `workers` workers (ignored by `net`).
     fn options(loops: usize, workers: usize) -> Self::Options;
+    /// The fixed thread count (`Stats::current_threads`) of an evented server started
+    /// with [`options`](TestServer::options)`(loops, workers)`; `net`'s follows its
+    /// connections (0 here).
+    fn fixed_threads(loops: usize, workers: usize) -> usize {
+        let _ = (loops, workers);
+        0
+    }
     /// `options` with per-loop input and output budgets of `input` and `output` bytes
     /// (`net` has no budgets: unchanged).
     fn with_budgets(options: Self::Options, input: usize, output: usize) -> Self::Options {
@@ -40,6 +47,10 @@ impl TestServer for evnet::EvServer {
     const EVENTED: bool = true;
     fn options(loops: usize, workers: usize) -> evnet::EvOptions {
         evnet::EvOptions::default().loops(loops).workers(workers)
+    }
+    /// Adaptive dispatch: loops, one spare per worker, workers.
+    fn fixed_threads(loops: usize, workers: usize) -> usize {
+        loops + 2 * workers
     }
     fn with_budgets(options: evnet::EvOptions, input: usize, output: usize) -> evnet::EvOptions {
         options.input_budget(input).output_budget(output)
@@ -100,6 +111,13 @@ macro_rules! evnet_in_mode {
                     .loops(loops)
                     .workers(workers)
                     .dispatch(evnet::Dispatch::$mode)
+            }
+            fn fixed_threads(loops: usize, workers: usize) -> usize {
+                let options = Self::options(loops, workers);
+                options.loop_count() + options.spare_count() + match options.dispatch_mode() {
+                    evnet::Dispatch::Inline => 0,
+                    _ => workers,
+                }
             }
             fn with_budgets(
                 options: evnet::EvOptions,

@@ -350,7 +350,11 @@ fn evnet_parked_connections_are_cut_at_their_deadline() {
         .write_timeout(LONG)
         .build()
         .unwrap();
-    let options = EvOptions::default().loops(1).workers(1).queue_capacity(1);
+    let options = EvOptions::default()
+        .loops(1)
+        .workers(1)
+        .queue_capacity(1)
+        .dispatch(evnet::Dispatch::Workers);
     let mut server = start_ev(gate.clone(), params, options);
     let running = fd_count();
     let addr = server.local_addr();

@@ -119,13 +119,15 @@ impl Handler for Gated {
     }
 }
 
-/// A gated server with one loop, one worker and `queue` slots of worker queue, saturated:
+/// A gated server with one loop, one worker and `queue` slots of worker queue (workers
+/// dispatch: every request goes to the queue), saturated:
 /// client A's `slow` request holds the worker and client B's waits in the queue.
 fn saturated(queue: usize) -> (EvServer, Probes, OpenOnDrop, Client, Client) {
     let options = EvOptions::default()
         .loops(1)
         .workers(1)
-        .queue_capacity(queue);
+        .queue_capacity(queue)
+        .dispatch(Dispatch::Workers);
     let (server, probes, release) = start_gated(options);
     let addr = server.local_addr();
     let mut a = Client::connect(addr);
@@ -201,13 +203,15 @@ fn idle_keepalive_connections_cost_no_threads() {
         assert_eq!(c.line(), format!("second {i}\n"), "connection {i}");
     }
 
-    // All 2,000 are open now.
+    // All 2,000 are open now. Adaptive dispatch (the default) keeps one spare per worker
+    // and a watch thread.
+    const SPARES: usize = WORKERS;
     let threads = thread_count(pid);
     assert!(
-        threads <= LOOPS + WORKERS + 1,
+        threads <= LOOPS + SPARES + WORKERS + 2,
         "ev_child runs {threads} threads while holding {CONNS} connections; \
-         want at most loops + workers + main = {}",
-        LOOPS + WORKERS + 1
+         want at most loops + spares + workers + watch + main = {}",
+        LOOPS + SPARES + WORKERS + 2
     );
     let fds = fd_count(pid);
     assert!(
@@ -220,7 +224,11 @@ fn idle_keepalive_connections_cost_no_threads() {
         live[0], CONNS as u64,
         "current_connections while all are open"
     );
-    assert_eq!(live[3], (LOOPS + WORKERS) as u64, "current_threads");
+    assert_eq!(
+        live[3],
+        (LOOPS + SPARES + WORKERS) as u64,
+        "current_threads"
+    );
 
     drop(clients);
     child.command("quit");
@@ -741,7 +749,11 @@ fn request_completed_while_the_queue_is_full_is_served() {
 /// (the worker hands them back to be closed), so shutdown is not delayed by the backlog.
 #[test]
 fn requests_queued_past_the_shutdown_deadline_are_not_served() {
-    let options = EvOptions::default().loops(1).workers(1).queue_capacity(4);
+    let options = EvOptions::default()
+        .loops(1)
+        .workers(1)
+        .queue_capacity(4)
+        .dispatch(Dispatch::Workers);
     let (mut server, probes, release) = start_gated(options);
     let addr = server.local_addr();
     let mut a = Client::connect(addr);

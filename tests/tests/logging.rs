@@ -36,9 +36,10 @@ fn install() {
     });
 }
 
-/// True when the crate `krate` (`net` or `evnet`) logged a record at `level` containing
-/// `needle`.
-fn logged(krate: &str, level: Level, needle: &str) -> bool {
+/// True when the crate of server `name` (`net`, or `evnet` for `evnet` in any mode such
+/// as `evnet-workers`) logged a record at `level` containing `needle`.
+fn logged(name: &str, level: Level, needle: &str) -> bool {
+    let krate = name.split('-').next().unwrap_or(name);
     let prefix = format!("{krate}::");
     RECORDS
         .lock()

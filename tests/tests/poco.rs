@@ -29,10 +29,10 @@ use tests::{await_counts, await_stats, counts, start_with, stop, Client, Echo, T
 const LOOPS: usize = 2;
 const WORKERS: usize = 2;
 
-/// The `current_threads` expected: `net_threads` for `net`, loops + workers when evented.
+/// The `current_threads` expected: `net_threads` for `net`, the fixed count when evented.
 fn threads<S: TestServer>(net_threads: usize) -> usize {
     if S::EVENTED {
-        LOOPS + WORKERS
+        S::fixed_threads(LOOPS, WORKERS)
     } else {
         net_threads
     }
@@ -161,7 +161,11 @@ fn multi_connections<S: TestServer>() {
 fn thread_capacity<S: TestServer>() {
     let params = ServerParams::builder().max_threads(64).build().unwrap();
     let mut server = start_echo::<S>(params);
-    let want = if S::EVENTED { LOOPS + WORKERS } else { 64 };
+    let want = if S::EVENTED {
+        S::fixed_threads(LOOPS, WORKERS)
+    } else {
+        64
+    };
     assert_eq!(server.stats().max_threads, want, "{}", S::NAME);
     stop(&mut server);
 }
