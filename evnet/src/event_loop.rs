@@ -104,6 +104,10 @@ impl<S> Serving<S> {
         matches!(self, Serving::Inline)
     }
 
+    fn adaptive(&self) -> bool {
+        matches!(self, Serving::Adaptive(_))
+    }
+
     /// Every request goes to a worker (a full queue then holds new requests unread).
     fn workers_only(&self) -> bool {
         matches!(self, Serving::Workers(_))
@@ -183,6 +187,9 @@ pub(crate) struct EventLoop<H: Handler> {
     /// Adaptive dispatch: requests the thread running the loop serves after the
     /// iteration ([`EventLoop::next_here`]).
     here: VecDeque<Job<H::Session>>,
+    /// Adaptive dispatch: connections the iteration found readable, read and framed
+    /// by [`EventLoop::next_here`] one at a time.
+    ready: VecDeque<SlotId>,
     mailbox: Arc<Mailbox<H::Session>>,
     slab: Slab<H::Session>,
     clock: Clock,
@@ -224,6 +231,7 @@ impl<H: Handler> EventLoop<H> {
             handler: setup.handler,
             outbox: Vec::new(),
             here: VecDeque::new(),
+            ready: VecDeque::new(),
             serving: setup.serving,
             mailbox,
             slab: Slab::new(capacity),
@@ -279,9 +287,23 @@ impl<H: Handler> EventLoop<H> {
     }
 
     /// Adaptive dispatch: the next request this thread should serve itself, with its
-    /// connection and session (its slot stays busy meanwhile).
+    /// connection and session (its slot stays busy meanwhile). Connections the iteration
+    /// found readable are read and framed here, one at a time, so that a request is
+    /// served before the next connection's bytes are read: one buffer is lent at a time
+    /// (the iteration could find thousands ready) and a request's bytes are still in
+    /// cache when it is served.
     pub fn next_here(&mut self) -> Option<Job<H::Session>> {
-        self.here.pop_front()
+        loop {
+            if let Some(job) = self.here.pop_front() {
+                return Some(job);
+            }
+            let id = self.ready.pop_front()?;
+            // Closed (or parked, or reused) since the iteration saw it ready.
+            if matches!(self.slab.phase(id), Phase::Idle | Phase::Reading) {
+                self.on_readable(id);
+                self.settle(false);
+            }
+        }
     }
 
     /// A request from [`next_here`](EventLoop::next_here) was served (`keep`: keep the
@@ -312,6 +334,11 @@ impl<H: Handler> LoopEvents for EventLoop<H> {
         } else {
             let id = SlotId::new(token);
             match self.slab.phase(id) {
+                // Adaptive: read, frame and serve after the iteration, one connection at
+                // a time (one buffer lent at a time, however many are ready).
+                Phase::Idle | Phase::Reading if readable && self.serving.adaptive() => {
+                    self.ready.push_back(id)
+                }
                 Phase::Idle | Phase::Reading if readable => self.on_readable(id),
                 Phase::Writing if writable => self.on_writable(id),
                 Phase::Handshaking => {

@@ -211,7 +211,8 @@ impl EvOptions {
     pub fn loop_count(&self) -> usize {
         self.loops.unwrap_or(match self.dispatch {
             Dispatch::Workers => self.cores.div_ceil(2),
-            Dispatch::Inline | Dispatch::Adaptive => self.cores,
+            Dispatch::Inline => self.cores,
+            Dispatch::Adaptive => self.cores.div_ceil(2),
         })
     }
 

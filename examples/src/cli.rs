@@ -246,6 +246,23 @@ pub struct ServerArgs {
     )]
     pub dispatch: Dispatch,
 
+    /// Adaptive dispatch: how long a request may stay in its handler on a loop's thread
+    /// before a spare thread takes the loop over: `1ms`, `500us`, … (evnet).
+    #[cfg(feature = "evented")]
+    #[arg(
+        long,
+        value_name = "DURATION",
+        value_parser = parse_duration,
+        default_value = format_duration(evnet::DEFAULT_TAKEOVER_AFTER)
+    )]
+    pub takeover_after: Duration,
+
+    /// Adaptive dispatch: spare threads that take over loops whose handler blocks (evnet;
+    /// the default is one per worker).
+    #[cfg(feature = "evented")]
+    #[arg(long, value_name = "N")]
+    pub spares: Option<usize>,
+
     /// How long a graceful shutdown lets requests in flight finish: `5s`, … (`--shutdown-ms
     /// N` takes milliseconds).
     #[arg(
@@ -286,6 +303,8 @@ pub struct ServerArgs {
 #[cfg(feature = "evented")]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Dispatch {
+    /// On the loop's thread; a loop whose handler blocks is taken over by a spare thread.
+    Adaptive,
     /// On the worker pool: handlers may block.
     Workers,
     /// On the event loop thread itself (only for handlers that never block).
@@ -296,6 +315,7 @@ pub enum Dispatch {
 impl From<Dispatch> for evnet::Dispatch {
     fn from(d: Dispatch) -> Self {
         match d {
+            Dispatch::Adaptive => evnet::Dispatch::Adaptive,
             Dispatch::Workers => evnet::Dispatch::Workers,
             Dispatch::Inline => evnet::Dispatch::Inline,
         }
@@ -307,9 +327,10 @@ impl From<evnet::Dispatch> for Dispatch {
     fn from(d: evnet::Dispatch) -> Self {
         match d {
             evnet::Dispatch::Inline => Dispatch::Inline,
+            evnet::Dispatch::Workers => Dispatch::Workers,
             // `evnet::Dispatch` is non-exhaustive; a new mode maps to the default here
             // until the CLI learns it.
-            _ => Dispatch::Workers,
+            _ => Dispatch::Adaptive,
         }
     }
 }
@@ -374,8 +395,13 @@ impl ServerArgs {
         let options = evnet::EvOptions::default()
             .workers(self.workers)
             .dispatch(self.dispatch.into())
+            .takeover_after(self.takeover_after)
             .input_budget(self.input_budget)
             .output_budget(self.output_budget);
+        let options = match self.spares {
+            Some(n) => options.spares(n),
+            None => options,
+        };
         match self.loops {
             Some(n) => options.loops(n),
             None => options,
@@ -451,7 +477,8 @@ pub fn parse_listening_line(line: &str) -> Option<SocketAddr> {
 pub fn stats_line(s: &Stats) -> String {
     format!(
         "stats: connections={} max_concurrent={} refused={} requests={} timed_out={} \
-         handler_panics={} threads={}/{} tls_handshake_failures={} shed={}",
+         handler_panics={} threads={}/{} tls_handshake_failures={} shed={} takeovers={} \
+         stalls={}",
         s.total_connections,
         s.max_concurrent_connections,
         s.refused_connections,
@@ -462,6 +489,8 @@ pub fn stats_line(s: &Stats) -> String {
         s.max_threads,
         s.tls_handshake_failures,
         s.shed_connections,
+        s.loop_takeovers,
+        s.loop_stalls,
     )
 }
 
@@ -714,8 +743,9 @@ pub fn parse_bytes(text: &str) -> Result<usize, String> {
 fn loops_help() -> String {
     let options = evnet::EvOptions::default();
     format!(
-        "Event loops (evnet) [default: {} with workers, {} inline]",
+        "Event loops (evnet) [default: {} adaptive, {} with workers, {} inline]",
         options.loop_count(),
+        options.clone().dispatch(evnet::Dispatch::Workers).loop_count(),
         options.dispatch(evnet::Dispatch::Inline).loop_count()
     )
 }

@@ -226,16 +226,22 @@ impl Load {
     }
 }
 
-const HTTP_SERVERS: [ServerId; 6] = [
+const HTTP_SERVERS: [ServerId; 7] = [
     ServerId::EpollFloor,
     ServerId::Tokio,
     ServerId::Hyper,
     ServerId::Net,
     ServerId::Evnet,
+    ServerId::EvnetWorkers,
     ServerId::EvnetInline,
 ];
 
-const OURS: [ServerId; 3] = [ServerId::Net, ServerId::Evnet, ServerId::EvnetInline];
+const OURS: [ServerId; 4] = [
+    ServerId::Net,
+    ServerId::Evnet,
+    ServerId::EvnetWorkers,
+    ServerId::EvnetInline,
+];
 
 /// The HTTP servers beside clients that hold connections: no epoll floor (it has no
 /// timeouts), and net also with its default pool of 64 threads.
@@ -250,20 +256,23 @@ fn holding_servers() -> Vec<ServerId> {
 }
 
 /// The servers of the attack group: ours, and net with its default pool of 64 threads.
-const ATTACKED: [ServerId; 4] = [
+const ATTACKED: [ServerId; 5] = [
     ServerId::Net,
     ServerId::NetDefaultPool,
     ServerId::Evnet,
+    ServerId::EvnetWorkers,
     ServerId::EvnetInline,
 ];
 
 /// The servers of `mixed` and its baseline: the references, whose `/work` blocks a
-/// runtime thread, and those of `blocking`.
-const MIXED_SERVERS: [ServerId; 6] = [
+/// runtime thread, those of `blocking`, and evnet's default without the blocking hint.
+const MIXED_SERVERS: [ServerId; 8] = [
     ServerId::Tokio,
     ServerId::Hyper,
     ServerId::Net,
     ServerId::Evnet,
+    ServerId::EvnetUnhinted,
+    ServerId::EvnetWorkers,
     ServerId::EvnetInline,
     ServerId::Evnet64Workers,
 ];
@@ -329,6 +338,7 @@ impl Scenario {
                     ServerId::Hyper,
                     ServerId::Net,
                     ServerId::Evnet,
+                    ServerId::EvnetWorkers,
                     ServerId::EvnetInline,
                 ],
                 load: Load {
@@ -398,6 +408,7 @@ impl Scenario {
                 servers: vec![
                     ServerId::Net,
                     ServerId::Evnet,
+                    ServerId::EvnetWorkers,
                     ServerId::EvnetInline,
                     ServerId::Evnet64Workers,
                 ],
@@ -427,9 +438,12 @@ impl Scenario {
                         req/s, p99 and × alone are the quick clients'; slow req/s and slow \
                         p99 the blocking clients', measured apart over the same time. A \
                         thread per connection (net) keeps the quick ones apart; evnet's \
-                        workers (one per core; 64 in evnet-64w) and its loops (inline) \
-                        are held by the sleeps; tokio and hyper sleep on their runtime \
-                        threads, as an async handler calling std::thread::sleep does.",
+                        default sends the marked /work requests to its workers and serves \
+                        the quick ones on its loops (evnet-nohint: unmarked, each sleep \
+                        costs a takeover of its loop); its workers mode (one per core; \
+                        64 in evnet-64w) and its loops (inline) are held by the sleeps; \
+                        tokio and hyper sleep on their runtime threads, as an async \
+                        handler calling std::thread::sleep does.",
                 app: App::Http,
                 servers: MIXED_SERVERS.to_vec(),
                 load: Load {

@@ -27,12 +27,19 @@ pub enum ServerId {
     Net,
     /// `net::TcpServer` with its default pool: 64 threads, 64 queued connections.
     NetDefaultPool,
-    /// `evnet::EvServer` with its defaults: loops and one worker per core.
+    /// `evnet::EvServer` with its defaults: adaptive dispatch (requests served on the
+    /// loops' threads, loops taken over when a handler blocks), one loop, one worker and
+    /// one spare per core.
     Evnet,
+    /// `evnet` handing every request to its workers (`--dispatch workers`).
+    EvnetWorkers,
     /// `evnet` serving requests on its loops (`--dispatch inline`).
     EvnetInline,
-    /// `evnet` with 64 workers, for handlers that block.
+    /// `evnet` with 64 workers, every request on a worker, for handlers that block.
     Evnet64Workers,
+    /// `evnet`'s default with the `http` example's blocking hint off
+    /// (`--no-blocking-hint`): `/work` is served on the loop's thread until taken over.
+    EvnetUnhinted,
     /// A raw epoll server in C (`scripts/epoll_floor.c`): the least work an HTTP answer
     /// can cost, the floor.
     EpollFloor,
@@ -68,7 +75,7 @@ impl App {
 
 impl ServerId {
     /// Every server, in the order rows are shown.
-    pub const ALL: [ServerId; 9] = [
+    pub const ALL: [ServerId; 11] = [
         ServerId::EpollFloor,
         ServerId::Tokio,
         ServerId::Hyper,
@@ -76,8 +83,10 @@ impl ServerId {
         ServerId::Net,
         ServerId::NetDefaultPool,
         ServerId::Evnet,
+        ServerId::EvnetWorkers,
         ServerId::EvnetInline,
         ServerId::Evnet64Workers,
+        ServerId::EvnetUnhinted,
     ];
 
     /// The name in tables, the chart and `--servers`.
@@ -92,8 +101,10 @@ impl ServerId {
             ServerId::Net => "net",
             ServerId::NetDefaultPool => "net-64t",
             ServerId::Evnet => "evnet",
+            ServerId::EvnetWorkers => "evnet-workers",
             ServerId::EvnetInline => "evnet-inline",
             ServerId::Evnet64Workers => "evnet-64w",
+            ServerId::EvnetUnhinted => "evnet-nohint",
             ServerId::EpollFloor => "epoll-floor",
             ServerId::Tokio => "tokio",
             ServerId::Hyper => "hyper",
@@ -109,8 +120,10 @@ impl ServerId {
             ServerId::Net
                 | ServerId::NetDefaultPool
                 | ServerId::Evnet
+                | ServerId::EvnetWorkers
                 | ServerId::EvnetInline
                 | ServerId::Evnet64Workers
+                | ServerId::EvnetUnhinted
         )
     }
 
@@ -168,8 +181,17 @@ impl ServerId {
             }
             ServerId::NetDefaultPool => ours("net", &[]),
             ServerId::Evnet => ours("evnet", &[]),
+            ServerId::EvnetWorkers => ours("evnet", &["--dispatch", "workers"]),
             ServerId::EvnetInline => ours("evnet", &["--dispatch", "inline"]),
-            ServerId::Evnet64Workers => ours("evnet", &["--workers", "64"]),
+            ServerId::Evnet64Workers => {
+                ours("evnet", &["--dispatch", "workers", "--workers", "64"])
+            }
+            ServerId::EvnetUnhinted => {
+                if app != App::Http {
+                    return Err("the blocking hint is the http example's".to_owned());
+                }
+                ours("evnet", &["--no-blocking-hint"])
+            }
             ServerId::EpollFloor | ServerId::Tokio | ServerId::Hyper => {
                 let what = match self {
                     ServerId::EpollFloor => "the epoll floor",
