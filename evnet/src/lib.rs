@@ -1,11 +1,14 @@
 //! # evnet: the event-driven server behind the same handler API as `net`
 //!
 //! [`EvServer`] runs `loops` libev event loops (each with its own `SO_REUSEPORT`
-//! listener) that watch every open connection, and a fixed pool of `workers` threads that
-//! serve *requests*, not connections. Long keep-alive connections cost a slot (memory), not
-//! a thread. It implements [`Server`], takes the same [`ServerParams`], reports the same
-//! [`Stats`] and runs the same [`Handler`]s as `net::TcpServer`: switching a program from
-//! one to the other changes a type alias.
+//! listener) that watch every open connection, and a fixed set of threads that serve
+//! *requests*, not connections. Long keep-alive connections cost a slot (memory), not
+//! a thread. By default ([`Dispatch::Adaptive`]) a request is served on the thread that
+//! runs its loop, with no hand-off; a handler that blocks has its loop taken over by a
+//! spare thread after [`EvOptions::takeover_after`], and a request framed
+//! [`Frame::Blocking`] goes straight to the worker pool. It implements [`Server`], takes
+//! the same [`ServerParams`], reports the same [`Stats`] and runs the same [`Handler`]s
+//! as `net::TcpServer`: switching a program from one to the other changes a type alias.
 //!
 //! The connection API is re-exported from `net`, so users import one crate.
 //!

@@ -32,8 +32,8 @@ pub enum Dispatch {
     Inline,
 }
 
-/// Event loops, workers and dispatch mode for [`EvServer`](crate::EvServer); everything
-/// else comes from [`ServerParams`](net::ServerParams).
+/// Event loops, workers, spares and dispatch mode for [`EvServer`](crate::EvServer);
+/// everything else comes from [`ServerParams`](net::ServerParams).
 ///
 /// ```
 /// let options = evnet::EvOptions::default().loops(2).workers(4);
@@ -41,13 +41,17 @@ pub enum Dispatch {
 /// assert_eq!(options.worker_count(), 4);
 /// ```
 ///
-/// **Defaults** (measured on 2 cores, see `docs/PERFORMANCE.md`): one worker per core;
-/// with workers, one loop per two cores (rounded up), since a loop that hands requests
-/// over has less to do than a worker and every extra thread on a busy machine costs
-/// context switches (on 2 cores, 1 loop + 2 workers served 1.05× the requests of 2 + 2 at
-/// 50 connections and 1.28× at 2,000, with 17-26% less CPU per request, but 0.79× at 8
-/// connections); with [`Dispatch::Inline`], one loop per core, since the loops do all
-/// the work.
+/// **Defaults** (measured on 2 cores shared with the load generator, see
+/// `docs/PERFORMANCE.md`): adaptive dispatch, one worker and one spare per core, and one
+/// loop per two cores (rounded up) with adaptive or workers dispatch, one per core inline.
+/// A loop's thread does most of the work with adaptive dispatch, yet one loop on 2 cores
+/// served more than two (1.03× tokio's requests at 50 connections with p99 0.58 ms,
+/// against 0.74× with p99 1.06 ms; 1.02× redis-server's at RESP pipeline 1 against
+/// 0.90×): with the client on the same cores, a second loop's thread is descheduled
+/// behind it and its connections wait a scheduler slice. On a machine whose clients are
+/// elsewhere, give it one loop per core (`loops`). With workers dispatch a loop that
+/// hands requests over has less to do than a worker (1 loop + 2 workers served 1.05×
+/// the requests of 2 + 2 at 50 connections and 1.28× at 2,000).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
 pub struct EvOptions {
@@ -97,15 +101,17 @@ impl EvOptions {
     /// `max_connections` is split evenly across the loops, and the kernel spreads new
     /// connections over their listeners by a hash of the addresses, so one loop can fill up
     /// (and refuse newcomers) while another still has room: leave some headroom.
-    /// Default: one per two cores (rounded up) with [`Dispatch::Workers`], one per core
-    /// with [`Dispatch::Inline`].
+    /// Default: one per two cores (rounded up) with [`Dispatch::Adaptive`] and
+    /// [`Dispatch::Workers`], one per core with [`Dispatch::Inline`].
     pub fn loops(mut self, n: usize) -> Self {
         self.loops = Some(n);
         self
     }
 
-    /// Number of worker threads (at least 1 with [`Dispatch::Workers`]; unused with
-    /// [`Dispatch::Inline`]).
+    /// Number of worker threads (at least 1 with [`Dispatch::Adaptive`] and
+    /// [`Dispatch::Workers`]; unused with [`Dispatch::Inline`]). With adaptive dispatch
+    /// they serve the requests framed [`Frame::Blocking`](net::Frame::Blocking) and
+    /// those larger than `max_request_buffer`.
     pub fn workers(mut self, n: usize) -> Self {
         self.workers = n;
         self

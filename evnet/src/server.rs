@@ -24,16 +24,21 @@ use crate::worker::{run_worker, Mailbox};
 const DROP_DEADLINE: Duration = Duration::from_secs(1);
 
 /// The evented server: `loops` libev event loops (one `SO_REUSEPORT` listener each) watch
-/// every connection; a fixed pool of `workers` threads serves *requests*.
+/// every connection; a fixed set of threads serves *requests*.
 ///
 /// An idle keep-alive connection costs a slot in its loop (a few hundred bytes), not a
 /// thread and not a buffer. When a connection becomes readable its loop reads the bytes,
 /// asks [`Handler::frame`] whether a whole request is there (a slow client's partial
 /// request stays in the loop, bounded by `max_request_buffer` and `read_timeout`), and
-/// hands the connection to a worker, which serves one request and hands it back.
+/// serves it where the [`Dispatch`](crate::Dispatch) mode says: by default on the thread
+/// running the loop, which another thread takes over if the handler blocks (see
+/// [`EvOptions::takeover_after`](crate::EvOptions::takeover_after)); requests framed
+/// [`Frame::Blocking`](net::Frame::Blocking) on a worker, which serves one request and
+/// hands the connection back.
 ///
-/// Statistics keep Poco's meaning per connection; `current_threads` is loops + workers,
-/// and `queued_connections` counts requests waiting for a worker.
+/// Statistics keep Poco's meaning per connection; `current_threads` is loops + spares +
+/// workers (the fixed threads; adaptive dispatch adds one watch thread besides), and
+/// `queued_connections` counts requests waiting for a worker.
 ///
 /// **TLS** (feature `tls`, parameters built with `ServerParamsBuilder::tls`): the loops run
 /// every handshake and decrypt every record with rustls, so [`Handler::frame`] and

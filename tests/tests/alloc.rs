@@ -91,7 +91,7 @@ fn allocations_per_request(dispatch: Dispatch) -> f64 {
 
 #[test]
 fn evnet_hot_path_allocates_nothing_per_request() {
-    for dispatch in [Dispatch::Workers, Dispatch::Inline] {
+    for dispatch in [Dispatch::Adaptive, Dispatch::Workers, Dispatch::Inline] {
         let per_request = allocations_per_request(dispatch);
         eprintln!("{dispatch:?}: {per_request} allocations per request");
         // Zero in steady state; allow a handful in all (a late-growing queue, say), which
