@@ -13,6 +13,8 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 cargo clippy -p examples --all-targets -- -D warnings
 # The libraries without their optional features (`log` off: its macros must vanish cleanly).
 cargo clippy -p net -p evnet --all-targets -- -D warnings
+# The cross-thread protocols under loom (adaptive dispatch's takeover, the queue's wake-ups).
+scripts/loom.sh
 # The three library crates package (versioned path dependencies, metadata, build script).
 cargo package -p net -p evnet-sys -p evnet --no-verify --allow-dirty --quiet
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --quiet

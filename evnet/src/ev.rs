@@ -246,7 +246,11 @@ impl Drop for Reactor {
             // SAFETY: stopping a valid watcher on its live loop.
             unsafe { sys::ev_prepare_stop(lp, prepare.get()) }
         }
-        let mut target = self.wake_shared.target.lock().unwrap_or_else(|e| e.into_inner());
+        let mut target = self
+            .wake_shared
+            .target
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         *target = None;
         // SAFETY: no Waker can reach the watcher any more (cleared under the lock);
         // stopping a valid watcher on its live loop. The loop itself is destroyed after

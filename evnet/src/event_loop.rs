@@ -406,7 +406,8 @@ impl<H: Handler> EventLoop<H> {
             self.retry_parked();
         }
         if let Some(at) = self.timeouts.rearm(&self.slab, timer_fired) {
-            self.ev.start_timer(Tick::Sweep.token(), at - self.clock.now());
+            self.ev
+                .start_timer(Tick::Sweep.token(), at - self.clock.now());
         }
         self.pressure.publish(&self.shared.gauges[self.id]);
         if self.stage >= Stage::Draining && self.slab.in_use() == 0 {
@@ -431,7 +432,8 @@ impl<H: Handler> EventLoop<H> {
         if batch == Batch::BackOff {
             // Out of descriptors or memory: pause this listener, do not spin.
             self.ev.unwatch(self.listen_token);
-            self.ev.start_timer(Tick::AcceptResume.token(), ACCEPT_BACKOFF);
+            self.ev
+                .start_timer(Tick::AcceptResume.token(), ACCEPT_BACKOFF);
         }
     }
 
@@ -525,7 +527,8 @@ impl<H: Handler> EventLoop<H> {
         if self.handshakes.any_due() {
             // From now, not from when the loop woke (the steps just run took time).
             self.ev.now_update();
-            self.ev.start_timer(Tick::Handshakes.token(), self.handshakes.wait());
+            self.ev
+                .start_timer(Tick::Handshakes.token(), self.handshakes.wait());
         }
         self.settle(false);
     }
@@ -1261,7 +1264,9 @@ impl<H: Handler> EventLoop<H> {
     fn close_everything(&mut self) {
         self.stage = Stage::Done;
         self.take_returns();
-        let unserved = std::mem::take(&mut self.outbox).into_iter().map(|(job, _)| job);
+        let unserved = std::mem::take(&mut self.outbox)
+            .into_iter()
+            .map(|(job, _)| job);
         for job in unserved.chain(std::mem::take(&mut self.here)) {
             // Never handed over, or never served here.
             let id = self.take_unsent(job);

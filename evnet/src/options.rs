@@ -279,7 +279,10 @@ impl EvOptions {
             ));
         }
         if self.takeover_after > Duration::from_secs(60) {
-            return Err(Error::invalid_param("takeover_after", "must be at most 60 s"));
+            return Err(Error::invalid_param(
+                "takeover_after",
+                "must be at most 60 s",
+            ));
         }
         Ok(())
     }

@@ -22,8 +22,8 @@
 //! and look for the next before they sleep, so under load a worker rarely sleeps at all;
 //! the wake-ups saved are those of the loops (see [`crate::worker`]).
 
-use std::collections::VecDeque;
 use crate::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::collections::VecDeque;
 
 /// Fresh requests taken for each pipelined one while both kinds wait.
 pub(crate) const FRESH_PER_PIPELINED: u32 = 4;

@@ -14,10 +14,10 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::ev::Waker;
 use crate::event_loop::{EventLoop, LoopSetup, Serving};
-use crate::runner::Runners;
-use crate::takeover::{Seat, Spares, Watch};
 use crate::options::{Dispatch, EvOptions};
+use crate::runner::Runners;
 use crate::shared::Shared;
+use crate::takeover::{Seat, Spares, Watch};
 use crate::worker::{run_worker, Mailbox};
 
 /// Deadline used when a running server is dropped without an explicit shutdown.
@@ -391,7 +391,10 @@ fn start_threads<H: Handler>(
             false => format!("evnet-spare-{}", id - loop_count),
         };
         let r = Arc::clone(&runners);
-        match thread::Builder::new().name(name).spawn(move || r.run(first)) {
+        match thread::Builder::new()
+            .name(name)
+            .spawn(move || r.run(first))
+        {
             Ok(handle) => running.loops.push(handle),
             Err(e) => return give_up(running, loops.collect(), e),
         }

@@ -384,7 +384,10 @@ mod tests {
         assert!(first.active);
         let second = watch.tick(&seats, &spares, &mut seen, &mut stalled);
         assert_eq!(second.takeovers, 1);
-        assert!(seats[1].reclaim(lent).is_none(), "the stuck thread lost the loop");
+        assert!(
+            seats[1].reclaim(lent).is_none(),
+            "the stuck thread lost the loop"
+        );
         assert_eq!(spares.lock().loops.pop_front().as_deref(), Some(&7));
     }
 

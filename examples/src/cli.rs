@@ -745,7 +745,10 @@ fn loops_help() -> String {
     format!(
         "Event loops (evnet) [default: {} adaptive, {} with workers, {} inline]",
         options.loop_count(),
-        options.clone().dispatch(evnet::Dispatch::Workers).loop_count(),
+        options
+            .clone()
+            .dispatch(evnet::Dispatch::Workers)
+            .loop_count(),
         options.dispatch(evnet::Dispatch::Inline).loop_count()
     )
 }

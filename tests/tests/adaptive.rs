@@ -127,7 +127,10 @@ fn start(timeout: Duration, options: EvOptions) -> (EvServer, Arc<Gates>) {
 
 #[test]
 fn the_default_dispatch_is_adaptive() {
-    assert_eq!(EvOptions::default().dispatch_mode(), evnet::Dispatch::Adaptive);
+    assert_eq!(
+        EvOptions::default().dispatch_mode(),
+        evnet::Dispatch::Adaptive
+    );
     assert_eq!(
         EvOptions::default().takeover_threshold(),
         evnet::DEFAULT_TAKEOVER_AFTER
@@ -205,7 +208,10 @@ fn with_every_worker_blocked_marked_requests_queue_in_order_and_the_loop_goes_on
     quick.expect_closed();
     Client::connect(addr).echo("after");
     let stats = stop(&mut server);
-    assert_eq!(stats.loop_takeovers, 0, "marked requests never block a loop");
+    assert_eq!(
+        stats.loop_takeovers, 0,
+        "marked requests never block a loop"
+    );
 }
 
 #[test]

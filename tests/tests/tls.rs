@@ -628,7 +628,10 @@ fn thousand_idle_tls_connections<S: TestServer>() {
     assert_eq!(stats.timed_out, 0, "{stats:?}");
     if S::EVENTED {
         let fixed = S::fixed_threads(1, 2);
-        assert_eq!(stats.current_threads, fixed, "1 loop + 2 workers: {stats:?}");
+        assert_eq!(
+            stats.current_threads, fixed,
+            "1 loop + 2 workers: {stats:?}"
+        );
     }
     for client in &mut clients {
         client.get_mut().conn.send_close_notify();
@@ -754,7 +757,10 @@ fn evnet_a_stalled_handshake_holds_no_worker() {
     assert_eq!(stats.requests, 2, "{stats:?}");
     assert_eq!(stats.tls_handshake_failures, 0, "{stats:?}");
     // 1 loop + 1 worker + 1 spare (adaptive dispatch).
-    assert_eq!(stats.current_threads, 3, "1 loop + 1 worker + 1 spare: {stats:?}");
+    assert_eq!(
+        stats.current_threads, 3,
+        "1 loop + 1 worker + 1 spare: {stats:?}"
+    );
     drop(client);
     drop(stalled);
     // Two sent a part of a handshake and closed: failed handshakes; one sent nothing.
