@@ -199,7 +199,6 @@ pub(crate) struct EventLoop<H: Handler> {
     returned: Vec<Returned<H::Session>>,
     stage: Stage,
     max_buffer: usize,
-    write_timeout: f64,
     wait: WaitFn,
 }
 
@@ -242,7 +241,6 @@ impl<H: Handler> EventLoop<H> {
             returned: Vec::new(),
             stage: Stage::Open,
             max_buffer: params.max_request_buffer(),
-            write_timeout: params.write_timeout().as_secs_f64(),
             wait,
             shared: Arc::clone(&shared),
         });
@@ -979,9 +977,8 @@ impl<H: Handler> EventLoop<H> {
         let now = self.clock.now();
         let conn = self.slab.conn(id);
         let pending = conn.pending_output();
-        let deadline = conn
-            .output_deadline()
-            .map_or(now + self.write_timeout, |d| self.clock.at(d));
+        let set = conn.output_deadline().map(|d| self.clock.at(d));
+        let deadline = self.timeouts.write_deadline(now, set);
         let slot = self.slab.get(id);
         slot.close_after_output = close_after;
         let fd = slot.fd;

@@ -38,11 +38,13 @@ impl Clock {
     }
 }
 
-/// The constant timeouts of the idle and reading lists, and the armed sweep time.
+/// The timeouts of every list (constant but for the write deadline, which a response's
+/// first write sets), and the armed sweep time.
 #[derive(Debug)]
 pub struct Timeouts {
     keep_alive: f64,
     read: f64,
+    write: f64,
     /// When the sweep timer is armed to fire, if it is.
     armed: Option<f64>,
 }
@@ -53,6 +55,7 @@ impl Timeouts {
         Timeouts {
             keep_alive: params.keep_alive_timeout().as_secs_f64(),
             read: params.read_timeout().as_secs_f64(),
+            write: params.write_timeout().as_secs_f64(),
             armed: None,
         }
     }
@@ -72,6 +75,13 @@ impl Timeouts {
     /// read timeout, as for a request.
     pub fn parked_deadline(&self, now: f64) -> f64 {
         now + self.read
+    }
+
+    /// The deadline of output left for the loop to send at `now`: the response's own
+    /// (`set`, from its first write, in loop time) if it has one, else `write_timeout`
+    /// from now.
+    pub fn write_deadline(&self, now: f64, set: Option<f64>) -> f64 {
+        set.unwrap_or(now + self.write)
     }
 
     /// The deadline of a request whose first byte arrived at `started`.
@@ -156,6 +166,17 @@ mod tests {
         slab.set_phase(b, Phase::Idle, t.idle_deadline(1.0));
         // The timer fires at 4 for nothing due; it is re-armed for the next deadline.
         assert_eq!(t.rearm(&slab, true), Some(10.0));
+    }
+
+    #[test]
+    fn a_write_deadline_is_the_responses_own_or_write_timeout_from_now() {
+        let params = ServerParams::builder()
+            .write_timeout(Duration::from_secs(7))
+            .build()
+            .unwrap();
+        let t = Timeouts::new(&params);
+        assert_eq!(t.write_deadline(1.0, None), 8.0);
+        assert_eq!(t.write_deadline(1.0, Some(3.0)), 3.0);
     }
 
     #[test]
