@@ -209,7 +209,7 @@ impl EvOptions {
     /// ```
     /// use evnet::{Dispatch, EvOptions};
     /// let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    /// assert_eq!(EvOptions::default().loop_count(), cores);
+    /// assert_eq!(EvOptions::default().loop_count(), cores.div_ceil(2));
     /// assert_eq!(EvOptions::default().dispatch(Dispatch::Workers).loop_count(), cores.div_ceil(2));
     /// assert_eq!(EvOptions::default().dispatch(Dispatch::Inline).loop_count(), cores);
     /// assert_eq!(EvOptions::default().loops(3).loop_count(), 3);

@@ -257,8 +257,8 @@ pub struct ServerArgs {
     )]
     pub takeover_after: Duration,
 
-    /// Adaptive dispatch: spare threads that take over loops whose handler blocks (evnet;
-    /// the default is one per worker).
+    /// Adaptive dispatch: spare threads that take over loops whose handler blocks
+    /// (evnet). [default: as many as --workers]
     #[cfg(feature = "evented")]
     #[arg(long, value_name = "N")]
     pub spares: Option<usize>,

@@ -231,11 +231,13 @@ fn every_binary_help_shows_its_defaults() {
         {
             let options = evnet::EvOptions::default();
             let inline = options.clone().dispatch(evnet::Dispatch::Inline);
+            let workers = options.clone().dispatch(evnet::Dispatch::Workers);
             assert_eq!(
                 default_of(&text, "--loops"),
                 Some(format!(
-                    "{} with workers, {} inline",
+                    "{} adaptive, {} with workers, {} inline",
                     options.loop_count(),
+                    workers.loop_count(),
                     inline.loop_count()
                 ))
             );
@@ -243,7 +245,11 @@ fn every_binary_help_shows_its_defaults() {
                 default_of(&text, "--input-budget"),
                 Some(format_bytes(options.input_budget_bytes()))
             );
-            assert_eq!(default_of(&text, "--dispatch").as_deref(), Some("workers"));
+            assert_eq!(default_of(&text, "--dispatch").as_deref(), Some("adaptive"));
+            assert_eq!(
+                default_of(&text, "--takeover-after").as_deref(),
+                Some("1ms")
+            );
         }
     }
     assert_eq!(

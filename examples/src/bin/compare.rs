@@ -67,7 +67,8 @@ struct Cli {
     scenarios: Vec<String>,
 
     /// Servers to run, comma-separated (default: all): epoll-floor, tokio, hyper,
-    /// redis-server, net, net-64t, evnet, evnet-inline, evnet-64w.
+    /// redis-server, net, net-64t, evnet, evnet-workers, evnet-inline, evnet-64w,
+    /// evnet-nohint.
     #[arg(long, value_name = "A,B,..", value_delimiter = ',')]
     servers: Vec<String>,
 
