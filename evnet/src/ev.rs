@@ -35,9 +35,6 @@ pub(crate) trait LoopEvents {
     fn on_timer(&mut self, token: usize);
     /// The loop's async watcher was signalled.
     fn on_async(&mut self);
-    /// The loop ran every callback of the last iteration and is about to wait for events
-    /// (only when the reactor was built with a prepare watcher).
-    fn on_prepare(&mut self);
 }
 
 /// What `ev_userdata` points at while [`run_once`] runs.
@@ -83,8 +80,8 @@ impl Drop for Loop {
 }
 
 /// A libev loop together with every watcher on it: `io` watchers (tokens `0..io`),
-/// `timers` one-shot timers (tokens `0..timers`), one async watcher (its [`Waker`]) and,
-/// optionally, a prepare watcher.
+/// `timers` one-shot timers (tokens `0..timers`) and one async watcher (its [`Waker`]).
+/// The end of an iteration needs no watcher: it is when [`run_once`] returns.
 ///
 /// The loop and its watchers are one value, so they move together: a reactor can be
 /// handed from one thread to another (the loop is then run by the receiving thread),
@@ -97,7 +94,6 @@ pub(crate) struct Reactor {
     timers: Box<[UnsafeCell<sys::ev_timer>]>,
     wake: Box<UnsafeCell<sys::ev_async>>,
     wake_shared: Arc<AsyncShared>,
-    prepare: Option<Box<UnsafeCell<sys::ev_prepare>>>,
     lp: Loop,
 }
 
@@ -109,9 +105,9 @@ pub(crate) struct Reactor {
 unsafe impl Send for Reactor {}
 
 impl Reactor {
-    /// A new loop with `io` stopped I/O watchers, `timers` stopped timers, a started
-    /// async watcher and, if `prepare`, a started prepare watcher.
-    pub fn new(io: usize, timers: usize, prepare: bool) -> io::Result<Reactor> {
+    /// A new loop with `io` stopped I/O watchers, `timers` stopped timers and a started
+    /// async watcher.
+    pub fn new(io: usize, timers: usize) -> io::Result<Reactor> {
         let lp = Loop::new()?;
         let io = (0..io)
             .map(|i| {
@@ -136,20 +132,11 @@ impl Reactor {
                 w: wake.get(),
             })),
         });
-        let prepare = prepare.then(|| {
-            let cell = Box::new(UnsafeCell::new(sys::ev_prepare::new(Some(
-                prepare_trampoline,
-            ))));
-            // SAFETY: the cell never moves and is stopped in Drop before it is freed.
-            unsafe { sys::ev_prepare_start(lp.ptr(), cell.get()) };
-            cell
-        });
         Ok(Reactor {
             io,
             timers,
             wake,
             wake_shared,
-            prepare,
             lp,
         })
     }
@@ -242,10 +229,6 @@ impl Drop for Reactor {
         for i in 0..self.timers.len() {
             self.stop_timer(i);
         }
-        if let Some(prepare) = &self.prepare {
-            // SAFETY: stopping a valid watcher on its live loop.
-            unsafe { sys::ev_prepare_stop(lp, prepare.get()) }
-        }
         let mut target = self
             .wake_shared
             .target
@@ -330,11 +313,6 @@ unsafe extern "C" fn timer_trampoline(lp: *mut sys::ev_loop, w: *mut sys::ev_tim
 unsafe extern "C" fn async_trampoline(lp: *mut sys::ev_loop, _: *mut sys::ev_async, _: c_int) {
     // SAFETY: called by ev_run inside run_once.
     unsafe { with_events(lp, |e| e.on_async()) }
-}
-
-unsafe extern "C" fn prepare_trampoline(lp: *mut sys::ev_loop, _: *mut sys::ev_prepare, _: c_int) {
-    // SAFETY: called by ev_run inside run_once.
-    unsafe { with_events(lp, |e| e.on_prepare()) }
 }
 
 /// The cross-thread half of a loop's async watcher.
@@ -464,7 +442,6 @@ mod tests {
         ev: Reactor,
         asyncs: usize,
         timers: usize,
-        prepares: usize,
     }
 
     impl LoopEvents for Count {
@@ -478,31 +455,23 @@ mod tests {
         fn on_async(&mut self) {
             self.asyncs += 1;
         }
-        fn on_prepare(&mut self) {
-            self.prepares += 1;
-        }
     }
 
     #[test]
     fn loop_uses_epoll_and_wakes_from_another_thread() {
-        let ev = Reactor::new(1, 2, true).unwrap();
+        let ev = Reactor::new(1, 2).unwrap();
         assert_eq!(ev.backend(), sys::EVBACKEND_EPOLL);
         let waker = ev.waker();
         let mut count = Count {
             ev,
             asyncs: 0,
             timers: 0,
-            prepares: 0,
         };
         let t = std::thread::spawn(move || waker.wake());
         while count.asyncs == 0 {
             assert!(run_once(&mut count));
         }
         t.join().unwrap();
-        assert!(
-            count.prepares >= 1,
-            "the prepare watcher ran before the loop blocked"
-        );
         count.ev.start_timer(1, 0.001);
         while count.timers == 0 {
             assert!(run_once(&mut count));
@@ -514,12 +483,11 @@ mod tests {
 
     #[test]
     fn a_reactor_runs_on_the_thread_it_is_moved_to() {
-        let ev = Reactor::new(0, 1, false).unwrap();
+        let ev = Reactor::new(0, 1).unwrap();
         let mut count = Count {
             ev,
             asyncs: 0,
             timers: 0,
-            prepares: 0,
         };
         count.ev.start_timer(0, 0.001);
         // Armed on this thread, run on another: the loop and its watchers moved together.

@@ -23,7 +23,7 @@
 //! Under pressure (worker queue full, input or output budget reached) readable connections
 //! are parked unread and taken up again in order when room returns ([`crate::pressure`]).
 //!
-//! At the end of every iteration ([`LoopEvents::on_prepare`]) the outbox is handed over.
+//! At the end of every iteration ([`EventLoop::end_iteration`]) the outbox is handed over.
 
 use std::collections::VecDeque;
 use std::io;
@@ -209,7 +209,7 @@ impl<H: Handler> EventLoop<H> {
         let capacity = setup.capacity;
         let shared = setup.shared;
         let params = &shared.params;
-        let ev = Reactor::new(capacity + 1, Tick::COUNT, false)?;
+        let ev = Reactor::new(capacity + 1, Tick::COUNT)?;
         let mailbox = Arc::new(Mailbox::new(ev.waker()));
         // Inline connections must never wait on the loop thread: their would-block reads and
         // writes fail at once. Elsewhere they may wait (only beyond the buffer limits).
@@ -387,10 +387,6 @@ impl<H: Handler> LoopEvents for EventLoop<H> {
         }
         self.settle(false);
     }
-
-    /// Not used: the reactor has no prepare watcher; the end of an iteration is when
-    /// [`ev::run_once`] returns ([`EventLoop::end_iteration`]).
-    fn on_prepare(&mut self) {}
 }
 
 impl<H: Handler> EventLoop<H> {

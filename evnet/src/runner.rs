@@ -9,7 +9,6 @@
 //! given a loop to run. A server starts `loops` runners that each hold a loop and
 //! `spares` runners that wait, and never starts another (see [`crate::takeover`]).
 
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
 use net::Handler;
@@ -17,7 +16,7 @@ use net::Handler;
 use crate::event_loop::EventLoop;
 use crate::shared::Shared;
 use crate::takeover::{Seat, Spares, Watch};
-use crate::worker::{self, Mailbox, Returned};
+use crate::worker::Mailbox;
 
 /// What every runner of one server shares.
 pub(crate) struct Runners<H: Handler> {
@@ -50,19 +49,12 @@ impl<H: Handler> Runners<H> {
 
     /// Run `lp` until it ends or is taken over.
     fn drive(&self, mut lp: Box<EventLoop<H>>) {
-        let max_requests = self.shared.params.max_requests_per_connection();
-        let counters = &self.shared.counters;
         loop {
             while let Some(mut job) = lp.next_here() {
                 let seat = &self.seats[job.loop_id];
                 let lent = seat.lend(lp);
                 self.watch.lent();
-                let keep = if self.shared.force.load(Relaxed) {
-                    // Past the shutdown deadline: not served any more.
-                    false
-                } else {
-                    worker::serve(&*self.handler, &mut job, counters, max_requests)
-                };
+                let keep = job.serve(&*self.handler, &self.shared);
                 match seat.reclaim(lent) {
                     Some(back) => {
                         lp = back;
@@ -71,12 +63,8 @@ impl<H: Handler> Runners<H> {
                     None => {
                         // Taken over while the handler blocked: the loop runs on another
                         // thread now; its connection goes back as a worker's would.
-                        self.mailboxes[job.loop_id].post(Returned {
-                            slot: job.slot,
-                            conn: job.conn,
-                            session: job.session,
-                            keep,
-                        });
+                        let loop_id = job.loop_id;
+                        self.mailboxes[loop_id].post(job.returned(keep));
                         return;
                     }
                 }
@@ -85,9 +73,14 @@ impl<H: Handler> Runners<H> {
                 break;
             }
         }
+        self.end(lp);
+    }
+
+    /// `lp` has ended (or never ran): close what it holds and count it; after the last
+    /// loop, spares and the watch have nothing left to do.
+    pub fn end(&self, lp: Box<EventLoop<H>>) {
         lp.finish();
         if self.shared.loop_exited() == 0 {
-            // The last loop: spares and the watch have nothing left to do.
             self.spares.close();
             self.watch.stop();
         }

@@ -371,11 +371,7 @@ fn start_threads<H: Handler>(
         // Loops not given to a thread end here; started threads are stopped.
         shared.stopping.store(true, SeqCst);
         for lp in loops {
-            lp.finish();
-            if shared.loop_exited() == 0 {
-                runners.spares.close();
-                runners.watch.stop();
-            }
+            runners.end(lp);
         }
         running.wake_all();
         running.join();

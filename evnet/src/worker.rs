@@ -29,6 +29,28 @@ pub(crate) struct Job<S> {
     pub started: f64,
 }
 
+impl<S> Job<S> {
+    /// Serve the request (see [`serve`]) unless the shutdown deadline has passed, in
+    /// which case it is not served any more; true to keep the connection.
+    pub fn serve<H: Handler<Session = S>>(&mut self, handler: &H, shared: &Shared) -> bool {
+        if shared.force.load(Relaxed) {
+            return false;
+        }
+        let max_requests = shared.params.max_requests_per_connection();
+        serve(handler, self, &shared.counters, max_requests)
+    }
+
+    /// The served connection, on its way back to its loop.
+    pub fn returned(self, keep: bool) -> Returned<S> {
+        Returned {
+            slot: self.slot,
+            conn: self.conn,
+            session: self.session,
+            keep,
+        }
+    }
+}
+
 /// A served connection on its way back to its loop.
 pub(crate) struct Returned<S> {
     /// The slot it came from.
@@ -117,29 +139,18 @@ pub(crate) fn run_worker<H: Handler>(
     jobs: Receiver<Job<H::Session>>,
     mailboxes: Arc<[Arc<Mailbox<H::Session>>]>,
 ) {
-    let max_requests = shared.params.max_requests_per_connection();
     crate::peer_wait::enter(Arc::clone(&shared));
-    let counters = &shared.counters;
     while let Some((mut job, room)) = jobs.recv() {
-        counters.queued_connections.fetch_sub(1, Relaxed);
+        shared.counters.queued_connections.fetch_sub(1, Relaxed);
         if room {
             // The queue is down to half: let loops waiting for room send again.
             for mailbox in mailboxes.iter() {
                 mailbox.wake_if_stalled();
             }
         }
-        let keep = if shared.force.load(Relaxed) {
-            // Past the shutdown deadline: queued requests are not served any more.
-            false
-        } else {
-            serve(&*handler, &mut job, counters, max_requests)
-        };
-        mailboxes[job.loop_id].post(Returned {
-            slot: job.slot,
-            conn: job.conn,
-            session: job.session,
-            keep,
-        });
+        let keep = job.serve(&*handler, &shared);
+        let loop_id = job.loop_id;
+        mailboxes[loop_id].post(job.returned(keep));
     }
 }
 
@@ -148,7 +159,7 @@ pub(crate) fn run_worker<H: Handler>(
 /// `serve_request` isolates handler panics; this guard covers everything else (the flush,
 /// say), so a worker never dies and the connection always goes back to its loop, the only
 /// place connections are closed.
-pub(crate) fn serve<H: Handler>(
+fn serve<H: Handler>(
     handler: &H,
     job: &mut Job<H::Session>,
     counters: &support::Counters,

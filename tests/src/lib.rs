@@ -50,11 +50,21 @@ impl TestServer for evnet::EvServer {
     }
     /// Adaptive dispatch: loops, one spare per worker, workers.
     fn fixed_threads(loops: usize, workers: usize) -> usize {
-        loops + 2 * workers
+        evnet_threads(&<Self as TestServer>::options(loops, workers))
     }
     fn with_budgets(options: evnet::EvOptions, input: usize, output: usize) -> evnet::EvOptions {
         options.input_budget(input).output_budget(output)
     }
+}
+
+/// The fixed threads (`Stats::current_threads`) of an evented server started with
+/// `options`: its loops, its spares and, unless inline, its workers.
+fn evnet_threads(options: &evnet::EvOptions) -> usize {
+    let workers = match options.dispatch_mode() {
+        evnet::Dispatch::Inline => 0,
+        _ => options.worker_count(),
+    };
+    options.loop_count() + options.spare_count() + workers
 }
 
 /// Declare a server type that is the evented server in one dispatch mode, so that
@@ -113,11 +123,7 @@ macro_rules! evnet_in_mode {
                     .dispatch(evnet::Dispatch::$mode)
             }
             fn fixed_threads(loops: usize, workers: usize) -> usize {
-                let options = Self::options(loops, workers);
-                options.loop_count() + options.spare_count() + match options.dispatch_mode() {
-                    evnet::Dispatch::Inline => 0,
-                    _ => workers,
-                }
+                evnet_threads(&<Self as TestServer>::options(loops, workers))
             }
             fn with_budgets(
                 options: evnet::EvOptions,

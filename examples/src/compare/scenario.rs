@@ -333,14 +333,7 @@ impl Scenario {
                         The load generator's one thread may be the limit (see client \
                         cores).",
                 app: App::Http,
-                servers: vec![
-                    ServerId::Tokio,
-                    ServerId::Hyper,
-                    ServerId::Net,
-                    ServerId::Evnet,
-                    ServerId::EvnetWorkers,
-                    ServerId::EvnetInline,
-                ],
+                servers: HTTP_SERVERS[1..].to_vec(),
                 load: Load {
                     pipeline: 16,
                     ..http(256)

@@ -187,9 +187,8 @@ impl ServerId {
                 ours("evnet", &["--dispatch", "workers", "--workers", "64"])
             }
             ServerId::EvnetUnhinted => {
-                if app != App::Http {
-                    return Err("the blocking hint is the http example's".to_owned());
-                }
+                // The blocking hint (and its flag) is the http example's.
+                http_only("evnet-nohint")?;
                 ours("evnet", &["--no-blocking-hint"])
             }
             ServerId::EpollFloor | ServerId::Tokio | ServerId::Hyper => {
