@@ -194,15 +194,15 @@ fn slab(c: &mut Criterion) {
     // worker) → idle again at the tail. Every slot cycles in turn, so the one moved is the
     // head of the idle list.
     group.bench_function("request_cycle", |b| {
-        request_cycles(b, &[(Phase::Reading, 5.0), (Phase::Busy, 0.0)]);
+        request_cycles(b, &[(Phase::READING, 5.0), (Phase::BUSY, 0.0)]);
     });
 
     // As above, with output the loop must finish: busy → writing → idle.
     group.bench_function("request_cycle_with_writing", |b| {
         let phases = [
-            (Phase::Reading, 5.0),
-            (Phase::Busy, 0.0),
-            (Phase::Writing, 7.0),
+            (Phase::READING, 5.0),
+            (Phase::BUSY, 0.0),
+            (Phase::Writing { then_close: false }, 7.0),
         ];
         request_cycles(b, &phases);
     });

@@ -347,11 +347,11 @@ impl Waker {
     }
 }
 
-/// The [`net::WaitFn`] of evented connections in worker mode: wait in `poll(2)` until
-/// `stream` is ready for `interest`, at most `timeout`. On a worker thread the wait takes
-/// a permit that keeps one worker free of peers (see [`crate::peer_wait`]; refused with
-/// an error when none is left); the loop thread never waits on these connections.
-/// `Ok(false)` on timeout.
+/// The [`net::WaitFn`] of evented connections with workers or adaptive dispatch: wait in
+/// `poll(2)` until `stream` is ready for `interest`, at most `timeout`. The wait takes a
+/// permit of the thread's kind, which keeps one worker (or one spare runner) free of
+/// peers (see [`crate::peer_wait`]; refused with an error when none is left); a loop
+/// never waits inside its iteration. `Ok(false)` on timeout.
 pub(crate) fn poll_wait(
     stream: &TcpStream,
     interest: Interest,

@@ -42,7 +42,7 @@ use crate::pool::BufferPool;
 use crate::pressure::{Pressure, Read, Wait, SHED_FLOOR};
 use crate::queue::{Kind, Sender, FRESH_PER_PIPELINED};
 use crate::shared::Shared;
-use crate::slab::{List, Phase, Slab, Slot, SlotId};
+use crate::slab::{List, Phase, Slab, Slot, SlotId, Watching};
 use crate::timeouts::{Clock, Timeouts};
 use crate::worker::{Job, Mailbox, Returned};
 
@@ -297,7 +297,7 @@ impl<H: Handler> EventLoop<H> {
             }
             let id = self.ready.pop_front()?;
             // Closed (or parked, or reused) since the iteration saw it ready.
-            if matches!(self.slab.phase(id), Phase::Idle | Phase::Reading) {
+            if self.slab.phase(id).reads() {
                 self.on_readable(id);
                 self.settle(false);
             }
@@ -334,25 +334,19 @@ impl<H: Handler> LoopEvents for EventLoop<H> {
             match self.slab.phase(id) {
                 // Adaptive: read, frame and serve after the iteration, one connection at
                 // a time (one buffer lent at a time, however many are ready).
-                Phase::Idle | Phase::Reading if readable && self.serving.adaptive() => {
+                phase if readable && phase.reads() && self.serving.adaptive() => {
                     self.ready.push_back(id)
                 }
-                Phase::Idle | Phase::Reading if readable => self.on_readable(id),
-                Phase::Writing if writable => self.on_writable(id),
-                Phase::Handshaking => {
-                    // Run at the end of the iteration, within the handshake budget.
-                    self.ev.unwatch(token);
-                    self.queue_handshake(id);
-                }
-                Phase::Idle | Phase::Reading | Phase::Writing => {}
+                phase if readable && phase.reads() => self.on_readable(id),
+                Phase::Writing { .. } if writable => self.on_writable(id),
+                // Run at the end of the iteration, within the handshake budget.
+                Phase::Handshaking { .. } => self.queue_handshake(id),
+                Phase::Idle | Phase::Reading { .. } | Phase::Writing { .. } => {}
                 // Busy: the READ watcher was left running to save epoll_ctl calls (see
                 // `dispatch`), and bytes arrived before the connection came back: stop it
                 // now, or level-triggered readiness would fire on every iteration, and
                 // read them as soon as it comes back (`take_back`).
-                Phase::Busy => {
-                    self.slab.get(id).readable_while_busy = true;
-                    self.ev.unwatch(token);
-                }
+                Phase::Busy { .. } => self.enter(id, Phase::Busy { readable: true }, 0.0),
                 Phase::Queued | Phase::Parked | Phase::Free => self.ev.unwatch(token),
             }
         }
@@ -471,7 +465,7 @@ impl<H: Handler> EventLoop<H> {
             let slot = self.slab.get(id);
             self.pressure
                 .charge_input(&mut slot.input_charge, HANDSHAKE_CHARGE);
-            self.slab.set_phase(id, Phase::Handshaking, deadline);
+            self.enter(id, Phase::HANDSHAKING, deadline);
             return self.queue_handshake(id);
         }
         let Some(session) = support::open_session(&*self.handler, &conn, counters) else {
@@ -492,10 +486,11 @@ impl<H: Handler> EventLoop<H> {
         self.handshakes.woke(|| clock.now());
     }
 
-    /// A handshake step of `id` is due: queue it for the end of the iteration.
+    /// A handshake step of `id` is due: queue it for the end of the iteration (its
+    /// watcher stopped meanwhile).
     fn queue_handshake(&mut self, id: SlotId) {
-        let slot = self.slab.get(id);
-        if !std::mem::replace(&mut slot.handshake_queued, true) {
+        if self.slab.phase(id) == Phase::HANDSHAKING {
+            self.enter(id, Phase::Handshaking { step_queued: true }, 0.0);
             self.handshakes.queue(id);
         }
     }
@@ -509,11 +504,10 @@ impl<H: Handler> EventLoop<H> {
             return;
         }
         while let Some(id) = self.handshakes.next() {
-            let slot = self.slab.get(id);
-            let due = std::mem::take(&mut slot.handshake_queued);
-            if !due || self.slab.phase(id) != Phase::Handshaking {
+            if self.slab.phase(id) != (Phase::Handshaking { step_queued: true }) {
                 continue; // closed (or its slot reused) since it was queued
             }
+            self.enter(id, Phase::HANDSHAKING, 0.0);
             let started = std::time::Instant::now();
             self.handshake(id);
             self.handshakes.spent(started.elapsed().as_secs_f64());
@@ -579,11 +573,24 @@ impl<H: Handler> EventLoop<H> {
         self.pool.reclaim(self.slab.conn(id));
         self.account_input(id);
         let deadline = self.timeouts.idle_deadline(self.clock.now());
-        self.slab.set_phase(id, Phase::Idle, deadline);
-        let slot = self.slab.get(id);
-        slot.started = None;
-        let fd = slot.fd;
-        self.ev.watch(id.index(), fd, Interest::Read);
+        self.slab.get(id).started = None;
+        self.enter(id, Phase::Idle, deadline);
+    }
+
+    /// Move `id` to `phase`: its timeout list (at `deadline`, for a phase that has one),
+    /// the busy and handshake counts and what its I/O watcher watches change together
+    /// (see [`Phase::watching`]). Budget charges follow the bytes a slot holds, not its
+    /// phase: they change where those bytes do (`account_input`, `start_writing`,
+    /// `on_writable`, `close`).
+    fn enter(&mut self, id: SlotId, phase: Phase, deadline: f64) {
+        self.slab.set_phase(id, phase, deadline);
+        let i = id.index();
+        match phase.watching() {
+            Watching::Read => self.ev.watch(i, self.slab.get(id).fd, Interest::Read),
+            Watching::Write => self.ev.watch(i, self.slab.get(id).fd, Interest::Write),
+            Watching::Nothing => self.ev.unwatch(i),
+            Watching::AsItIs => {}
+        }
     }
 
     // ----- 3. read and frame -----
@@ -650,16 +657,12 @@ impl<H: Handler> EventLoop<H> {
     /// A wake-up with nothing to read: a partial request keeps watching; anything else
     /// goes (back) to idle, giving back its buffers.
     fn nothing_read(&mut self, id: SlotId) {
-        if self.slab.conn(id).records_pending() && self.slab.phase(id) != Phase::Reading {
-            // TLS: part of a record came. The request has begun as far as deadlines go:
-            // a client trickling records is cut at the read timeout from its first byte,
-            // never kept idle (with its idle deadline renewed) by bytes that decrypt to
-            // nothing.
-            return self.keep_reading(id);
-        }
-        if self.slab.phase(id) == Phase::Reading {
-            let fd = self.slab.get(id).fd;
-            self.ev.watch(id.index(), fd, Interest::Read);
+        // TLS: when part of a record came, the request has begun as far as deadlines go:
+        // a client trickling records is cut at the read timeout from its first byte, never
+        // kept idle (with its idle deadline renewed) by bytes that decrypt to nothing.
+        let reading = matches!(self.slab.phase(id), Phase::Reading { .. });
+        if reading || self.slab.conn(id).records_pending() {
+            self.keep_reading(id);
         } else {
             self.go_idle(id);
         }
@@ -745,7 +748,7 @@ impl<H: Handler> EventLoop<H> {
 
     /// Inline dispatch: queue a connection's next pipelined request for a later turn.
     fn wait_turn(&mut self, id: SlotId) {
-        self.slab.set_phase(id, Phase::Queued, 0.0);
+        self.enter(id, Phase::Queued, 0.0);
         self.turns.push_back(id);
         if !self.turn_armed {
             self.turn_armed = true;
@@ -781,12 +784,9 @@ impl<H: Handler> EventLoop<H> {
     /// A partial request: watch for more; its read deadline runs from its first byte.
     fn keep_reading(&mut self, id: SlotId) {
         let now = self.clock.now();
-        let slot = self.slab.get(id);
-        let started = *slot.started.get_or_insert(now);
-        let fd = slot.fd;
+        let started = *self.slab.get(id).started.get_or_insert(now);
         let deadline = self.timeouts.read_deadline(started);
-        self.slab.set_phase(id, Phase::Reading, deadline);
-        self.ev.watch(id.index(), fd, Interest::Read);
+        self.enter(id, Phase::READING, deadline);
     }
 
     // ----- 4. serve -----
@@ -818,7 +818,7 @@ impl<H: Handler> EventLoop<H> {
         if self.stage >= Stage::Draining {
             conn.set_last_request();
         }
-        self.slab.set_phase(id, Phase::Busy, 0.0);
+        self.enter(id, Phase::BUSY, 0.0);
         if self.serving.inline() {
             if kind == Kind::Fresh {
                 self.fresh_served += 1;
@@ -955,7 +955,7 @@ impl<H: Handler> EventLoop<H> {
             false
         } else if more {
             true
-        } else if std::mem::take(&mut self.slab.get(id).readable_while_busy) {
+        } else if self.slab.phase(id) == (Phase::Busy { readable: true }) {
             // The next request started to arrive while this one was served: read it now
             // rather than a poll later.
             self.go_idle(id);
@@ -976,12 +976,10 @@ impl<H: Handler> EventLoop<H> {
         let set = conn.output_deadline().map(|d| self.clock.at(d));
         let deadline = self.timeouts.write_deadline(now, set);
         let slot = self.slab.get(id);
-        slot.close_after_output = close_after;
-        let fd = slot.fd;
         self.pressure
             .charge_output(&mut slot.output_charge, pending);
-        self.slab.set_phase(id, Phase::Writing, deadline);
-        self.ev.watch(id.index(), fd, Interest::Write);
+        let then_close = close_after;
+        self.enter(id, Phase::Writing { then_close }, deadline);
     }
 
     fn on_writable(&mut self, id: SlotId) {
@@ -990,7 +988,8 @@ impl<H: Handler> EventLoop<H> {
             Ok(true) => {
                 let slot = self.slab.get(id);
                 self.pressure.charge_output(&mut slot.output_charge, 0);
-                if slot.close_after_output || self.stage >= Stage::Draining {
+                let then_close = self.slab.phase(id) == (Phase::Writing { then_close: true });
+                if then_close || self.stage >= Stage::Draining {
                     return self.close(id);
                 }
                 if self.slab.conn(id).buffered().is_empty() {
@@ -1096,9 +1095,8 @@ impl<H: Handler> EventLoop<H> {
     /// Park a readable connection unread until the loop has room (its bytes wait in the
     /// kernel). A partial request keeps its place and read deadline on the reading list.
     fn park_unread(&mut self, id: SlotId) {
-        self.ev.unwatch(id.index());
-        if self.slab.phase(id) == Phase::Reading {
-            self.slab.get(id).parked_reading = true;
+        if let Phase::Reading { .. } = self.slab.phase(id) {
+            self.enter(id, Phase::Reading { parked: true }, 0.0);
             self.pressure.park(id, Wait::Input);
         } else {
             self.park(id, Wait::All);
@@ -1107,14 +1105,13 @@ impl<H: Handler> EventLoop<H> {
 
     /// Park a connection with a complete request until the worker queue has room.
     fn park_request(&mut self, id: SlotId) {
-        self.ev.unwatch(id.index());
         self.park(id, Wait::Queue);
     }
 
     /// Move `id` to the parked phase, with its deadline, in the queue of `wait`.
     fn park(&mut self, id: SlotId, wait: Wait) {
         let deadline = self.timeouts.parked_deadline(self.clock.now());
-        self.slab.set_phase(id, Phase::Parked, deadline);
+        self.enter(id, Phase::Parked, deadline);
         self.pressure.park(id, wait);
     }
 
@@ -1149,7 +1146,7 @@ impl<H: Handler> EventLoop<H> {
                 let slot = self.slab.get(id);
                 let has_request = slot.conn.as_ref().is_some_and(|c| !c.buffered().is_empty());
                 let still_parked = match wait {
-                    Wait::Input => slot.parked_reading && self.slab.phase(id) == Phase::Reading,
+                    Wait::Input => self.slab.phase(id) == (Phase::Reading { parked: true }),
                     Wait::Queue => self.slab.phase(id) == Phase::Parked && has_request,
                     Wait::All => self.slab.phase(id) == Phase::Parked && !has_request,
                 };
@@ -1172,7 +1169,7 @@ impl<H: Handler> EventLoop<H> {
         if !self.pressure.input_has_room() {
             // At the input budget the oldest partial request still reads on.
             if let Some((id, _)) = self.slab.front(List::Reading) {
-                if self.slab.get(id).parked_reading {
+                if self.slab.phase(id) == (Phase::Reading { parked: true }) {
                     self.take_up(id);
                 }
             }
@@ -1182,7 +1179,9 @@ impl<H: Handler> EventLoop<H> {
     /// Resume a connection parked unread: its readiness was consumed when it was parked,
     /// so read directly.
     fn take_up(&mut self, id: SlotId) {
-        self.slab.get(id).parked_reading = false;
+        if let Phase::Reading { .. } = self.slab.phase(id) {
+            self.enter(id, Phase::READING, 0.0);
+        }
         self.read(id);
     }
 
@@ -1215,9 +1214,12 @@ impl<H: Handler> EventLoop<H> {
         self.ev.unwatch(self.listen_token);
         self.ev.stop_timer(Tick::AcceptResume.token());
         self.acceptor.close();
-        let waiting = self
-            .slab
-            .used_where(|p| matches!(p, Phase::Idle | Phase::Reading | Phase::Handshaking));
+        let waiting = self.slab.used_where(|p| {
+            matches!(
+                p,
+                Phase::Idle | Phase::Reading { .. } | Phase::Handshaking { .. }
+            )
+        });
         for id in waiting {
             self.close(id);
         }
@@ -1239,7 +1241,7 @@ impl<H: Handler> EventLoop<H> {
     fn cut_everything(&mut self) {
         self.stage = self.stage.max(Stage::Cutting);
         let busy = if self.slab.busy() > 0 {
-            self.slab.used_where(|p| p == Phase::Busy)
+            self.slab.used_where(|p| matches!(p, Phase::Busy { .. }))
         } else {
             Vec::new()
         };
@@ -1248,7 +1250,7 @@ impl<H: Handler> EventLoop<H> {
             // never closes it: the loop is the only place connections are dropped.
             ev::shutdown_socket(self.slab.get(id).fd);
         }
-        for id in self.slab.used_where(|p| p != Phase::Busy) {
+        for id in self.slab.used_where(|p| !matches!(p, Phase::Busy { .. })) {
             self.close(id);
         }
     }
@@ -1265,7 +1267,7 @@ impl<H: Handler> EventLoop<H> {
             let id = self.take_unsent(job);
             self.close(id);
         }
-        for id in self.slab.used_where(|p| p != Phase::Busy) {
+        for id in self.slab.used_where(|p| !matches!(p, Phase::Busy { .. })) {
             self.close(id);
         }
         self.pressure.publish(&self.shared.gauges[self.id]);

@@ -146,7 +146,10 @@ impl EvOptions {
     /// as many as workers). Each takeover uses one until the blocked handler returns
     /// (that thread then becomes a spare in its place); a request that blocks while none
     /// is free holds its loop until it returns (counted in `Stats::loop_stalls`). 0 turns
-    /// takeovers off.
+    /// takeovers off. Handlers on these threads that wait on their peer (a response
+    /// streamed past `max_output_buffer`) may do so `spares - 1` at a time (one with a
+    /// single spare); a wait beyond that fails at once and its connection is shed, so that
+    /// clients that never read cannot hold every spare.
     pub fn spares(mut self, n: usize) -> Self {
         self.spares = Some(n);
         self

@@ -1,14 +1,23 @@
-//! How many workers may wait on a peer at once.
+//! How many threads may wait on a peer at once.
 //!
-//! A worker only waits for a client in two cases, both beyond the loop's buffers: a
+//! A handler only waits for a client in two cases, both beyond the loop's buffers: a
 //! request larger than `max_request_buffer` (the handler reads its rest) and a response
-//! larger than `max_output_buffer` (the handler streams it). Each such wait is a worker
-//! held by a client, so the server lets at most `workers - 1` of them wait at the same
-//! moment: at least one worker always stays for requests that are fully buffered. A wait
-//! beyond the cap is refused at once (the handler's read or write fails, its connection
-//! closes, and `Stats::shed_connections` counts each refused wait). With a single worker
-//! one wait is allowed (refusing every large request would break handlers that worked
-//! there), so the guarantee holds from two workers up. A handler that keeps
+//! larger than `max_output_buffer` (the handler streams it). Each such wait is a thread
+//! held by a client, so the server caps them, per kind of thread:
+//!
+//! - **Workers**: at most `workers - 1` wait at the same moment, so at least one worker
+//!   always stays for requests that are fully buffered.
+//! - **Runners** (the threads that run loops and serve on them with adaptive dispatch,
+//!   [`crate::runner`]): at most `spares - 1`, so at least one spare always stays to take
+//!   over a loop whose handler blocks on something else. A runner waiting on its peer
+//!   past the takeover threshold costs a spare (the loop moves on without it); without
+//!   the cap, clients that never read a streamed response could hold every spare, and the
+//!   next handler that blocked would stall its loop.
+//!
+//! A wait beyond the cap is refused at once (the handler's read or write fails, its
+//! connection closes, and `Stats::shed_connections` counts each refused wait). With a
+//! single worker (or spare) one wait is allowed (refusing every large request would break
+//! handlers that worked there), so the guarantee holds from two up. A handler that keeps
 //! [`Handler::frame`](net::Handler::frame)'s default (a request is "complete" at its
 //! first byte) reads the rest of a request that arrives in pieces on its worker, which
 //! is such a wait: implement `frame`.
@@ -25,7 +34,7 @@ use std::sync::Arc;
 
 use crate::shared::Shared;
 
-/// The count of workers waiting on a peer now, and its cap.
+/// The count of threads of one kind waiting on a peer now, and its cap.
 #[derive(Debug)]
 pub(crate) struct PeerWaits {
     waiting: AtomicUsize,
@@ -33,13 +42,13 @@ pub(crate) struct PeerWaits {
 }
 
 impl PeerWaits {
-    /// Permits for a pool of `workers`: `workers - 1` may wait at once, and one with a
-    /// single worker (the default on a one-core machine, where refusing every large
-    /// request would break handlers that worked; the guarantee needs two workers).
-    pub fn new(workers: usize) -> PeerWaits {
+    /// Permits for a pool of `threads`: `threads - 1` may wait at once, and one with a
+    /// single thread (the default on a one-core machine, where refusing every large
+    /// request would break handlers that worked; the guarantee needs two).
+    pub fn new(threads: usize) -> PeerWaits {
         PeerWaits {
             waiting: AtomicUsize::new(0),
-            cap: workers.saturating_sub(1).max(1),
+            cap: threads.saturating_sub(1).max(1),
         }
     }
 
@@ -61,24 +70,39 @@ impl PeerWaits {
     }
 }
 
+/// The kinds of server threads that run handlers, each with its own permits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// A worker: `workers - 1` may wait on peers.
+    Worker,
+    /// A runner (loop thread or spare): `spares - 1` may wait on peers.
+    Runner,
+}
+
 thread_local! {
-    /// The server of the worker running on this thread (none on other threads).
-    static SERVER: RefCell<Option<Arc<Shared>>> = const { RefCell::new(None) };
+    /// The server, and the role in it, of the thread (none on other threads).
+    static SERVER: RefCell<Option<(Arc<Shared>, Role)>> = const { RefCell::new(None) };
 }
 
-/// Make the current thread one of `shared`'s workers: its waits on peers need permits.
-pub(crate) fn enter(shared: Arc<Shared>) {
-    SERVER.with(|s| *s.borrow_mut() = Some(shared));
+/// Make the current thread one of `shared`'s threads in `role`: its waits on peers need
+/// permits.
+pub(crate) fn enter(shared: Arc<Shared>, role: Role) {
+    SERVER.with(|s| *s.borrow_mut() = Some((shared, role)));
 }
 
-/// Run `wait` (a wait on a peer) under a permit of this thread's server: refused with an
-/// error, and counted, when `workers - 1` workers wait already.
+/// Run `wait` (a wait on a peer) under a permit of this thread's server and role:
+/// refused with an error, and counted, when as many threads of its kind as may wait
+/// already.
 pub(crate) fn with_permit(wait: impl FnOnce() -> io::Result<bool>) -> io::Result<bool> {
-    let shared = SERVER.with(|s| s.borrow().clone());
-    let Some(shared) = shared else {
+    let server = SERVER.with(|s| s.borrow().clone());
+    let Some((shared, role)) = server else {
         return wait();
     };
-    run_with(&shared.peer_waits, wait).inspect_err(|e| {
+    let permits = match role {
+        Role::Worker => &shared.peer_waits,
+        Role::Runner => &shared.runner_waits,
+    };
+    run_with(permits, wait).inspect_err(|e| {
         if is_refusal(e) {
             shared.counters.shed_connections.fetch_add(1, Relaxed);
         }
@@ -86,7 +110,7 @@ pub(crate) fn with_permit(wait: impl FnOnce() -> io::Result<bool>) -> io::Result
 }
 
 /// The error of a refused wait.
-const REFUSED: &str = "no worker may wait on this peer now: the others wait already";
+const REFUSED: &str = "no thread may wait on this peer now: the others wait already";
 
 fn is_refusal(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::Other && e.to_string() == REFUSED

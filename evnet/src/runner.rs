@@ -14,6 +14,7 @@ use std::sync::Arc;
 use net::Handler;
 
 use crate::event_loop::EventLoop;
+use crate::peer_wait::Role;
 use crate::shared::Shared;
 use crate::takeover::{Seat, Spares, Watch};
 use crate::worker::Mailbox;
@@ -34,6 +35,7 @@ impl<H: Handler> Runners<H> {
     /// A runner thread's body: run `first` (if any), then whatever loop it is given as a
     /// spare, until every loop has ended.
     pub fn run(&self, first: Option<Box<EventLoop<H>>>) {
+        crate::peer_wait::enter(Arc::clone(&self.shared), Role::Runner);
         let mut next = first;
         loop {
             let lp = match next.take() {

@@ -134,7 +134,8 @@ impl EvServer {
             .local_addr()
             .map_err(|e| Error::new(ErrorKind::Bind, "cannot read the bound address", Some(e)))?;
         let workers = options.threads_for_workers();
-        let shared = Arc::new(Shared::new(params, options.loop_count(), workers));
+        let (loops, spares) = (options.loop_count(), options.spare_count());
+        let shared = Arc::new(Shared::new(params, loops, workers, spares));
         let handler = Arc::new(handler);
         let for_threads = (Arc::clone(&shared), options.clone());
         let starter: Starter<Running> = Box::new(move || {

@@ -27,11 +27,13 @@ pub(crate) struct Shared {
     pub gauges: Box<[Gauges]>,
     /// Workers waiting on a peer now, and how many may.
     pub peer_waits: PeerWaits,
+    /// Runners (loop threads and spares) waiting on a peer now, and how many may.
+    pub runner_waits: PeerWaits,
 }
 
 impl Shared {
-    /// Shared state for `loops` loop threads and `workers` workers.
-    pub fn new(params: ServerParams, loops: usize, workers: usize) -> Self {
+    /// Shared state for `loops` loops, `workers` workers and `spares` spare runners.
+    pub fn new(params: ServerParams, loops: usize, workers: usize, spares: usize) -> Self {
         Shared {
             params,
             counters: Counters::default(),
@@ -41,6 +43,7 @@ impl Shared {
             loop_finished: Condvar::new(),
             gauges: (0..loops).map(|_| Gauges::default()).collect(),
             peer_waits: PeerWaits::new(workers),
+            runner_waits: PeerWaits::new(spares),
         }
     }
 

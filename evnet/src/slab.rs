@@ -37,31 +37,99 @@ impl SlotId {
     }
 }
 
-/// Where a slot is in its life.
+/// Where a slot is in its life, with the sub-state that only matters in that phase (so a
+/// flag can never be left set from an earlier phase).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     /// Unused.
     Free,
     /// A TLS connection whose handshake runs in the loop (no session yet, never seen by a
     /// worker or the handler): on the handshake list (read timeout from accept).
-    Handshaking,
+    Handshaking {
+        /// A step waits in the loop's handshake queue (its watcher is stopped meanwhile).
+        step_queued: bool,
+    },
     /// Open, no request pending: on the idle list (keep-alive timeout).
     Idle,
     /// Part of a request buffered: on the reading list (read timeout from the request's
     /// first byte).
-    Reading,
+    Reading {
+        /// Not read for now: the input budget is used (its bytes wait in the kernel, its
+        /// deadline keeps running).
+        parked: bool,
+    },
     /// Waiting for the loop to have room (worker queue or budgets): either readable and
     /// not read yet, or holding a complete request. On the parked list: closed (shed) if
     /// room does not come within the read timeout.
     Parked,
-    /// Being served (out with a worker, or inline).
-    Busy,
-    /// A pipelined request, already buffered, waits for its turn on the loop (inline
-    /// dispatch serves one request per connection per turn). No timeout.
+    /// Being served (out with a worker, or by a loop's thread).
+    Busy {
+        /// Bytes arrived meanwhile (the READ watcher is stopped then): read them as soon
+        /// as the connection comes back, without waiting for a poll.
+        readable: bool,
+    },
+    /// A pipelined request, already buffered, waits for its turn on the loop (a loop
+    /// serves one request per connection per turn). No timeout.
     Queued,
     /// Output pending, the loop sends it as the peer reads: on the writing list (write
     /// timeout from the response's first write). Reading is paused meanwhile.
-    Writing,
+    Writing {
+        /// Close once it is all sent (the handler said `Close`, or the server drains).
+        then_close: bool,
+    },
+}
+
+impl Phase {
+    /// Reading on, not parked.
+    pub const READING: Phase = Phase::Reading { parked: false };
+    /// Just dispatched: nothing arrived meanwhile.
+    pub const BUSY: Phase = Phase::Busy { readable: false };
+    /// A handshake waiting on its socket (no step queued).
+    pub const HANDSHAKING: Phase = Phase::Handshaking { step_queued: false };
+
+    /// What the slot's I/O watcher watches in this phase (the loop sets it with the
+    /// phase, in one call).
+    pub fn watching(self) -> Watching {
+        match self {
+            Phase::Idle | Phase::Reading { parked: false } => Watching::Read,
+            Phase::Writing { .. } => Watching::Write,
+            Phase::Free
+            | Phase::Parked
+            | Phase::Reading { parked: true }
+            | Phase::Busy { readable: true }
+            | Phase::Handshaking { step_queued: true } => Watching::Nothing,
+            // Busy: the READ watcher is left running, which saves two epoll_ctl calls per
+            // request; if bytes arrive while it is served the loop stops it then (`Busy {
+            // readable: true }`). Queued: stopped the same way, lazily. A handshake step
+            // says what it waits for.
+            Phase::Busy { readable: false } | Phase::Queued | Phase::Handshaking { .. } => {
+                Watching::AsItIs
+            }
+        }
+    }
+
+    /// Idle or reading: a connection the loop reads when it is ready.
+    pub fn reads(self) -> bool {
+        matches!(self, Phase::Idle | Phase::Reading { .. })
+    }
+
+    /// Same phase, whatever the sub-state.
+    fn same_kind(self, other: Phase) -> bool {
+        std::mem::discriminant(&self) == std::mem::discriminant(&other)
+    }
+}
+
+/// What a slot's I/O watcher watches, as decided by its phase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Watching {
+    /// Readable.
+    Read,
+    /// Writable.
+    Write,
+    /// Stopped.
+    Nothing,
+    /// Left as it is (see [`Phase::watching`]).
+    AsItIs,
 }
 
 /// The timeout lists: one per phase that has a deadline.
@@ -93,11 +161,11 @@ impl List {
     fn of(phase: Phase) -> Option<List> {
         match phase {
             Phase::Idle => Some(List::Idle),
-            Phase::Reading => Some(List::Reading),
-            Phase::Writing => Some(List::Writing),
-            Phase::Handshaking => Some(List::Handshake),
+            Phase::Reading { .. } => Some(List::Reading),
+            Phase::Writing { .. } => Some(List::Writing),
+            Phase::Handshaking { .. } => Some(List::Handshake),
             Phase::Parked => Some(List::Parked),
-            Phase::Free | Phase::Busy | Phase::Queued => None,
+            Phase::Free | Phase::Busy { .. } | Phase::Queued => None,
         }
     }
 }
@@ -112,15 +180,6 @@ pub struct Slot<S> {
     pub fd: RawFd,
     /// When the request being read arrived (loop time of its first byte), if one is.
     pub started: Option<f64>,
-    /// Close once the pending output is sent (the handler said `Close`).
-    pub close_after_output: bool,
-    /// Parked while on the reading list (input budget reached).
-    pub parked_reading: bool,
-    /// Bytes arrived while the connection was being served (its READ watcher was stopped
-    /// then): read them as soon as it comes back, without waiting for a poll.
-    pub readable_while_busy: bool,
-    /// A TLS handshake step of this connection waits in the loop's handshake queue.
-    pub handshake_queued: bool,
     /// Request bytes of this connection counted in the loop's input budget.
     pub input_charge: usize,
     /// Response bytes of this connection counted in the loop's output budget.
@@ -157,10 +216,6 @@ impl<S> Slab<S> {
                 session: None,
                 fd: -1,
                 started: None,
-                close_after_output: false,
-                parked_reading: false,
-                readable_while_busy: false,
-                handshake_queued: false,
                 input_charge: 0,
                 output_charge: 0,
                 phase: Phase::Free,
@@ -211,10 +266,6 @@ impl<S> Slab<S> {
         debug_assert!(slot.conn.is_none() && slot.session.is_none());
         slot.fd = -1;
         slot.started = None;
-        slot.close_after_output = false;
-        slot.parked_reading = false;
-        slot.readable_while_busy = false;
-        slot.handshake_queued = false;
         debug_assert!(slot.input_charge == 0 && slot.output_charge == 0);
         self.free.push(id.0);
     }
@@ -243,24 +294,26 @@ impl<S> Slab<S> {
     /// Move slot `id` to `phase`: off the list of its old phase, into the new phase's list
     /// at `deadline` (ignored for phases without a list), and the busy and handshaking
     /// counts follow.
-    /// Re-entering the same listed phase keeps the slot's place and deadline (a partial
-    /// request keeps its read deadline however its bytes trickle in).
+    /// Re-entering the same phase (whatever the sub-state) only changes the sub-state: the
+    /// slot keeps its place and deadline (a partial request keeps its read deadline however
+    /// its bytes trickle in, and when it is parked).
     pub fn set_phase(&mut self, id: SlotId, phase: Phase, deadline: f64) {
         let old = self.slots[id.index()].phase;
-        if old == phase {
+        if old.same_kind(phase) {
+            self.slots[id.index()].phase = phase;
             return;
         }
         if let Some(list) = List::of(old) {
             self.unlink(list, id);
         }
         match old {
-            Phase::Busy => self.busy -= 1,
-            Phase::Handshaking => self.handshaking -= 1,
+            Phase::Busy { .. } => self.busy -= 1,
+            Phase::Handshaking { .. } => self.handshaking -= 1,
             _ => {}
         }
         match phase {
-            Phase::Busy => self.busy += 1,
-            Phase::Handshaking => self.handshaking += 1,
+            Phase::Busy { .. } => self.busy += 1,
+            Phase::Handshaking { .. } => self.handshaking += 1,
             _ => {}
         }
         self.slots[id.index()].phase = phase;
@@ -313,7 +366,7 @@ impl<S> Slab<S> {
     /// their indexes.
     fn in_hand(&self, except: Option<SlotId>) -> impl Iterator<Item = (usize, &Slot<S>)> {
         self.slots.iter().enumerate().filter(move |&(i, slot)| {
-            !matches!(slot.phase, Phase::Free | Phase::Busy)
+            !matches!(slot.phase, Phase::Free | Phase::Busy { .. })
                 && except.is_none_or(|id| id.index() != i)
         })
     }
@@ -384,18 +437,18 @@ mod tests {
         slab.set_phase(s[0], Phase::Idle, 1.0);
         slab.set_phase(s[1], Phase::Idle, 2.0);
         slab.set_phase(s[2], Phase::Idle, 3.0);
-        slab.set_phase(s[1], Phase::Reading, 9.0);
+        slab.set_phase(s[1], Phase::READING, 9.0);
         assert_eq!(slab.front(List::Idle), Some((s[0], 1.0)));
         assert_eq!(slab.front(List::Reading), Some((s[1], 9.0)));
-        slab.set_phase(s[0], Phase::Busy, 0.0);
+        slab.set_phase(s[0], Phase::BUSY, 0.0);
         assert_eq!(slab.front(List::Idle), Some((s[2], 3.0)));
         assert_eq!(slab.busy(), 1);
-        slab.set_phase(s[0], Phase::Writing, 5.0);
+        slab.set_phase(s[0], Phase::Writing { then_close: false }, 5.0);
         assert_eq!(slab.busy(), 0);
-        slab.set_phase(s[1], Phase::Handshaking, 6.0);
+        slab.set_phase(s[1], Phase::HANDSHAKING, 6.0);
         assert_eq!(slab.handshaking(), 1);
         assert_eq!(slab.front(List::Handshake), Some((s[1], 6.0)));
-        slab.set_phase(s[1], Phase::Reading, 7.0);
+        slab.set_phase(s[1], Phase::READING, 7.0);
         assert_eq!(slab.handshaking(), 0);
         assert_eq!(slab.front(List::Writing), Some((s[0], 5.0)));
         slab.set_phase(s[2], Phase::Queued, 0.0);
@@ -406,9 +459,9 @@ mod tests {
     fn same_phase_keeps_place_and_deadline() {
         let mut slab: Slab<()> = Slab::new(2);
         let s = ids(&mut slab, 2);
-        slab.set_phase(s[0], Phase::Reading, 1.0);
-        slab.set_phase(s[1], Phase::Reading, 2.0);
-        slab.set_phase(s[0], Phase::Reading, 7.0);
+        slab.set_phase(s[0], Phase::READING, 1.0);
+        slab.set_phase(s[1], Phase::READING, 2.0);
+        slab.set_phase(s[0], Phase::READING, 7.0);
         assert_eq!(slab.front(List::Reading), Some((s[0], 1.0)));
     }
 
@@ -416,10 +469,10 @@ mod tests {
     fn an_earlier_deadline_is_inserted_in_order() {
         let mut slab: Slab<()> = Slab::new(4);
         let s = ids(&mut slab, 4);
-        slab.set_phase(s[0], Phase::Writing, 5.0);
-        slab.set_phase(s[1], Phase::Writing, 7.0);
-        slab.set_phase(s[2], Phase::Writing, 6.0);
-        slab.set_phase(s[3], Phase::Writing, 1.0);
+        slab.set_phase(s[0], Phase::Writing { then_close: false }, 5.0);
+        slab.set_phase(s[1], Phase::Writing { then_close: false }, 7.0);
+        slab.set_phase(s[2], Phase::Writing { then_close: false }, 6.0);
+        slab.set_phase(s[3], Phase::Writing { then_close: false }, 1.0);
         let mut order = Vec::new();
         while let Some((id, due)) = slab.front(List::Writing) {
             order.push(due);
@@ -436,7 +489,7 @@ mod tests {
         assert!(slab.alloc().is_none());
         assert_eq!(slab.in_use(), 2);
         slab.set_phase(a, Phase::Idle, 1.0);
-        slab.set_phase(b, Phase::Busy, 0.0);
+        slab.set_phase(b, Phase::BUSY, 0.0);
         slab.release(b);
         assert_eq!(slab.busy(), 0);
         slab.release(a);
@@ -451,11 +504,11 @@ mod tests {
         let s = ids(&mut slab, 4);
         for (&id, held) in s.iter().zip([10, 40, 30, 20]) {
             slab.get(id).input_charge = held;
-            slab.set_phase(id, Phase::Reading, 1.0);
+            slab.set_phase(id, Phase::READING, 1.0);
         }
         let by_input = |slot: &Slot<()>| slot.input_charge;
         assert_eq!(slab.heaviest(Some(s[0]), by_input), Some(s[1]));
-        slab.set_phase(s[1], Phase::Busy, 0.0);
+        slab.set_phase(s[1], Phase::BUSY, 0.0);
         assert_eq!(
             slab.heaviest(Some(s[0]), by_input),
             Some(s[2]),
@@ -479,17 +532,83 @@ mod tests {
         slab.set_phase(s[0], Phase::Parked, 4.0);
         slab.set_phase(s[1], Phase::Parked, 5.0);
         assert_eq!(slab.front(List::Parked), Some((s[0], 4.0)));
-        slab.set_phase(s[0], Phase::Busy, 0.0);
+        slab.set_phase(s[0], Phase::BUSY, 0.0);
         assert_eq!(slab.front(List::Parked), Some((s[1], 5.0)));
+    }
+
+    #[test]
+    fn a_sub_state_changes_in_place() {
+        let mut slab: Slab<()> = Slab::new(3);
+        let s = ids(&mut slab, 3);
+        slab.set_phase(s[0], Phase::READING, 1.0);
+        slab.set_phase(s[1], Phase::READING, 2.0);
+        // Parked while reading: same place, same deadline (given again: ignored).
+        slab.set_phase(s[0], Phase::Reading { parked: true }, 9.0);
+        assert_eq!(slab.phase(s[0]), Phase::Reading { parked: true });
+        assert_eq!(slab.front(List::Reading), Some((s[0], 1.0)));
+        slab.set_phase(s[0], Phase::READING, 9.0);
+        assert_eq!(slab.front(List::Reading), Some((s[0], 1.0)));
+        // Busy and readable: still counted once.
+        slab.set_phase(s[2], Phase::BUSY, 0.0);
+        slab.set_phase(s[2], Phase::Busy { readable: true }, 0.0);
+        assert_eq!(slab.busy(), 1);
+        slab.set_phase(s[1], Phase::HANDSHAKING, 3.0);
+        slab.set_phase(s[1], Phase::Handshaking { step_queued: true }, 0.0);
+        assert_eq!(slab.handshaking(), 1);
+        assert_eq!(slab.front(List::Handshake), Some((s[1], 3.0)));
+        slab.set_phase(s[0], Phase::Writing { then_close: true }, 4.0);
+        slab.set_phase(s[0], Phase::Writing { then_close: false }, 8.0);
+        assert_eq!(slab.front(List::Writing), Some((s[0], 4.0)));
+    }
+
+    #[test]
+    fn a_sub_state_never_outlives_its_phase() {
+        let mut slab: Slab<()> = Slab::new(1);
+        let id = slab.alloc().unwrap();
+        slab.set_phase(id, Phase::Busy { readable: true }, 0.0);
+        slab.set_phase(id, Phase::Idle, 1.0);
+        slab.set_phase(id, Phase::BUSY, 0.0);
+        assert_eq!(slab.phase(id), Phase::Busy { readable: false });
+        slab.set_phase(id, Phase::Writing { then_close: true }, 2.0);
+        slab.release(id);
+        assert_eq!(slab.phase(id), Phase::Free);
+        assert_eq!((slab.busy(), slab.in_use()), (0, 0));
+        assert_eq!(slab.front(List::Writing), None);
+        let again = slab.alloc().unwrap();
+        assert_eq!(slab.phase(again), Phase::Free, "a reused slot starts clean");
+    }
+
+    #[test]
+    fn the_phase_decides_what_the_watcher_watches() {
+        use Watching::*;
+        let table = [
+            (Phase::Free, Nothing),
+            (Phase::HANDSHAKING, AsItIs),
+            (Phase::Handshaking { step_queued: true }, Nothing),
+            (Phase::Idle, Read),
+            (Phase::READING, Read),
+            (Phase::Reading { parked: true }, Nothing),
+            (Phase::Parked, Nothing),
+            (Phase::BUSY, AsItIs),
+            (Phase::Busy { readable: true }, Nothing),
+            (Phase::Queued, AsItIs),
+            (Phase::Writing { then_close: false }, Write),
+            (Phase::Writing { then_close: true }, Write),
+        ];
+        for (phase, watching) in table {
+            assert_eq!(phase.watching(), watching, "{phase:?}");
+        }
+        assert!(Phase::Idle.reads() && Phase::Reading { parked: true }.reads());
+        assert!(!Phase::BUSY.reads() && !Phase::Parked.reads());
     }
 
     #[test]
     fn used_where_skips_free_slots() {
         let mut slab: Slab<()> = Slab::new(3);
         let s = ids(&mut slab, 2);
-        slab.set_phase(s[0], Phase::Busy, 0.0);
+        slab.set_phase(s[0], Phase::BUSY, 0.0);
         slab.set_phase(s[1], Phase::Idle, 1.0);
-        assert_eq!(slab.used_where(|p| p == Phase::Busy), vec![s[0]]);
+        assert_eq!(slab.used_where(|p| p == Phase::BUSY), vec![s[0]]);
         assert_eq!(slab.used_where(|_| true).len(), 2);
     }
 }

@@ -144,11 +144,11 @@ mod tests {
         let a = slab.alloc().unwrap();
         let b = slab.alloc().unwrap();
         slab.set_phase(a, Phase::Idle, t.idle_deadline(1.0));
-        slab.set_phase(b, Phase::Reading, t.read_deadline(2.0));
+        slab.set_phase(b, Phase::READING, t.read_deadline(2.0));
         assert_eq!(t.next_due(&slab), Some(5.0));
         assert_eq!(t.expired(&slab, 4.9), None);
         assert_eq!(t.expired(&slab, 5.0), Some((b, List::Reading)));
-        slab.set_phase(b, Phase::Busy, 0.0);
+        slab.set_phase(b, Phase::BUSY, 0.0);
         assert_eq!(t.expired(&slab, 12.0), Some((a, List::Idle)));
     }
 
@@ -161,7 +161,7 @@ mod tests {
         assert_eq!(t.rearm(&slab, false), Some(10.0));
         assert_eq!(t.rearm(&slab, false), None);
         let b = slab.alloc().unwrap();
-        slab.set_phase(b, Phase::Writing, 4.0);
+        slab.set_phase(b, Phase::Writing { then_close: false }, 4.0);
         assert_eq!(t.rearm(&slab, false), Some(4.0));
         slab.set_phase(b, Phase::Idle, t.idle_deadline(1.0));
         // The timer fires at 4 for nothing due; it is re-armed for the next deadline.

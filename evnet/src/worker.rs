@@ -139,7 +139,7 @@ pub(crate) fn run_worker<H: Handler>(
     jobs: Receiver<Job<H::Session>>,
     mailboxes: Arc<[Arc<Mailbox<H::Session>>]>,
 ) {
-    crate::peer_wait::enter(Arc::clone(&shared));
+    crate::peer_wait::enter(Arc::clone(&shared), crate::peer_wait::Role::Worker);
     while let Some((mut job, room)) = jobs.recv() {
         shared.counters.queued_connections.fetch_sub(1, Relaxed);
         if room {

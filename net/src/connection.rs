@@ -168,6 +168,10 @@ pub struct Connection {
     /// This request's output had to wait for the peer (it outgrew `output_limit` on a
     /// non-blocking socket).
     streamed: bool,
+    /// A large write failed after part of it was sent: `write` reported the part (as
+    /// `Write::write` must) and returns this error on the next call instead of trying
+    /// (and waiting on the peer) again.
+    write_failed: Option<io::Error>,
     /// `ServerParams::max_requests_per_connection`.
     max_requests: Option<u64>,
     /// `ServerParams::max_output_buffer`, for [`Connection::max_output_buffer`].
@@ -313,6 +317,7 @@ impl Connection {
             read_deadline: None,
             output_limit,
             streamed: false,
+            write_failed: None,
             max_requests: params.max_requests_per_connection(),
             max_output_buffer: params.max_output_buffer(),
             last: false,
@@ -902,6 +907,9 @@ impl BufRead for Connection {
 
 impl Write for Connection {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if let Some(e) = self.write_failed.take() {
+            return Err(e);
+        }
         if self.wbuf.len() + buf.len() > self.output_limit {
             // Over the limit: send what the socket takes now; if that is not enough, the
             // rest waits for the peer (on a non-blocking socket, this is streaming).
@@ -929,7 +937,10 @@ impl Write for Connection {
                 );
                 return match result {
                     Ok(()) => Ok(buf.len()),
-                    Err(_) if done > 0 => Ok(done),
+                    Err(e) if done > 0 => {
+                        self.write_failed = Some(e);
+                        Ok(done)
+                    }
                     Err(e) => Err(e),
                 };
             }
@@ -941,7 +952,11 @@ impl Write for Connection {
     /// On a blocking socket, send everything buffered (waiting up to the write deadline).
     /// On a non-blocking one, send what the socket takes now and keep the rest for the
     /// server to finish (never waits: the buffered output is within the output limit).
+    /// A large write that failed after sending part of itself fails the flush too.
     fn flush(&mut self) -> io::Result<()> {
+        if let Some(e) = self.write_failed.take() {
+            return Err(e);
+        }
         self.send_available()
     }
 }
@@ -975,6 +990,28 @@ mod tests {
             .read_timeout(Duration::from_millis(read_ms))
             .build()
             .unwrap()
+    }
+
+    /// A large write to a peer that does not read reports the part that was sent; the
+    /// failure comes with the next call, at once, rather than another wait.
+    #[test]
+    fn a_failed_large_write_fails_the_next_call() {
+        let params = ServerParams::builder()
+            .write_timeout(Duration::from_millis(100))
+            .max_output_buffer(1024)
+            .build()
+            .unwrap();
+        let big = vec![b'x'; 64 << 20];
+        let (_client, mut conn) = pair(&params);
+        let sent = conn.write(&big).expect("part of it was sent");
+        assert!(sent > 0 && sent < big.len(), "{sent}");
+        let err = conn.write(b"more").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        // The same when the handler's next call is a flush.
+        let (_client, mut conn) = pair(&params);
+        let sent = conn.write(&big).expect("part of it was sent");
+        assert!(sent > 0 && sent < big.len(), "{sent}");
+        assert_eq!(conn.flush().unwrap_err().kind(), io::ErrorKind::TimedOut);
     }
 
     #[test]

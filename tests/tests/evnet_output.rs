@@ -143,3 +143,67 @@ fn output_finished_during_shutdown_then_closed() {
     let stats = stopper.join().unwrap();
     assert_eq!((stats.requests, stats.timed_out), (1, 0));
 }
+
+/// Adaptive dispatch, one loop and two spares: three clients ask for a response far over
+/// `max_output_buffer` and never read. The first one's handler waits on its peer on the
+/// loop's thread, and a spare takes the loop over; the other two are refused the wait at
+/// once (only `spares - 1` runners may wait on peers: closed, counted as shed) instead of
+/// each holding a spare, so the loop never stalls and a fresh client is answered while
+/// the first still waits (`write_timeout` is a minute away).
+#[test]
+fn runners_waiting_on_peers_leave_a_spare() {
+    let params = ServerParams::builder()
+        .max_output_buffer(64 << 10)
+        .write_timeout(Duration::from_secs(60))
+        .keep_alive_timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let options = EvOptions::default()
+        .loops(1)
+        .workers(2)
+        .spares(2)
+        .dispatch(evnet::Dispatch::Adaptive);
+    let mut server = start_ev(BigOrEcho, params, options);
+    let addr = server.local_addr();
+    let hog = |line: &[u8]| {
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream.write_all(line).unwrap();
+        stream
+    };
+    let first = hog(b"big 256\n");
+    await_stats(
+        &server,
+        "the first stream waits and its loop is taken over",
+        |s| s.loop_takeovers >= 1,
+    );
+    let refused: Vec<_> = (0..2).map(|_| hog(b"big 256\n")).collect();
+    await_stats(&server, "two waits refused", |s| s.shed_connections == 2);
+    for (i, mut stream) in refused.into_iter().enumerate() {
+        // Some of the response was sent before the refused wait; then the connection
+        // closes (or resets, with bytes unread).
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        let mut sink = Vec::new();
+        if let Err(e) = io::Read::read_to_end(&mut stream, &mut sink) {
+            let timed_out = matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            );
+            assert!(
+                !timed_out,
+                "refused stream {i} still open after {PATIENCE:?}"
+            );
+        }
+    }
+    let mut fresh = Client::connect(addr);
+    for i in 0..20 {
+        fresh.echo(&format!("fresh {i}"));
+    }
+    let stats = server.stats();
+    assert_eq!(stats.loop_stalls, 0, "{stats:?}");
+    assert_eq!(stats.timed_out, 0, "the first still waits: {stats:?}");
+    drop((first, fresh));
+    await_stats(&server, "connections closed", |s| {
+        s.current_connections == 0
+    });
+    stop(&mut server);
+}
