@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install the system packages this project needs when they are missing (Debian/Ubuntu,
-# as root). Usage: scripts/ensure-deps.sh [libev] [wrk] [perf] [redis] [curl] [openssl] ...
+# as root). Usage: scripts/ensure-deps.sh [libev] [wrk] [perf] [redis] [curl] [openssl] [haproxy] [promtool] ...
 set -euo pipefail
 need=()
 for what in "$@"; do
@@ -12,6 +12,8 @@ for what in "$@"; do
     redis) command -v redis-cli >/dev/null && command -v redis-benchmark >/dev/null || need+=(redis-tools) ;;
     curl) command -v curl >/dev/null || need+=(curl) ;;
     openssl) command -v openssl >/dev/null || need+=(openssl) ;;
+    haproxy) command -v haproxy >/dev/null || need+=(haproxy) ;;
+    promtool) command -v promtool >/dev/null || need+=(prometheus) ;;
     *) echo "ensure-deps: unknown dependency '$what'" >&2; exit 2 ;;
   esac
 done

@@ -261,10 +261,22 @@ fn timeouts(c: &mut Criterion) {
     group.finish();
 }
 
+/// Parsing a PROXY protocol header (once per connection behind a balancer), version 1
+/// (text, IPv4) and version 2 (binary, IPv6).
+fn proxy_header(c: &mut Criterion) {
+    let v1 = b"PROXY TCP4 192.0.2.1 198.51.100.7 56324 443\r\n";
+    let mut v2 = b"\r\n\r\n\0\r\nQUIT\n\x21\x21\x00\x24".to_vec();
+    v2.extend_from_slice(&[7; 36]);
+    let mut group = c.benchmark_group("proxy_header");
+    group.bench_function("v1_tcp4", |b| b.iter(|| net::proxy::parse(black_box(v1))));
+    group.bench_function("v2_tcp6", |b| b.iter(|| net::proxy::parse(black_box(&v2))));
+    group.finish();
+}
+
 /// The benchmark groups (in a module: `criterion_group!` makes an undocumented `pub fn`).
 mod groups {
-    use super::{handoff, slab, timeouts};
-    criterion::criterion_group!(benches, handoff, slab, timeouts);
+    use super::{handoff, proxy_header, slab, timeouts};
+    criterion::criterion_group!(benches, handoff, slab, timeouts, proxy_header);
 }
 criterion_main!(groups::benches);
 

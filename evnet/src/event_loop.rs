@@ -339,9 +339,13 @@ impl<H: Handler> LoopEvents for EventLoop<H> {
                 }
                 phase if readable && phase.reads() => self.on_readable(id),
                 Phase::Writing { .. } if writable => self.on_writable(id),
+                Phase::ProxyHeader if readable => self.read_proxy_header(id),
                 // Run at the end of the iteration, within the handshake budget.
                 Phase::Handshaking { .. } => self.queue_handshake(id),
-                Phase::Idle | Phase::Reading { .. } | Phase::Writing { .. } => {}
+                Phase::Idle
+                | Phase::Reading { .. }
+                | Phase::Writing { .. }
+                | Phase::ProxyHeader => {}
                 // Busy: the READ watcher was left running to save epoll_ctl calls (see
                 // `dispatch`), and bytes arrived before the connection came back: stop it
                 // now, or level-triggered readiness would fire on every iteration, and
@@ -448,14 +452,56 @@ impl<H: Handler> EventLoop<H> {
         let Ok(conn) = conn else {
             return self.slab.release(id);
         };
+        let slot = self.slab.get(id);
+        slot.fd = fd;
+        if conn.awaits_proxy_header() {
+            // Read in the loop, before TLS and before any session (a PROXY header from a
+            // balancer usually comes with the accept: try at once).
+            counters.connection_begins();
+            slot.conn = Some(conn);
+            let deadline = self.timeouts.handshake_deadline(self.clock.now());
+            self.enter(id, Phase::ProxyHeader, deadline);
+            return self.read_proxy_header(id);
+        }
+        self.greet(id, conn, false);
+    }
+
+    /// The PROXY header of `id` may have come: read what there is of it, then greet the
+    /// connection; a missing or malformed one closes it, counted (one closed before its
+    /// first byte is not).
+    fn read_proxy_header(&mut self, id: SlotId) {
+        match self.slab.conn(id).proxy_step() {
+            Ok(()) => {
+                let conn = self.slab.get(id).conn.take().expect("open slot");
+                self.greet(id, conn, true);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => {
+                if e.kind() != io::ErrorKind::UnexpectedEof && self.stage == Stage::Open {
+                    let counters = &self.shared.counters;
+                    counters.proxy_header_failures.fetch_add(1, Relaxed);
+                }
+                net::__log_debug!("no PROXY header: {e}");
+                self.close(id);
+            }
+        }
+    }
+
+    /// A connection ready for its protocol (accepted, and its PROXY header read if one
+    /// was expected) in slot `id`, whose `fd` is set: begin its TLS handshake, or open
+    /// its session and let it wait for its first request. `begun`: counted as begun
+    /// already (when its PROXY header was awaited).
+    fn greet(&mut self, id: SlotId, conn: Connection, begun: bool) {
+        let counters = &self.shared.counters;
         if conn.is_tls() {
             // The handshake runs here, in the loop, before any session or worker sees the
             // connection; `Handler::open` runs once it is complete.
-            counters.connection_begins();
+            if !begun {
+                counters.connection_begins();
+            }
             let deadline = self.timeouts.handshake_deadline(self.clock.now());
             let slot = self.slab.get(id);
             slot.conn = Some(conn);
-            slot.fd = fd;
             if self.slab.handshaking() >= MAX_HANDSHAKES {
                 // At the bound the longest-running handshake (the likeliest stalled) goes.
                 if let Some((oldest, _)) = self.slab.front(List::Handshake) {
@@ -469,13 +515,18 @@ impl<H: Handler> EventLoop<H> {
             return self.queue_handshake(id);
         }
         let Some(session) = support::open_session(&*self.handler, &conn, counters) else {
+            if begun {
+                counters.connection_ends();
+            }
+            self.ev.unwatch(id.index());
             return self.slab.release(id);
         };
-        counters.connection_begins();
+        if !begun {
+            counters.connection_begins();
+        }
         let slot = self.slab.get(id);
         slot.conn = Some(conn);
         slot.session = Some(session);
-        slot.fd = fd;
         self.go_idle(id);
     }
 
@@ -1197,9 +1248,11 @@ impl<H: Handler> EventLoop<H> {
             }
             let counters = &self.shared.counters;
             counters.timed_out.fetch_add(1, Relaxed);
-            if list == List::Handshake {
-                counters.tls_handshake_failures.fetch_add(1, Relaxed);
-            }
+            match list {
+                List::Handshake => counters.tls_handshake_failures.fetch_add(1, Relaxed),
+                List::ProxyHeader => counters.proxy_header_failures.fetch_add(1, Relaxed),
+                _ => 0,
+            };
             net::__log_debug!("closed a connection: {list:?} timeout");
             self.close(id);
         }
@@ -1217,7 +1270,10 @@ impl<H: Handler> EventLoop<H> {
         let waiting = self.slab.used_where(|p| {
             matches!(
                 p,
-                Phase::Idle | Phase::Reading { .. } | Phase::Handshaking { .. }
+                Phase::Idle
+                    | Phase::Reading { .. }
+                    | Phase::Handshaking { .. }
+                    | Phase::ProxyHeader
             )
         });
         for id in waiting {

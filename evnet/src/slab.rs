@@ -43,6 +43,9 @@ impl SlotId {
 pub enum Phase {
     /// Unused.
     Free,
+    /// The server expects a PROXY protocol header and it has not all come: on the header
+    /// list (read timeout from accept). Before TLS and before any session.
+    ProxyHeader,
     /// A TLS connection whose handshake runs in the loop (no session yet, never seen by a
     /// worker or the handler): on the handshake list (read timeout from accept).
     Handshaking {
@@ -91,7 +94,7 @@ impl Phase {
     /// phase, in one call).
     pub fn watching(self) -> Watching {
         match self {
-            Phase::Idle | Phase::Reading { parked: false } => Watching::Read,
+            Phase::Idle | Phase::Reading { parked: false } | Phase::ProxyHeader => Watching::Read,
             Phase::Writing { .. } => Watching::Write,
             Phase::Free
             | Phase::Parked
@@ -146,16 +149,20 @@ pub enum List {
     /// Connections parked until the loop has room, by deadline (read timeout from being
     /// parked).
     Parked = 4,
+    /// Connections whose PROXY header has not all come, by deadline (read timeout from
+    /// accept).
+    ProxyHeader = 5,
 }
 
 impl List {
     /// Every list.
-    pub const ALL: [List; 5] = [
+    pub const ALL: [List; 6] = [
         List::Idle,
         List::Reading,
         List::Writing,
         List::Handshake,
         List::Parked,
+        List::ProxyHeader,
     ];
 
     fn of(phase: Phase) -> Option<List> {
@@ -165,6 +172,7 @@ impl List {
             Phase::Writing { .. } => Some(List::Writing),
             Phase::Handshaking { .. } => Some(List::Handshake),
             Phase::Parked => Some(List::Parked),
+            Phase::ProxyHeader => Some(List::ProxyHeader),
             Phase::Free | Phase::Busy { .. } | Phase::Queued => None,
         }
     }
@@ -583,6 +591,7 @@ mod tests {
         use Watching::*;
         let table = [
             (Phase::Free, Nothing),
+            (Phase::ProxyHeader, Read),
             (Phase::HANDSHAKING, AsItIs),
             (Phase::Handshaking { step_queued: true }, Nothing),
             (Phase::Idle, Read),

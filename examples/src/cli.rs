@@ -182,6 +182,12 @@ pub struct ServerArgs {
     )]
     pub nodelay: bool,
 
+    /// Expect a PROXY protocol header (v1 or v2, HAProxy's `send-proxy`/`send-proxy-v2`)
+    /// on every connection: only behind a balancer that sends it. Connections without
+    /// one are closed.
+    #[arg(long)]
+    pub proxy_protocol: bool,
+
     /// Most bytes of one partial request buffered in an event loop (evnet; net ignores
     /// it): `2MiB`, `64KiB`, `1048576`, … A request that fits never holds a worker while
     /// it arrives.
@@ -352,6 +358,7 @@ impl ServerArgs {
             .write_timeout(self.write_timeout_ms.unwrap_or(self.write_timeout))
             .backlog(self.backlog)
             .nodelay(self.nodelay)
+            .proxy_protocol(self.proxy_protocol)
             .max_request_buffer(self.max_request_buffer)
             .max_output_buffer(self.max_output_buffer);
         let b = match self.max_requests {
@@ -478,7 +485,7 @@ pub fn stats_line(s: &Stats) -> String {
     format!(
         "stats: connections={} max_concurrent={} refused={} requests={} timed_out={} \
          handler_panics={} threads={}/{} tls_handshake_failures={} shed={} takeovers={} \
-         stalls={}",
+         stalls={} proxy_header_failures={}",
         s.total_connections,
         s.max_concurrent_connections,
         s.refused_connections,
@@ -491,6 +498,7 @@ pub fn stats_line(s: &Stats) -> String {
         s.shed_connections,
         s.loop_takeovers,
         s.loop_stalls,
+        s.proxy_header_failures,
     )
 }
 

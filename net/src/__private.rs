@@ -98,6 +98,16 @@ pub trait ServerConnection: sealed::Sealed + Sized {
     /// Close both directions now (wakes a thread blocked on this socket).
     fn shutdown(&self) -> io::Result<()>;
 
+    /// The server expects a PROXY header on this connection and has not read it yet.
+    fn awaits_proxy_header(&self) -> bool;
+
+    /// Read the PROXY header as far as the socket allows (on a non-blocking socket,
+    /// without waiting): `Ok` once it is read (or none is expected), and the connection's
+    /// addresses are the ones it gave; `WouldBlock` until more arrives; `UnexpectedEof`
+    /// when the peer closed first; `InvalidData` for a missing or malformed header. Runs
+    /// before the TLS handshake.
+    fn proxy_step(&mut self) -> io::Result<()>;
+
     /// Drive the TLS handshake as far as the socket allows without waiting (on a
     /// blocking socket: to its end, within the read timeout). `Done` at once without TLS.
     /// Errors are failed handshakes (rustls' alert sent, best effort).

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use crate::__private::ServerConnection;
 use crate::params::{ServerParams, MAX_TIMEOUT};
+use crate::proxy::{ProxyHeader, ProxyReader};
 
 /// On a blocking socket, writes are collected up to this many bytes before they go to the
 /// socket. (On a non-blocking one the limit is `ServerParams::max_output_buffer`.)
@@ -143,8 +144,13 @@ enum Mode {
 /// ```
 pub struct Connection {
     stream: Socket,
+    /// The client's address: the socket's peer, or the one a PROXY header gave.
     peer: SocketAddr,
     local: SocketAddr,
+    /// The socket's peer when a PROXY header named the client (the load balancer).
+    balancer: Option<SocketAddr>,
+    /// Reading the PROXY header this connection must begin with, until it is read.
+    proxy: Option<Box<ProxyReader>>,
     /// Read buffer: always initialised to its full length; `rpos..rend` holds unread bytes.
     rbuf: Vec<u8>,
     rpos: usize,
@@ -302,6 +308,10 @@ impl Connection {
         Connection {
             peer,
             local,
+            balancer: None,
+            proxy: params
+                .proxy_protocol()
+                .then(|| Box::new(ProxyReader::new())),
             stream,
             rbuf: Vec::new(),
             rpos: 0,
@@ -324,9 +334,58 @@ impl Connection {
         }
     }
 
-    /// The peer's address.
+    /// The client's address: the socket's peer, or, behind a load balancer that sends
+    /// the PROXY protocol ([`ServerParamsBuilder::proxy_protocol`]), the client's address
+    /// the balancer gave.
+    ///
+    /// [`ServerParamsBuilder::proxy_protocol`]: crate::ServerParamsBuilder::proxy_protocol
     pub fn peer_addr(&self) -> SocketAddr {
         self.peer
+    }
+
+    /// The load balancer's address, when a PROXY header named the client (`peer_addr` is
+    /// then the client's); `None` for a direct connection, and for the balancer's own
+    /// `LOCAL` (health check) and `UNKNOWN` connections.
+    pub fn balancer_addr(&self) -> Option<SocketAddr> {
+        self.balancer
+    }
+
+    /// Take the addresses of a PROXY header: both change together.
+    fn adopt(&mut self, header: ProxyHeader) {
+        if let (false, Some(client)) = (header.local, header.source) {
+            self.balancer = Some(self.peer);
+            self.peer = client;
+        }
+    }
+
+    /// Read the PROXY header on a blocking socket (nothing to do unless the server
+    /// expects one), within the read timeout from now.
+    pub(crate) fn read_proxy_header(&mut self) -> io::Result<()> {
+        let Some(mut reader) = self.proxy.take() else {
+            return Ok(());
+        };
+        let deadline = Instant::now() + self.read_timeout;
+        let sock = self.stream.get();
+        let header = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "no PROXY header"));
+            }
+            sock.set_read_timeout(Some(left))?;
+            match reader.step(sock) {
+                Ok(header) => break header,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => return Err(e),
+            }
+        };
+        // As the connection's blocking mode expects it (no timeout set yet).
+        sock.set_read_timeout(None)?;
+        self.adopt(header);
+        Ok(())
     }
 
     /// The local address the connection was accepted on.
@@ -628,6 +687,20 @@ impl ServerConnection for Connection {
             mode,
         ))
     }
+    fn awaits_proxy_header(&self) -> bool {
+        self.proxy.is_some()
+    }
+
+    fn proxy_step(&mut self) -> io::Result<()> {
+        let Some(reader) = &mut self.proxy else {
+            return Ok(());
+        };
+        let header = reader.step(self.stream.get())?;
+        self.proxy = None;
+        self.adopt(header);
+        Ok(())
+    }
+
     fn handshake_step(&mut self) -> io::Result<HandshakeStep> {
         #[cfg(feature = "tls")]
         if let Socket::Tls(tls) = &mut self.stream {

@@ -46,6 +46,7 @@ mod lifecycle;
 #[macro_use]
 mod logging;
 mod params;
+pub mod proxy;
 mod server;
 mod stats;
 mod support;

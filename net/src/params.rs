@@ -38,6 +38,7 @@ pub struct ServerParams {
     max_requests_per_connection: Option<u64>,
     backlog: u32,
     nodelay: bool,
+    proxy_protocol: bool,
     read_buffer_size: usize,
     max_request_buffer: usize,
     max_output_buffer: usize,
@@ -59,6 +60,7 @@ impl Default for ServerParams {
             max_requests_per_connection: None,
             backlog: 1024,
             nodelay: true,
+            proxy_protocol: false,
             read_buffer_size: 8 * 1024,
             max_request_buffer: 2 << 20,
             max_output_buffer: 2 << 20,
@@ -122,6 +124,12 @@ impl ServerParams {
     pub fn nodelay(&self) -> bool {
         self.nodelay
     }
+
+    /// Whether every connection must begin with a PROXY protocol header (see
+    /// [`crate::proxy`]).
+    pub fn proxy_protocol(&self) -> bool {
+        self.proxy_protocol
+    }
     /// Initial capacity of a connection's read buffer; default 8 KiB.
     pub fn read_buffer_size(&self) -> usize {
         self.read_buffer_size
@@ -183,6 +191,7 @@ impl fmt::Debug for ServerParams {
             )
             .field("backlog", &self.backlog)
             .field("nodelay", &self.nodelay)
+            .field("proxy_protocol", &self.proxy_protocol)
             .field("read_buffer_size", &self.read_buffer_size)
             .field("max_request_buffer", &self.max_request_buffer)
             .field("max_output_buffer", &self.max_output_buffer)
@@ -258,6 +267,17 @@ impl ServerParamsBuilder {
     /// Set `TCP_NODELAY` on accepted sockets.
     pub fn nodelay(mut self, on: bool) -> Self {
         self.params.nodelay = on;
+        self
+    }
+    /// Expect a PROXY protocol header (version 1 or 2, as HAProxy's `send-proxy` and
+    /// `send-proxy-v2` send it) at the start of every connection, before TLS (default
+    /// off). Turn it on only behind a balancer that sends it: the header is the only
+    /// source of the client's address, so a client that could connect directly could
+    /// claim any address. A connection without a valid header within `read_timeout` is
+    /// closed and counted in [`Stats::proxy_header_failures`](crate::Stats). The
+    /// connection filter sees the balancer's address (it runs at accept).
+    pub fn proxy_protocol(mut self, on: bool) -> Self {
+        self.params.proxy_protocol = on;
         self
     }
     /// Initial read buffer capacity per connection (64 bytes to 16 MiB).

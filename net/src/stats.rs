@@ -67,6 +67,12 @@ pub struct Stats {
     /// thread past the takeover threshold while no spare thread was free to take the loop
     /// over: that loop's other connections waited for the handler. Always 0 on `net`.
     pub loop_stalls: u64,
+    /// Connections closed because they did not begin with a valid PROXY protocol header
+    /// when the server expects one (`ServerParamsBuilder::proxy_protocol`): bytes that are
+    /// not a header, a malformed one, or none within `read_timeout` (also counted in
+    /// `timed_out`). A connection closed before its first byte is not counted. Counted
+    /// the same way by both servers.
+    pub proxy_header_failures: u64,
 }
 
 /// Live counters behind [`Stats`], updated by a server's threads.
@@ -109,6 +115,8 @@ pub struct Counters {
     pub loop_takeovers: AtomicU64,
     /// See [`Stats::loop_stalls`].
     pub loop_stalls: AtomicU64,
+    /// See [`Stats::proxy_header_failures`].
+    pub proxy_header_failures: AtomicU64,
 }
 
 impl Counters {
@@ -145,6 +153,7 @@ impl Counters {
             shed_connections: self.shed_connections.load(Relaxed),
             loop_takeovers: self.loop_takeovers.load(Relaxed),
             loop_stalls: self.loop_stalls.load(Relaxed),
+            proxy_header_failures: self.proxy_header_failures.load(Relaxed),
         }
     }
 }

@@ -491,7 +491,7 @@ fn serve_connection<H: Handler>(shared: &Shared, handler: &H, accepted: Accepted
     });
     shared.live().insert(id, Arc::clone(&live));
     if let Ok(mut conn) = new_connection(accepted, params) {
-        if handshake(shared, &live, &mut conn) {
+        if proxy_header(shared, &live, &mut conn) && handshake(shared, &live, &mut conn) {
             serve_requests(shared, handler, &live, &mut conn);
         }
         conn.close_gracefully();
@@ -508,6 +508,36 @@ fn new_connection(accepted: Accepted, params: &ServerParams) -> io::Result<Conne
         return Connection::new_shared_tls(accepted, params, config);
     }
     Connection::new_shared(accepted, params)
+}
+
+/// Read the PROXY header, if the server expects one, before anything else (bounded by
+/// `read_timeout`); true when the connection goes on. A connection without a valid one
+/// is counted in `proxy_header_failures` (and one that sent none in time in `timed_out`
+/// too), except one closed before its first byte, or ended by shutdown. The connection
+/// is idle meanwhile: shutdown wakes it.
+fn proxy_header(shared: &Shared, live: &Live, conn: &mut Connection) -> bool {
+    if !conn.awaits_proxy_header() {
+        return true;
+    }
+    live.busy.store(false, SeqCst);
+    if shared.stopping.load(SeqCst) {
+        return false;
+    }
+    let result = conn.read_proxy_header();
+    live.busy.store(true, SeqCst);
+    let Err(e) = result else {
+        return true;
+    };
+    let silent = e.kind() == io::ErrorKind::UnexpectedEof;
+    if !silent && !shared.stopping.load(SeqCst) {
+        let counters = &shared.counters;
+        counters.proxy_header_failures.fetch_add(1, Relaxed);
+        if e.kind() == io::ErrorKind::TimedOut {
+            counters.timed_out.fetch_add(1, Relaxed);
+        }
+    }
+    __log_debug!("no PROXY header from {}: {e}", conn.peer_addr());
+    false
 }
 
 /// Run the TLS handshake, if any, before the first request (bounded by `read_timeout`);

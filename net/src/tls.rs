@@ -277,6 +277,10 @@ impl TlsSocket {
                     ))
                 }
                 Ok(_) => self.received = true,
+                // Reset before a byte came (a balancer's health check, say): closed.
+                Err(e) if !self.received && e.kind() == io::ErrorKind::ConnectionReset => {
+                    return Ok(HandshakeStep::Closed)
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     return Ok(HandshakeStep::WantRead)
@@ -479,6 +483,9 @@ impl TlsSocket {
                     ))
                 }
                 Ok(_) => received = true,
+                Err(e) if !received && e.kind() == io::ErrorKind::ConnectionReset => {
+                    return Ok(false)
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Err(timed_out(LATE)),
                 Err(e) => return Err(e),

@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod child;
+pub mod haproxy;
 
 use std::fmt::Debug;
 use std::time::{Duration, Instant};

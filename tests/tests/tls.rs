@@ -695,6 +695,55 @@ fn bad_files_are_errors_naming_them() {
     );
 }
 
+/// TLS behind HAProxy in TCP mode with `send-proxy` and `send-proxy-v2` (health checks
+/// with the header included): the PROXY header is read before the handshake, the
+/// handshake and requests pass through, and the handler sees the client's address.
+fn proxied_tls_behind_haproxy<S: TestServer>() {
+    struct Peer;
+    impl net::Handler for Peer {
+        type Session = ();
+        fn open(&self, _: &net::Connection) {}
+        fn serve(&self, _: &mut (), conn: &mut net::Connection) -> io::Result<net::Action> {
+            let mut line = String::new();
+            if conn.read_line(&mut line)? == 0 {
+                return Ok(net::Action::Close);
+            }
+            let balancer = conn.balancer_addr().map_or("-".into(), |a| a.to_string());
+            writeln!(conn, "{} {balancer}", conn.peer_addr())?;
+            Ok(net::Action::KeepAlive)
+        }
+        fn frame(&self, _: &mut (), buffered: &[u8]) -> net::Frame {
+            tests::line_frame(buffered)
+        }
+    }
+    let _serial = serial();
+    let certs = Certs::new();
+    let params = certs.params().proxy_protocol(true).build().unwrap();
+    let mut server = start_tls::<S, _>(Peer, params);
+    let haproxy = tests::haproxy::Haproxy::start(server.local_addr());
+    await_stats(&server, "health checks", |s| s.total_connections >= 6);
+    let config = certs.client_config();
+    for frontend in [haproxy.v1, haproxy.v2] {
+        let stream = tls_connect(&config, frontend);
+        let me = stream.sock.local_addr().unwrap();
+        let mut stream = BufReader::new(stream);
+        for _ in 0..2 {
+            stream.get_mut().write_all(b"who\n").unwrap();
+            stream.get_mut().flush().unwrap();
+            let mut line = String::new();
+            stream.read_line(&mut line).unwrap();
+            let (peer, balancer) = line.trim_end().split_once(' ').unwrap();
+            assert_eq!(peer, me.to_string(), "through {frontend}: {line:?}");
+            assert_ne!(balancer, "-", "through {frontend}: {line:?}");
+        }
+    }
+    let stats = server.stats();
+    assert_eq!(stats.proxy_header_failures, 0, "{stats:?}");
+    assert_eq!(stats.tls_handshake_failures, 0, "{stats:?}");
+    drop(haproxy);
+    stop(&mut server);
+}
+
 server_tests!(
     curl_gets_hello_over_https,
     alpn_is_http11_on_both_sides,
@@ -708,6 +757,7 @@ server_tests!(
     close_notify_on_a_clean_close,
     thousand_idle_tls_connections,
     idle_tls_connection_memory,
+    proxied_tls_behind_haproxy,
 );
 
 // ----- evnet alone ----------------------------------------------------------------------
