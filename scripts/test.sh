@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # redis-tools: redis-cli and redis-benchmark, which tests/tests/redis_tools.rs runs; curl
 # and openssl (s_client): the TLS clients of tests/tests/tls.rs.
-scripts/ensure-deps.sh libev redis curl openssl haproxy
+scripts/ensure-deps.sh libev redis curl openssl haproxy promtool
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 cargo clippy -p examples --all-targets -- -D warnings

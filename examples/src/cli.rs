@@ -279,6 +279,11 @@ pub struct ServerArgs {
     )]
     pub shutdown_deadline: Duration,
 
+    /// Serve the server's statistics for Prometheus (`GET /metrics`, text exposition
+    /// format, metrics named `net_…` or `evnet_…`) on this address, e.g. `127.0.0.1:9100`.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<String>,
+
     /// `--shutdown-deadline` in milliseconds (a bare number is milliseconds).
     #[arg(long, value_name = "MS", value_parser = parse_millis, hide = true, conflicts_with = "shutdown_deadline")]
     pub shutdown_ms: Option<Duration>,
@@ -550,6 +555,16 @@ pub fn run<H: Handler>(handler: H, addr: &str, scheme: &str, args: &ServerArgs) 
     drop(stdout);
 
     let handle = server.handle();
+    if let Some(addr) = &args.metrics_addr {
+        match crate::metrics::serve(addr, handle.clone(), SERVER_KIND) {
+            Ok(bound) => println!("metrics on http://{bound}/metrics"),
+            Err(e) => {
+                eprintln!("error: --metrics-addr {addr}: {e}");
+                let _ = handle.shutdown(Duration::ZERO);
+                return ExitCode::from(EXIT_FAILURE);
+            }
+        }
+    }
     stop_on_signals(signals, handle.clone(), args.shutdown_deadline());
     // Returns once the server has stopped (the signal thread shuts it down).
     let stats = handle.wait();

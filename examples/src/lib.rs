@@ -46,6 +46,7 @@ pub mod compare;
 pub mod echo;
 pub mod http;
 pub mod loadgen;
+pub mod metrics;
 #[cfg(any(feature = "tokio-ref", feature = "hyper-ref"))]
 pub mod reference;
 pub mod resp;

@@ -106,3 +106,63 @@ os.execv(sys.argv[1], sys.argv[1:])
     stdout.read_to_string(&mut rest).unwrap();
     assert!(rest.contains("requests=1"), "{rest:?}");
 }
+
+/// `--metrics-addr` serves the server's statistics in Prometheus' text format, named for
+/// this build's server, counting the requests served; other paths get 404; and a bad
+/// address fails the start naming the flag.
+#[test]
+fn metrics_addr_serves_the_statistics() {
+    let mut server = Running::start(
+        env!("CARGO_BIN_EXE_http"),
+        &["--metrics-addr", "127.0.0.1:0"],
+    );
+    let mut line = String::new();
+    server.stdout.read_line(&mut line).unwrap();
+    let metrics: std::net::SocketAddr = line
+        .trim_end()
+        .strip_prefix("metrics on http://")
+        .and_then(|rest| rest.strip_suffix("/metrics"))
+        .unwrap_or_else(|| panic!("{line:?}"))
+        .parse()
+        .unwrap();
+    for _ in 0..3 {
+        let answer = exchange(
+            server.addr,
+            b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
+        assert!(answer.starts_with("HTTP/1.1 200"));
+    }
+    let scrape = exchange(metrics, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(scrape.starts_with("HTTP/1.1 200 OK\r\n"), "{scrape}");
+    assert!(
+        scrape.contains("Content-Type: text/plain; version=0.0.4"),
+        "{scrape}"
+    );
+    let kind = examples::SERVER_KIND;
+    assert!(
+        scrape.contains(&format!("\n{kind}_requests_total 3\n")),
+        "{scrape}"
+    );
+    assert!(
+        scrape.contains(&format!("\n{kind}_handler_seconds_count 3\n")),
+        "{scrape}"
+    );
+    let other = exchange(metrics, b"GET /other HTTP/1.1\r\n\r\n");
+    assert!(other.starts_with("HTTP/1.1 404"), "{other}");
+    server.signal("TERM");
+    let (status, _) = server.wait();
+    assert!(status.success(), "{status:?}");
+
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_http"))
+        .args(["--addr", "127.0.0.1:0", "--metrics-addr", &addr])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(&format!("--metrics-addr {addr}")),
+        "{stderr}"
+    );
+}

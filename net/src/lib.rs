@@ -45,6 +45,7 @@ mod handler;
 mod lifecycle;
 #[macro_use]
 mod logging;
+pub mod metrics;
 mod params;
 pub mod proxy;
 mod server;

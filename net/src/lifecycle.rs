@@ -31,7 +31,8 @@ enum State<R> {
     Running(R),
     /// A shutdown is in progress on some thread.
     Stopping,
-    Stopped(Stats),
+    /// Final statistics (boxed: they are large beside the other states).
+    Stopped(Box<Stats>),
 }
 
 /// A server's state, shared by the server value and its handles.
@@ -80,7 +81,7 @@ impl<E: Engine> Lifecycle<E> {
                 Ok(())
             }
             Err(e) => {
-                *state = State::Stopped(self.engine.live_stats());
+                *state = State::Stopped(Box::new(self.engine.live_stats()));
                 self.stopped.notify_all();
                 Err(e)
             }
@@ -95,7 +96,7 @@ impl<E: Engine> Lifecycle<E> {
     /// The final statistics once stopped, the live counters before.
     pub fn stats(&self) -> Stats {
         match &*self.lock() {
-            State::Stopped(stats) => *stats,
+            State::Stopped(stats) => **stats,
             _ => self.engine.live_stats(),
         }
     }
@@ -110,14 +111,14 @@ impl<E: Engine> Lifecycle<E> {
             State::Bound(starter) => {
                 drop(starter); // never started: this closes the listeners
                 let stats = self.engine.live_stats();
-                *state = State::Stopped(stats);
+                *state = State::Stopped(Box::new(stats));
                 self.stopped.notify_all();
                 Ok(stats)
             }
             State::Running(running) => {
                 drop(state);
                 let stats = self.engine.stop(running, give_up_at);
-                *self.lock() = State::Stopped(stats);
+                *self.lock() = State::Stopped(Box::new(stats));
                 self.stopped.notify_all();
                 Ok(stats)
             }
@@ -126,8 +127,9 @@ impl<E: Engine> Lifecycle<E> {
                 Ok(self.wait_locked(state))
             }
             State::Stopped(stats) => {
+                let copy = *stats;
                 *state = State::Stopped(stats);
-                Ok(stats)
+                Ok(copy)
             }
         }
     }
@@ -142,7 +144,7 @@ impl<E: Engine> Lifecycle<E> {
     fn wait_locked(&self, mut state: MutexGuard<'_, State<E::Running>>) -> Stats {
         loop {
             if let State::Stopped(stats) = &*state {
-                return *stats;
+                return **stats;
             }
             state = self.stopped.wait(state).unwrap_or_else(|e| e.into_inner());
         }

@@ -73,6 +73,9 @@ pub struct Stats {
     /// `timed_out`). A connection closed before its first byte is not counted. Counted
     /// the same way by both servers.
     pub proxy_header_failures: u64,
+    /// How long `Handler::serve` took, each call counted in fixed buckets (see
+    /// [`crate::metrics`]). Both servers time every call.
+    pub handler_time: crate::metrics::HistogramSnapshot,
 }
 
 /// Live counters behind [`Stats`], updated by a server's threads.
@@ -117,6 +120,8 @@ pub struct Counters {
     pub loop_stalls: AtomicU64,
     /// See [`Stats::proxy_header_failures`].
     pub proxy_header_failures: AtomicU64,
+    /// See [`Stats::handler_time`].
+    pub handler_time: crate::metrics::Histogram,
 }
 
 impl Counters {
@@ -154,6 +159,7 @@ impl Counters {
             loop_takeovers: self.loop_takeovers.load(Relaxed),
             loop_stalls: self.loop_stalls.load(Relaxed),
             proxy_header_failures: self.proxy_header_failures.load(Relaxed),
+            handler_time: self.handler_time.snapshot(),
         }
     }
 }

@@ -67,7 +67,9 @@ pub fn serve_request<H: Handler>(
     let mut served = 0;
     loop {
         let consumed_before = conn.bytes_consumed();
+        let began = Instant::now();
         let result = catch_unwind(AssertUnwindSafe(|| handler.serve(session, conn)));
+        counters.handler_time.record(began.elapsed());
         let action = match result {
             Ok(result) => {
                 counters.requests.fetch_add(1, Relaxed);

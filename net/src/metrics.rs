@@ -1,0 +1,314 @@
+//! Metrics a scraper reads: how long handlers take (a histogram with fixed buckets) and a
+//! server's [`Stats`] in the Prometheus text exposition format.
+//!
+//! The histogram is lock-free and allocation-free: recording is two relaxed atomic adds
+//! (one bucket, the sum). Both servers time every call of `Handler::serve` into their
+//! counters' [`Histogram`], and [`Stats::handler_time`] carries a snapshot of it.
+//!
+//! ```
+//! let text = net::Stats::default().to_prometheus("net");
+//! assert!(text.contains("# TYPE net_requests_total counter\nnet_requests_total 0\n"));
+//! assert!(text.contains("net_handler_seconds_bucket{le=\"+Inf\"} 0\n"));
+//! ```
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use crate::Stats;
+
+/// The upper bounds of the handler-time buckets, in seconds (a last bucket, `+Inf`,
+/// takes the rest): from 25 µs, below which a handler that answers from memory falls, to
+/// 10 s, above which a request has outlived any sensible deadline.
+pub const HANDLER_BUCKETS: [f64; 17] = [
+    0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1,
+    0.25, 0.5, 1.0, 2.5, 10.0,
+];
+
+/// The bucket bounds in nanoseconds (what [`Histogram::record`] compares).
+const BOUNDS_NS: [u64; 17] = {
+    let mut ns = [0u64; 17];
+    let mut i = 0;
+    while i < ns.len() {
+        ns[i] = (HANDLER_BUCKETS[i] * 1e9) as u64;
+        i += 1;
+    }
+    ns
+};
+
+/// Counts per bucket: one per bound, and one above the last.
+const SLOTS: usize = HANDLER_BUCKETS.len() + 1;
+
+/// Durations counted in fixed buckets ([`HANDLER_BUCKETS`]), with their sum. Lock-free,
+/// never allocates; shared by a server's threads.
+#[derive(Debug, Default)]
+pub struct Histogram {
+    counts: [AtomicU64; SLOTS],
+    sum_ns: AtomicU64,
+}
+
+impl Histogram {
+    /// Count one duration.
+    pub fn record(&self, took: Duration) {
+        let ns = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        let slot = BOUNDS_NS.partition_point(|&bound| bound < ns);
+        self.counts[slot].fetch_add(1, Relaxed);
+        self.sum_ns.fetch_add(ns, Relaxed);
+    }
+
+    /// The counts now (each read once, without a lock).
+    pub fn snapshot(&self) -> HistogramSnapshot {
+        HistogramSnapshot {
+            counts: std::array::from_fn(|i| self.counts[i].load(Relaxed)),
+            sum_ns: self.sum_ns.load(Relaxed),
+        }
+    }
+}
+
+/// A [`Histogram`]'s counts at one moment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HistogramSnapshot {
+    counts: [u64; SLOTS],
+    sum_ns: u64,
+}
+
+impl HistogramSnapshot {
+    /// How many durations were counted.
+    pub fn count(&self) -> u64 {
+        self.counts.iter().sum()
+    }
+
+    /// Their sum.
+    pub fn sum(&self) -> Duration {
+        Duration::from_nanos(self.sum_ns)
+    }
+
+    /// Each bucket's upper bound in seconds (`f64::INFINITY` last) with the count of
+    /// durations at or below it (cumulative, as Prometheus reports them).
+    pub fn cumulative(&self) -> impl Iterator<Item = (f64, u64)> + '_ {
+        let bounds = HANDLER_BUCKETS.iter().copied().chain([f64::INFINITY]);
+        bounds.zip(self.counts.iter().scan(0, |total, &n| {
+            *total += n;
+            Some(*total)
+        }))
+    }
+
+    /// The upper bound of the bucket that holds quantile `q` (0 to 1) of the counted
+    /// durations, in seconds: an estimate no finer than the buckets. `None` when nothing
+    /// was counted.
+    pub fn quantile_bound(&self, q: f64) -> Option<f64> {
+        let count = self.count();
+        if count == 0 {
+            return None;
+        }
+        let rank = ((q.clamp(0.0, 1.0) * count as f64).ceil() as u64).max(1);
+        self.cumulative()
+            .find(|&(_, below)| below >= rank)
+            .map(|(bound, _)| bound)
+    }
+}
+
+impl Stats {
+    /// These statistics in the Prometheus text exposition format (version 0.0.4), each
+    /// metric named `<namespace>_<name>` with its `HELP` and `TYPE`: counters end in
+    /// `_total`, gauges do not, sizes are in bytes and times in seconds
+    /// (`<namespace>_handler_seconds`, a histogram). Characters of `namespace` that a
+    /// metric name may not hold become `_`.
+    pub fn to_prometheus(&self, namespace: &str) -> String {
+        let ns = metric_namespace(namespace);
+        let mut out = String::with_capacity(4096);
+        let counters: [(&str, &str, u64); 11] = [
+            (
+                "connections_total",
+                "Connections accepted and served.",
+                self.total_connections,
+            ),
+            (
+                "refused_connections_total",
+                "Connections refused at a limit.",
+                self.refused_connections,
+            ),
+            ("requests_total", "Requests served.", self.requests),
+            (
+                "timeouts_total",
+                "Connections closed at a timeout.",
+                self.timed_out,
+            ),
+            (
+                "handler_panics_total",
+                "Handler panics caught.",
+                self.handler_panics,
+            ),
+            (
+                "streamed_responses_total",
+                "Responses that waited for their peer.",
+                self.streamed_responses,
+            ),
+            (
+                "tls_handshake_failures_total",
+                "TLS handshakes that failed.",
+                self.tls_handshake_failures,
+            ),
+            (
+                "shed_connections_total",
+                "Connections closed to keep service for others.",
+                self.shed_connections,
+            ),
+            (
+                "loop_takeovers_total",
+                "Event loops taken over from a blocked handler.",
+                self.loop_takeovers,
+            ),
+            (
+                "loop_stalls_total",
+                "Blocked handlers whose loop no spare could take.",
+                self.loop_stalls,
+            ),
+            (
+                "proxy_header_failures_total",
+                "Connections without a valid PROXY header.",
+                self.proxy_header_failures,
+            ),
+        ];
+        for (name, help, value) in counters {
+            metric(&mut out, &ns, name, "counter", help, value);
+        }
+        let gauges: [(&str, &str, u64); 7] = [
+            (
+                "connections",
+                "Connections open now.",
+                self.current_connections as u64,
+            ),
+            (
+                "connections_max",
+                "Most connections open at once.",
+                self.max_concurrent_connections as u64,
+            ),
+            (
+                "queued",
+                "Connections (net) or requests (evnet) waiting for a thread.",
+                self.queued_connections as u64,
+            ),
+            (
+                "threads",
+                "Server threads now.",
+                self.current_threads as u64,
+            ),
+            (
+                "threads_max",
+                "Most server threads at once.",
+                self.max_threads as u64,
+            ),
+            (
+                "buffered_input_bytes",
+                "Request bytes held by event loops.",
+                self.buffered_input as u64,
+            ),
+            (
+                "buffered_output_bytes",
+                "Response bytes held by event loops.",
+                self.buffered_output as u64,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            metric(&mut out, &ns, name, "gauge", help, value);
+        }
+        let h = &self.handler_time;
+        let name = format!("{ns}_handler_seconds");
+        let _ = writeln!(out, "# HELP {name} Time spent in Handler::serve.");
+        let _ = writeln!(out, "# TYPE {name} histogram");
+        for (bound, below) in h.cumulative() {
+            let le = match bound.is_finite() {
+                true => format!("{bound}"),
+                false => "+Inf".to_string(),
+            };
+            let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {below}");
+        }
+        let _ = writeln!(out, "{name}_sum {}", h.sum().as_secs_f64());
+        let _ = writeln!(out, "{name}_count {}", h.count());
+        out
+    }
+}
+
+fn metric(out: &mut String, ns: &str, name: &str, kind: &str, help: &str, value: u64) {
+    let _ = writeln!(out, "# HELP {ns}_{name} {help}");
+    let _ = writeln!(out, "# TYPE {ns}_{name} {kind}");
+    let _ = writeln!(out, "{ns}_{name} {value}");
+}
+
+/// `namespace` with what a metric name may not hold replaced (`[a-zA-Z_:][a-zA-Z0-9_:]*`).
+fn metric_namespace(namespace: &str) -> String {
+    let mut ns: String = namespace
+        .chars()
+        .map(
+            |c| match c.is_ascii_alphanumeric() || c == '_' || c == ':' {
+                true => c,
+                false => '_',
+            },
+        )
+        .collect();
+    if ns.is_empty() || ns.starts_with(|c: char| c.is_ascii_digit()) {
+        ns.insert(0, '_');
+    }
+    ns
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_land_in_their_bucket() {
+        let h = Histogram::default();
+        h.record(Duration::from_micros(10)); // <= 25 µs
+        h.record(Duration::from_micros(25)); // on the bound: <= 25 µs
+        h.record(Duration::from_micros(26)); // <= 50 µs
+        h.record(Duration::from_millis(3)); // <= 5 ms
+        h.record(Duration::from_secs(60)); // +Inf
+        let s = h.snapshot();
+        assert_eq!(s.count(), 5);
+        let cumulative: Vec<(f64, u64)> = s.cumulative().collect();
+        assert_eq!(cumulative[0], (0.000_025, 2));
+        assert_eq!(cumulative[1], (0.000_05, 3));
+        assert_eq!(cumulative[7], (0.005, 4));
+        assert_eq!(cumulative[16], (10.0, 4));
+        assert_eq!(cumulative[17], (f64::INFINITY, 5));
+        assert_eq!(
+            s.sum(),
+            Duration::from_micros(10 + 25 + 26 + 3000) + Duration::from_secs(60)
+        );
+        assert_eq!(s.quantile_bound(0.5), Some(0.000_05));
+        assert_eq!(s.quantile_bound(0.8), Some(0.005));
+        assert_eq!(s.quantile_bound(1.0), Some(f64::INFINITY));
+        assert_eq!(HistogramSnapshot::default().quantile_bound(0.5), None);
+    }
+
+    #[test]
+    fn bounds_increase() {
+        assert!(BOUNDS_NS.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(BOUNDS_NS[0], 25_000);
+    }
+
+    #[test]
+    fn exposition_has_every_metric_once_with_help_and_type() {
+        let counters = crate::__private::Counters::default();
+        counters.requests.fetch_add(3, Relaxed);
+        counters.handler_time.record(Duration::from_millis(1));
+        let mut stats = counters.snapshot();
+        stats.current_connections = 2;
+        let text = stats.to_prometheus("my-server");
+        assert!(text.contains("\nmy_server_requests_total 3\n"), "{text}");
+        assert!(text.contains("\nmy_server_connections 2\n"), "{text}");
+        assert!(text.contains("my_server_handler_seconds_bucket{le=\"0.001\"} 1\n"));
+        assert!(text.contains("my_server_handler_seconds_bucket{le=\"+Inf\"} 1\n"));
+        assert!(text.contains("my_server_handler_seconds_count 1\n"));
+        assert!(text.contains("my_server_handler_seconds_sum 0.001\n"));
+        for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
+            let name = line.split(' ').nth(2).unwrap();
+            let help = format!("# HELP {name} ");
+            assert_eq!(text.matches(&help).count(), 1, "{name}");
+        }
+        assert_eq!(metric_namespace("9x"), "_9x");
+        assert_eq!(metric_namespace(""), "_");
+    }
+}
