@@ -519,25 +519,39 @@ fn proxy_header(shared: &Shared, live: &Live, conn: &mut Connection) -> bool {
     if !conn.awaits_proxy_header() {
         return true;
     }
-    live.busy.store(false, SeqCst);
-    if shared.stopping.load(SeqCst) {
-        return false;
-    }
-    let result = conn.read_proxy_header();
-    live.busy.store(true, SeqCst);
-    let Err(e) = result else {
-        return true;
+    let e = match while_idle(shared, live, || conn.read_proxy_header()) {
+        None => return false,
+        Some(Ok(())) => return true,
+        Some(Err(e)) => e,
     };
-    let silent = e.kind() == io::ErrorKind::UnexpectedEof;
-    if !silent && !shared.stopping.load(SeqCst) {
-        let counters = &shared.counters;
-        counters.proxy_header_failures.fetch_add(1, Relaxed);
-        if e.kind() == io::ErrorKind::TimedOut {
-            counters.timed_out.fetch_add(1, Relaxed);
-        }
+    if e.kind() != io::ErrorKind::UnexpectedEof {
+        failed_before_requests(shared, &shared.counters.proxy_header_failures, &e);
     }
     __log_debug!("no PROXY header from {}: {e}", conn.peer_addr());
     false
+}
+
+/// Run `wait` (a wait on the peer before its first request) with the connection marked
+/// idle, so that shutdown wakes it; `None` without running it once shutdown has begun.
+fn while_idle<T>(shared: &Shared, live: &Live, wait: impl FnOnce() -> T) -> Option<T> {
+    live.busy.store(false, SeqCst);
+    if shared.stopping.load(SeqCst) {
+        return None;
+    }
+    let result = wait();
+    live.busy.store(true, SeqCst);
+    Some(result)
+}
+
+/// Count a connection that failed before its requests in `failures` (and in `timed_out`
+/// when it stalled), unless shutdown ended it.
+fn failed_before_requests(shared: &Shared, failures: &AtomicU64, e: &io::Error) {
+    if !shared.stopping.load(SeqCst) {
+        failures.fetch_add(1, Relaxed);
+        if e.kind() == io::ErrorKind::TimedOut {
+            shared.counters.timed_out.fetch_add(1, Relaxed);
+        }
+    }
 }
 
 /// Run the TLS handshake, if any, before the first request (bounded by `read_timeout`);
@@ -548,22 +562,11 @@ fn handshake(shared: &Shared, live: &Live, conn: &mut Connection) -> bool {
     if !conn.is_tls() {
         return true;
     }
-    live.busy.store(false, SeqCst);
-    if shared.stopping.load(SeqCst) {
-        return false;
-    }
-    let result = conn.tls_handshake();
-    live.busy.store(true, SeqCst);
-    match result {
-        Ok(done) => done,
-        Err(e) => {
-            if !shared.stopping.load(SeqCst) {
-                let counters = &shared.counters;
-                counters.tls_handshake_failures.fetch_add(1, Relaxed);
-                if e.kind() == io::ErrorKind::TimedOut {
-                    counters.timed_out.fetch_add(1, Relaxed);
-                }
-            }
+    match while_idle(shared, live, || conn.tls_handshake()) {
+        None => false,
+        Some(Ok(done)) => done,
+        Some(Err(e)) => {
+            failed_before_requests(shared, &shared.counters.tls_handshake_failures, &e);
             __log_debug!("TLS handshake with {} failed: {e}", conn.peer_addr());
             false
         }
