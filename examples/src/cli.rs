@@ -281,6 +281,7 @@ pub struct ServerArgs {
 
     /// Serve the server's statistics for Prometheus (`GET /metrics`, text exposition
     /// format, metrics named `net_…` or `evnet_…`) on this address, e.g. `127.0.0.1:9100`.
+    /// [default: none, no metrics endpoint]
     #[arg(long, value_name = "ADDR")]
     pub metrics_addr: Option<String>,
 
