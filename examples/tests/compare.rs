@@ -99,6 +99,27 @@ fn wait(child: &mut Child, limit: Duration, dir: &Path) -> ExitStatus {
     }
 }
 
+/// Run compare with `args` to its end (at most `limit`): it must succeed and leave no
+/// server running. Returns its standard output (read after exit: a few kilobytes).
+fn run_compare(dir: &Path, args: &[&str], limit: Duration) -> String {
+    let mut child = compare(dir, args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = wait(&mut child, limit, dir);
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(status.success(), "{status:?}\n{stdout}\n{stderr}");
+    assert!(
+        processes_under(dir).is_empty(),
+        "{:?}",
+        processes_under(dir)
+    );
+    stdout
+}
+
 /// Processes whose executable is under `dir`.
 fn processes_under(dir: &Path) -> Vec<String> {
     let mut found = Vec::new();
@@ -138,7 +159,7 @@ fn quick_scenarios_write_tables_json_and_chart_and_leave_no_server() {
         scenarios.push("https-new-resumed");
     }
     scenarios.extend(["resp-p16", "echo-2000"]);
-    let mut child = compare(
+    let stdout = run_compare(
         &dir.0,
         &[
             "--quick",
@@ -149,21 +170,7 @@ fn quick_scenarios_write_tables_json_and_chart_and_leave_no_server() {
             "--scenarios",
             &scenarios.join(","),
         ],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    // The pipes are read after exit: the output is a few kilobytes.
-    let status = wait(&mut child, Duration::from_secs(240), &dir.0);
-    let output = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(status.success(), "{status:?}\n{stdout}\n{stderr}");
-    assert!(
-        processes_under(&dir.0).is_empty(),
-        "{:?}",
-        processes_under(&dir.0)
+        Duration::from_secs(240),
     );
 
     for name in &scenarios {
@@ -337,7 +344,7 @@ fn help_lists_every_scenario_and_server() {
 fn attack_scenarios_run_after_their_baselines_with_probes_and_ratios() {
     let dir = TempDir::new("attacks");
     let kind = examples::SERVER_KIND;
-    let mut child = compare(
+    let stdout = run_compare(
         &dir.0,
         &[
             "--quick",
@@ -350,20 +357,7 @@ fn attack_scenarios_run_after_their_baselines_with_probes_and_ratios() {
             "--servers",
             kind,
         ],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let status = wait(&mut child, Duration::from_secs(120), &dir.0);
-    let output = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(status.success(), "{status:?}\n{stdout}\n{stderr}");
-    assert!(
-        processes_under(&dir.0).is_empty(),
-        "{:?}",
-        processes_under(&dir.0)
+        Duration::from_secs(120),
     );
     // The baselines were added, and run before the attacks that divide by them.
     let run = run_dir(&dir.0.join("out"));
@@ -454,7 +448,7 @@ fn rounds_keep_every_round_and_tables_show_medians_and_spread() {
     if tokio {
         servers.push("tokio");
     }
-    let mut child = compare(
+    let stdout = run_compare(
         &dir.0,
         &[
             "--quick",
@@ -469,20 +463,7 @@ fn rounds_keep_every_round_and_tables_show_medians_and_spread() {
             "--servers",
             &servers.join(","),
         ],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let status = wait(&mut child, Duration::from_secs(120), &dir.0);
-    let output = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(status.success(), "{status:?}\n{stdout}\n{stderr}");
-    assert!(
-        processes_under(&dir.0).is_empty(),
-        "{:?}",
-        processes_under(&dir.0)
+        Duration::from_secs(120),
     );
     let run = run_dir(&dir.0.join("out"));
     let json: serde_json::Value =
