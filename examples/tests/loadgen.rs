@@ -4,8 +4,10 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::Command;
 use std::time::Duration;
+
+mod common;
+use common::{assert_loadgen_refuses, loadgen_bin};
 
 use examples::loadgen::{self, Config, ErrorKind, Progress, Proto, Report, Stop};
 use net::{Handler, Server as _, ServerParams};
@@ -247,13 +249,6 @@ fn a_silent_server_times_out() {
     assert!(!report.capped);
 }
 
-fn loadgen_bin(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_loadgen"))
-        .args(args)
-        .output()
-        .expect("run loadgen")
-}
-
 #[test]
 fn flags_duration_or_requests_exactly_one() {
     for args in [
@@ -296,12 +291,7 @@ fn flags_bad_values_exit_2_naming_the_flag() {
             &["--requests", "1", "--proto", "resp", "--path", "/"],
         ),
     ] {
-        let mut all = vec!["--addr", "127.0.0.1:1"];
-        all.extend_from_slice(args);
-        let out = loadgen_bin(&all);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-        assert!(stderr.contains(flag), "{args:?}: {stderr}");
+        assert_loadgen_refuses(flag, args);
     }
     let out = loadgen_bin(&["--addr", "nowhere", "--requests", "1"]);
     assert_eq!(out.status.code(), Some(2));
@@ -466,11 +456,6 @@ fn flags_background_populations_are_bounded() {
         ("--non-readers", &["--non-readers", "18991"]),
         ("--trickle-interval", &["--trickle-interval", "5"]),
     ] {
-        let mut all = vec!["--addr", "127.0.0.1:1", "--requests", "1"];
-        all.extend_from_slice(args);
-        let out = loadgen_bin(&all);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-        assert!(stderr.contains(flag), "{args:?}: {stderr}");
+        assert_loadgen_refuses(flag, &[&["--requests", "1"], args].concat());
     }
 }

@@ -9,8 +9,10 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::Command;
 use std::time::Duration;
+
+mod common;
+use common::{assert_loadgen_refuses, loadgen_bin};
 
 use examples::loadgen::{self, Config, Population, Proto, Report, Stop};
 use net::{Handler, Server as _, ServerParams};
@@ -305,13 +307,6 @@ fn hello_flood_against_a_plain_server_keeps_reconnecting() {
     assert_eq!(a.bytes_sent, a.sent * hello.len() as u64, "{a:?}");
 }
 
-fn loadgen_bin(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_loadgen"))
-        .args(args)
-        .output()
-        .expect("run loadgen")
-}
-
 #[test]
 fn flags_bad_attack_combinations_exit_2_naming_the_flag() {
     for (flag, args) in [
@@ -335,12 +330,7 @@ fn flags_bad_attack_combinations_exit_2_naming_the_flag() {
         ("--hello-flood", &["--hello-flood", "19000"]),
         ("--expect-stallers", &["--expect-stallers", "x"]),
     ] {
-        let mut all = vec!["--addr", "127.0.0.1:1", "--requests", "1"];
-        all.extend_from_slice(args);
-        let out = loadgen_bin(&all);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-        assert!(stderr.contains(flag), "{args:?}: {stderr}");
+        assert_loadgen_refuses(flag, &[&["--requests", "1"], args].concat());
     }
 }
 

@@ -108,3 +108,22 @@ pub fn run(bin: &str, args: &[&str]) -> Output {
         .output()
         .expect("run")
 }
+
+/// Run the `loadgen` binary with `args` to completion.
+pub fn loadgen_bin(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args(args)
+        .output()
+        .expect("run loadgen")
+}
+
+/// `loadgen --addr 127.0.0.1:1` plus `args` exits with status 2 before any traffic, and
+/// its error names `flag`.
+pub fn assert_loadgen_refuses(flag: &str, args: &[&str]) {
+    let mut all = vec!["--addr", "127.0.0.1:1"];
+    all.extend_from_slice(args);
+    let out = loadgen_bin(&all);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+    assert!(stderr.contains(flag), "{args:?}: {stderr}");
+}
