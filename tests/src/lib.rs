@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod child;
+pub mod gate;
 pub mod haproxy;
 
 use std::fmt::Debug;
@@ -492,6 +493,28 @@ fn read_request(conn: &mut Connection) -> io::Result<Option<Vec<u8>>> {
         return Ok(None);
     }
     Ok(Some(line))
+}
+
+/// Answers each line with the addresses the server gives its connection:
+/// `peer=<addr> balancer=<addr, or ->` (see `Connection::balancer_addr`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WhoAmI;
+
+impl Handler for WhoAmI {
+    type Session = ();
+    fn open(&self, _: &Connection) {}
+    fn serve(&self, _: &mut (), conn: &mut Connection) -> io::Result<Action> {
+        let mut line = String::new();
+        if conn.read_line(&mut line)? == 0 {
+            return Ok(Action::Close);
+        }
+        let balancer = conn.balancer_addr().map_or("-".into(), |a| a.to_string());
+        writeln!(conn, "peer={} balancer={balancer}", conn.peer_addr())?;
+        Ok(Action::KeepAlive)
+    }
+    fn frame(&self, _: &mut (), buffered: &[u8]) -> Frame {
+        line_frame(buffered)
+    }
 }
 
 /// Echoes each line; optionally panics on one given line (without its `\n`).

@@ -9,57 +9,12 @@
 //! the behavioural suite runs on adaptive dispatch as evnet's default.
 
 use std::io::{self, BufRead, Write};
-use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use evnet::{Action, Connection, EvOptions, EvServer, Frame, Handler, Server, ServerParams};
+use tests::gate::{Gates, OpenOnDrop};
 use tests::{await_stats, line_frame, start_ev, stop, wait_until, Client, PATIENCE};
-
-/// Longest a handler waits at a gate the test never opens (a failing test still ends).
-const GATE_BOUND: Duration = Duration::from_secs(20);
-
-/// Gates that handlers wait at, by name, until the test opens them (or [`GATE_BOUND`]).
-#[derive(Debug, Default)]
-struct Gates {
-    open: Mutex<Vec<String>>,
-    opened: Condvar,
-    /// Requests that reached a gate.
-    waiting: AtomicUsize,
-}
-
-impl Gates {
-    fn wait(&self, name: &str) {
-        self.waiting.fetch_add(1, SeqCst);
-        let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = self
-            .opened
-            .wait_timeout_while(open, GATE_BOUND, |open| !open.iter().any(|g| g == name))
-            .unwrap_or_else(|e| e.into_inner());
-        self.waiting.fetch_sub(1, SeqCst);
-    }
-
-    fn open(&self, name: &str) {
-        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        open.push(name.to_string());
-        self.opened.notify_all();
-    }
-
-    fn waiting(&self) -> usize {
-        self.waiting.load(SeqCst)
-    }
-}
-
-/// Opens every gate the test names when dropped (also when the test panics).
-struct OpenOnDrop(Arc<Gates>, Vec<&'static str>);
-
-impl Drop for OpenOnDrop {
-    fn drop(&mut self) {
-        for g in &self.1 {
-            self.0.open(g);
-        }
-    }
-}
 
 /// A line protocol:
 /// - `wait NAME`: wait at gate NAME, then answer `done NAME` (framed as any request: an

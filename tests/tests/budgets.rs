@@ -13,13 +13,14 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use evnet::EvOptions;
 use examples::http::{HttpHandler, HELLO};
 use net::{Action, Connection, Frame, Handler, Server, ServerParams, Stats};
+use tests::gate::Gates;
 use tests::{
     await_sample, await_stats, fd_count, line_frame, read_http_response, start_ev, stop,
     wait_until, TestServer, CLIENT_TIMEOUT, PATIENCE,
@@ -299,18 +300,24 @@ fn output_budget_flood<S: TestServer>() {
 
 /// Holds every request until the test opens the gate (or [`GATE_BOUND`] passes, so a
 /// failing test still ends), then answers the line.
-#[derive(Clone, Default)]
-struct Gate {
-    open: Arc<(Mutex<bool>, Condvar)>,
-}
+#[derive(Clone)]
+struct Gate(Arc<Gates>);
 
 /// Longest a request waits at a closed gate.
 const GATE_BOUND: Duration = Duration::from_secs(30);
 
+/// The one gate a [`Gate`] handler's requests wait at.
+const ALL: &str = "all";
+
+impl Default for Gate {
+    fn default() -> Self {
+        Gate(Arc::new(Gates::bounded(GATE_BOUND)))
+    }
+}
+
 impl Gate {
     fn release(&self) {
-        *self.open.0.lock().unwrap() = true;
-        self.open.1.notify_all();
+        self.0.open(ALL);
     }
 }
 
@@ -322,9 +329,7 @@ impl Handler for Gate {
         if conn.read_until(b'\n', &mut line)? == 0 {
             return Ok(Action::Close);
         }
-        let (lock, cond) = &*self.open;
-        let guard = lock.lock().unwrap();
-        drop(cond.wait_timeout_while(guard, GATE_BOUND, |open| !*open));
+        self.0.wait(ALL);
         conn.write_all(&line)?;
         Ok(Action::KeepAlive)
     }

@@ -11,7 +11,7 @@
 use std::io::{self, BufRead, Write};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
@@ -19,11 +19,8 @@ use evnet::{
     Action, Connection, Dispatch, EvOptions, EvServer, Frame, Handler, Server, ServerParams,
 };
 use tests::child::ChildServer;
+use tests::gate::{Gates, OpenOnDrop};
 use tests::{await_stats, line_frame, start_ev, stop, wait_until, Client, Echo, Slow, PATIENCE};
-
-/// Longest a handler waits at a [`Gate`] that the test never opens (a failing test still
-/// ends).
-const GATE_BOUND: Duration = Duration::from_secs(20);
 
 // ----- helpers ------------------------------------------------------------------------
 
@@ -37,41 +34,13 @@ fn long_params() -> ServerParams {
         .unwrap()
 }
 
-/// A gate that handlers wait at until the test opens it (bounded by [`GATE_BOUND`]).
-#[derive(Debug, Default)]
-struct Gate {
-    open: Mutex<bool>,
-    opened: Condvar,
-}
-
-impl Gate {
-    fn wait(&self) {
-        let open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = self
-            .opened
-            .wait_timeout_while(open, GATE_BOUND, |open| !*open)
-            .unwrap_or_else(|e| e.into_inner());
-    }
-
-    fn open(&self) {
-        *self.open.lock().unwrap_or_else(|e| e.into_inner()) = true;
-        self.opened.notify_all();
-    }
-}
-
-/// Opens the gate when dropped, also when a test panics, so no worker stays blocked.
-struct OpenOnDrop(Arc<Gate>);
-
-impl Drop for OpenOnDrop {
-    fn drop(&mut self) {
-        self.0.open();
-    }
-}
+/// The gate a [`Gated`] handler's `slow` requests wait at.
+const SLOW: &str = "slow";
 
 /// What a test observes of a [`Gated`] handler.
 #[derive(Debug, Clone, Default)]
 struct Probes {
-    gate: Arc<Gate>,
+    gate: Arc<Gates>,
     /// "slow" requests that have started being served.
     started: Arc<AtomicUsize>,
     /// `frame` calls that answered `Partial` for a non-empty buffer.
@@ -89,7 +58,7 @@ struct Gated(Probes);
 fn start_gated(options: EvOptions) -> (EvServer, Probes, OpenOnDrop) {
     let probes = Probes::default();
     let server = start_ev(Gated(probes.clone()), long_params(), options);
-    let release = OpenOnDrop(Arc::clone(&probes.gate));
+    let release = OpenOnDrop(Arc::clone(&probes.gate), vec![SLOW]);
     (server, probes, release)
 }
 
@@ -103,7 +72,7 @@ impl Handler for Gated {
         }
         if line == b"slow\n" {
             self.0.started.fetch_add(1, SeqCst);
-            self.0.gate.wait();
+            self.0.gate.wait(SLOW);
             conn.write_all(b"done slow\n")?;
         } else {
             conn.write_all(&line)?;
@@ -274,7 +243,7 @@ fn slow_request_does_not_block_other_connections() {
     }
     assert!(!a_answered.load(SeqCst));
 
-    probes.gate.open();
+    probes.gate.open(SLOW);
     assert_eq!(reader.join().unwrap(), "done slow\n");
     assert!(a_answered.load(SeqCst));
     let stats = stop(&mut server);
@@ -409,7 +378,7 @@ fn shutdown_with_requests_in_flight() {
     let releaser = {
         let gate = Arc::clone(&probes.gate);
         thread::spawn(move || {
-            let _open = OpenOnDrop(gate);
+            let _open = OpenOnDrop(gate, vec![SLOW]);
             for mut c in idle {
                 c.expect_closed();
             }
@@ -655,7 +624,7 @@ fn full_worker_queue_holds_requests_in_the_loop_until_room() {
         "B waits for the busy worker"
     );
 
-    probes.gate.open();
+    probes.gate.open(SLOW);
     assert_eq!(a.line(), "done slow\n");
     assert_eq!(b.line(), "done slow\n");
     for (i, c) in waiting.iter_mut().enumerate() {
@@ -736,7 +705,7 @@ fn request_completed_while_the_queue_is_full_is_served() {
     assert!(wait_until(PATIENCE, || server.stats().buffered_input >= 5 + 5 + 3 + 2));
     c.send(b"f\n");
     assert!(wait_until(PATIENCE, || server.stats().buffered_input >= 5 + 5 + 5 + 2));
-    probes.gate.open();
+    probes.gate.open(SLOW);
     assert_eq!(a.line(), "done slow\n");
     assert_eq!(b.line(), "done slow\n");
     assert_eq!(d.line(), "d\n");
@@ -774,7 +743,7 @@ fn requests_queued_past_the_shutdown_deadline_are_not_served() {
     // The deadline passes: the busy connection is cut (its client sees the close) ...
     a.expect_closed();
     // ... and only then may the blocked handler return.
-    probes.gate.open();
+    probes.gate.open(SLOW);
     let (_server, stats) = stopper.join().unwrap();
     let stats = stats.unwrap();
     assert_eq!(
