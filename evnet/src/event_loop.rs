@@ -1020,7 +1020,7 @@ impl<H: Handler> EventLoop<H> {
 
     /// Output is pending: the loop sends it as the peer reads, by the response's write
     /// deadline; reading is paused until it is all sent.
-    fn start_writing(&mut self, id: SlotId, close_after: bool) {
+    fn start_writing(&mut self, id: SlotId, then_close: bool) {
         let now = self.clock.now();
         let conn = self.slab.conn(id);
         let pending = conn.pending_output();
@@ -1029,7 +1029,6 @@ impl<H: Handler> EventLoop<H> {
         let slot = self.slab.get(id);
         self.pressure
             .charge_output(&mut slot.output_charge, pending);
-        let then_close = close_after;
         self.enter(id, Phase::Writing { then_close }, deadline);
     }
 

@@ -3,42 +3,21 @@
 //! without a valid header is closed cleanly and counted; a real HAProxy (`send-proxy`,
 //! `send-proxy-v2`, health checks with `check-send-proxy`) in front of each server.
 
-use std::io::{self, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::{Mutex, MutexGuard};
 use std::thread;
 use std::time::Duration;
 
-use net::{Action, Connection, Frame, Handler, ServerParams};
+use net::ServerParams;
 use tests::haproxy::Haproxy;
-use tests::{await_stats, line_frame, server_tests, start_with, stop, Client, TestServer};
+use tests::{await_stats, server_tests, start_with, stop, Client, TestServer, WhoAmI};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
 /// One test at a time: the HAProxy tests run a child process on fixed ports.
 fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Answers each line with the addresses the server gives the connection:
-/// `peer=<addr> balancer=<addr or ->`.
-struct WhoAmI;
-
-impl Handler for WhoAmI {
-    type Session = ();
-    fn open(&self, _: &Connection) {}
-    fn serve(&self, _: &mut (), conn: &mut Connection) -> io::Result<Action> {
-        let mut line = String::new();
-        if io::BufRead::read_line(conn, &mut line)? == 0 {
-            return Ok(Action::Close);
-        }
-        let balancer = conn.balancer_addr().map_or("-".into(), |a| a.to_string());
-        writeln!(conn, "peer={} balancer={balancer}", conn.peer_addr())?;
-        Ok(Action::KeepAlive)
-    }
-    fn frame(&self, _: &mut (), buffered: &[u8]) -> Frame {
-        line_frame(buffered)
-    }
 }
 
 fn proxied<S: TestServer>(read_timeout: Duration) -> S {

@@ -699,27 +699,10 @@ fn bad_files_are_errors_naming_them() {
 /// with the header included): the PROXY header is read before the handshake, the
 /// handshake and requests pass through, and the handler sees the client's address.
 fn proxied_tls_behind_haproxy<S: TestServer>() {
-    struct Peer;
-    impl net::Handler for Peer {
-        type Session = ();
-        fn open(&self, _: &net::Connection) {}
-        fn serve(&self, _: &mut (), conn: &mut net::Connection) -> io::Result<net::Action> {
-            let mut line = String::new();
-            if conn.read_line(&mut line)? == 0 {
-                return Ok(net::Action::Close);
-            }
-            let balancer = conn.balancer_addr().map_or("-".into(), |a| a.to_string());
-            writeln!(conn, "{} {balancer}", conn.peer_addr())?;
-            Ok(net::Action::KeepAlive)
-        }
-        fn frame(&self, _: &mut (), buffered: &[u8]) -> net::Frame {
-            tests::line_frame(buffered)
-        }
-    }
     let _serial = serial();
     let certs = Certs::new();
     let params = certs.params().proxy_protocol(true).build().unwrap();
-    let mut server = start_tls::<S, _>(Peer, params);
+    let mut server = start_tls::<S, _>(tests::WhoAmI, params);
     let haproxy = tests::haproxy::Haproxy::start(server.local_addr());
     await_stats(&server, "health checks", |s| s.total_connections >= 6);
     let config = certs.client_config();
@@ -733,8 +716,8 @@ fn proxied_tls_behind_haproxy<S: TestServer>() {
             let mut line = String::new();
             stream.read_line(&mut line).unwrap();
             let (peer, balancer) = line.trim_end().split_once(' ').unwrap();
-            assert_eq!(peer, me.to_string(), "through {frontend}: {line:?}");
-            assert_ne!(balancer, "-", "through {frontend}: {line:?}");
+            assert_eq!(peer, format!("peer={me}"), "through {frontend}: {line:?}");
+            assert_ne!(balancer, "balancer=-", "through {frontend}: {line:?}");
         }
     }
     let stats = server.stats();
