@@ -359,33 +359,30 @@ impl Connection {
     }
 
     /// Read the PROXY header on a blocking socket (nothing to do unless the server
-    /// expects one), within the read timeout from now.
+    /// expects one), within the read timeout from now: [`ServerConnection::proxy_step`]
+    /// until it is read, each step waiting at most what is left.
     pub(crate) fn read_proxy_header(&mut self) -> io::Result<()> {
-        let Some(mut reader) = self.proxy.take() else {
+        if !self.awaits_proxy_header() {
             return Ok(());
-        };
+        }
         let deadline = Instant::now() + self.read_timeout;
-        let sock = self.stream.get();
-        let header = loop {
+        while self.awaits_proxy_header() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(io::Error::new(io::ErrorKind::TimedOut, "no PROXY header"));
             }
-            sock.set_read_timeout(Some(left))?;
-            match reader.step(sock) {
-                Ok(header) => break header,
+            self.stream.get().set_read_timeout(Some(left))?;
+            match self.proxy_step() {
                 Err(e)
                     if matches!(
                         e.kind(),
                         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
                     ) => {}
-                Err(e) => return Err(e),
+                other => other?,
             }
-        };
+        }
         // As the connection's blocking mode expects it (no timeout set yet).
-        sock.set_read_timeout(None)?;
-        self.adopt(header);
-        Ok(())
+        self.stream.get().set_read_timeout(None)
     }
 
     /// The local address the connection was accepted on.
