@@ -262,6 +262,15 @@ impl<H: Handler> EventLoop<H> {
         if self.stage == Stage::Done {
             return false;
         }
+        if !self.here.is_empty() {
+            // The iteration's end framed requests for this thread (a request that came
+            // with a client's last handshake flight, a parked one taken up): serve them
+            // before waiting, since no event may come to end that wait.
+            return true;
+        }
+        if self.shared.params.is_tls() {
+            self.handshakes.sleeping(self.clock.now());
+        }
         if !ev::run_once(self) {
             self.shared.counters.handler_panics.fetch_add(1, Relaxed);
             net::__log_warn!("event loop {} stopped by a panic", self.id);
@@ -280,7 +289,6 @@ impl<H: Handler> EventLoop<H> {
             // client's last flight.
             self.run_handshakes();
             self.hand_over_all();
-            self.handshakes.sleeping(self.clock.now());
         }
     }
 

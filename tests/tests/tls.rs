@@ -695,6 +695,35 @@ fn bad_files_are_errors_naming_them() {
     );
 }
 
+/// A request written before the handshake ends goes out right behind the client's
+/// `Finished`, in the same write, so the server's last handshake step reads it too: it is
+/// answered at once, and so are the requests after it. (On evnet's adaptive dispatch it
+/// once waited for an unrelated event: the handshake step framed it for the loop's thread
+/// after that thread had looked for work, and the loop went to sleep.)
+fn a_request_in_the_last_handshake_flight_is_answered<S: TestServer>() {
+    let _serial = serial();
+    let certs = Certs::new();
+    let mut server = start_tls::<S, _>(HttpHandler::new(), certs.params().build().unwrap());
+    for _ in 0..5 {
+        let tcp = TcpStream::connect(server.local_addr()).unwrap();
+        tcp.set_read_timeout(Some(CLIENT_TIMEOUT)).unwrap();
+        let name = ServerName::try_from("localhost").unwrap();
+        let mut conn = ClientConnection::new(certs.client_config(), name).unwrap();
+        conn.writer().write_all(GET).unwrap();
+        let mut stream = BufReader::new(StreamOwned::new(conn, tcp));
+        let (head, body) = read_response(&mut stream);
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        assert_eq!(body, HELLO);
+        hello(&mut stream);
+    }
+    let stats = stop(&mut server);
+    assert_eq!(
+        (stats.requests, stats.tls_handshake_failures),
+        (10, 0),
+        "{stats:?}"
+    );
+}
+
 /// TLS behind HAProxy in TCP mode with `send-proxy` and `send-proxy-v2` (health checks
 /// with the header included): the PROXY header is read before the handshake, the
 /// handshake and requests pass through, and the handler sees the client's address.
@@ -741,6 +770,7 @@ server_tests!(
     thousand_idle_tls_connections,
     idle_tls_connection_memory,
     proxied_tls_behind_haproxy,
+    a_request_in_the_last_handshake_flight_is_answered,
 );
 
 // ----- evnet alone ----------------------------------------------------------------------
