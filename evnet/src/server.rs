@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use net::__private::{self as support, handle_of, Engine, Lifecycle, Starter};
+use net::__private::{self as support, handle_of, Engine, Lifecycle, Listening, Starter};
 use net::{Error, ErrorKind, Handler, Result, Server, ServerHandle, ServerParams, Stats};
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -123,9 +123,11 @@ impl EvServer {
 }
 
 impl EvServer {
-    /// A bound server on `listeners` (bound, listening, non-blocking; one per loop).
+    /// A bound server on `listeners` (bound, listening, non-blocking; one per loop), whose
+    /// distinct sockets `listening` holds for [`ServerHandle::listeners`].
     fn on_listeners<H: Handler>(
         listeners: Vec<TcpListener>,
+        listening: Listening,
         handler: H,
         params: ServerParams,
         options: EvOptions,
@@ -143,7 +145,7 @@ impl EvServer {
             start_threads(&shared, &options, listeners, handler)
         });
         Ok(EvServer {
-            life: Lifecycle::new(EvEngine { shared }, starter),
+            life: Lifecycle::new(EvEngine { shared }, starter, listening),
             local_addr,
             options,
         })
@@ -163,7 +165,9 @@ impl Server for EvServer {
     ) -> Result<Self> {
         options.validate(params.max_connections())?;
         let listeners = bind_listeners(addr, options.loop_count(), params.backlog())?;
-        Self::on_listeners(listeners, handler, params, options)
+        let listening = Listening::new(&listeners)
+            .map_err(|e| Error::new(ErrorKind::Bind, "cannot use the listener", Some(e)))?;
+        Self::on_listeners(listeners, listening, handler, params, options)
     }
 
     /// All loops share the one listener given (each watches a duplicate of its
@@ -177,15 +181,41 @@ impl Server for EvServer {
         params: ServerParams,
         options: EvOptions,
     ) -> Result<Self> {
+        Self::from_listeners_with(vec![listener], handler, params, options)
+    }
+
+    /// Loop `i` accepts on socket `i % n`: one socket per loop when there are as many
+    /// sockets as loops (the `SO_REUSEPORT` group of a predecessor bound with the same
+    /// options, say), shared by several loops when there are fewer. More sockets than
+    /// loops is an error naming `loops`: a socket no loop accepts on would hold the
+    /// connections the kernel gives it unanswered.
+    fn from_listeners_with<H: Handler>(
+        listeners: Vec<TcpListener>,
+        handler: H,
+        params: ServerParams,
+        options: EvOptions,
+    ) -> Result<Self> {
         options.validate(params.max_connections())?;
-        let use_err = |e| Error::new(ErrorKind::Bind, "cannot use the listener", Some(e));
-        listener.set_nonblocking(true).map_err(use_err)?;
-        let mut listeners = Vec::with_capacity(options.loop_count());
-        for _ in 1..options.loop_count() {
-            listeners.push(listener.try_clone().map_err(use_err)?);
+        let loops = options.loop_count();
+        if listeners.is_empty() || listeners.len() > loops {
+            return Err(Error::invalid_param(
+                "loops",
+                format_args!(
+                    "{loops} loops cannot accept on {} listening sockets (one loop per \
+                     socket at least)",
+                    listeners.len()
+                ),
+            ));
         }
-        listeners.push(listener);
-        Self::on_listeners(listeners, handler, params, options)
+        let use_err = |e| Error::new(ErrorKind::Bind, "cannot use the listener", Some(e));
+        let mut per_loop = Vec::with_capacity(loops);
+        for i in 0..loops {
+            let socket = &listeners[i % listeners.len()];
+            socket.set_nonblocking(true).map_err(use_err)?;
+            per_loop.push(socket.try_clone().map_err(use_err)?);
+        }
+        let listening = Listening::new(&listeners).map_err(use_err)?;
+        Self::on_listeners(per_loop, listening, handler, params, options)
     }
 
     fn start(&mut self) -> Result<()> {

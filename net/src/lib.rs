@@ -43,9 +43,12 @@ mod error;
 mod filter;
 mod handler;
 mod lifecycle;
+mod listening;
 #[macro_use]
 mod logging;
 pub mod metrics;
+#[cfg(feature = "ops")]
+pub mod ops;
 mod params;
 pub mod proxy;
 mod server;

@@ -2,10 +2,13 @@
 //! cloneable handle built on it.
 
 use std::fmt;
+use std::io;
+use std::net::TcpListener;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::listening::Listening;
 use crate::stats::Stats;
 
 /// What a server implementation plugs into the shared [`Lifecycle`] (not supported API;
@@ -40,16 +43,25 @@ pub struct Lifecycle<E: Engine> {
     engine: E,
     state: Mutex<State<E::Running>>,
     stopped: Condvar,
+    /// The listening sockets a handle can give to another process, until shutdown begins.
+    listening: Listening,
 }
 
 impl<E: Engine> Lifecycle<E> {
-    /// A bound server that `starter` will start.
-    pub fn new(engine: E, starter: Starter<E::Running>) -> Arc<Self> {
+    /// A bound server that `starter` will start, listening on `listening`'s sockets.
+    pub fn new(engine: E, starter: Starter<E::Running>, listening: Listening) -> Arc<Self> {
         Arc::new(Lifecycle {
             engine,
             state: Mutex::new(State::Bound(starter)),
             stopped: Condvar::new(),
+            listening,
         })
+    }
+
+    /// Duplicates of the listening sockets, until shutdown begins (see
+    /// [`ServerHandle::listeners`]).
+    pub fn listeners(&self) -> io::Result<Vec<TcpListener>> {
+        self.listening.duplicates()
     }
 
     /// The server's engine.
@@ -81,6 +93,7 @@ impl<E: Engine> Lifecycle<E> {
                 Ok(())
             }
             Err(e) => {
+                self.listening.release();
                 *state = State::Stopped(Box::new(self.engine.live_stats()));
                 self.stopped.notify_all();
                 Err(e)
@@ -106,6 +119,8 @@ impl<E: Engine> Lifecycle<E> {
     pub fn shutdown(&self, deadline: Duration) -> Result<Stats> {
         // A deadline too far to represent means "no deadline".
         let give_up_at = Instant::now().checked_add(deadline);
+        // First of all: a socket nobody will accept on must not hold newcomers.
+        self.listening.release();
         let mut state = self.lock();
         match std::mem::replace(&mut *state, State::Stopping) {
             State::Bound(starter) => {
@@ -157,6 +172,7 @@ trait Control: Send + Sync {
     fn shutdown(&self, deadline: Duration) -> Result<Stats>;
     fn wait(&self) -> Stats;
     fn is_running(&self) -> bool;
+    fn listeners(&self) -> io::Result<Vec<TcpListener>>;
 }
 
 impl<E: Engine> Control for Lifecycle<E> {
@@ -171,6 +187,9 @@ impl<E: Engine> Control for Lifecycle<E> {
     }
     fn is_running(&self) -> bool {
         Lifecycle::is_running(self)
+    }
+    fn listeners(&self) -> io::Result<Vec<TcpListener>> {
+        Lifecycle::listeners(self)
     }
 }
 
@@ -234,6 +253,39 @@ impl ServerHandle {
     pub fn is_running(&self) -> bool {
         self.0.is_running()
     }
+
+    /// New descriptors of the server's listening sockets, to hand to another process (a
+    /// new version of this program taking over without refusing anyone: see
+    /// `net::ops::Successor` with the `ops` feature), from when the server is bound until
+    /// its shutdown begins; then an error of kind `NotConnected`.
+    ///
+    /// One socket for `net` and for a server built on one listener; `evnet` bound with
+    /// several loops gives one per loop (its `SO_REUSEPORT` group): a successor must
+    /// accept on every one of them, or the connections the kernel hashes to the others
+    /// wait unanswered.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use net::{Server, ServerParams, TcpServer};
+    /// # struct Nothing;
+    /// # impl net::Handler for Nothing {
+    /// #     type Session = ();
+    /// #     fn open(&self, _: &net::Connection) {}
+    /// #     fn serve(&self, _: &mut (), _: &mut net::Connection) -> std::io::Result<net::Action> {
+    /// #         Ok(net::Action::Close)
+    /// #     }
+    /// # }
+    /// let server = TcpServer::serve("127.0.0.1:0", Nothing, ServerParams::default())?;
+    /// let handle = server.handle();
+    /// let sockets = handle.listeners()?;
+    /// assert_eq!(sockets[0].local_addr()?, server.local_addr());
+    /// handle.shutdown(Duration::from_secs(1))?;
+    /// assert!(handle.listeners().is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn listeners(&self) -> io::Result<Vec<TcpListener>> {
+        self.0.listeners()
+    }
 }
 
 impl fmt::Debug for ServerHandle {
@@ -273,9 +325,13 @@ mod tests {
         }
     }
 
+    fn nothing() -> Listening {
+        Listening::new([]).unwrap()
+    }
+
     #[test]
     fn bound_running_stopped_once() {
-        let lc = Lifecycle::new(Fake::default(), Box::new(|| Ok(7)));
+        let lc = Lifecycle::new(Fake::default(), Box::new(|| Ok(7)), nothing());
         assert!(!lc.is_running());
         lc.start().unwrap();
         assert!(lc.start().unwrap_err().is_state());
@@ -292,7 +348,7 @@ mod tests {
 
     #[test]
     fn never_started_stops_without_engine_stop() {
-        let lc = Lifecycle::new(Fake::default(), Box::new(|| Ok(1)));
+        let lc = Lifecycle::new(Fake::default(), Box::new(|| Ok(1)), nothing());
         lc.shutdown(Duration::from_secs(1)).unwrap();
         assert_eq!(lc.engine().stops.load(SeqCst), 0);
         assert_eq!(lc.wait(), Stats::default());
@@ -303,6 +359,7 @@ mod tests {
         let lc: Arc<Lifecycle<Fake>> = Lifecycle::new(
             Fake::default(),
             Box::new(|| Err(Error::new(ErrorKind::Resource, "no threads", None))),
+            nothing(),
         );
         assert!(lc.start().is_err());
         assert!(!lc.is_running());

@@ -109,6 +109,29 @@ pub trait Server: Sized + Send + fmt::Debug {
         options: Self::Options,
     ) -> Result<Self>;
 
+    /// Serve on several listening sockets: the ones a predecessor handed over
+    /// ([`ServerHandle::listeners`]), or systemd's. `net` accepts on one socket, so this
+    /// is [`from_listener_with`](Server::from_listener_with) for one and an error naming
+    /// `listeners` for any other number; `evnet` spreads them over its loops.
+    fn from_listeners_with<H: Handler>(
+        mut listeners: Vec<TcpListener>,
+        handler: H,
+        params: ServerParams,
+        options: Self::Options,
+    ) -> Result<Self> {
+        if listeners.len() != 1 {
+            return Err(crate::Error::invalid_param(
+                "listeners",
+                format_args!(
+                    "this server accepts on one listening socket, not {}",
+                    listeners.len()
+                ),
+            ));
+        }
+        let listener = listeners.remove(0);
+        Self::from_listener_with(listener, handler, params, options)
+    }
+
     /// [`from_listener_with`](Server::from_listener_with) the default options.
     fn from_listener<H: Handler>(
         listener: TcpListener,

@@ -4,6 +4,7 @@ use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
@@ -14,6 +15,7 @@ use crate::connection::Connection;
 use crate::error::{Error, ErrorKind, Result};
 use crate::handler::Handler;
 use crate::lifecycle::{handle_of, Engine, Lifecycle, ServerHandle, Starter};
+use crate::listening::Listening;
 use crate::params::ServerParams;
 use crate::server::Server;
 use crate::stats::{Counters, Stats};
@@ -107,7 +109,9 @@ struct NetEngine {
 struct Shared {
     params: ServerParams,
     counters: Counters,
-    /// Set once, by shutdown, which then empties the queue. Checked under the `pool` lock
+    /// Set once, by shutdown, which then empties the queue; the acceptor sees it within an
+    /// [`ACCEPT_TICK`] and returns without accepting again, so that a listening socket
+    /// shared with another process (a successor taking over) loses nobody to this one. Checked under the `pool` lock
     /// before queueing a connection and before taking one from the queue, so that once
     /// shutdown has begun no queued connection begins and, once the queue is emptied,
     /// none is queued. Read without the lock where only promptness matters.
@@ -183,10 +187,9 @@ impl Server for TcpServer {
         let local_addr = listener
             .local_addr()
             .map_err(|e| Error::new(ErrorKind::Bind, "cannot read the bound address", Some(e)))?;
-        // The acceptor blocks in accept(2).
-        listener
-            .set_nonblocking(false)
-            .map_err(|e| Error::new(ErrorKind::Bind, "cannot use the listener", Some(e)))?;
+        let use_err = |e| Error::new(ErrorKind::Bind, "cannot use the listener", Some(e));
+        let listening = Listening::new([&listener]).map_err(use_err)?;
+        let listener = ticking(listener).map_err(use_err)?;
         let counters = Counters::default();
         counters.max_threads.store(params.max_threads(), Relaxed);
         let shared = Arc::new(Shared {
@@ -220,7 +223,7 @@ impl Server for TcpServer {
         });
         let engine = NetEngine { shared, local_addr };
         Ok(TcpServer {
-            life: Lifecycle::new(engine, starter),
+            life: Lifecycle::new(engine, starter, listening),
             local_addr,
         })
     }
@@ -271,22 +274,9 @@ impl Engine for NetEngine {
             shared.counters.queued_connections.store(0, Relaxed);
             shared.work.notify_all();
         }
-        // Retry the wake-up connection until it lands or the deadline passes. Once one
-        // lands, `accept` returns and the acceptor sees the stop flag; an acceptor that
-        // could not be woken (no loopback route, say) is left behind, not waited for.
-        let mut woken = false;
-        while !woken && !acceptor.is_finished() {
-            woken = wake_acceptor(self.local_addr);
-            if !woken {
-                if give_up_at.is_some_and(|t| Instant::now() >= t) {
-                    break;
-                }
-                thread::sleep(Duration::from_millis(10));
-            }
-        }
-        if woken || acceptor.is_finished() {
-            let _ = acceptor.join();
-        }
+        // The acceptor sees the flag within a tick and accepts nobody more: a successor
+        // sharing the listening socket gets every newcomer from then on.
+        stop_acceptor(acceptor, self.local_addr, give_up_at);
         // Wake threads waiting for a next request; busy ones finish their request.
         for live in shared.live().values() {
             if !live.busy.load(SeqCst) {
@@ -334,6 +324,43 @@ fn bind_listener<A: ToSocketAddrs>(addr: A) -> Result<TcpListener> {
         .map_err(|e| Error::new(ErrorKind::Bind, "cannot bind the listening socket", Some(e)))
 }
 
+/// How long the acceptor's `accept(2)` waits before it looks at the `stopping` flag
+/// again (`SO_RCVTIMEO` on the listening socket, which Linux's `accept(2)` honours).
+const ACCEPT_TICK: Duration = Duration::from_millis(50);
+
+/// `listener` in blocking mode, its `accept(2)` returning `WouldBlock` after an
+/// [`ACCEPT_TICK`] without a newcomer. std sets the receive timeout on streams only; it is
+/// an option of the socket, whatever std calls it, so the descriptor goes through a
+/// `TcpStream` to have it set.
+fn ticking(listener: TcpListener) -> io::Result<TcpListener> {
+    listener.set_nonblocking(false)?;
+    let socket = TcpStream::from(OwnedFd::from(listener));
+    socket.set_read_timeout(Some(ACCEPT_TICK))?;
+    Ok(TcpListener::from(OwnedFd::from(socket)))
+}
+
+/// Wait for the acceptor, told to stop, to return. It does within an [`ACCEPT_TICK`];
+/// where the system ignores the receive timeout on `accept(2)`, a connection to the
+/// listener wakes it, retried until it lands or `give_up_at` passes (an acceptor that
+/// could not be woken, with no loopback route say, is left behind, not waited for).
+fn stop_acceptor(acceptor: JoinHandle<()>, addr: SocketAddr, give_up_at: Option<Instant>) {
+    let ticks_late = Instant::now() + ACCEPT_TICK * 4;
+    while !acceptor.is_finished() {
+        let now = Instant::now();
+        if now >= ticks_late {
+            if wake_acceptor(addr) {
+                // Landed: `accept` returned, the acceptor sees the flag.
+                break;
+            }
+            if give_up_at.is_some_and(|t| now >= t) {
+                return;
+            }
+        }
+        thread::sleep(Duration::from_millis(2));
+    }
+    let _ = acceptor.join();
+}
+
 /// Wake an acceptor blocked in `accept(2)` by connecting to it once; true on success.
 fn wake_acceptor(addr: SocketAddr) -> bool {
     let mut target = addr;
@@ -348,12 +375,8 @@ fn wake_acceptor(addr: SocketAddr) -> bool {
 
 fn accept_loop<H: Handler>(listener: TcpListener, shared: Arc<Shared>, handler: Arc<H>) {
     let mut backoff = Duration::from_millis(5);
-    loop {
-        let accepted = listener.accept();
-        if shared.stopping.load(SeqCst) {
-            return;
-        }
-        match accepted {
+    while !shared.stopping.load(SeqCst) {
+        match listener.accept() {
             Ok((stream, peer)) => {
                 backoff = Duration::from_millis(5);
                 if !shared.params.accepts(&peer) {
@@ -362,6 +385,7 @@ fn accept_loop<H: Handler>(listener: TcpListener, shared: Arc<Shared>, handler: 
                 }
                 dispatch(&shared, &handler, Arc::new(stream));
             }
+            // A tick without a newcomer (see `ticking`), or a retryable failure.
             Err(e) => match support::classify_accept_error(&e) {
                 AcceptFailure::Retry => {}
                 _ => {
@@ -481,6 +505,8 @@ fn connection_thread<H: Handler>(shared: Arc<Shared>, handler: Arc<H>) {
 fn serve_connection<H: Handler>(shared: &Shared, handler: &H, accepted: Accepted) {
     let params = &shared.params;
     let counters = &shared.counters;
+    // Accepted sockets inherit the listener's receive timeout (`ticking`): clear it.
+    let _ = accepted.set_read_timeout(None);
     if params.nodelay() {
         let _ = accepted.set_nodelay(true);
     }
