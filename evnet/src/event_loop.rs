@@ -33,7 +33,7 @@ use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::Arc;
 
 use net::__private::{self as support, HandshakeStep, Interest, ServerConnection, WaitFn};
-use net::{Connection, Frame, Handler};
+use net::{Connection, Frame, Handler, TimeoutKind};
 
 use crate::acceptor::{Acceptor, Batch};
 use crate::ev::{self, LoopEvents, Reactor};
@@ -603,12 +603,13 @@ impl<H: Handler> EventLoop<H> {
         }
     }
 
-    /// The handshake is complete: the handler's session opens, and the connection is
-    /// served like any other (plaintext that came with the client's last flight is
-    /// buffered already: route it).
+    /// The handshake is complete (counted, full or resumed): the handler's session opens,
+    /// and the connection is served like any other (plaintext that came with the client's
+    /// last flight is buffered already: route it).
     fn handshake_done(&mut self, id: SlotId) {
         let counters = &self.shared.counters;
         let conn = self.slab.conn(id);
+        support::count_tls_handshake(conn, counters);
         let Some(session) = support::open_session(&*self.handler, conn, counters) else {
             return self.close(id);
         };
@@ -1068,7 +1069,7 @@ impl<H: Handler> EventLoop<H> {
             }
             Err(e) => {
                 if e.kind() == io::ErrorKind::TimedOut {
-                    self.shared.counters.timed_out.fetch_add(1, Relaxed);
+                    self.shared.counters.timed_out(TimeoutKind::Write);
                 }
                 net::__log_debug!("closed a connection while writing: {e}");
                 self.close(id);
@@ -1248,13 +1249,21 @@ impl<H: Handler> EventLoop<H> {
     fn sweep_timeouts(&mut self) {
         let now = self.clock.now();
         while let Some((id, list)) = self.timeouts.expired(&self.slab, now) {
-            if list == List::Parked {
-                // It waited for the server, not the server for it: shed, not timed out.
-                self.shed(id);
-                continue;
-            }
+            let kind = match list {
+                List::Parked => {
+                    // It waited for the server, not the server for it: shed, not timed
+                    // out.
+                    self.shed(id);
+                    continue;
+                }
+                List::Idle => TimeoutKind::Idle,
+                // Begun and not all come (a request, a TLS record, a handshake, a PROXY
+                // header): a slowloris.
+                List::Reading | List::Handshake | List::ProxyHeader => TimeoutKind::Read,
+                List::Writing => TimeoutKind::Write,
+            };
             let counters = &self.shared.counters;
-            counters.timed_out.fetch_add(1, Relaxed);
+            counters.timed_out(kind);
             match list {
                 List::Handshake => counters.tls_handshake_failures.fetch_add(1, Relaxed),
                 List::ProxyHeader => counters.proxy_header_failures.fetch_add(1, Relaxed),

@@ -481,17 +481,21 @@ pub fn parse_listening_line(line: &str) -> Option<SocketAddr> {
     addr.parse().ok()
 }
 
-/// One line of final statistics.
+/// One line of final statistics: `key=value` pairs (`timed_out` is the sum of the
+/// `timed_out_*` ones).
 ///
 /// ```
 /// let line = examples::cli::stats_line(&net::Stats::default());
 /// assert!(line.starts_with("stats: connections=0 "));
+/// assert!(line.contains(" timed_out_read=0 "));
 /// ```
 pub fn stats_line(s: &Stats) -> String {
     format!(
         "stats: connections={} max_concurrent={} refused={} requests={} timed_out={} \
          handler_panics={} threads={}/{} tls_handshake_failures={} shed={} takeovers={} \
-         stalls={} proxy_header_failures={}",
+         stalls={} proxy_header_failures={} timed_out_idle={} timed_out_read={} \
+         timed_out_write={} timed_out_handler={} tls_handshakes_full={} \
+         tls_handshakes_resumed={}",
         s.total_connections,
         s.max_concurrent_connections,
         s.refused_connections,
@@ -505,6 +509,12 @@ pub fn stats_line(s: &Stats) -> String {
         s.loop_takeovers,
         s.loop_stalls,
         s.proxy_header_failures,
+        s.timed_out_idle,
+        s.timed_out_read,
+        s.timed_out_write,
+        s.timed_out_handler,
+        s.tls_handshakes_full,
+        s.tls_handshakes_resumed,
     )
 }
 

@@ -16,7 +16,8 @@ pub use crate::lifecycle::{handle_of, Engine, Lifecycle, Starter};
 pub use crate::listening::Listening;
 pub use crate::stats::Counters;
 pub use crate::support::{
-    close_session, open_session, serve_request, wait_while_before, AcceptFailure, PIPELINE_BATCH,
+    close_session, count_tls_handshake, open_session, serve_request, wait_while_before,
+    AcceptFailure, PIPELINE_BATCH,
 };
 
 #[cfg(feature = "log")]

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use crate::__private::ServerConnection;
 use crate::params::{ServerParams, MAX_TIMEOUT};
 use crate::proxy::{ProxyHeader, ProxyReader};
+use crate::stats::TimeoutKind;
 
 /// On a blocking socket, writes are collected up to this many bytes before they go to the
 /// socket. (On a non-blocking one the limit is `ServerParams::max_output_buffer`.)
@@ -184,6 +185,10 @@ pub struct Connection {
     max_output_buffer: usize,
     /// The server will take no further request on this connection (it is draining).
     last: bool,
+    /// The deadline that expired last in this request (a read's or a write's `TimedOut`
+    /// error), so that the server can say which timeout closed the connection even when
+    /// the handler's error is its own. Cleared when a request begins or ends.
+    expired: Option<TimeoutKind>,
 }
 
 impl Connection {
@@ -331,6 +336,7 @@ impl Connection {
             max_requests: params.max_requests_per_connection(),
             max_output_buffer: params.max_output_buffer(),
             last: false,
+            expired: None,
         }
     }
 
@@ -452,6 +458,22 @@ impl Connection {
         Ok(n)
     }
 
+    /// The timeout of the last deadline that expired in this request (`None`: none did),
+    /// forgotten once asked.
+    pub(crate) fn take_expired(&mut self) -> Option<TimeoutKind> {
+        self.expired.take()
+    }
+
+    /// Whether the TLS handshake resumed an earlier session (`None` without TLS, or
+    /// before the handshake completed). A `HelloRetryRequest` is still a full handshake.
+    pub(crate) fn tls_resumed(&self) -> Option<bool> {
+        #[cfg(feature = "tls")]
+        if let Socket::Tls(tls) = &self.stream {
+            return tls.resumed();
+        }
+        None
+    }
+
     /// How many bytes the handler has taken from the connection so far. Servers use it to
     /// notice a handler that keeps a connection open without consuming its request.
     pub fn bytes_consumed(&self) -> u64 {
@@ -552,6 +574,14 @@ impl Connection {
         }
     }
 
+    /// `result`, noting a `TimedOut` error as an expired deadline of `kind`.
+    fn noting<T>(&mut self, kind: TimeoutKind, result: io::Result<T>) -> io::Result<T> {
+        if matches!(&result, Err(e) if e.kind() == io::ErrorKind::TimedOut) {
+            self.expired = Some(kind);
+        }
+        result
+    }
+
     /// How long the next read may wait: what is left of the request's deadline, or the
     /// read timeout outside a request. A passed deadline is a `TimedOut` error.
     fn read_wait(&self) -> io::Result<Duration> {
@@ -571,14 +601,22 @@ impl Connection {
     /// Read into the spare part of the read buffer, waiting as the mode says.
     fn read_socket_into_spare(&mut self) -> io::Result<usize> {
         let rend = self.rend;
-        let timeout = self.read_wait()?;
-        let Connection {
-            stream, rbuf, mode, ..
-        } = self;
-        read_timed(stream, mode, timeout, &mut rbuf[rend..])
+        let result = self.read_wait().and_then(|timeout| {
+            let Connection {
+                stream, rbuf, mode, ..
+            } = self;
+            read_timed(stream, mode, timeout, &mut rbuf[rend..])
+        });
+        self.noting(TimeoutKind::Read, result)
     }
 
+    /// Send everything buffered, waiting up to the response's write deadline.
     fn write_out(&mut self) -> io::Result<()> {
+        let result = self.write_out_timed();
+        self.noting(TimeoutKind::Write, result)
+    }
+
+    fn write_out_timed(&mut self) -> io::Result<()> {
         let mut done = 0;
         let (deadline, fresh) = self.write_deadline();
         let timeout = self.write_timeout;
@@ -610,7 +648,7 @@ impl Connection {
             if let Ok(n) = taken {
                 self.wbuf.drain(..n);
             }
-            return taken.map(drop);
+            return self.noting(TimeoutKind::Write, taken.map(drop));
         }
         let mut done = 0;
         let result = loop {
@@ -626,7 +664,7 @@ impl Connection {
             }
         };
         self.wbuf.drain(..done);
-        result
+        self.noting(TimeoutKind::Write, result)
     }
 
     /// The current request's write deadline, set by its first write; and whether it was
@@ -738,6 +776,8 @@ impl ServerConnection for Connection {
         self.read_deadline = None;
         let result = self.fill_more();
         self.read_timeout = saved;
+        // Nothing began: the keep-alive wait expired, not a request's read deadline.
+        let result = self.noting(TimeoutKind::Idle, result);
         let arrived = result? > 0;
         if arrived {
             self.begin_request(Instant::now());
@@ -746,6 +786,7 @@ impl ServerConnection for Connection {
     }
     fn begin_request(&mut self, first_byte: Instant) {
         self.read_deadline = first_byte.checked_add(self.read_timeout);
+        self.expired = None;
     }
     fn read_deadline(&self) -> Option<Instant> {
         self.read_deadline
@@ -766,6 +807,7 @@ impl ServerConnection for Connection {
             .write_deadline
             .is_some_and(|deadline| Instant::now() >= deadline)
         {
+            self.expired = Some(TimeoutKind::Write);
             return Err(timed_out("write timed out"));
         }
         Ok(false)
@@ -807,6 +849,7 @@ impl ServerConnection for Connection {
     fn count_request(&mut self) {
         self.requests += 1;
         self.read_deadline = None;
+        self.expired = None;
         self.streamed = false;
         if self.pending_output() == 0 {
             self.write_deadline = None;
@@ -946,8 +989,10 @@ impl Read for Connection {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.rpos == self.rend && buf.len() >= self.read_buffer_size {
             // Large read with nothing buffered: skip the copy.
-            let timeout = self.read_wait()?;
-            let n = read_timed(&mut self.stream, &mut self.mode, timeout, buf)?;
+            let result = self
+                .read_wait()
+                .and_then(|timeout| read_timed(&mut self.stream, &mut self.mode, timeout, buf));
+            let n = self.noting(TimeoutKind::Read, result)?;
             self.consumed += n as u64;
             self.absorb_after_read()?;
             return Ok(n);
@@ -1005,7 +1050,7 @@ impl Write for Connection {
                     buf,
                     &mut done,
                 );
-                return match result {
+                return match self.noting(TimeoutKind::Write, result) {
                     Ok(()) => Ok(buf.len()),
                     Err(e) if done > 0 => {
                         self.write_failed = Some(e);
@@ -1077,6 +1122,7 @@ mod tests {
         assert!(sent > 0 && sent < big.len(), "{sent}");
         let err = conn.write(b"more").unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(conn.take_expired(), Some(TimeoutKind::Write));
         // The same when the handler's next call is a flush.
         let (_client, mut conn) = pair(&params);
         let sent = conn.write(&big).expect("part of it was sent");
@@ -1094,10 +1140,22 @@ mod tests {
         conn.begin_request(long_ago);
         let err = conn.fill_more().unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
-        // Once the request is counted, reads wait per read again.
+        assert_eq!(conn.expired, Some(TimeoutKind::Read));
+        // Once the request is counted, reads wait per read again (and its expired
+        // deadline is forgotten).
         conn.count_request();
+        assert_eq!(conn.take_expired(), None);
         assert_eq!(conn.read_deadline(), None);
         assert_eq!(conn.fill_more().unwrap(), 3);
+    }
+
+    /// Nothing within the keep-alive wait is an idle timeout, not a read one.
+    #[test]
+    fn an_empty_keep_alive_wait_is_an_idle_timeout() {
+        let (_client, mut conn) = pair(&params(60_000));
+        let err = conn.await_request(Duration::from_millis(50)).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(conn.take_expired(), Some(TimeoutKind::Idle));
     }
 
     #[test]

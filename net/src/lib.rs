@@ -68,5 +68,5 @@ pub use handler::{Action, Frame, Handler};
 pub use lifecycle::ServerHandle;
 pub use params::{ServerParams, ServerParamsBuilder, MAX_TIMEOUT};
 pub use server::Server;
-pub use stats::Stats;
+pub use stats::{Stats, TimeoutKind};
 pub use tcp_server::TcpServer;

@@ -15,7 +15,7 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-use crate::Stats;
+use crate::{Stats, TimeoutKind};
 
 /// The upper bounds of the handler-time buckets, in seconds (a last bucket, `+Inf`,
 /// takes the rest): from 25 µs, below which a handler that answers from memory falls, to
@@ -114,10 +114,21 @@ impl Stats {
     /// `_total`, gauges do not, sizes are in bytes and times in seconds
     /// (`<namespace>_handler_seconds`, a histogram). Characters of `namespace` that a
     /// metric name may not hold become `_`.
+    ///
+    /// Counters split by kind are one metric with a `kind` label, so that a query sums
+    /// them: `<namespace>_timeouts_total{kind="idle"|"read"|"write"|"handler"}` (see
+    /// [`TimeoutKind`]; their sum is [`Stats::timed_out`]) and
+    /// `<namespace>_tls_handshakes_total{kind="full"|"resumed"|"failed"}`.
+    ///
+    /// ```
+    /// let text = net::Stats::default().to_prometheus("net");
+    /// assert!(text.contains("\nnet_timeouts_total{kind=\"read\"} 0\n"));
+    /// assert!(text.contains("\nnet_tls_handshakes_total{kind=\"resumed\"} 0\n"));
+    /// ```
     pub fn to_prometheus(&self, namespace: &str) -> String {
         let ns = metric_namespace(namespace);
         let mut out = String::with_capacity(4096);
-        let counters: [(&str, &str, u64); 11] = [
+        let counters: [(&str, &str, u64); 9] = [
             (
                 "connections_total",
                 "Connections accepted and served.",
@@ -130,11 +141,6 @@ impl Stats {
             ),
             ("requests_total", "Requests served.", self.requests),
             (
-                "timeouts_total",
-                "Connections closed at a timeout.",
-                self.timed_out,
-            ),
-            (
                 "handler_panics_total",
                 "Handler panics caught.",
                 self.handler_panics,
@@ -143,11 +149,6 @@ impl Stats {
                 "streamed_responses_total",
                 "Responses that waited for their peer.",
                 self.streamed_responses,
-            ),
-            (
-                "tls_handshake_failures_total",
-                "TLS handshakes that failed.",
-                self.tls_handshake_failures,
             ),
             (
                 "shed_connections_total",
@@ -173,6 +174,23 @@ impl Stats {
         for (name, help, value) in counters {
             metric(&mut out, &ns, name, "counter", help, value);
         }
+        let timeouts = TimeoutKind::ALL.map(|kind| (kind.name(), self.timed_out_by(kind)));
+        labelled_counter(
+            &mut out,
+            (&ns, "timeouts_total"),
+            "Connections closed at a timeout, by the timeout that expired.",
+            &timeouts,
+        );
+        labelled_counter(
+            &mut out,
+            (&ns, "tls_handshakes_total"),
+            "TLS handshakes: completed in full, resumed, or failed.",
+            &[
+                ("full", self.tls_handshakes_full),
+                ("resumed", self.tls_handshakes_resumed),
+                ("failed", self.tls_handshake_failures),
+            ],
+        );
         let gauges: [(&str, &str, u64); 7] = [
             (
                 "connections",
@@ -236,6 +254,15 @@ fn metric(out: &mut String, ns: &str, name: &str, kind: &str, help: &str, value:
     let _ = writeln!(out, "{ns}_{name} {value}");
 }
 
+/// A counter with one series per `kind` label value.
+fn labelled_counter(out: &mut String, (ns, name): (&str, &str), help: &str, kinds: &[(&str, u64)]) {
+    let _ = writeln!(out, "# HELP {ns}_{name} {help}");
+    let _ = writeln!(out, "# TYPE {ns}_{name} counter");
+    for (kind, value) in kinds {
+        let _ = writeln!(out, "{ns}_{name}{{kind=\"{kind}\"}} {value}");
+    }
+}
+
 /// `namespace` with what a metric name may not hold replaced (`[a-zA-Z_:][a-zA-Z0-9_:]*`).
 fn metric_namespace(namespace: &str) -> String {
     let mut ns: String = namespace
@@ -293,12 +320,32 @@ mod tests {
     fn exposition_has_every_metric_once_with_help_and_type() {
         let counters = crate::__private::Counters::default();
         counters.requests.fetch_add(3, Relaxed);
+        counters.timed_out(TimeoutKind::Idle);
+        counters.timed_out(TimeoutKind::Write);
+        counters.timed_out(TimeoutKind::Write);
+        counters.tls_handshakes_full.fetch_add(4, Relaxed);
+        counters.tls_handshakes_resumed.fetch_add(5, Relaxed);
+        counters.tls_handshake_failures.fetch_add(6, Relaxed);
         counters.handler_time.record(Duration::from_millis(1));
         let mut stats = counters.snapshot();
         stats.current_connections = 2;
         let text = stats.to_prometheus("my-server");
         assert!(text.contains("\nmy_server_requests_total 3\n"), "{text}");
         assert!(text.contains("\nmy_server_connections 2\n"), "{text}");
+        let timeouts = "# TYPE my_server_timeouts_total counter\n\
+                        my_server_timeouts_total{kind=\"idle\"} 1\n\
+                        my_server_timeouts_total{kind=\"read\"} 0\n\
+                        my_server_timeouts_total{kind=\"write\"} 2\n\
+                        my_server_timeouts_total{kind=\"handler\"} 0\n";
+        assert!(text.contains(timeouts), "{text}");
+        let handshakes = "# TYPE my_server_tls_handshakes_total counter\n\
+                          my_server_tls_handshakes_total{kind=\"full\"} 4\n\
+                          my_server_tls_handshakes_total{kind=\"resumed\"} 5\n\
+                          my_server_tls_handshakes_total{kind=\"failed\"} 6\n";
+        assert!(text.contains(handshakes), "{text}");
+        // One family each: no unlabelled total beside the kinds.
+        assert!(!text.contains("\nmy_server_timeouts_total "), "{text}");
+        assert!(!text.contains("tls_handshake_failures"), "{text}");
         assert!(text.contains("my_server_handler_seconds_bucket{le=\"0.001\"} 1\n"));
         assert!(text.contains("my_server_handler_seconds_bucket{le=\"+Inf\"} 1\n"));
         assert!(text.contains("my_server_handler_seconds_count 1\n"));

@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 /// A snapshot of a server's counters, the same for both servers.
 ///
 /// The first seven follow Poco's `TCPServer`; `requests`, `timed_out` and `handler_panics`
-/// are request-level additions. See each server's docs for what "thread" and "queued" mean
+/// are request-level additions (`timed_out` split by [`TimeoutKind`] into the
+/// `timed_out_*` counters). See each server's docs for what "thread" and "queued" mean
 /// in it.
 ///
 /// ```
@@ -32,8 +33,25 @@ pub struct Stats {
     pub refused_connections: u64,
     /// Requests served (handler calls that returned).
     pub requests: u64,
-    /// Connections closed by the server because a timeout expired.
+    /// Connections closed by the server because a timeout expired: the sum of
+    /// `timed_out_idle`, `timed_out_read`, `timed_out_write` and `timed_out_handler` (in
+    /// every snapshot), which say which timeout it was (see [`TimeoutKind`]).
     pub timed_out: u64,
+    /// Connections closed because no request began within `keep_alive_timeout`: idle
+    /// between requests, or before the first one ([`TimeoutKind::Idle`]).
+    pub timed_out_idle: u64,
+    /// Connections closed because something did not all arrive within `read_timeout`: a
+    /// request, from its first byte (a slowloris), or the PROXY header or TLS handshake a
+    /// connection must begin with, from its start ([`TimeoutKind::Read`]).
+    pub timed_out_read: u64,
+    /// Connections closed because the peer did not take a response within
+    /// `write_timeout` (a client that does not read, or reads too slowly;
+    /// [`TimeoutKind::Write`]).
+    pub timed_out_write: u64,
+    /// Connections closed because the handler returned an [`std::io::ErrorKind::TimedOut`]
+    /// error that none of the connection's deadlines raised: a timeout of the handler's
+    /// own ([`TimeoutKind::Handler`]).
+    pub timed_out_handler: u64,
     /// Handler calls that panicked (each closed its connection).
     pub handler_panics: u64,
     /// Responses whose output outgrew `max_output_buffer`, so that the worker waited for
@@ -51,6 +69,14 @@ pub struct Stats {
     /// connects and closes without sending a byte is not counted. Always 0 without TLS
     /// (feature `tls`). Counted the same way by both servers.
     pub tls_handshake_failures: u64,
+    /// TLS handshakes completed in full (with a `HelloRetryRequest` or without): the
+    /// client did not resume an earlier session. Always 0 without TLS (feature `tls`).
+    /// Counted the same way by both servers.
+    pub tls_handshakes_full: u64,
+    /// TLS handshakes completed by resuming an earlier session (a TLS 1.3 ticket, a TLS
+    /// 1.2 session id or ticket): cheaper than a full one. Always 0 without TLS (feature
+    /// `tls`). Counted the same way by both servers.
+    pub tls_handshakes_resumed: u64,
     /// Connections an event loop closed to keep its service for others (`evnet`; always 0
     /// in `net`): at a full input or output budget the largest holders of buffered bytes
     /// are closed rather than every new request made to wait; a connection parked
@@ -78,6 +104,66 @@ pub struct Stats {
     pub handler_time: crate::metrics::HistogramSnapshot,
 }
 
+impl Stats {
+    /// The connections closed at a timeout of `kind` (one of the `timed_out_*` fields).
+    ///
+    /// ```
+    /// use net::{Stats, TimeoutKind};
+    /// let s = Stats::default();
+    /// let total: u64 = TimeoutKind::ALL.iter().map(|&k| s.timed_out_by(k)).sum();
+    /// assert_eq!(total, s.timed_out);
+    /// ```
+    pub fn timed_out_by(&self, kind: TimeoutKind) -> u64 {
+        match kind {
+            TimeoutKind::Idle => self.timed_out_idle,
+            TimeoutKind::Read => self.timed_out_read,
+            TimeoutKind::Write => self.timed_out_write,
+            TimeoutKind::Handler => self.timed_out_handler,
+        }
+    }
+}
+
+/// Which timeout closed a connection: the kinds [`Stats::timed_out`] is split into
+/// (`Stats::timed_out_idle` and the others; [`Stats::timed_out_by`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TimeoutKind {
+    /// `keep_alive_timeout`: no request began on an open connection, between requests or
+    /// before the first one.
+    Idle,
+    /// `read_timeout`: a request did not all arrive within it of its first byte (a
+    /// slowloris), or the PROXY header or TLS handshake a connection must begin with did
+    /// not within it of its start.
+    Read,
+    /// `write_timeout`: the peer did not take a response in time (it does not read, or
+    /// reads too slowly).
+    Write,
+    /// The handler returned an [`std::io::ErrorKind::TimedOut`] error that none of the
+    /// connection's deadlines raised: a timeout of its own (a backend's, say).
+    Handler,
+}
+
+impl TimeoutKind {
+    /// Every kind, in a fixed order.
+    pub const ALL: [TimeoutKind; 4] = [
+        TimeoutKind::Idle,
+        TimeoutKind::Read,
+        TimeoutKind::Write,
+        TimeoutKind::Handler,
+    ];
+
+    /// A short lowercase name: `idle`, `read`, `write`, `handler` (the `kind` label of
+    /// the `timeouts_total` metric).
+    pub fn name(self) -> &'static str {
+        match self {
+            TimeoutKind::Idle => "idle",
+            TimeoutKind::Read => "read",
+            TimeoutKind::Write => "write",
+            TimeoutKind::Handler => "handler",
+        }
+    }
+}
+
 /// Live counters behind [`Stats`], updated by a server's threads.
 ///
 /// This is a building block for server implementations (both `net` and `evnet` use it);
@@ -100,8 +186,10 @@ pub struct Counters {
     pub refused_connections: AtomicU64,
     /// See [`Stats::requests`].
     pub requests: AtomicU64,
-    /// See [`Stats::timed_out`].
-    pub timed_out: AtomicU64,
+    /// Per [`TimeoutKind`] (in the order of [`TimeoutKind::ALL`]); counted only through
+    /// [`Counters::timed_out`], and summed into [`Stats::timed_out`] by the snapshot, so
+    /// that the total and its kinds always agree.
+    timeouts: [AtomicU64; TimeoutKind::ALL.len()],
     /// See [`Stats::handler_panics`].
     pub handler_panics: AtomicU64,
     /// See [`Stats::streamed_responses`].
@@ -112,6 +200,10 @@ pub struct Counters {
     pub buffered_output: AtomicUsize,
     /// See [`Stats::tls_handshake_failures`].
     pub tls_handshake_failures: AtomicU64,
+    /// See [`Stats::tls_handshakes_full`].
+    pub tls_handshakes_full: AtomicU64,
+    /// See [`Stats::tls_handshakes_resumed`].
+    pub tls_handshakes_resumed: AtomicU64,
     /// See [`Stats::shed_connections`].
     pub shed_connections: AtomicU64,
     /// See [`Stats::loop_takeovers`].
@@ -138,8 +230,17 @@ impl Counters {
         self.current_connections.fetch_sub(1, Relaxed);
     }
 
+    /// Record that a connection is closed because a timeout of `kind` expired (counted in
+    /// [`Stats::timed_out`] and in the kind's own counter).
+    pub fn timed_out(&self, kind: TimeoutKind) {
+        self.timeouts[kind as usize].fetch_add(1, Relaxed);
+    }
+
     /// A consistent-enough snapshot (each counter is read once, without a lock).
     pub fn snapshot(&self) -> Stats {
+        let timeouts: [u64; TimeoutKind::ALL.len()] =
+            std::array::from_fn(|i| self.timeouts[i].load(Relaxed));
+        let timed_out = |kind: TimeoutKind| timeouts[kind as usize];
         Stats {
             current_threads: self.current_threads.load(Relaxed),
             max_threads: self.max_threads.load(Relaxed),
@@ -149,17 +250,48 @@ impl Counters {
             queued_connections: self.queued_connections.load(Relaxed),
             refused_connections: self.refused_connections.load(Relaxed),
             requests: self.requests.load(Relaxed),
-            timed_out: self.timed_out.load(Relaxed),
+            timed_out: timeouts.iter().sum(),
+            timed_out_idle: timed_out(TimeoutKind::Idle),
+            timed_out_read: timed_out(TimeoutKind::Read),
+            timed_out_write: timed_out(TimeoutKind::Write),
+            timed_out_handler: timed_out(TimeoutKind::Handler),
             handler_panics: self.handler_panics.load(Relaxed),
             streamed_responses: self.streamed_responses.load(Relaxed),
             buffered_input: self.buffered_input.load(Relaxed),
             buffered_output: self.buffered_output.load(Relaxed),
             tls_handshake_failures: self.tls_handshake_failures.load(Relaxed),
+            tls_handshakes_full: self.tls_handshakes_full.load(Relaxed),
+            tls_handshakes_resumed: self.tls_handshakes_resumed.load(Relaxed),
             shed_connections: self.shed_connections.load(Relaxed),
             loop_takeovers: self.loop_takeovers.load(Relaxed),
             loop_stalls: self.loop_stalls.load(Relaxed),
             proxy_header_failures: self.proxy_header_failures.load(Relaxed),
             handler_time: self.handler_time.snapshot(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_by_kind_sum_to_the_total() {
+        let counters = Counters::default();
+        counters.timed_out(TimeoutKind::Idle);
+        counters.timed_out(TimeoutKind::Read);
+        counters.timed_out(TimeoutKind::Read);
+        counters.timed_out(TimeoutKind::Write);
+        let s = counters.snapshot();
+        assert_eq!(
+            (s.timed_out_idle, s.timed_out_read, s.timed_out_write),
+            (1, 2, 1)
+        );
+        assert_eq!((s.timed_out_handler, s.timed_out), (0, 4));
+        for (i, kind) in TimeoutKind::ALL.into_iter().enumerate() {
+            assert_eq!(kind as usize, i, "ALL is in slot order");
+            let slot = counters.timeouts[i].load(Relaxed);
+            assert_eq!(s.timed_out_by(kind), slot, "{kind:?}");
         }
     }
 }

@@ -11,7 +11,7 @@ use std::time::Instant;
 use crate::__private::ServerConnection;
 use crate::connection::Connection;
 use crate::handler::{Action, Frame, Handler};
-use crate::stats::Counters;
+use crate::stats::{Counters, TimeoutKind};
 
 /// Create a connection's session, isolating a panic in [`Handler::open`] (counted in
 /// `handler_panics`; the caller closes the connection on `None`).
@@ -27,6 +27,16 @@ pub fn open_session<H: Handler>(
             None
         }
     }
+}
+
+/// Count a TLS handshake that completed on `conn` in `tls_handshakes_full` or
+/// `tls_handshakes_resumed` (nothing without TLS).
+pub fn count_tls_handshake(conn: &Connection, counters: &Counters) {
+    match conn.tls_resumed() {
+        Some(true) => counters.tls_handshakes_resumed.fetch_add(1, Relaxed),
+        Some(false) => counters.tls_handshakes_full.fetch_add(1, Relaxed),
+        None => return,
+    };
 }
 
 /// Drop a session, isolating a panic in its destructor (counted in `handler_panics`).
@@ -55,7 +65,9 @@ const BATCH_OUTPUT: usize = 64 * 1024;
 ///
 /// Returns true when the connection stays open for another request. Counts `requests`
 /// (handler calls that returned), `timed_out` (a `TimedOut` error from the handler or the
-/// flush), `handler_panics`; applies `max_requests` (the connection's limit).
+/// flush: by the connection's deadline that expired, a read's or a write's, or as the
+/// handler's own when none did), `handler_panics`; applies `max_requests` (the
+/// connection's limit).
 pub fn serve_request<H: Handler>(
     handler: &H,
     session: &mut H::Session,
@@ -115,13 +127,14 @@ pub fn serve_request<H: Handler>(
         if conn.streamed() {
             counters.streamed_responses.fetch_add(1, Relaxed);
         }
+        let expired = conn.take_expired();
         conn.count_request();
         let keep = match (action, flushed) {
             (Ok(Action::KeepAlive), Ok(())) => true,
             (Ok(_), Ok(())) => false,
             (Err(e), _) | (_, Err(e)) => {
                 if e.kind() == io::ErrorKind::TimedOut {
-                    counters.timed_out.fetch_add(1, Relaxed);
+                    counters.timed_out(expired.unwrap_or(TimeoutKind::Handler));
                 }
                 __log_debug!("closing {}: {e}", conn.peer_addr());
                 false

@@ -569,19 +569,21 @@ fn while_idle<T>(shared: &Shared, live: &Live, wait: impl FnOnce() -> T) -> Opti
     Some(result)
 }
 
-/// Count a connection that failed before its requests in `failures` (and in `timed_out`
-/// when it stalled), unless shutdown ended it.
+/// Count a connection that failed before its requests in `failures` (and in `timed_out`,
+/// as a read timeout, when it stalled: what it began to send did not all come within
+/// `read_timeout`), unless shutdown ended it.
 fn failed_before_requests(shared: &Shared, failures: &AtomicU64, e: &io::Error) {
     if !shared.stopping.load(SeqCst) {
         failures.fetch_add(1, Relaxed);
         if e.kind() == io::ErrorKind::TimedOut {
-            shared.counters.timed_out.fetch_add(1, Relaxed);
+            shared.counters.timed_out(crate::TimeoutKind::Read);
         }
     }
 }
 
 /// Run the TLS handshake, if any, before the first request (bounded by `read_timeout`);
-/// true when the connection goes on to its requests. A failed handshake is counted in
+/// true when the connection goes on to its requests. A completed handshake is counted in
+/// `tls_handshakes_full` or `tls_handshakes_resumed`; a failed one in
 /// `tls_handshake_failures` (and a stalled one in `timed_out` too), except when shutdown
 /// ended it. The connection is idle meanwhile: shutdown wakes it.
 fn handshake(shared: &Shared, live: &Live, conn: &mut Connection) -> bool {
@@ -590,7 +592,12 @@ fn handshake(shared: &Shared, live: &Live, conn: &mut Connection) -> bool {
     }
     match while_idle(shared, live, || conn.tls_handshake()) {
         None => false,
-        Some(Ok(done)) => done,
+        Some(Ok(done)) => {
+            if done {
+                support::count_tls_handshake(conn, &shared.counters);
+            }
+            done
+        }
         Some(Err(e)) => {
             failed_before_requests(shared, &shared.counters.tls_handshake_failures, &e);
             __log_debug!("TLS handshake with {} failed: {e}", conn.peer_addr());
@@ -614,7 +621,7 @@ fn serve_requests<H: Handler>(shared: &Shared, handler: &H, live: &Live, conn: &
         match conn.await_request(params.keep_alive_timeout()) {
             Ok(true) => {}
             Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                counters.timed_out.fetch_add(1, Relaxed);
+                counters.timed_out(crate::TimeoutKind::Idle);
                 __log_debug!("closed {}: keep-alive timeout", conn.peer_addr());
                 break;
             }

@@ -15,6 +15,10 @@
 //!   queues, when there is one — and is counted in
 //!   [`Stats::tls_handshake_failures`](crate::Stats::tls_handshake_failures). A peer that
 //!   connects and closes without sending a byte is not counted.
+//! - A handshake that completes is counted in
+//!   [`Stats::tls_handshakes_full`](crate::Stats::tls_handshakes_full) or, when the client
+//!   resumed an earlier session (a ticket or a session id), in
+//!   [`Stats::tls_handshakes_resumed`](crate::Stats::tls_handshakes_resumed).
 //! - A connection the server closes cleanly (the handler returned `Action::Close`, the
 //!   keep-alive timeout expired, the peer closed, the server shuts down) ends with a TLS
 //!   `close_notify` alert.
@@ -492,6 +496,15 @@ impl TlsSocket {
             }
             self.process(&mut t)?;
         }
+    }
+
+    /// Whether the completed handshake resumed an earlier session (`None` while it is in
+    /// progress). rustls' `FullWithHelloRetryRequest` is a full handshake.
+    pub(crate) fn resumed(&self) -> Option<bool> {
+        if self.tls.is_handshaking() {
+            return None;
+        }
+        Some(self.tls.handshake_kind() == Some(rustls::HandshakeKind::Resumed))
     }
 
     /// The ALPN protocol agreed on in the handshake, if any.

@@ -572,9 +572,9 @@ const QUIET: Duration = Duration::from_millis(300);
 /// `write_timeout` `timeout` and `max_output_buffer` `max_output`; each writes
 /// until TCP pushes back or (when `may_cap`) `cap` bytes. Checks: once all are held, a
 /// fresh client (`probe`) is served before any of them is cut; they are all cut at the
-/// write timeout, counted in `timed_out`, and their sockets see the close; output held by
-/// an evented server stays within `count × max_output` and no answer is streamed by a
-/// worker; everything is given back.
+/// write timeout, counted in `timed_out` (as write timeouts), and their sockets see the
+/// close; output held by an evented server stays within `count × max_output` and no
+/// answer is streamed by a worker; everything is given back.
 fn pipelining_non_readers<S: TestServer, H: Handler>(
     count: usize,
     handler: H,
@@ -616,6 +616,7 @@ fn pipelining_non_readers<S: TestServer, H: Handler>(
         s.timed_out >= count as u64 && s.current_connections == 0
     });
     assert_eq!(stats.timed_out, count as u64, "{stats:?}");
+    assert_eq!(stats.timed_out_write, count as u64, "{stats:?}");
     let first_cut = gauges.first_cut.expect("a cut was seen");
     assert_cut_at("the first non-reader", attack, first_cut, timeout);
     for stream in &mut held {
@@ -1045,7 +1046,8 @@ fn trickle_until_cut<S: Server>(
 
 /// Trickle `clients` to the end on `server`, with a prober running meanwhile, and check:
 /// each is cut at `READ_TIMEOUT` from its first byte; fresh clients are served while all
-/// of them are still held; `timed_out` counts them; the server is whole again afterwards.
+/// of them are still held; `timed_out` counts them (as read timeouts); the server is
+/// whole again afterwards.
 fn trickle_attack<S: TestServer>(
     mut server: S,
     running: Fds,
@@ -1085,6 +1087,7 @@ fn trickle_attack<S: TestServer>(
         s.timed_out >= count && s.current_connections == 0
     });
     assert_eq!(stats.timed_out, count, "{}: {stats:?}", S::NAME);
+    assert_eq!(stats.timed_out_read, count, "{}: {stats:?}", S::NAME);
     probe_now(&server, &mut gauges, http_probe, "after the attack");
     for c in &mut clients {
         read_until_closed(&mut c.stream, 1 << 20);

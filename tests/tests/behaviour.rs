@@ -57,7 +57,7 @@ fn split_request<S: TestServer>() {
 }
 
 /// An idle keep-alive connection is closed after `keep_alive_timeout`, counted in
-/// `timed_out`.
+/// `timed_out` as an idle timeout; so is a connection that never sends its first request.
 fn keep_alive_timeout<S: TestServer>() {
     let params = ServerParams::builder()
         .keep_alive_timeout(Duration::from_millis(300))
@@ -71,9 +71,31 @@ fn keep_alive_timeout<S: TestServer>() {
     await_stats(&server, "timed_out 1, current_connections 0", |s| {
         s.timed_out == 1 && s.current_connections == 0
     });
+    let stats = server.stats();
+    assert_eq!(
+        (stats.timed_out_idle, stats.timed_out_read),
+        (1, 0),
+        "{stats:?}"
+    );
+    // A connection that sends nothing at all is idle too (not a stalled request).
+    let mut silent = Client::connect(server.local_addr());
+    silent.expect_closed();
+    await_stats(&server, "timed_out 2, current_connections 0", |s| {
+        s.timed_out == 2 && s.current_connections == 0
+    });
     let stats = stop(&mut server);
     assert_eq!(stats.requests, 1);
-    assert_eq!(stats.timed_out, 1);
+    assert_eq!(stats.timed_out, 2);
+    assert_eq!(stats.timed_out_idle, 2, "{stats:?}");
+    assert_eq!(
+        (
+            stats.timed_out_read,
+            stats.timed_out_write,
+            stats.timed_out_handler
+        ),
+        (0, 0, 0),
+        "{stats:?}"
+    );
 }
 
 /// `max_requests_per_connection`: the last allowed response arrives, then EOF.
@@ -329,7 +351,8 @@ fn shutdown_deadline_cuts_a_stuck_request<S: TestServer + 'static>() {
 }
 
 /// A request that stops half-way is closed after `read_timeout` and counted in
-/// `timed_out` (the keep-alive timeout, much longer here, does not apply to it).
+/// `timed_out` as a read timeout (the keep-alive timeout, much longer here, does not
+/// apply to it).
 fn read_timeout_mid_request<S: TestServer>() {
     let params = ServerParams::builder()
         .read_timeout(Duration::from_millis(300))
@@ -349,6 +372,63 @@ fn read_timeout_mid_request<S: TestServer>() {
     c2.echo("fine");
     let stats = stop(&mut server);
     assert_eq!(stats.timed_out, 1);
+    assert_eq!(stats.timed_out_read, 1, "{stats:?}");
+    assert_eq!(
+        (
+            stats.timed_out_idle,
+            stats.timed_out_write,
+            stats.timed_out_handler
+        ),
+        (0, 0, 0),
+        "{stats:?}"
+    );
+}
+
+/// A handler that fails with a `TimedOut` error of its own (a backend's, say: no deadline
+/// of the connection expired) closes its connection, counted in `timed_out` as the
+/// handler's timeout, after answering the line before it.
+fn a_handlers_own_timeout_is_counted_as_its_own<S: TestServer>() {
+    struct Backend;
+    impl Handler for Backend {
+        type Session = ();
+        fn open(&self, _: &Connection) {}
+        fn serve(&self, _: &mut (), conn: &mut Connection) -> io::Result<Action> {
+            let mut line = String::new();
+            if conn.read_line(&mut line)? == 0 {
+                return Ok(Action::Close);
+            }
+            if line == "backend\n" {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the backend did not answer",
+                ));
+            }
+            io::Write::write_all(conn, line.as_bytes())?;
+            Ok(Action::KeepAlive)
+        }
+        fn frame(&self, _: &mut (), buffered: &[u8]) -> net::Frame {
+            tests::line_frame(buffered)
+        }
+    }
+    let mut server = start::<S, _>(Backend, ServerParams::default());
+    let mut c = Client::connect(server.local_addr());
+    c.echo("fine");
+    c.send(b"backend\n");
+    c.expect_closed();
+    await_stats(&server, "timed_out 1, current_connections 0", |s| {
+        s.timed_out == 1 && s.current_connections == 0
+    });
+    let stats = stop(&mut server);
+    assert_eq!(stats.timed_out_handler, 1, "{stats:?}");
+    assert_eq!(
+        (
+            stats.timed_out_idle,
+            stats.timed_out_read,
+            stats.timed_out_write
+        ),
+        (0, 0, 0),
+        "{stats:?}"
+    );
 }
 
 /// A request much larger than the read buffer and the evented request buffer, answered
@@ -496,6 +576,7 @@ tests::server_tests!(
     pipelining,
     split_request,
     keep_alive_timeout,
+    a_handlers_own_timeout_is_counted_as_its_own,
     max_requests_per_connection,
     refusal_when_full,
     handler_panic,

@@ -252,6 +252,7 @@ fn go_ahead_without_a_body_holds_nothing<S: TestServer>() {
         s.current_connections == 0 && s.buffered_input == 0
     });
     assert_eq!(stats.timed_out, ATTACKERS as u64, "{stats:?}");
+    assert_eq!(stats.timed_out_read, ATTACKERS as u64, "{stats:?}");
     await_sample("descriptors back (server running)", fd_count, |&n| {
         n == running
     });

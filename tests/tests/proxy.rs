@@ -150,6 +150,10 @@ fn a_header_that_never_completes_is_cut_at_read_timeout<S: TestServer>() {
         s.proxy_header_failures == 1
     });
     assert_eq!(stats.timed_out, 1, "{stats:?}");
+    assert_eq!(
+        stats.timed_out_read, 1,
+        "a stalled header, not an idle one: {stats:?}"
+    );
     assert_eq!(stats.requests, 0, "{stats:?}");
     stop(&mut server);
 }

@@ -147,7 +147,8 @@ impl Handler for Big {
 /// A client that reads a large response steadily but slowly (each 1 MiB `write_all` chunk
 /// gets through well within the write timeout, the whole 64 MiB would take half a minute)
 /// cannot stretch the response: the write timeout bounds the whole request, so the server
-/// gives up on it (counted in `timed_out`) while the client is still reading.
+/// gives up on it (counted in `timed_out`, as a write timeout) while the client is still
+/// reading.
 fn trickle_reader_is_cut_at_the_write_timeout<S: TestServer>() {
     let params = ServerParams::builder()
         .write_timeout(Duration::from_millis(500))
@@ -181,7 +182,13 @@ fn trickle_reader_is_cut_at_the_write_timeout<S: TestServer>() {
     let received = reader.join().unwrap();
     assert!(cut, "{}: not cut off after {received} bytes", S::NAME);
     assert!(received < 64 << 20, "{}: got everything", S::NAME);
-    stop(&mut server);
+    let stats = stop(&mut server);
+    assert_eq!(
+        (stats.timed_out, stats.timed_out_write),
+        (1, 1),
+        "{}: {stats:?}",
+        S::NAME
+    );
 }
 
 tests::server_tests!(

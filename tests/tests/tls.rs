@@ -406,7 +406,8 @@ fn a_large_body_each_way_over_tls<S: TestServer>() {
 }
 
 /// A TLS client that never reads a large response is cut at `write_timeout` (the TCP
-/// socket's `SO_SNDTIMEO` still bounds the writes under rustls), counted in `timed_out`.
+/// socket's `SO_SNDTIMEO` still bounds the writes under rustls), counted in `timed_out`
+/// as a write timeout.
 fn a_client_that_never_reads_is_cut_at_write_timeout<S: TestServer>() {
     struct Flood;
     impl net::Handler for Flood {
@@ -435,11 +436,14 @@ fn a_client_that_never_reads_is_cut_at_write_timeout<S: TestServer>() {
     });
     assert!(started.elapsed() < Duration::from_secs(10), "{stats:?}");
     assert_eq!(stats.tls_handshake_failures, 0, "{stats:?}");
+    assert_eq!(stats.timed_out_write, 1, "{stats:?}");
+    assert_eq!(stats.tls_handshakes_full, 1, "{stats:?}");
     drop(client);
     stop(&mut server);
 }
 
-/// A second connection with the same client configuration resumes the session.
+/// A second connection with the same client configuration resumes the session; the
+/// server counts the first handshake as full and the second as resumed.
 fn second_connection_resumes_the_session<S: TestServer>() {
     let _serial = serial();
     let certs = Certs::new();
@@ -453,6 +457,12 @@ fn second_connection_resumes_the_session<S: TestServer>() {
     // A request and its answer: the client reads the session tickets sent after the
     // handshake on the way.
     hello(&mut first);
+    let stats = server.stats();
+    assert_eq!(
+        (stats.tls_handshakes_full, stats.tls_handshakes_resumed),
+        (1, 0),
+        "{stats:?}"
+    );
     drop(first);
     let mut second = BufReader::new(tls_connect(&config, server.local_addr()));
     assert_eq!(
@@ -460,11 +470,75 @@ fn second_connection_resumes_the_session<S: TestServer>() {
         Some(HandshakeKind::Resumed)
     );
     hello(&mut second);
-    stop(&mut server);
+    let stats = stop(&mut server);
+    assert_eq!(
+        (stats.tls_handshakes_full, stats.tls_handshakes_resumed),
+        (1, 1),
+        "{stats:?}"
+    );
+    assert_eq!(stats.tls_handshake_failures, 0, "{stats:?}");
+}
+
+/// A client whose one key share the server cannot use gets a `HelloRetryRequest` and
+/// completes its handshake in a second round: a full handshake all the same, counted in
+/// `tls_handshakes_full`. (The server knows secp256r1 only; the client offers X25519
+/// first, with its key share, then secp256r1; TLS 1.3, where the retry exists.)
+fn a_hello_retry_request_is_a_full_handshake<S: TestServer>() {
+    use rustls::crypto::ring::{default_provider, kx_group};
+    use rustls::crypto::CryptoProvider;
+    use rustls::pki_types::PrivateKeyDer;
+    let _serial = serial();
+    let certs = Certs::new();
+    let chain = CertificateDer::pem_file_iter(certs.cert())
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(certs.key()).unwrap();
+    let server_provider = CryptoProvider {
+        kx_groups: vec![kx_group::SECP256R1],
+        ..default_provider()
+    };
+    let server_config = rustls::ServerConfig::builder_with_provider(Arc::new(server_provider))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+    let params = ServerParams::builder()
+        .tls(Arc::new(server_config))
+        .build()
+        .unwrap();
+    let mut server = start_tls::<S, _>(HttpHandler::new(), params);
+    let client_provider = CryptoProvider {
+        kx_groups: vec![kx_group::X25519, kx_group::SECP256R1],
+        ..default_provider()
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(certs.ca_der.clone()).unwrap();
+    let client_config = ClientConfig::builder_with_provider(Arc::new(client_provider))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let mut client = BufReader::new(tls_connect(&Arc::new(client_config), server.local_addr()));
+    assert_eq!(
+        client.get_ref().conn.handshake_kind(),
+        Some(HandshakeKind::FullWithHelloRetryRequest)
+    );
+    hello(&mut client);
+    drop(client);
+    let stats = stop(&mut server);
+    assert_eq!(
+        (stats.tls_handshakes_full, stats.tls_handshakes_resumed),
+        (1, 0),
+        "{stats:?}"
+    );
+    assert_eq!(stats.tls_handshake_failures, 0, "{stats:?}");
 }
 
 /// A client that sends the first 20 bytes of a ClientHello and stalls is closed at about
-/// `read_timeout`, counted in `tls_handshake_failures` (and `timed_out`).
+/// `read_timeout`, counted in `tls_handshake_failures` (and in `timed_out`, as a read
+/// timeout).
 fn stalled_handshake_is_cut_at_read_timeout<S: TestServer>() {
     let _serial = serial();
     let certs = Certs::new();
@@ -492,7 +566,13 @@ fn stalled_handshake_is_cut_at_read_timeout<S: TestServer>() {
         s.tls_handshake_failures == 1 && s.current_connections == 0
     });
     assert_eq!(stats.timed_out, 1, "{stats:?}");
+    assert_eq!(stats.timed_out_read, 1, "{stats:?}");
     assert_eq!(stats.requests, 0, "{stats:?}");
+    assert_eq!(
+        (stats.tls_handshakes_full, stats.tls_handshakes_resumed),
+        (0, 0),
+        "{stats:?}"
+    );
     stop(&mut server);
 }
 
@@ -536,7 +616,9 @@ fn plain_http_to_the_tls_port_is_closed_and_counted<S: TestServer>() {
     drop(client);
     let stats = stop(&mut server);
     assert_eq!(stats.tls_handshake_failures, 3, "{stats:?}");
+    assert_eq!(stats.tls_handshakes_full, 1, "the TLS client's: {stats:?}");
     assert_eq!(stats.handler_panics, 0, "{stats:?}");
+    assert_eq!(stats.timed_out, 0, "{stats:?}");
 }
 
 /// `Connection: close`, the keep-alive timeout and shutdown: each time the server ends with
@@ -572,7 +654,8 @@ fn close_notify_on_a_clean_close<S: TestServer>() {
         .read_to_end(&mut rest)
         .expect("a clean end after the keep-alive timeout");
     assert!(rest.is_empty(), "{rest:?}");
-    await_stats(&server, "timed out once", |s| s.timed_out == 1);
+    let stats = await_stats(&server, "timed out once", |s| s.timed_out == 1);
+    assert_eq!(stats.timed_out_idle, 1, "{stats:?}");
     stop(&mut server);
     // And so does shutdown, for a connection idle between requests.
     let mut server = start_tls::<S, _>(HttpHandler::new(), certs.params().build().unwrap());
@@ -764,6 +847,7 @@ server_tests!(
     a_large_body_each_way_over_tls,
     a_client_that_never_reads_is_cut_at_write_timeout,
     second_connection_resumes_the_session,
+    a_hello_retry_request_is_a_full_handshake,
     stalled_handshake_is_cut_at_read_timeout,
     plain_http_to_the_tls_port_is_closed_and_counted,
     close_notify_on_a_clean_close,
@@ -1056,6 +1140,7 @@ fn evnet_a_tls_non_reader_holds_no_worker() {
     let stats = await_stats(&server, "the non-reader cut", |s| {
         s.timed_out == 1 && s.current_connections == 1
     });
+    assert_eq!(stats.timed_out_write, 1, "{stats:?}");
     assert_eq!(stats.streamed_responses, 0, "{stats:?}");
     assert_eq!(stats.buffered_output, 0, "{stats:?}");
     drop(stalled);
@@ -1092,6 +1177,10 @@ fn evnet_a_trickled_record_is_cut_at_read_timeout() {
     let stats = await_stats(&server, "the trickler cut", |s| {
         s.timed_out == 1 && s.current_connections == 0
     });
+    assert_eq!(
+        stats.timed_out_read, 1,
+        "a record begun, not an idle wait: {stats:?}"
+    );
     assert_eq!(stats.tls_handshake_failures, 0, "{stats:?}");
     drop(client);
     stop(&mut server);
