@@ -1276,33 +1276,26 @@ impl<H: Handler> EventLoop<H> {
 
     // ----- shutdown -----
 
-    /// Stop accepting and close connections with no request in progress; served ones
-    /// finish (their output too), then close. The loop ends when no slot is in use.
+    /// Stop accepting and close the idle connections; every request begun (being read,
+    /// parked, served, its output being written) and every connection accepted (its
+    /// PROXY header or TLS handshake under way) goes on, its request served as the
+    /// connection's last one; each closes once answered. The loop ends when no slot is in
+    /// use (the deadline cuts what is left).
+    ///
+    /// An idle connection is read once before it is closed: its next request may already
+    /// be in the socket, its readiness not yet handled in this iteration, and closing
+    /// then would reset the connection under the request (the client would see it lost).
+    /// What comes later is the race every server closing keep-alive connections has: the
+    /// client sees the close and sends again (RFC 9112, 9.3.1).
     fn begin_drain(&mut self) {
         self.stage = Stage::Draining;
         self.ev.unwatch(self.listen_token);
         self.ev.stop_timer(Tick::AcceptResume.token());
         self.acceptor.close();
-        let waiting = self.slab.used_where(|p| {
-            matches!(
-                p,
-                Phase::Idle
-                    | Phase::Reading { .. }
-                    | Phase::Handshaking { .. }
-                    | Phase::ProxyHeader
-            )
-        });
-        for id in waiting {
-            self.close(id);
-        }
-        for id in self.slab.used_where(|p| p == Phase::Parked) {
-            let unread = self
-                .slab
-                .get(id)
-                .conn
-                .as_ref()
-                .is_some_and(|c| c.buffered().is_empty());
-            if unread {
+        for id in self.slab.used_where(|p| p == Phase::Idle) {
+            self.read(id);
+            // Still idle: nothing came (a closed or failed one is free already).
+            if self.slab.phase(id) == Phase::Idle {
                 self.close(id);
             }
         }

@@ -29,9 +29,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{ArgAction, Args};
-use net::{Handler, Server as _, ServerHandle, ServerParams, Stats};
-use signal_hook::consts::{SIGINT, SIGTERM};
-use signal_hook::iterator::Signals;
+use net::ops::{self, Supervisor};
+use net::{Handler, Server as _, ServerParams, Stats};
 
 use crate::{Server, SERVER_KIND};
 
@@ -518,16 +517,21 @@ pub fn stats_line(s: &Stats) -> String {
     )
 }
 
-/// Serve `handler` on `addr` (or on the socket systemd passed, `LISTEN_FDS`) with `args`
-/// until SIGINT or SIGTERM.
+/// Serve `handler` on `addr` (or on the sockets systemd or a predecessor passed,
+/// `LISTEN_FDS`) with `args` until SIGINT or SIGTERM, restarting on SIGUSR2.
 ///
 /// Logs to stderr through `env_logger` (`RUST_LOG`, `warn` when unset). Prints
 /// [`listening_line`] first (and flushes), with the [`tls_scheme`] of `scheme` when
-/// `--tls-cert` and `--tls-key` are given; after a signal, shuts down through the server's
-/// `ServerHandle` with [`ServerArgs::shutdown_deadline`] and prints [`stats_line`]; a
-/// second signal ends the process at once with status 128 + the signal. Returns the
-/// process exit status: 0 after a clean shutdown, [`EXIT_USAGE`] for a bad option value,
-/// [`EXIT_FAILURE`] for other errors (each printed on stderr with its causes).
+/// `--tls-cert` and `--tls-key` are given. Signals go through the library's
+/// [`net::ops::Supervisor`], whose events are printed on stderr: the first SIGINT or
+/// SIGTERM shuts down through the server's `ServerHandle` with
+/// [`ServerArgs::shutdown_deadline`], a second one ends the process at once with status
+/// 128 + the signal; SIGUSR2 starts this program again on the same sockets and, once it
+/// is ready, drains and exits (a restart that refuses nobody). Tells systemd
+/// (`NOTIFY_SOCKET`) `READY=1`, `RELOADING=1` and `STOPPING=1`. Prints [`stats_line`] at
+/// the end. Returns the process exit status: 0 after a clean shutdown, [`EXIT_USAGE`]
+/// for a bad option value, [`EXIT_FAILURE`] for other errors (each printed on stderr
+/// with its causes).
 // `args.options()` is `()` for `net` and `evnet::EvOptions` for `evnet`.
 #[allow(clippy::unit_arg)]
 pub fn run<H: Handler>(handler: H, addr: &str, scheme: &str, args: &ServerArgs) -> ExitCode {
@@ -537,18 +541,22 @@ pub fn run<H: Handler>(handler: H, addr: &str, scheme: &str, args: &ServerArgs) 
         Err(e) => return fail(&e),
     };
     // Before binding, so a signal sent as soon as the first line appears is not lost.
-    let signals = match Signals::new([SIGINT, SIGTERM]) {
-        Ok(signals) => signals,
+    let supervisor = match Supervisor::new().and_then(|s| s.restart_with_this_program()) {
+        Ok(supervisor) => supervisor
+            .shutdown_deadline(args.shutdown_deadline())
+            .on_event(|event| eprintln!("{event}")),
         Err(e) => {
-            eprintln!("error: cannot install signal handlers: {e}");
+            eprintln!("error: cannot install signal handlers or read NOTIFY_SOCKET: {e}");
             return ExitCode::from(EXIT_FAILURE);
         }
     };
-    let bound = match inherited_listener() {
-        Ok(Some(listener)) => Server::from_listener_with(listener, handler, params, args.options()),
-        Ok(None) => Server::bind_with(addr, handler, params, args.options()),
+    let bound = match ops::listen_fds() {
+        Ok(inherited) if inherited.is_empty() => {
+            Server::bind_with(addr, handler, params, args.options())
+        }
+        Ok(inherited) => Server::from_listeners_with(inherited, handler, params, args.options()),
         Err(e) => {
-            eprintln!("error: cannot use the socket passed by systemd (LISTEN_FDS): {e}");
+            eprintln!("error: {e}");
             return ExitCode::from(EXIT_FAILURE);
         }
     };
@@ -576,44 +584,16 @@ pub fn run<H: Handler>(handler: H, addr: &str, scheme: &str, args: &ServerArgs) 
             }
         }
     }
-    stop_on_signals(signals, handle.clone(), args.shutdown_deadline());
-    // Returns once the server has stopped (the signal thread shuts it down).
+    if let Err(e) = supervisor.watch(handle.clone()) {
+        eprintln!("error: cannot watch the signals or notify systemd: {e}");
+        let _ = handle.shutdown(Duration::ZERO);
+        return ExitCode::from(EXIT_FAILURE);
+    }
+    // Returns once the server has stopped (the supervisor shuts it down).
     let stats = handle.wait();
     println!("{}", stats_line(&stats));
     drop(server);
     ExitCode::SUCCESS
-}
-
-/// The first signal shuts the server down gracefully through `handle`; a second one ends
-/// the process at once (status 128 + the signal), for an operator who will not wait.
-fn stop_on_signals(mut signals: Signals, handle: ServerHandle, deadline: Duration) {
-    std::thread::spawn(move || {
-        let mut first = true;
-        for signal in signals.forever() {
-            let name = if signal == SIGINT {
-                "SIGINT"
-            } else {
-                "SIGTERM"
-            };
-            if !first {
-                eprintln!("received {name} again: exiting now");
-                std::process::exit(128 + signal);
-            }
-            first = false;
-            eprintln!(
-                "received {name}, shutting down (deadline {}; send it again to exit now)",
-                format_duration(deadline)
-            );
-            let handle = handle.clone();
-            std::thread::spawn(move || handle.shutdown(deadline));
-        }
-    });
-}
-
-/// The listening socket systemd passed (socket activation: `LISTEN_FDS`, `LISTEN_PID`),
-/// if this process was started that way.
-fn inherited_listener() -> std::io::Result<Option<std::net::TcpListener>> {
-    listenfd::ListenFd::from_env().take_tcp_listener(0)
 }
 
 /// Log to standard error, filtered by `RUST_LOG` (`warn` when unset), as `env_logger` does.

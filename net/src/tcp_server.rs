@@ -109,9 +109,12 @@ struct NetEngine {
 struct Shared {
     params: ServerParams,
     counters: Counters,
-    /// Set once, by shutdown, which then empties the queue; the acceptor sees it within an
-    /// [`ACCEPT_TICK`] and returns without accepting again, so that a listening socket
-    /// shared with another process (a successor taking over) loses nobody to this one. Checked under the `pool` lock
+    /// Cleared once, by shutdown, first: the acceptor sees it within an [`ACCEPT_TICK`]
+    /// and returns without accepting again, so that a listening socket shared with
+    /// another process (a successor taking over) loses nobody to this one.
+    accepting: AtomicBool,
+    /// Set once, by shutdown, once the acceptor has returned; shutdown then empties the
+    /// queue. Checked under the `pool` lock
     /// before queueing a connection and before taking one from the queue, so that once
     /// shutdown has begun no queued connection begins and, once the queue is emptied,
     /// none is queued. Read without the lock where only promptness matters.
@@ -195,6 +198,7 @@ impl Server for TcpServer {
         let shared = Arc::new(Shared {
             params,
             counters,
+            accepting: AtomicBool::new(true),
             stopping: AtomicBool::new(false),
             pool: Mutex::new(Pool {
                 queue: VecDeque::new(),
@@ -258,15 +262,18 @@ impl Engine for NetEngine {
 
     fn stop(&self, acceptor: JoinHandle<()>, give_up_at: Option<Instant>) -> Stats {
         let shared = &self.shared;
-        // Stop, then close the queued connections at once. A connection thread checks the
-        // flag under the pool lock before taking from the queue (`connection_thread`), so
-        // one freed from now on exits instead of beginning a queued connection; and the
-        // acceptor checks it under the lock before queueing (`dispatch`), so once the
-        // queue is emptied here it stays empty. (The queue used to be emptied only after
-        // the acceptor was joined, and a thread freed in between began the queued
-        // connections: `total_connections` counted them and the handler opened them.)
-        // The flag is set before taking the lock: the last thread, when `thread_idle_time`
-        // is shorter than a turn of its idle loop, holds the lock until it sees the flag.
+        // Stop accepting first, and wait for the acceptor (it sees the flag within a
+        // tick). Until it has returned nothing else changes: a connection it accepts
+        // meanwhile is served as any other, and no connection closes, so no client
+        // reconnects into an acceptor about to leave. From then on a successor sharing
+        // the listening socket gets every newcomer.
+        shared.accepting.store(false, SeqCst);
+        stop_acceptor(acceptor, self.local_addr, give_up_at);
+        // Then close the queued connections at once. A connection thread checks the flag
+        // under the pool lock before taking from the queue (`connection_thread`), so one
+        // freed from now on exits instead of beginning a queued connection. The flag is
+        // set before taking the lock: the last thread, when `thread_idle_time` is shorter
+        // than a turn of its idle loop, holds the lock until it sees the flag.
         shared.stopping.store(true, SeqCst);
         {
             let mut pool = shared.pool();
@@ -274,9 +281,6 @@ impl Engine for NetEngine {
             shared.counters.queued_connections.store(0, Relaxed);
             shared.work.notify_all();
         }
-        // The acceptor sees the flag within a tick and accepts nobody more: a successor
-        // sharing the listening socket gets every newcomer from then on.
-        stop_acceptor(acceptor, self.local_addr, give_up_at);
         // Wake threads waiting for a next request; busy ones finish their request.
         for live in shared.live().values() {
             if !live.busy.load(SeqCst) {
@@ -324,7 +328,7 @@ fn bind_listener<A: ToSocketAddrs>(addr: A) -> Result<TcpListener> {
         .map_err(|e| Error::new(ErrorKind::Bind, "cannot bind the listening socket", Some(e)))
 }
 
-/// How long the acceptor's `accept(2)` waits before it looks at the `stopping` flag
+/// How long the acceptor's `accept(2)` waits before it looks at the `accepting` flag
 /// again (`SO_RCVTIMEO` on the listening socket, which Linux's `accept(2)` honours).
 const ACCEPT_TICK: Duration = Duration::from_millis(50);
 
@@ -375,7 +379,7 @@ fn wake_acceptor(addr: SocketAddr) -> bool {
 
 fn accept_loop<H: Handler>(listener: TcpListener, shared: Arc<Shared>, handler: Arc<H>) {
     let mut backoff = Duration::from_millis(5);
-    while !shared.stopping.load(SeqCst) {
+    while shared.accepting.load(SeqCst) {
         match listener.accept() {
             Ok((stream, peer)) => {
                 backoff = Duration::from_millis(5);
@@ -783,16 +787,21 @@ mod tests {
         let handle = server.handle();
         let stopper = thread::spawn(move || handle.shutdown(Duration::from_secs(10)));
         let shared = Arc::clone(&server.life.engine().shared);
-        let end = Instant::now() + Duration::from_secs(10);
-        while !shared.stopping.load(SeqCst) {
-            assert!(Instant::now() < end, "shutdown did not begin");
-            thread::sleep(Duration::from_millis(1));
-        }
+        let wait_for = |flag: &AtomicBool, value: bool, what: &str| {
+            let end = Instant::now() + Duration::from_secs(10);
+            while flag.load(SeqCst) != value {
+                assert!(Instant::now() < end, "{what}");
+                thread::sleep(Duration::from_millis(1));
+            }
+        };
+        wait_for(&shared.accepting, false, "shutdown did not begin");
+        // The acceptor queues c4 (accepted before it saw the stop), then returns; only
+        // then does shutdown close the queue.
+        filter_gate.open();
+        wait_for(&shared.stopping, true, "the queue was not closed");
         // The request in flight finishes; its thread must then exit, not serve the queue.
         serve_gate.open();
         await_stats(&server, "no connection thread", |s| s.current_threads == 0);
-        // The acceptor hands c4 over, then sees the stop.
-        filter_gate.open();
         let stats = stopper.join().unwrap().unwrap();
 
         let mut reply = String::new();

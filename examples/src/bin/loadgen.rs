@@ -143,6 +143,13 @@ struct Cli {
     #[arg(long)]
     reconnect: bool,
 
+    /// Send again, once, the requests in flight on a reused connection the server closed
+    /// or reset before answering any of them (as HTTP clients do, RFC 9112 9.3.1; a
+    /// server draining for a restart closes idle keep-alive connections). Reported as
+    /// retried, not as errors.
+    #[arg(long)]
+    retry_closed: bool,
+
     /// Every D (at least 10ms), a new connection sends one request (over TLS with
     /// --tls-ca) that must be answered right within 1 s; the report counts them.
     #[arg(long, value_name = "D", value_parser = parse_duration)]
@@ -198,6 +205,7 @@ fn main() -> ExitCode {
     config.amplifiers = cli.amplifiers;
     config.hello_flood = cli.hello_flood;
     config.reconnect = cli.reconnect;
+    config.retry_closed = cli.retry_closed;
     config.probe_interval = cli.probe_interval;
     if cli.tls_server_name.is_some() && cli.tls_ca.is_none() && cli.hello_flood == 0 {
         usage_error("--tls-server-name", "is for --tls-ca or --hello-flood");

@@ -294,6 +294,7 @@ pub(crate) fn sample_row(server: &str, req_per_s: f64, p99_us: u64, errors: u64)
         },
         errors_total: errors,
         reconnects: 0,
+        retried: 0,
         requests_per_connection: None,
         tls: false,
         handshakes: crate::loadgen::Handshakes::default(),

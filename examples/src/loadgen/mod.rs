@@ -230,6 +230,12 @@ pub struct Config {
     /// measure what opening connections costs (default `None`: keep-alive). A pipeline
     /// deeper than this sends no more than this on one connection.
     pub requests_per_connection: Option<u64>,
+    /// Send again, once, the requests in flight on a reused connection that the server
+    /// closed (or reset) before answering any of them, as HTTP clients do (RFC 9112,
+    /// 9.3.1): a server draining for a restart closes idle keep-alive connections, and
+    /// the client's next request may already be on its way. Counted in
+    /// [`Report::retried`], not as errors (default `false`: they are errors).
+    pub retry_closed: bool,
 }
 
 impl Config {
@@ -261,6 +267,7 @@ impl Config {
             path: "/".to_owned(),
             tls: None,
             requests_per_connection: None,
+            retry_closed: false,
         }
     }
 
@@ -544,6 +551,7 @@ pub fn run_with(config: &Config, progress: &Progress) -> io::Result<Report> {
             hard_end: start + config.time_limit(),
             tls: config.tls.clone(),
             per_connection: config.requests_per_connection,
+            retry_closed: config.retry_closed,
         }
     };
     let shared = OnceLock::new();
@@ -643,7 +651,7 @@ pub fn run_with(config: &Config, progress: &Progress) -> io::Result<Report> {
 
     let mut hist = latency_histogram();
     let mut errors = Errors::default();
-    let (mut ok, mut reconnects, mut capped) = (0, 0, false);
+    let (mut ok, mut reconnects, mut retried, mut capped) = (0, 0, 0, false);
     let mut handshakes = Handshakes::default();
     let measure_start = shared.get().map_or_else(Instant::now, |s| s.measure_start);
     let mut stopped = measure_start;
@@ -653,6 +661,7 @@ pub fn run_with(config: &Config, progress: &Progress) -> io::Result<Report> {
         errors.merge(&o.errors);
         ok += o.ok;
         reconnects += o.reconnects;
+        retried += o.retried;
         handshakes.merge(&o.handshakes);
         capped |= o.capped;
         stopped = stopped.max(o.stopped);
@@ -681,6 +690,7 @@ pub fn run_with(config: &Config, progress: &Progress) -> io::Result<Report> {
         errors,
         errors_total: errors.total(),
         reconnects,
+        retried,
         requests_per_connection: config.requests_per_connection,
         tls: config.tls.is_some(),
         handshakes,

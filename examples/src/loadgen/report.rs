@@ -523,7 +523,7 @@ impl Probes {
 ///                "p99_9":1900,"max":5100},
 ///  "errors":{"connect":0,"read":0,"write":0,"timeout":0,"closed":0,"protocol":0,
 ///            "mismatch":0},
-///  "errors_total":0,"reconnects":0,"capped":false,
+///  "errors_total":0,"reconnects":0,"retried":0,"capped":false,
 ///  "background":{"idle":{"requested":100,"opened":100,"connect_failed":0,
 ///                        "closed_by_server":0,"close_after_s":{"median":null,"max":null},
 ///                        "open_at_end":100,"usable_at_end":{"answered":100,"failed":0}},
@@ -565,6 +565,9 @@ pub struct Report {
     pub errors_total: u64,
     /// Connections reopened (after an error or a close by the server).
     pub reconnects: u64,
+    /// Requests sent again after their reused connection closed before answering them
+    /// (`--retry-closed`; each is also in `requests` or `errors` by its second fate).
+    pub retried: u64,
     /// Requests per connection before the client opened a new one (`None`: keep-alive).
     pub requests_per_connection: Option<u64>,
     /// Whether the run spoke TLS.
@@ -642,6 +645,9 @@ impl Report {
         );
         if self.reconnects > 0 {
             let _ = write!(s, "; {} reconnects", self.reconnects);
+        }
+        if self.retried > 0 {
+            let _ = write!(s, "; {} retried", self.retried);
         }
         s.push('\n');
         if let Some(n) = self.requests_per_connection {
@@ -761,6 +767,7 @@ mod tests {
             errors,
             errors_total: 3,
             reconnects: 3,
+            retried: 0,
             requests_per_connection: None,
             tls: false,
             handshakes: Handshakes::default(),

@@ -50,6 +50,9 @@ pub(crate) struct Shared {
     pub tls: Option<TlsClient>,
     /// Requests per connection before the client closes it and opens a new one.
     pub per_connection: Option<u64>,
+    /// Send again, once, the requests lost with a reused connection (see
+    /// `Config::retry_closed`).
+    pub retry_closed: bool,
 }
 
 impl Shared {
@@ -79,6 +82,7 @@ pub(crate) struct Outcome {
     pub ok: u64,
     pub errors: Errors,
     pub reconnects: u64,
+    pub retried: u64,
     pub handshakes: Handshakes,
     /// When the thread stopped.
     pub stopped: Instant,
@@ -94,6 +98,8 @@ struct Ctx<'a> {
     ok: u64,
     errors: Errors,
     reconnects: u64,
+    /// Counted requests sent again after their reused connection closed.
+    retried: u64,
     handshakes: Handshakes,
     /// Counted requests still to issue (`--requests`).
     budget: Option<u64>,
@@ -136,6 +142,8 @@ struct Flight {
     /// When it was written: its timeout counts from here.
     sent: Instant,
     counted: bool,
+    /// Sent once already, on a connection that closed before answering it.
+    retried: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -169,6 +177,8 @@ struct Conn {
     in_lo: usize,
     in_hi: usize,
     flights: VecDeque<Flight>,
+    /// Requests lost with a reused connection, to send first on the next one.
+    retry: VecDeque<Flight>,
     /// Open loop: requests due, not yet sent (their intended times).
     pending: VecDeque<Instant>,
     seq: u64,
@@ -192,6 +202,7 @@ impl Conn {
             in_lo: 0,
             in_hi: 0,
             flights: VecDeque::new(),
+            retry: VecDeque::new(),
             pending: VecDeque::new(),
             seq: 0,
             sent: 0,
@@ -267,9 +278,42 @@ impl Conn {
         }
     }
 
+    /// Whether the requests in flight may be sent again on a new connection, as HTTP
+    /// clients do (RFC 9112, 9.3.1): with `--retry-closed`, when the connection was
+    /// reused (it answered before), nothing of their answers has come, and none was
+    /// sent twice already.
+    fn may_retry(&self, ctx: &Ctx<'_>) -> bool {
+        ctx.run.retry_closed
+            && self.answered > 0
+            && self.in_lo == self.in_hi
+            && !self.flights.is_empty()
+            && self.flights.iter().all(|f| !f.retried)
+    }
+
+    /// Keep the requests in flight to send first on the next connection.
+    fn keep_for_retry(&mut self, ctx: &mut Ctx<'_>) {
+        for mut flight in self.flights.drain(..) {
+            flight.retried = true;
+            if flight.counted {
+                ctx.retried += 1;
+            }
+            self.retry.push_back(flight);
+        }
+    }
+
     /// Fail the connection: count its requests in flight as `kind` (or one error if none
-    /// was), and close it.
+    /// was), and close it. A reset, a failed write or a close before any answer on a
+    /// reused connection sends them again instead, when [`Conn::may_retry`].
     fn fail(&mut self, ctx: &mut Ctx<'_>, kind: ErrorKind, now: Instant) {
+        let lost_with_the_connection =
+            matches!(kind, ErrorKind::Read | ErrorKind::Write | ErrorKind::Closed);
+        if lost_with_the_connection && self.may_retry(ctx) {
+            self.keep_for_retry(ctx);
+            if ctx.run.counts(now) {
+                ctx.reconnects += 1;
+            }
+            return self.close(ctx, now);
+        }
         if self.flights.is_empty() {
             ctx.error_at(kind, now);
         } else {
@@ -417,7 +461,11 @@ impl Conn {
                         return Flow::Reopened;
                     }
                     if close {
-                        // The server answers nothing more on this connection.
+                        // The server answers nothing more on this connection: the requests
+                        // sent after this one were never served (sent again when retrying).
+                        if self.may_retry(ctx) {
+                            self.keep_for_retry(ctx);
+                        }
                         let lost = self.flights.iter().filter(|f| f.counted).count() as u64;
                         ctx.errors.add(ErrorKind::Closed, lost);
                         if ctx.run.counts(now) {
@@ -444,6 +492,14 @@ impl Conn {
         while self.flights.len() < ctx.run.pipeline
             && ctx.run.per_connection.is_none_or(|max| self.sent < max)
         {
+            if let Some(mut flight) = self.retry.pop_front() {
+                // Its latency still counts from when it was first meant to be sent.
+                self.sent += 1;
+                flight.sent = now;
+                ctx.run.requests.write(self.id, flight.seq, &mut self.out);
+                self.flights.push_back(flight);
+                continue;
+            }
             let intended = if ctx.open_loop {
                 match self.pending.pop_front() {
                     Some(t) => t,
@@ -464,6 +520,7 @@ impl Conn {
                 intended,
                 sent: now,
                 counted: ctx.run.counts(intended),
+                retried: false,
             });
         }
         self.flush(ctx, now);
@@ -523,6 +580,7 @@ pub(crate) fn run_thread(run: &Shared, plan: Plan, progress: &Progress) -> io::R
         ok: 0,
         errors: Errors::default(),
         reconnects: 0,
+        retried: 0,
         handshakes: Handshakes::default(),
         budget: plan.budget,
         open_loop: plan.rate.is_some(),
@@ -603,6 +661,7 @@ pub(crate) fn run_thread(run: &Shared, plan: Plan, progress: &Progress) -> io::R
         ok: ctx.ok,
         errors: ctx.errors,
         reconnects: ctx.reconnects,
+        retried: ctx.retried,
         handshakes: ctx.handshakes,
         stopped,
         capped,
