@@ -459,3 +459,91 @@ fn flags_background_populations_are_bounded() {
         assert_loadgen_refuses(flag, &[&["--requests", "1"], args].concat());
     }
 }
+
+/// A server that answers each connection's first request right, then closes it on the
+/// second (as a server draining for a restart closes a keep-alive connection whose
+/// next request is already on its way).
+fn one_answer_per_connection_server() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut pending = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let mut answered = 0;
+                loop {
+                    let n = match stream.read(&mut chunk) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    pending.extend_from_slice(&chunk[..n]);
+                    while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
+                        pending.drain(..end + 4);
+                        if answered == 1 {
+                            return; // closes with the second request unanswered
+                        }
+                        let right = b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\nHello, World!";
+                        if stream.write_all(right).is_err() {
+                            return;
+                        }
+                        answered += 1;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// `--retry-closed`: a request lost with a reused connection is sent again on a new one
+/// and answered there (counted as retried, not as an error); without it, it is an error.
+#[test]
+fn requests_lost_with_a_reused_connection_are_retried_once() {
+    let addr = one_answer_per_connection_server();
+    let run = |retry| {
+        let mut config = Config::new(addr, Proto::Http, Stop::Requests(200));
+        config.connections = 2;
+        config.warmup = Duration::ZERO;
+        config.retry_closed = retry;
+        loadgen::run(&config).expect("run")
+    };
+    let retrying = run(true);
+    assert_eq!(retrying.errors_total, 0, "{retrying:?}");
+    assert_eq!(retrying.requests, 200, "{retrying:?}");
+    assert!(retrying.retried >= 99, "{retrying:?}");
+    let plain = run(false);
+    assert!(plain.errors.closed + plain.errors.read > 0, "{plain:?}");
+    assert_eq!(plain.retried, 0, "{plain:?}");
+}
+
+/// `--proxy v1|v2`: each new connection's PROXY header is taken by a server run with
+/// `proxy_protocol`, every request answered right, also with a new connection per
+/// request; a server not expecting a header answers none of them.
+#[test]
+fn proxy_headers_reach_a_server_that_expects_them() {
+    use examples::loadgen::ProxyVersion;
+    for version in [ProxyVersion::V1, ProxyVersion::V2] {
+        let params = ServerParams::builder()
+            .proxy_protocol(true)
+            .build()
+            .unwrap();
+        let report = against_with(examples::http::HttpHandler::new(), params, |c| {
+            c.proxy = Some(version);
+            c.requests_per_connection = Some(1);
+        });
+        assert_eq!(report.errors_total, 0, "{version:?}: {report:?}");
+        assert!(report.requests > 0, "{version:?}: {report:?}");
+    }
+    let report = against(examples::http::HttpHandler::new(), |c| {
+        c.proxy = Some(ProxyVersion::V1);
+    });
+    assert_eq!(report.requests, 0, "{report:?}");
+    assert!(report.errors_total > 0, "{report:?}");
+}
+
+#[test]
+fn proxy_flag_values_are_checked() {
+    assert_loadgen_refuses("--proxy", &["--requests", "1", "--proxy", "v3"]);
+}

@@ -150,6 +150,12 @@ struct Cli {
     #[arg(long)]
     retry_closed: bool,
 
+    /// Each new measured connection first sends a PROXY protocol header (v1 text or v2
+    /// binary), as a load balancer would; for a server run with --proxy-protocol. Plain
+    /// TCP only.
+    #[arg(long, value_name = "VERSION")]
+    proxy: Option<examples::loadgen::ProxyVersion>,
+
     /// Every D (at least 10ms), a new connection sends one request (over TLS with
     /// --tls-ca) that must be answered right within 1 s; the report counts them.
     #[arg(long, value_name = "D", value_parser = parse_duration)]
@@ -206,6 +212,7 @@ fn main() -> ExitCode {
     config.hello_flood = cli.hello_flood;
     config.reconnect = cli.reconnect;
     config.retry_closed = cli.retry_closed;
+    config.proxy = cli.proxy;
     config.probe_interval = cli.probe_interval;
     if cli.tls_server_name.is_some() && cli.tls_ca.is_none() && cli.hello_flood == 0 {
         usage_error("--tls-server-name", "is for --tls-ca or --hello-flood");

@@ -71,6 +71,7 @@ pub mod check;
 mod probe;
 mod progress;
 mod proto;
+mod proxy_header;
 mod report;
 mod schedule;
 mod skim;
@@ -92,6 +93,7 @@ pub use progress::{
     show_progress, show_progress_on, Progress, ProgressLine, PROGRESS_MIN_TIME_LIMIT,
 };
 pub use proto::{Proto, RESP_KEY_SLOTS};
+pub use proxy_header::ProxyVersion;
 pub use report::{
     latency_histogram, micros, Activity, Background, CloseAfter, ErrorKind, Errors, Handshakes,
     Latency, Population, Probes, Report, Usable,
@@ -236,6 +238,9 @@ pub struct Config {
     /// the client's next request may already be on its way. Counted in
     /// [`Report::retried`], not as errors (default `false`: they are errors).
     pub retry_closed: bool,
+    /// Each new measured connection first sends a PROXY protocol header of this version,
+    /// as a load balancer would (default `None`: none). Plain TCP only.
+    pub proxy: Option<ProxyVersion>,
 }
 
 impl Config {
@@ -268,6 +273,7 @@ impl Config {
             tls: None,
             requests_per_connection: None,
             retry_closed: false,
+            proxy: None,
         }
     }
 
@@ -318,6 +324,14 @@ impl Config {
         }
         if self.max_time.is_some_and(|d| d.is_zero()) {
             return bad("--max-time", "must be longer than zero".to_owned());
+        }
+        if self.proxy.is_some() && self.tls.is_some() {
+            return bad(
+                "--proxy",
+                "cannot be combined with --tls-ca (the header would have to precede the TLS \
+                 handshake)"
+                    .to_owned(),
+            );
         }
         if let Some(interval) = self.probe_interval {
             if interval < MIN_PROBE_INTERVAL {
@@ -552,6 +566,7 @@ pub fn run_with(config: &Config, progress: &Progress) -> io::Result<Report> {
             tls: config.tls.clone(),
             per_connection: config.requests_per_connection,
             retry_closed: config.retry_closed,
+            proxy: config.proxy,
         }
     };
     let shared = OnceLock::new();

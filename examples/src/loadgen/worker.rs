@@ -53,6 +53,8 @@ pub(crate) struct Shared {
     /// Send again, once, the requests lost with a reused connection (see
     /// `Config::retry_closed`).
     pub retry_closed: bool,
+    /// The PROXY header each new connection sends first (`--proxy`).
+    pub proxy: Option<super::ProxyVersion>,
 }
 
 impl Shared {
@@ -212,13 +214,14 @@ impl Conn {
     }
 
     fn idle(&self) -> bool {
-        self.flights.is_empty() && self.pending.is_empty()
+        self.flights.is_empty() && self.pending.is_empty() && self.retry.is_empty()
     }
 
-    /// Whether it has nothing more to send in this run (`--requests` all issued): a
-    /// closed connection is then not reopened (a new one would only handshake).
+    /// Whether it has nothing more to send in this run (`--requests` all issued, none
+    /// waiting to be sent again): a closed connection is then not reopened (a new one
+    /// would only handshake).
     fn done(&self, ctx: &Ctx<'_>) -> bool {
-        ctx.budget == Some(0) && self.pending.is_empty()
+        ctx.budget == Some(0) && self.pending.is_empty() && self.retry.is_empty()
     }
 
     /// Start connecting.
@@ -341,6 +344,10 @@ impl Conn {
                 Ok(_) => {
                     let _ = stream.set_nodelay(true);
                     self.state = State::Open;
+                    if let Some(version) = ctx.run.proxy {
+                        let source = super::proxy_header::source_of(self.id);
+                        super::proxy_header::write(version, source, ctx.run.addr, &mut self.out);
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
                 Err(_) => return self.connect_failed(ctx, now),
