@@ -187,21 +187,34 @@ fn wrong_server() -> SocketAddr {
     addr
 }
 
-fn answer_wrongly(mut stream: TcpStream) {
+fn answer_wrongly(stream: TcpStream) {
+    answer_each_request(stream, |_| {
+        Some(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nWrong")
+    });
+}
+
+/// Read HTTP request heads from `stream` and write `answer(n)` for the `n`th (from 0);
+/// close the connection when it is `None`, or when the client closes.
+fn answer_each_request(
+    mut stream: TcpStream,
+    mut answer: impl FnMut(usize) -> Option<&'static [u8]>,
+) {
     let mut pending = Vec::new();
     let mut chunk = [0u8; 4096];
+    let mut n = 0;
     loop {
-        let n = match stream.read(&mut chunk) {
+        let got = match stream.read(&mut chunk) {
             Ok(0) | Err(_) => return,
-            Ok(n) => n,
+            Ok(got) => got,
         };
-        pending.extend_from_slice(&chunk[..n]);
+        pending.extend_from_slice(&chunk[..got]);
         while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
             pending.drain(..end + 4);
-            let wrong = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nWrong";
-            if stream.write_all(wrong).is_err() {
+            let Some(response) = answer(n) else { return };
+            if stream.write_all(response).is_err() {
                 return;
             }
+            n += 1;
         }
     }
 }
@@ -468,29 +481,14 @@ fn one_answer_per_connection_server() -> SocketAddr {
     let addr = listener.local_addr().expect("addr");
     std::thread::spawn(move || {
         for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
+            let Ok(stream) = stream else { continue };
             std::thread::spawn(move || {
-                let mut pending = Vec::new();
-                let mut chunk = [0u8; 4096];
-                let mut answered = 0;
-                loop {
-                    let n = match stream.read(&mut chunk) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => n,
-                    };
-                    pending.extend_from_slice(&chunk[..n]);
-                    while let Some(end) = pending.windows(4).position(|w| w == b"\r\n\r\n") {
-                        pending.drain(..end + 4);
-                        if answered == 1 {
-                            return; // closes with the second request unanswered
-                        }
-                        let right = b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\nHello, World!";
-                        if stream.write_all(right).is_err() {
-                            return;
-                        }
-                        answered += 1;
-                    }
-                }
+                // The second request closes the connection unanswered.
+                answer_each_request(stream, |n| {
+                    (n == 0).then_some(
+                        &b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\nHello, World!"[..],
+                    )
+                });
             });
         }
     });
