@@ -84,6 +84,10 @@ type EventFn = Box<dyn Fn(&Event) + Send>;
 ///   once, finishes the requests in flight and closes its idle connections). A successor
 ///   that fails is killed, `READY=1` is sent again and this server goes on.
 ///
+/// Signals are handled one at a time, in order: one that arrives while a successor is
+/// being waited for (up to the [ready timeout](Supervisor::ready_timeout)) is handled
+/// after it; a `SIGUSR2` once shutting down is ignored.
+///
 /// Create it before binding, so that a signal sent as soon as the server listens is
 /// handled; [`watch`](Supervisor::watch) once the server runs. See the
 /// [module](crate::ops) for an example.
