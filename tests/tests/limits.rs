@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use examples::http::HttpHandler;
-use net::ServerParams;
+use net::{Server as _, ServerParams};
 use tests::{
     await_stats, read_http_response, server_tests, start_with, stop, Client, Echo, LastFlag,
     TestServer, WhoAmI,
@@ -400,6 +400,37 @@ fn above_the_high_water_mark_no_connection_is_kept_alive<S: TestServer>() {
     let stats = stop(&mut server);
     assert_eq!(stats.keep_alive_declined, 1, "{}: {stats:?}", S::NAME);
     assert_eq!(stats.evicted_idle, 0, "{}: {stats:?}", S::NAME);
+}
+
+/// `net` with every thread holding an idle connection and no queue (`max_threads` 2,
+/// `max_queued` 0, `max_connections` 2): the newcomer is queued past both bounds, the
+/// evicted connection's thread closes it and takes the newcomer, and no thread is added.
+#[test]
+fn net_an_evicted_connections_thread_takes_the_newcomer() {
+    let params = ServerParams::builder()
+        .max_threads(2)
+        .max_queued(0)
+        .max_connections(2)
+        .evict_idle_at_capacity(true)
+        .keep_alive_timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let mut server = serve::<net::TcpServer, _>(Echo::new(), params);
+    let addr = server.local_addr();
+    let mut c1 = Client::connect(addr);
+    c1.echo("idle 1");
+    let c2 = Client::connect(addr);
+    await_stats(&server, "both open", |s| s.current_connections == 2);
+    let mut newcomer = Client::connect(addr);
+    newcomer.echo("newcomer");
+    c1.expect_closed();
+    let stats = server.stats();
+    assert_eq!(stats.evicted_idle, 1, "{stats:?}");
+    assert_eq!(stats.refused_connections, 0, "{stats:?}");
+    assert_eq!(stats.current_threads, 2, "{stats:?}");
+    drop((c2, newcomer));
+    let stats = stop(&mut server);
+    assert_eq!(stats.total_connections, 3, "{stats:?}");
 }
 
 server_tests!(
