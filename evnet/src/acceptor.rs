@@ -9,7 +9,7 @@ use net::__private::{classify_accept_error, AcceptFailure};
 /// Most connections accepted per readiness of the listener, so a connection flood cannot
 /// starve the loop's established connections (the listener is level-triggered: what is
 /// left is announced again on the next iteration).
-const ACCEPT_BATCH: usize = 256;
+pub(crate) const ACCEPT_BATCH: usize = 256;
 
 /// How a batch of accepts ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,9 +61,14 @@ impl Acceptor {
         self.listener = None;
     }
 
-    /// Accept up to a batch of connections, handing each to `each`.
-    pub fn accept_batch(&mut self, mut each: impl FnMut(TcpStream, SocketAddr)) -> Batch {
-        for _ in 0..ACCEPT_BATCH {
+    /// Accept up to a batch of connections, and no more than `limit` (the tokens of the
+    /// accept rate), handing each to `each`. `Full` when the batch or `limit` was reached.
+    pub fn accept_batch(
+        &mut self,
+        limit: usize,
+        mut each: impl FnMut(TcpStream, SocketAddr),
+    ) -> Batch {
+        for _ in 0..ACCEPT_BATCH.min(limit) {
             let Some(listener) = &self.listener else {
                 return Batch::Drained;
             };
@@ -97,16 +102,40 @@ mod tests {
         let mut accepted = Vec::new();
         // Connections complete asynchronously on loopback; collect until all three are in.
         while accepted.len() < clients.len() {
-            let batch = acceptor.accept_batch(|s, _| accepted.push(s));
+            let batch = acceptor.accept_batch(usize::MAX, |s, _| accepted.push(s));
             assert_ne!(batch, Batch::BackOff);
         }
         assert_eq!(acceptor.local_addr_of(&accepted[0]).unwrap(), addr);
         assert_eq!(
-            acceptor.accept_batch(|_, _| panic!("nothing waits")),
+            acceptor.accept_batch(usize::MAX, |_, _| panic!("nothing waits")),
             Batch::Drained
         );
         acceptor.close();
         assert_eq!(acceptor.fd(), None);
-        assert_eq!(acceptor.accept_batch(|_, _| ()), Batch::Drained);
+        assert_eq!(acceptor.accept_batch(usize::MAX, |_, _| ()), Batch::Drained);
+    }
+
+    #[test]
+    fn a_limit_leaves_the_rest_in_the_backlog() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut acceptor = Acceptor::new(listener);
+        let _clients: Vec<_> = (0..3).map(|_| TcpStream::connect(addr).unwrap()).collect();
+        let mut accepted = Vec::new();
+        assert_eq!(
+            acceptor.accept_batch(0, |_, _| panic!("no token")),
+            Batch::Full
+        );
+        while accepted.len() < 2 {
+            let batch = acceptor.accept_batch(2 - accepted.len(), |s, _| accepted.push(s));
+            assert_ne!(batch, Batch::BackOff);
+        }
+        // The third waits until there is a token for it.
+        let mut third = Vec::new();
+        while third.is_empty() {
+            acceptor.accept_batch(1, |s, _| third.push(s));
+        }
+        assert_eq!(acceptor.accept_batch(5, |_, _| ()), Batch::Drained);
     }
 }

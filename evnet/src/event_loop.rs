@@ -32,10 +32,12 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::Arc;
 
-use net::__private::{self as support, HandshakeStep, Interest, ServerConnection, WaitFn};
+use net::__private::{
+    self as support, HandshakeStep, Interest, ServerConnection, TokenBucket, WaitFn,
+};
 use net::{Connection, Frame, Handler, TimeoutKind};
 
-use crate::acceptor::{Acceptor, Batch};
+use crate::acceptor::{Acceptor, Batch, ACCEPT_BATCH};
 use crate::ev::{self, LoopEvents, Reactor};
 use crate::handshakes::{Handshakes, HANDSHAKE_CHARGE, MAX_HANDSHAKES};
 use crate::pool::BufferPool;
@@ -51,7 +53,8 @@ use crate::worker::{Job, Mailbox, Returned};
 enum Tick {
     /// The earliest deadline of the timeout lists.
     Sweep = 0,
-    /// The listener's pause after EMFILE and the like is over.
+    /// The listener's pause is over: after EMFILE and the like, or until the accept
+    /// rate's next token.
     AcceptResume = 1,
     /// Pipelined requests waiting for their turn (inline dispatch).
     NextTurn = 2,
@@ -176,6 +179,10 @@ pub(crate) struct EventLoop<H: Handler> {
     fresh_served: usize,
     listen_token: usize,
     acceptor: Acceptor,
+    /// This loop's accept rate (`max_accept_rate`), if limited.
+    accept_rate: Option<TokenBucket>,
+    /// `max_connection_age` in seconds, if limited.
+    max_age: Option<f64>,
     /// Connections accepted in the current batch, not opened yet (reused, no allocation).
     fresh: Vec<(TcpStream, SocketAddr)>,
     handler: Arc<H>,
@@ -226,6 +233,10 @@ impl<H: Handler> EventLoop<H> {
             fresh_served: 0,
             listen_token: capacity,
             acceptor: Acceptor::new(setup.listener),
+            accept_rate: params
+                .max_accept_rate()
+                .map(|rate| TokenBucket::new(rate, std::time::Instant::now())),
+            max_age: params.max_connection_age().map(|d| d.as_secs_f64()),
             fresh: Vec::new(),
             handler: setup.handler,
             outbox: Vec::new(),
@@ -425,7 +436,17 @@ impl<H: Handler> EventLoop<H> {
     }
 
     fn accept(&mut self) {
-        let batch = self.acceptor.accept_batch(|s, p| self.fresh.push((s, p)));
+        // With an accept rate, as many as there are tokens for.
+        let tokens = match &mut self.accept_rate {
+            Some(bucket) => bucket.available(std::time::Instant::now()),
+            None => usize::MAX,
+        };
+        let batch = self
+            .acceptor
+            .accept_batch(tokens, |s, p| self.fresh.push((s, p)));
+        if let Some(bucket) = &mut self.accept_rate {
+            bucket.take(self.fresh.len());
+        }
         while let Some((stream, peer)) = self.fresh.pop() {
             self.open(stream, peer);
         }
@@ -434,7 +455,24 @@ impl<H: Handler> EventLoop<H> {
             self.ev.unwatch(self.listen_token);
             self.ev
                 .start_timer(Tick::AcceptResume.token(), ACCEPT_BACKOFF);
+        } else if batch == Batch::Full && tokens <= ACCEPT_BATCH {
+            self.pause_for_rate();
         }
+    }
+
+    /// The accept rate's tokens ran out with newcomers (perhaps) waiting: stop watching
+    /// the listener until the next token (they wait in the backlog meanwhile), counted in
+    /// `accept_pauses`. The loop serves its connections as usual.
+    fn pause_for_rate(&mut self) {
+        let Some(bucket) = &mut self.accept_rate else {
+            return;
+        };
+        let wait = bucket.wait(std::time::Instant::now());
+        self.shared.counters.accept_pauses.fetch_add(1, Relaxed);
+        net::__log_debug!("loop {}: accept rate reached, pausing {wait:?}", self.id);
+        self.ev.unwatch(self.listen_token);
+        self.ev
+            .start_timer(Tick::AcceptResume.token(), wait.as_secs_f64());
     }
 
     fn open(&mut self, stream: TcpStream, peer: SocketAddr) {
@@ -443,12 +481,27 @@ impl<H: Handler> EventLoop<H> {
             net::__log_debug!("filter rejected a connection from {peer}");
             return;
         }
-        let counters = &self.shared.counters;
-        let Some(id) = self.slab.alloc() else {
+        // Behind a balancer the client is known from the PROXY header only: it is counted
+        // then (`read_proxy_header`).
+        let mut client = None;
+        if !params.proxy_protocol() {
+            match self.admit_client(peer) {
+                Ok(slot) => client = slot,
+                Err(()) => return,
+            }
+        }
+        let Some(id) = self.slab.alloc().or_else(|| self.evict_idle()) else {
+            let counters = &self.shared.counters;
             counters.refused_connections.fetch_add(1, Relaxed);
             net::__log_debug!("refused a connection from {peer}: loop {} full", self.id);
             return;
         };
+        let now = self.clock.now();
+        let slot = self.slab.get(id);
+        slot.client = client;
+        slot.opened = now;
+        let params = &self.shared.params;
+        let counters = &self.shared.counters;
         if params.nodelay() {
             let _ = stream.set_nodelay(true);
         }
@@ -474,12 +527,56 @@ impl<H: Handler> EventLoop<H> {
         self.greet(id, conn, false);
     }
 
-    /// The PROXY header of `id` may have come: read what there is of it, then greet the
+    /// Count a connection from `peer` (the client's address) in its client's place, if
+    /// the server limits clients: `Err` when the client has its
+    /// `max_connections_per_client` open already (counted in `client_limited`; the
+    /// caller closes the connection).
+    fn admit_client(
+        &self,
+        peer: SocketAddr,
+    ) -> std::result::Result<Option<support::ClientSlot>, ()> {
+        let Some(limits) = &self.shared.clients else {
+            return Ok(None);
+        };
+        match limits.admit(peer.ip()) {
+            Some(slot) => Ok(Some(slot)),
+            None => {
+                let counters = &self.shared.counters;
+                counters.client_limited.fetch_add(1, Relaxed);
+                net::__log_debug!("closed a connection from {peer}: over its client limit");
+                Err(())
+            }
+        }
+    }
+
+    /// The loop is full and a newcomer arrives: with `evict_idle_at_capacity`, close the
+    /// idle connection due to close first (the front of the idle list: the longest idle,
+    /// unless `max_connection_age` brings another's end nearer) to make room, counted in
+    /// `evicted_idle`, and return its slot for the newcomer.
+    fn evict_idle(&mut self) -> Option<SlotId> {
+        if !self.shared.params.evict_idle_at_capacity() {
+            return None;
+        }
+        let (victim, _) = self.slab.front(List::Idle)?;
+        let counters = &self.shared.counters;
+        counters.evicted_idle.fetch_add(1, Relaxed);
+        net::__log_debug!("loop {} full: evicted an idle connection", self.id);
+        self.close(victim);
+        self.slab.alloc()
+    }
+
+    /// The PROXY header of `id` may have come: read what there is of it, count the
+    /// client it names (closing a connection over its client's limit), then greet the
     /// connection; a missing or malformed one closes it, counted (one closed before its
     /// first byte is not).
     fn read_proxy_header(&mut self, id: SlotId) {
         match self.slab.conn(id).proxy_step() {
             Ok(()) => {
+                let client = self.slab.conn(id).peer_addr();
+                match self.admit_client(client) {
+                    Ok(slot) => self.slab.get(id).client = slot,
+                    Err(()) => return self.close(id),
+                }
                 let conn = self.slab.get(id).conn.take().expect("open slot");
                 self.greet(id, conn, true);
             }
@@ -629,12 +726,24 @@ impl<H: Handler> EventLoop<H> {
     // ----- 2. idle -----
 
     /// Wait for the next request: READ watcher, keep-alive deadline, buffers returned.
+    /// With `max_connection_age` the deadline is no later than the connection's age
+    /// (already passed, the sweep closes it at once): an idle connection is not kept
+    /// waiting for a request it could not keep alive.
     fn go_idle(&mut self, id: SlotId) {
         self.pool.reclaim(self.slab.conn(id));
         self.account_input(id);
-        let deadline = self.timeouts.idle_deadline(self.clock.now());
+        let mut deadline = self.timeouts.idle_deadline(self.clock.now());
+        if let Some(aged_at) = self.aged_at(id) {
+            deadline = deadline.min(aged_at);
+        }
         self.slab.get(id).started = None;
         self.enter(id, Phase::Idle, deadline);
+    }
+
+    /// When the connection of `id` reaches `max_connection_age` (loop time), if limited.
+    fn aged_at(&mut self, id: SlotId) -> Option<f64> {
+        let opened = self.slab.get(id).opened;
+        self.max_age.map(|age| opened + age)
     }
 
     /// Move `id` to `phase`: its timeout list (at `deadline`, for a phase that has one),
@@ -868,6 +977,7 @@ impl<H: Handler> EventLoop<H> {
             return false;
         }
         let now = self.clock.now();
+        let aged_at = self.aged_at(id);
         let slot = self.slab.get(id);
         let started = slot.started.take().unwrap_or(now);
         let (mut conn, session) = match (slot.conn.take(), slot.session.take()) {
@@ -877,6 +987,19 @@ impl<H: Handler> EventLoop<H> {
         conn.begin_request(self.clock.instant(started));
         if self.stage >= Stage::Draining {
             conn.set_last_request();
+        }
+        if !conn.is_last_request() {
+            let params = &self.shared.params;
+            let counters = &self.shared.counters;
+            if aged_at.is_some_and(|at| started >= at) {
+                // Begun past the connection's age: its last request.
+                conn.set_last_request();
+                counters.aged_out.fetch_add(1, Relaxed);
+            } else if params.above_high_water(self.slab.in_use(), self.slab.capacity()) {
+                // Near this loop's share of max_connections: no keep-alive.
+                conn.set_last_request();
+                counters.keep_alive_declined.fetch_add(1, Relaxed);
+            }
         }
         self.enter(id, Phase::BUSY, 0.0);
         if self.serving.inline() {
@@ -1083,6 +1206,9 @@ impl<H: Handler> EventLoop<H> {
         let slot = self.slab.get(id);
         let conn = slot.conn.take();
         let session = slot.session.take();
+        // The client's place first: whoever sees the open connections fall (another
+        // loop's thread, a test) finds it free.
+        slot.client = None;
         self.pressure.charge_input(&mut slot.input_charge, 0);
         self.pressure.charge_output(&mut slot.output_charge, 0);
         if let Some(session) = session {
@@ -1254,6 +1380,13 @@ impl<H: Handler> EventLoop<H> {
                     // It waited for the server, not the server for it: shed, not timed
                     // out.
                     self.shed(id);
+                    continue;
+                }
+                List::Idle if self.aged_at(id).is_some_and(|at| at <= now) => {
+                    // Idle when it reached max_connection_age: closed, not timed out.
+                    self.shared.counters.aged_out.fetch_add(1, Relaxed);
+                    net::__log_debug!("closed an idle connection: max connection age");
+                    self.close(id);
                     continue;
                 }
                 List::Idle => TimeoutKind::Idle,

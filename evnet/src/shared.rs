@@ -1,9 +1,9 @@
 //! State shared by a server's handle, loops and workers (not generic over the handler).
 
 use std::sync::atomic::AtomicBool;
-use std::sync::{Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
-use net::__private::Counters;
+use net::__private::{ClientLimits, Counters};
 use net::{ServerParams, Stats};
 
 use crate::peer_wait::PeerWaits;
@@ -29,12 +29,19 @@ pub(crate) struct Shared {
     pub peer_waits: PeerWaits,
     /// Runners (loop threads and spares) waiting on a peer now, and how many may.
     pub runner_waits: PeerWaits,
+    /// Open connections per client address (`max_connections_per_client`), one table
+    /// for every loop.
+    pub clients: Option<Arc<ClientLimits>>,
 }
 
 impl Shared {
     /// Shared state for `loops` loops, `workers` workers and `spares` spare runners.
     pub fn new(params: ServerParams, loops: usize, workers: usize, spares: usize) -> Self {
+        let clients = params
+            .max_connections_per_client()
+            .map(|max| Arc::new(ClientLimits::new(max)));
         Shared {
+            clients,
             params,
             counters: Counters::default(),
             stopping: AtomicBool::new(false),

@@ -10,6 +10,7 @@
 
 use std::os::fd::RawFd;
 
+use net::__private::ClientSlot;
 use net::Connection;
 
 /// "No slot": the end of a list.
@@ -192,6 +193,12 @@ pub struct Slot<S> {
     pub input_charge: usize,
     /// Response bytes of this connection counted in the loop's output budget.
     pub output_charge: usize,
+    /// Its place in its client's count (`max_connections_per_client`), given back when
+    /// the slot is released (or dropped with the loop): once per connection, whichever
+    /// way it ends.
+    pub client: Option<ClientSlot>,
+    /// When it was accepted (loop time): its `max_connection_age` counts from then.
+    pub opened: f64,
     phase: Phase,
     /// The deadline on its list (loop time, seconds).
     deadline: f64,
@@ -226,6 +233,8 @@ impl<S> Slab<S> {
                 started: None,
                 input_charge: 0,
                 output_charge: 0,
+                client: None,
+                opened: 0.0,
                 phase: Phase::Free,
                 deadline: 0.0,
                 prev: NIL,
@@ -245,6 +254,11 @@ impl<S> Slab<S> {
             busy: 0,
             handshaking: 0,
         }
+    }
+
+    /// How many slots there are.
+    pub fn capacity(&self) -> usize {
+        self.slots.len()
     }
 
     /// How many slots are in use.
@@ -274,6 +288,7 @@ impl<S> Slab<S> {
         debug_assert!(slot.conn.is_none() && slot.session.is_none());
         slot.fd = -1;
         slot.started = None;
+        slot.client = None;
         debug_assert!(slot.input_charge == 0 && slot.output_charge == 0);
         self.free.push(id.0);
     }

@@ -187,6 +187,50 @@ pub struct ServerArgs {
     #[arg(long)]
     pub proxy_protocol: bool,
 
+    /// Most connections open at once from one client address (with `--proxy-protocol`,
+    /// the client the PROXY header names): a number, or `off`. More are closed at once.
+    #[arg(
+        long,
+        value_name = "N",
+        value_parser = parse_count_or_off,
+        default_value = "off"
+    )]
+    pub max_connections_per_client: std::option::Option<usize>,
+
+    /// Age after which a connection's next request is its last (`Connection: close`),
+    /// and an idle connection is closed: `10m`, `1h`, …, or `off`.
+    #[arg(
+        long,
+        value_name = "DURATION",
+        value_parser = parse_duration_or_off,
+        default_value = "off"
+    )]
+    pub max_connection_age: std::option::Option<Duration>,
+
+    /// Most connections accepted a second (per event loop with evnet): a number, or
+    /// `off`. Above it newcomers wait in the listen backlog.
+    #[arg(
+        long,
+        value_name = "PER_SECOND",
+        value_parser = parse_rate_or_off,
+        default_value = "off"
+    )]
+    pub max_accept_rate: std::option::Option<u32>,
+
+    /// At --max-connections, close the longest-idle connection for a newcomer instead
+    /// of refusing it, and above 90 % of it keep no connection alive
+    /// (`--evict-idle-at-capacity` alone means true).
+    #[arg(
+        long,
+        value_name = "BOOL",
+        action = ArgAction::Set,
+        num_args = 0..=1,
+        require_equals = false,
+        default_missing_value = "true",
+        default_value_t = ServerParams::default().evict_idle_at_capacity()
+    )]
+    pub evict_idle_at_capacity: bool,
+
     /// Most bytes of one partial request buffered in an event loop (evnet; net ignores
     /// it): `2MiB`, `64KiB`, `1048576`, … A request that fits never holds a worker while
     /// it arrives.
@@ -365,10 +409,23 @@ impl ServerArgs {
             .nodelay(self.nodelay)
             .proxy_protocol(self.proxy_protocol)
             .max_request_buffer(self.max_request_buffer)
-            .max_output_buffer(self.max_output_buffer);
+            .max_output_buffer(self.max_output_buffer)
+            .evict_idle_at_capacity(self.evict_idle_at_capacity);
         let b = match self.max_requests {
             Some(n) => b.max_requests_per_connection(n),
             None => b.unlimited_requests_per_connection(),
+        };
+        let b = match self.max_connections_per_client {
+            Some(n) => b.max_connections_per_client(n),
+            None => b,
+        };
+        let b = match self.max_connection_age {
+            Some(d) => b.max_connection_age(d),
+            None => b,
+        };
+        let b = match self.max_accept_rate {
+            Some(n) => b.max_accept_rate(n),
+            None => b,
         };
         self.with_tls(b)?.build()
     }
@@ -494,7 +551,8 @@ pub fn stats_line(s: &Stats) -> String {
          handler_panics={} threads={}/{} tls_handshake_failures={} shed={} takeovers={} \
          stalls={} proxy_header_failures={} timed_out_idle={} timed_out_read={} \
          timed_out_write={} timed_out_handler={} tls_handshakes_full={} \
-         tls_handshakes_resumed={}",
+         tls_handshakes_resumed={} client_limited={} aged_out={} accept_pauses={} \
+         evicted_idle={} keep_alive_declined={}",
         s.total_connections,
         s.max_concurrent_connections,
         s.refused_connections,
@@ -514,6 +572,11 @@ pub fn stats_line(s: &Stats) -> String {
         s.timed_out_handler,
         s.tls_handshakes_full,
         s.tls_handshakes_resumed,
+        s.client_limited,
+        s.aged_out,
+        s.accept_pauses,
+        s.evicted_idle,
+        s.keep_alive_declined,
     )
 }
 
@@ -718,6 +781,71 @@ pub fn parse_limit(text: &str) -> Result<Option<u64>, String> {
 /// A count as [`parse_limit`] reads it back.
 pub fn format_limit(n: Option<u64>) -> String {
     n.map_or_else(|| "unlimited".to_owned(), |n| n.to_string())
+}
+
+/// Parse a limit that may be `off` (`None`): a count of at least 1.
+///
+/// ```
+/// use examples::cli::parse_count_or_off;
+/// assert_eq!(parse_count_or_off("20"), Ok(Some(20)));
+/// assert_eq!(parse_count_or_off("off"), Ok(None));
+/// assert!(parse_count_or_off("0").is_err());
+/// assert!(parse_count_or_off("many").is_err());
+/// ```
+pub fn parse_count_or_off(text: &str) -> Result<Option<usize>, String> {
+    match text.trim() {
+        "off" => Ok(None),
+        n => match n.parse::<usize>() {
+            Ok(0) => Err("must be at least 1 (or `off`)".to_owned()),
+            Ok(n) => Ok(Some(n)),
+            Err(_) => Err(format!("`{n}` is not a number (or `off`)")),
+        },
+    }
+}
+
+/// Parse a rate a second that may be `off` (`None`): at least 1, at most 4294967295.
+///
+/// ```
+/// use examples::cli::parse_rate_or_off;
+/// assert_eq!(parse_rate_or_off("500"), Ok(Some(500)));
+/// assert_eq!(parse_rate_or_off("off"), Ok(None));
+/// assert!(parse_rate_or_off("0").is_err());
+/// assert!(parse_rate_or_off("1e3").is_err());
+/// assert!(parse_rate_or_off("99999999999").is_err());
+/// ```
+pub fn parse_rate_or_off(text: &str) -> Result<Option<u32>, String> {
+    match text.trim() {
+        "off" => Ok(None),
+        n => match n.parse::<u32>() {
+            Ok(0) => Err("must be at least 1 a second (or `off`)".to_owned()),
+            Ok(n) => Ok(Some(n)),
+            Err(_) => Err(format!(
+                "`{n}` is not a whole number of connections a second up to {} (or `off`)",
+                u32::MAX
+            )),
+        },
+    }
+}
+
+/// Parse a duration that may be `off` (`None`), as [`parse_duration`] reads it; zero is
+/// refused (`off` says "no limit").
+///
+/// ```
+/// use std::time::Duration;
+/// use examples::cli::parse_duration_or_off;
+/// assert_eq!(parse_duration_or_off("10m"), Ok(Some(Duration::from_secs(600))));
+/// assert_eq!(parse_duration_or_off("off"), Ok(None));
+/// assert!(parse_duration_or_off("0s").is_err());
+/// assert!(parse_duration_or_off("600").is_err(), "a unit is needed");
+/// ```
+pub fn parse_duration_or_off(text: &str) -> Result<Option<Duration>, String> {
+    match text.trim() {
+        "off" => Ok(None),
+        d => match parse_duration(d)? {
+            d if d.is_zero() => Err("must be more than zero (or `off`)".to_owned()),
+            d => Ok(Some(d)),
+        },
+    }
 }
 
 /// Parse a size flag: a number of bytes, optionally with a binary unit (`KiB`, `MiB`,

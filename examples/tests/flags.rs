@@ -328,3 +328,57 @@ fn dispatch_is_workers_or_inline() {
     assert!(stderr.contains("--dispatch"), "{stderr}");
     assert!(stderr.contains("workers, inline"), "{stderr}");
 }
+
+/// The per-client limits' flags: each is off by default (`--help` says so), a bad value
+/// (zero, not a number, a duration without its unit) exits with 2 naming the flag, and
+/// good values serve.
+#[test]
+fn per_client_limit_flags_refuse_bad_values_naming_the_flag() {
+    let text = help(HTTP);
+    for (flag, default) in [
+        ("--max-connections-per-client", "off"),
+        ("--max-connection-age", "off"),
+        ("--max-accept-rate", "off"),
+        ("--evict-idle-at-capacity", "false"),
+    ] {
+        assert_eq!(
+            default_of(&text, flag).as_deref(),
+            Some(default),
+            "{flag}:\n{text}"
+        );
+    }
+    for (flag, value) in [
+        ("--max-connections-per-client", "0"),
+        ("--max-connections-per-client", "lots"),
+        ("--max-connection-age", "0s"),
+        ("--max-connection-age", "600"),
+        ("--max-accept-rate", "0"),
+        ("--max-accept-rate", "fast"),
+        ("--evict-idle-at-capacity", "maybe"),
+    ] {
+        for bin in [HTTP, ECHO] {
+            let stderr = refused(bin, &[flag, value]);
+            assert!(stderr.contains(flag), "{bin} {flag} {value}: {stderr}");
+        }
+    }
+    let server = Running::start(
+        HTTP,
+        &[
+            "--max-connections-per-client",
+            "4",
+            "--max-connection-age",
+            "10m",
+            "--max-accept-rate",
+            "100",
+            "--evict-idle-at-capacity",
+        ],
+    );
+    let response = common::exchange(
+        server.addr,
+        b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
+    assert!(response.ends_with("Hello, World!"), "{response}");
+    server.signal("TERM");
+    let (status, _) = server.wait();
+    assert!(status.success(), "{status:?}");
+}

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 pub use crate::connection::{HandshakeStep, Interest, WaitFn};
 pub use crate::lifecycle::{handle_of, Engine, Lifecycle, Starter};
+pub use crate::limits::{ClientLimits, ClientSlot, TokenBucket};
 pub use crate::listening::Listening;
 pub use crate::stats::Counters;
 pub use crate::support::{

@@ -43,6 +43,7 @@ mod error;
 mod filter;
 mod handler;
 mod lifecycle;
+mod limits;
 mod listening;
 #[macro_use]
 mod logging;

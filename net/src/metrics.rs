@@ -128,7 +128,7 @@ impl Stats {
     pub fn to_prometheus(&self, namespace: &str) -> String {
         let ns = metric_namespace(namespace);
         let mut out = String::with_capacity(4096);
-        let counters: [(&str, &str, u64); 9] = [
+        let counters: [(&str, &str, u64); 14] = [
             (
                 "connections_total",
                 "Connections accepted and served.",
@@ -169,6 +169,31 @@ impl Stats {
                 "proxy_header_failures_total",
                 "Connections without a valid PROXY header.",
                 self.proxy_header_failures,
+            ),
+            (
+                "client_limited_total",
+                "Connections closed over max_connections_per_client.",
+                self.client_limited,
+            ),
+            (
+                "aged_out_total",
+                "Connections closed at max_connection_age.",
+                self.aged_out,
+            ),
+            (
+                "accept_pauses_total",
+                "Pauses of accepting at max_accept_rate.",
+                self.accept_pauses,
+            ),
+            (
+                "evicted_idle_total",
+                "Idle connections closed for a newcomer at max_connections.",
+                self.evicted_idle,
+            ),
+            (
+                "keep_alive_declined_total",
+                "Requests made last near max_connections.",
+                self.keep_alive_declined,
             ),
         ];
         for (name, help, value) in counters {
@@ -327,11 +352,26 @@ mod tests {
         counters.tls_handshakes_resumed.fetch_add(5, Relaxed);
         counters.tls_handshake_failures.fetch_add(6, Relaxed);
         counters.handler_time.record(Duration::from_millis(1));
+        counters.client_limited.fetch_add(7, Relaxed);
+        counters.aged_out.fetch_add(8, Relaxed);
+        counters.accept_pauses.fetch_add(9, Relaxed);
+        counters.evicted_idle.fetch_add(10, Relaxed);
+        counters.keep_alive_declined.fetch_add(11, Relaxed);
         let mut stats = counters.snapshot();
         stats.current_connections = 2;
         let text = stats.to_prometheus("my-server");
         assert!(text.contains("\nmy_server_requests_total 3\n"), "{text}");
         assert!(text.contains("\nmy_server_connections 2\n"), "{text}");
+        for (name, value) in [
+            ("client_limited_total", 7),
+            ("aged_out_total", 8),
+            ("accept_pauses_total", 9),
+            ("evicted_idle_total", 10),
+            ("keep_alive_declined_total", 11),
+        ] {
+            let series = format!("# TYPE my_server_{name} counter\nmy_server_{name} {value}\n");
+            assert!(text.contains(&series), "{name}: {text}");
+        }
         let timeouts = "# TYPE my_server_timeouts_total counter\n\
                         my_server_timeouts_total{kind=\"idle\"} 1\n\
                         my_server_timeouts_total{kind=\"read\"} 0\n\

@@ -43,6 +43,10 @@ pub struct ServerParams {
     max_request_buffer: usize,
     max_output_buffer: usize,
     filter: Option<Arc<dyn ConnectionFilter>>,
+    max_connections_per_client: Option<usize>,
+    max_connection_age: Option<Duration>,
+    max_accept_rate: Option<u32>,
+    evict_idle_at_capacity: bool,
     #[cfg(feature = "tls")]
     tls: Option<Arc<rustls::ServerConfig>>,
 }
@@ -65,6 +69,10 @@ impl Default for ServerParams {
             max_request_buffer: 2 << 20,
             max_output_buffer: 2 << 20,
             filter: None,
+            max_connections_per_client: None,
+            max_connection_age: None,
+            max_accept_rate: None,
+            evict_idle_at_capacity: false,
             #[cfg(feature = "tls")]
             tls: None,
         }
@@ -154,6 +162,44 @@ impl ServerParams {
     pub fn filter(&self) -> Option<&Arc<dyn ConnectionFilter>> {
         self.filter.as_ref()
     }
+    /// Most connections open at once from one client address; default `None` (no limit).
+    /// See [`ServerParamsBuilder::max_connections_per_client`].
+    pub fn max_connections_per_client(&self) -> Option<usize> {
+        self.max_connections_per_client
+    }
+    /// How old a connection may grow before its next request is its last; default `None`
+    /// (no limit). See [`ServerParamsBuilder::max_connection_age`].
+    pub fn max_connection_age(&self) -> Option<Duration> {
+        self.max_connection_age
+    }
+    /// Most connections accepted per second by one acceptor (`net`) or one event loop
+    /// (`evnet`); default `None` (no limit). See [`ServerParamsBuilder::max_accept_rate`].
+    pub fn max_accept_rate(&self) -> Option<u32> {
+        self.max_accept_rate
+    }
+    /// Whether a server at `max_connections` closes its longest-idle connection for a
+    /// newcomer, and stops keeping connections alive near it; default false. See
+    /// [`ServerParamsBuilder::evict_idle_at_capacity`].
+    pub fn evict_idle_at_capacity(&self) -> bool {
+        self.evict_idle_at_capacity
+    }
+    /// True when `open` connections (of `capacity`: `max_connections`, or an event loop's
+    /// share of it) are above the high-water mark of
+    /// [`evict_idle_at_capacity`](ServerParamsBuilder::evict_idle_at_capacity): more
+    /// than 90 % of `capacity`. Always false when that option is off.
+    ///
+    /// ```
+    /// let params = net::ServerParams::builder().evict_idle_at_capacity(true).build()?;
+    /// assert!(!params.above_high_water(90, 100));
+    /// assert!(params.above_high_water(91, 100));
+    /// assert!(params.above_high_water(4, 4));
+    /// assert!(!params.above_high_water(3, 4));
+    /// assert!(!net::ServerParams::default().above_high_water(100, 100));
+    /// # Ok::<(), net::Error>(())
+    /// ```
+    pub fn above_high_water(&self, open: usize, capacity: usize) -> bool {
+        self.evict_idle_at_capacity && open as u128 * 10 > capacity as u128 * 9
+    }
     /// The TLS configuration connections are served with, if any (feature `tls`).
     #[cfg(feature = "tls")]
     pub fn tls(&self) -> Option<&Arc<rustls::ServerConfig>> {
@@ -196,6 +242,13 @@ impl fmt::Debug for ServerParams {
             .field("max_request_buffer", &self.max_request_buffer)
             .field("max_output_buffer", &self.max_output_buffer)
             .field("filter", &self.filter.is_some())
+            .field(
+                "max_connections_per_client",
+                &self.max_connections_per_client,
+            )
+            .field("max_connection_age", &self.max_connection_age)
+            .field("max_accept_rate", &self.max_accept_rate)
+            .field("evict_idle_at_capacity", &self.evict_idle_at_capacity)
             .field("tls", &self.is_tls())
             .finish()
     }
@@ -302,6 +355,107 @@ impl ServerParamsBuilder {
         self
     }
 
+    /// At most `n` connections open at once from one client IP address (at least 1;
+    /// default: no limit). The client is the peer address, or, with
+    /// [`proxy_protocol`](ServerParamsBuilder::proxy_protocol), the address the PROXY
+    /// header gives, so that behind a balancer the limit applies to each real client and
+    /// not to the balancer (its own `LOCAL` health checks count under its address). A
+    /// connection over the limit is closed as soon as its address is known, before the
+    /// handler's `open` sees it, and counted in [`Stats::client_limited`](crate::Stats);
+    /// the client's other connections, and other clients, are untouched. An IPv4 address
+    /// mapped into IPv6 is the IPv4 client. Both servers count in one table for the
+    /// whole server (all of `evnet`'s loops).
+    ///
+    /// ```
+    /// let params = net::ServerParams::builder()
+    ///     .proxy_protocol(true)
+    ///     .max_connections_per_client(20)
+    ///     .build()?;
+    /// assert_eq!(params.max_connections_per_client(), Some(20));
+    /// let err = net::ServerParams::builder().max_connections_per_client(0).build().unwrap_err();
+    /// assert!(err.to_string().contains("max_connections_per_client"));
+    /// # Ok::<(), net::Error>(())
+    /// ```
+    pub fn max_connections_per_client(mut self, n: usize) -> Self {
+        self.params.max_connections_per_client = Some(n);
+        self
+    }
+
+    /// Make a connection's request its last once the connection is older than `d`
+    /// (more than zero, at most [`MAX_TIMEOUT`]; default: no limit), as nginx's
+    /// `keepalive_time`: a request that begins after that age is served with
+    /// [`Connection::is_last_request`](crate::Connection::is_last_request) true (an HTTP
+    /// handler answers `Connection: close`) and the connection closes after its response;
+    /// a connection idle when it reaches that age is closed then rather than kept waiting
+    /// for a request it could not keep alive. Clients reconnect, and so spread again over
+    /// servers behind a balancer, and long-lived connections give back what they hold.
+    /// Counted in [`Stats::aged_out`](crate::Stats).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let params = net::ServerParams::builder()
+    ///     .max_connection_age(Duration::from_secs(600))
+    ///     .build()?;
+    /// assert_eq!(params.max_connection_age(), Some(Duration::from_secs(600)));
+    /// let err = net::ServerParams::builder().max_connection_age(Duration::ZERO).build();
+    /// assert!(err.unwrap_err().to_string().contains("max_connection_age"));
+    /// # Ok::<(), net::Error>(())
+    /// ```
+    pub fn max_connection_age(mut self, d: Duration) -> Self {
+        self.params.max_connection_age = Some(d);
+        self
+    }
+
+    /// Accept at most `per_second` connections a second (at least 1; default: no limit),
+    /// with a burst of one second's worth. Above it newcomers are not refused: they wait
+    /// in the kernel's listen backlog (`backlog`) until the acceptor takes them, each pause
+    /// counted in [`Stats::accept_pauses`](crate::Stats). `net`'s acceptor sleeps until its
+    /// next token; each `evnet` loop has its own rate (so an evented server accepts up to
+    /// `loops × per_second`) and pauses its listener meanwhile, its connections served as
+    /// usual. A flood of connections then costs the server a steady rate of accepts (and
+    /// TLS handshakes) instead of a spike; a backlog that overflows makes the kernel drop
+    /// or refuse the excess, as without the option.
+    ///
+    /// ```
+    /// let params = net::ServerParams::builder().max_accept_rate(500).build()?;
+    /// assert_eq!(params.max_accept_rate(), Some(500));
+    /// let err = net::ServerParams::builder().max_accept_rate(0).build().unwrap_err();
+    /// assert!(err.to_string().contains("max_accept_rate"));
+    /// # Ok::<(), net::Error>(())
+    /// ```
+    pub fn max_accept_rate(mut self, per_second: u32) -> Self {
+        self.params.max_accept_rate = Some(per_second);
+        self
+    }
+
+    /// Near `max_connections`, give up idle keep-alive connections rather than refuse
+    /// newcomers (default off). When a newcomer arrives and the server is full, the
+    /// connection idle longest (waiting for its next request, none in progress) is closed
+    /// to make room, counted in [`Stats::evicted_idle`](crate::Stats), and the newcomer is
+    /// served; and while more than 90 % of `max_connections` are open, each request served
+    /// is its connection's last ([`Connection::is_last_request`](crate::Connection::is_last_request);
+    /// counted in [`Stats::keep_alive_declined`](crate::Stats)), so that clients reconnect
+    /// and spread instead of holding the last places idle. A server without idle
+    /// connections still refuses. `evnet` applies it per loop (each loop has its share of
+    /// `max_connections`); there the connection idle longest is the one whose idle
+    /// deadline comes first (with [`max_connection_age`](Self::max_connection_age), one
+    /// about to age out may come before it). On `net` the evicted connection's thread
+    /// closes it and takes the newcomer, which may keep one more connection open than
+    /// `max_connections` for that moment.
+    ///
+    /// ```
+    /// let params = net::ServerParams::builder()
+    ///     .max_connections(1000)
+    ///     .evict_idle_at_capacity(true)
+    ///     .build()?;
+    /// assert!(params.evict_idle_at_capacity());
+    /// # Ok::<(), net::Error>(())
+    /// ```
+    pub fn evict_idle_at_capacity(mut self, on: bool) -> Self {
+        self.params.evict_idle_at_capacity = on;
+        self
+    }
+
     /// Serve every connection over TLS with `config` (feature `tls`; `net::TcpServer` and
     /// `evnet::EvServer` alike). [`tls::server_config`](crate::tls::server_config) builds
     /// a configuration from PEM files. Handlers see plaintext.
@@ -363,6 +517,79 @@ impl ServerParamsBuilder {
                 "must be at least 1 KiB",
             ));
         }
+        if p.max_connections_per_client == Some(0) {
+            return Err(Error::invalid_param(
+                "max_connections_per_client",
+                "must be at least 1 (leave it unset for no limit)",
+            ));
+        }
+        if let Some(age) = p.max_connection_age {
+            if age.is_zero() {
+                return Err(Error::invalid_param(
+                    "max_connection_age",
+                    "must be more than zero (leave it unset for no limit)",
+                ));
+            }
+            if age > MAX_TIMEOUT {
+                return Err(Error::invalid_param(
+                    "max_connection_age",
+                    "must be at most 365 days",
+                ));
+            }
+        }
+        if p.max_accept_rate == Some(0) {
+            return Err(Error::invalid_param(
+                "max_accept_rate",
+                "must be at least 1 a second (leave it unset for no limit)",
+            ));
+        }
         Ok(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_client_limits_are_off_by_default() {
+        let p = ServerParams::default();
+        assert_eq!(p.max_connections_per_client(), None);
+        assert_eq!(p.max_connection_age(), None);
+        assert_eq!(p.max_accept_rate(), None);
+        assert!(!p.evict_idle_at_capacity());
+        assert!(!p.above_high_water(usize::MAX, 1));
+    }
+
+    #[test]
+    fn bad_per_client_limits_name_their_parameter() {
+        let b = ServerParams::builder;
+        let cases = [
+            (
+                b().max_connections_per_client(0),
+                "max_connections_per_client",
+            ),
+            (b().max_connection_age(Duration::ZERO), "max_connection_age"),
+            (
+                b().max_connection_age(MAX_TIMEOUT + Duration::from_secs(1)),
+                "max_connection_age",
+            ),
+            (b().max_accept_rate(0), "max_accept_rate"),
+        ];
+        for (builder, name) in cases {
+            let err = builder.build().unwrap_err();
+            assert!(err.is_invalid_param(), "{err}");
+            assert!(err.to_string().contains(&format!("`{name}`")), "{err}");
+        }
+        let p = b()
+            .max_connections_per_client(1)
+            .max_connection_age(MAX_TIMEOUT)
+            .max_accept_rate(u32::MAX)
+            .evict_idle_at_capacity(true)
+            .build()
+            .unwrap();
+        assert_eq!(p.max_connections_per_client(), Some(1));
+        assert_eq!(p.max_accept_rate(), Some(u32::MAX));
+        assert!(p.above_high_water(usize::MAX, usize::MAX));
     }
 }

@@ -99,6 +99,25 @@ pub struct Stats {
     /// `timed_out`). A connection closed before its first byte is not counted. Counted
     /// the same way by both servers.
     pub proxy_header_failures: u64,
+    /// Connections closed at once because their client already had
+    /// `max_connections_per_client` open (the client's address from the PROXY header
+    /// when the server expects one). Counted the same way by both servers.
+    pub client_limited: u64,
+    /// Connections closed because they reached `max_connection_age`: a request begun
+    /// past that age was served as the connection's last, or the connection was idle
+    /// when it reached it. Counted the same way by both servers.
+    pub aged_out: u64,
+    /// Times an acceptor (`net`) or an event loop (`evnet`) stopped accepting for a while
+    /// because `max_accept_rate` was reached; the newcomers meanwhile wait in the listen
+    /// backlog, none is refused.
+    pub accept_pauses: u64,
+    /// Idle connections closed to make room for a newcomer at `max_connections`
+    /// (`evict_idle_at_capacity`; in `evnet`, at a loop's share of it).
+    pub evicted_idle: u64,
+    /// Requests made their connection's last because more than 90 % of
+    /// `max_connections` were open (`evict_idle_at_capacity`): those clients reconnect
+    /// rather than hold a place idle.
+    pub keep_alive_declined: u64,
     /// How long `Handler::serve` took, each call counted in fixed buckets (see
     /// [`crate::metrics`]). Both servers time every call.
     pub handler_time: crate::metrics::HistogramSnapshot,
@@ -212,6 +231,16 @@ pub struct Counters {
     pub loop_stalls: AtomicU64,
     /// See [`Stats::proxy_header_failures`].
     pub proxy_header_failures: AtomicU64,
+    /// See [`Stats::client_limited`].
+    pub client_limited: AtomicU64,
+    /// See [`Stats::aged_out`].
+    pub aged_out: AtomicU64,
+    /// See [`Stats::accept_pauses`].
+    pub accept_pauses: AtomicU64,
+    /// See [`Stats::evicted_idle`].
+    pub evicted_idle: AtomicU64,
+    /// See [`Stats::keep_alive_declined`].
+    pub keep_alive_declined: AtomicU64,
     /// See [`Stats::handler_time`].
     pub handler_time: crate::metrics::Histogram,
 }
@@ -266,6 +295,11 @@ impl Counters {
             loop_takeovers: self.loop_takeovers.load(Relaxed),
             loop_stalls: self.loop_stalls.load(Relaxed),
             proxy_header_failures: self.proxy_header_failures.load(Relaxed),
+            client_limited: self.client_limited.load(Relaxed),
+            aged_out: self.aged_out.load(Relaxed),
+            accept_pauses: self.accept_pauses.load(Relaxed),
+            evicted_idle: self.evicted_idle.load(Relaxed),
+            keep_alive_declined: self.keep_alive_declined.load(Relaxed),
             handler_time: self.handler_time.snapshot(),
         }
     }

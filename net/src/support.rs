@@ -63,7 +63,8 @@ const BATCH_OUTPUT: usize = 64 * 1024;
 /// request, or when the next request is not all there (its response must not wait for
 /// bytes the client may be waiting to send).
 ///
-/// Returns true when the connection stays open for another request. Counts `requests`
+/// Returns true when the connection stays open for another request: never after its
+/// last one ([`Connection::is_last_request`], `max_requests` included). Counts `requests`
 /// (handler calls that returned), `timed_out` (a `TimedOut` error from the handler or the
 /// flush: by the connection's deadline that expired, a read's or a write's, or as the
 /// handler's own when none did), `handler_panics`; applies `max_requests` (the
@@ -128,6 +129,9 @@ pub fn serve_request<H: Handler>(
             counters.streamed_responses.fetch_add(1, Relaxed);
         }
         let expired = conn.take_expired();
+        // The last request (the server said so: draining, the connection's age, ...)
+        // closes the connection whatever the handler asked.
+        let last = conn.is_last_request();
         conn.count_request();
         let keep = match (action, flushed) {
             (Ok(Action::KeepAlive), Ok(())) => true,
@@ -140,7 +144,8 @@ pub fn serve_request<H: Handler>(
                 false
             }
         };
-        return keep && !stuck && max_requests.is_none_or(|max| conn.requests_served() < max);
+        let within_limit = max_requests.is_none_or(|max| conn.requests_served() < max);
+        return keep && !stuck && !last && within_limit;
     }
 }
 

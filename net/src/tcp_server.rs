@@ -15,6 +15,7 @@ use crate::connection::Connection;
 use crate::error::{Error, ErrorKind, Result};
 use crate::handler::Handler;
 use crate::lifecycle::{handle_of, Engine, Lifecycle, ServerHandle, Starter};
+use crate::limits::{ClientLimits, ClientSlot, TokenBucket};
 use crate::listening::Listening;
 use crate::params::ServerParams;
 use crate::server::Server;
@@ -124,9 +125,14 @@ struct Shared {
     work: Condvar,
     /// Signalled when a connection thread exits.
     exited: Condvar,
-    /// Open connections, so shutdown can wake the idle ones.
+    /// Open connections, so shutdown can wake the idle ones (and a full server evict
+    /// one, `evict_idle_at_capacity`).
     live: Mutex<HashMap<u64, Arc<Live>>>,
     next_id: AtomicU64,
+    /// Open connections per client address (`max_connections_per_client`).
+    clients: Option<Arc<ClientLimits>>,
+    /// What [`Live::idle_since`] counts from.
+    epoch: Instant,
 }
 
 struct Pool {
@@ -136,15 +142,54 @@ struct Pool {
     handles: Vec<JoinHandle<()>>,
 }
 
-/// An accepted socket, shared (not duplicated) between its connection and the live set,
-/// so a connection costs one descriptor.
-type Accepted = Arc<TcpStream>;
+/// An accepted connection on its way to a thread: its socket, shared (not duplicated)
+/// between its connection and the live set, so a connection costs one descriptor; its
+/// place in its client's count, when one was taken at accept (dropped with it, wherever
+/// it ends: refused, cleared from the queue at shutdown, or closed by its thread); and
+/// when it was accepted (its age counts from then).
+struct Accepted {
+    socket: Arc<TcpStream>,
+    client: Option<ClientSlot>,
+    at: Instant,
+}
+
+/// `Live::idle_since` of a connection that is not waiting for its next request.
+const NOT_IDLE: u64 = u64::MAX;
 
 /// A connection as shutdown sees it: its socket (the same descriptor its thread uses, so
 /// `shutdown(2)` on it wakes that thread), and whether a request is being served on it.
+///
+/// `busy` goes from false to true by compare-and-swap only, on both sides: the
+/// connection's thread when a request arrives (`claim`), and a full server evicting the
+/// connection (`evict_idle`); whoever swaps first has it, so an evicted connection never
+/// begins a request and a connection beginning one is never evicted.
 struct Live {
     socket: Arc<TcpStream>,
     busy: AtomicBool,
+    /// Since when (nanoseconds from `Shared::epoch`) it waits for its next request, or
+    /// [`NOT_IDLE`]: only connections waiting between requests may be evicted (not one
+    /// whose PROXY header or TLS handshake is under way).
+    idle_since: AtomicU64,
+}
+
+impl Live {
+    /// Waiting for the next request from now (evictable, woken by shutdown).
+    fn wait_for_request(&self, shared: &Shared) {
+        let since = u64::try_from(shared.epoch.elapsed().as_nanos()).unwrap_or(NOT_IDLE - 1);
+        self.idle_since.store(since.min(NOT_IDLE - 1), SeqCst);
+        self.busy.store(false, SeqCst);
+    }
+
+    /// The wait for a request is over: take the connection back for its thread; false
+    /// when it was evicted meanwhile (close it, unserved).
+    fn claim(&self) -> bool {
+        let claimed = self
+            .busy
+            .compare_exchange(false, true, SeqCst, SeqCst)
+            .is_ok();
+        self.idle_since.store(NOT_IDLE, SeqCst);
+        claimed
+    }
 }
 
 impl Shared {
@@ -158,9 +203,26 @@ impl Shared {
         self.counters.refused_connections.fetch_add(1, Relaxed);
         __log_debug!(
             "refused a connection from {:?}: server full",
-            accepted.peer_addr()
+            accepted.socket.peer_addr()
         );
         drop(accepted);
+    }
+
+    /// Count a connection from `ip` in its client's place, if the server limits clients:
+    /// `Err` when the client has its `max_connections_per_client` open already (counted
+    /// in `client_limited`; the caller closes the connection).
+    fn admit_client(&self, ip: std::net::IpAddr) -> std::result::Result<Option<ClientSlot>, ()> {
+        let Some(limits) = &self.clients else {
+            return Ok(None);
+        };
+        match limits.admit(ip) {
+            Some(slot) => Ok(Some(slot)),
+            None => {
+                self.counters.client_limited.fetch_add(1, Relaxed);
+                __log_debug!("closed a connection from {ip}: over max_connections_per_client");
+                Err(())
+            }
+        }
     }
 }
 
@@ -195,6 +257,9 @@ impl Server for TcpServer {
         let listener = ticking(listener).map_err(use_err)?;
         let counters = Counters::default();
         counters.max_threads.store(params.max_threads(), Relaxed);
+        let params_clients = params
+            .max_connections_per_client()
+            .map(|max| Arc::new(ClientLimits::new(max)));
         let shared = Arc::new(Shared {
             params,
             counters,
@@ -210,6 +275,8 @@ impl Server for TcpServer {
             exited: Condvar::new(),
             live: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(0),
+            clients: params_clients,
+            epoch: Instant::now(),
         });
         let handler = Arc::new(handler);
         let for_acceptor = Arc::clone(&shared);
@@ -379,15 +446,33 @@ fn wake_acceptor(addr: SocketAddr) -> bool {
 
 fn accept_loop<H: Handler>(listener: TcpListener, shared: Arc<Shared>, handler: Arc<H>) {
     let mut backoff = Duration::from_millis(5);
+    let mut rate = shared
+        .params
+        .max_accept_rate()
+        .map(|per_second| TokenBucket::new(per_second, Instant::now()));
     while shared.accepting.load(SeqCst) {
         match listener.accept() {
             Ok((stream, peer)) => {
                 backoff = Duration::from_millis(5);
+                let at = Instant::now();
+                if let Some(bucket) = &mut rate {
+                    await_token(&shared, bucket, at);
+                }
                 if !shared.params.accepts(&peer) {
                     __log_debug!("filter rejected a connection from {peer}");
                     continue;
                 }
-                dispatch(&shared, &handler, Arc::new(stream));
+                // Behind a balancer the client is known from the PROXY header only: it
+                // is counted then, on the connection's thread (`serve_connection`).
+                let client = match shared.params.proxy_protocol() {
+                    true => None,
+                    false => match shared.admit_client(peer.ip()) {
+                        Ok(client) => client,
+                        Err(()) => continue,
+                    },
+                };
+                let socket = Arc::new(stream);
+                dispatch(&shared, &handler, Accepted { socket, client, at });
             }
             // A tick without a newcomer (see `ticking`), or a retryable failure.
             Err(e) => match support::classify_accept_error(&e) {
@@ -402,8 +487,60 @@ fn accept_loop<H: Handler>(listener: TcpListener, shared: Arc<Shared>, handler: 
     }
 }
 
+/// `max_accept_rate`: take a token for the connection just accepted, sleeping until the
+/// next one when there is none (counted in `accept_pauses`; meanwhile newcomers wait in
+/// the listen backlog). Shutdown cuts the sleep short: the connection in hand is then
+/// served as any other accepted before it.
+fn await_token(shared: &Shared, bucket: &mut TokenBucket, now: Instant) {
+    let Err(mut wait) = bucket.try_take(now) else {
+        return;
+    };
+    shared.counters.accept_pauses.fetch_add(1, Relaxed);
+    __log_debug!("accept rate reached: the acceptor pauses for {wait:?}");
+    while shared.accepting.load(SeqCst) {
+        // In ticks, so that shutdown is seen as promptly as by `accept`.
+        thread::sleep(wait.min(ACCEPT_TICK));
+        match bucket.try_take(Instant::now()) {
+            Ok(()) => return,
+            Err(left) => wait = left,
+        }
+    }
+}
+
+/// At `max_connections` with `evict_idle_at_capacity`: evict the connection that has
+/// waited longest for its next request, shutting its socket down for reading so that its
+/// thread wakes and closes it. True when one was evicted (counted in `evicted_idle`);
+/// false when every open connection is busy (or in its PROXY header or TLS handshake).
+/// A scan of the open connections, under the live lock: only when the server is full.
+fn evict_idle(shared: &Shared) -> bool {
+    let live = shared.live();
+    let mut idle: Vec<(u64, &Arc<Live>)> = live
+        .values()
+        .map(|l| (l.idle_since.load(SeqCst), l))
+        .filter(|&(since, _)| since != NOT_IDLE)
+        .collect();
+    idle.sort_unstable_by_key(|&(since, _)| since);
+    for (_, victim) in idle {
+        // Lost to its thread when a request arrived meanwhile: the next one.
+        if victim.claim() {
+            let _ = victim.socket.shutdown(Shutdown::Read);
+            shared.counters.evicted_idle.fetch_add(1, Relaxed);
+            __log_debug!("evicted an idle connection for a newcomer: server full");
+            return true;
+        }
+    }
+    false
+}
+
 /// Hand an accepted connection to an idle thread, a new thread, or the queue; or refuse it.
 /// Once shutdown has begun, close it uncounted instead.
+///
+/// At `max_connections`, with `evict_idle_at_capacity`, the connection idle longest is
+/// evicted for it ([`evict_idle`]) and the newcomer is handed over whatever the count
+/// and the queue's bound say: the evicted connection's thread is on its way to free, and
+/// takes the newcomer from the queue if no other thread does first. Each newcomer at
+/// capacity evicts one, so what the queue holds over its bound never exceeds the
+/// evictions under way.
 fn dispatch<H: Handler>(shared: &Arc<Shared>, handler: &Arc<H>, stream: Accepted) {
     let params = &shared.params;
     let mut pool = shared.pool();
@@ -415,9 +552,13 @@ fn dispatch<H: Handler>(shared: &Arc<Shared>, handler: &Arc<H>, stream: Accepted
         return;
     }
     let open = shared.counters.current_connections.load(Relaxed) + pool.queue.len();
+    let mut evicted = false;
     if open >= params.max_connections() {
-        drop(pool);
-        return shared.refuse(stream);
+        if !(params.evict_idle_at_capacity() && evict_idle(shared)) {
+            drop(pool);
+            return shared.refuse(stream);
+        }
+        evicted = true;
     }
     if pool.queue.len() < pool.idle {
         pool.queue.push_back(stream);
@@ -435,12 +576,16 @@ fn dispatch<H: Handler>(shared: &Arc<Shared>, handler: &Arc<H>, stream: Accepted
                 shared.counters.current_threads.store(pool.threads, Relaxed);
                 pool.queue.push_back(stream);
             }
+            Err(_) if evicted => {
+                pool.queue.push_back(stream);
+                shared.work.notify_one();
+            }
             Err(_) => {
                 drop(pool);
                 return shared.refuse(stream);
             }
         }
-    } else if pool.queue.len() - pool.idle < params.max_queued() {
+    } else if evicted || pool.queue.len() - pool.idle < params.max_queued() {
         pool.queue.push_back(stream);
         shared.work.notify_one();
     } else {
@@ -509,30 +654,59 @@ fn connection_thread<H: Handler>(shared: Arc<Shared>, handler: Arc<H>) {
 fn serve_connection<H: Handler>(shared: &Shared, handler: &H, accepted: Accepted) {
     let params = &shared.params;
     let counters = &shared.counters;
+    let Accepted {
+        socket,
+        mut client,
+        at,
+    } = accepted;
     // Accepted sockets inherit the listener's receive timeout (`ticking`): clear it.
-    let _ = accepted.set_read_timeout(None);
+    let _ = socket.set_read_timeout(None);
     if params.nodelay() {
-        let _ = accepted.set_nodelay(true);
+        let _ = socket.set_nodelay(true);
     }
     let id = shared.next_id.fetch_add(1, Relaxed);
     let live = Arc::new(Live {
-        socket: Arc::clone(&accepted),
+        socket: Arc::clone(&socket),
         busy: AtomicBool::new(true),
+        idle_since: AtomicU64::new(NOT_IDLE),
     });
     shared.live().insert(id, Arc::clone(&live));
-    if let Ok(mut conn) = new_connection(accepted, params) {
-        if proxy_header(shared, &live, &mut conn) && handshake(shared, &live, &mut conn) {
-            serve_requests(shared, handler, &live, &mut conn);
+    if let Ok(mut conn) = new_connection(socket, params) {
+        let proceed = proxy_header(shared, &live, &mut conn)
+            && admit_proxied(shared, &conn, &mut client)
+            && handshake(shared, &live, &mut conn);
+        if proceed {
+            serve_requests(shared, handler, &live, &mut conn, at);
         }
         conn.close_gracefully();
     }
     shared.live().remove(&id);
+    // The client's place goes with the connection, once it is closed (before the count
+    // of open connections, so that whoever sees that fall finds the place free).
+    drop(client);
     counters.connection_ends();
+}
+
+/// Behind a balancer (`proxy_protocol`), count the connection in the place of the client
+/// its PROXY header named (`peer_addr` now); false when that client is over
+/// `max_connections_per_client` (close it). Without the PROXY protocol the connection was
+/// counted at accept.
+fn admit_proxied(shared: &Shared, conn: &Connection, client: &mut Option<ClientSlot>) -> bool {
+    if !shared.params.proxy_protocol() {
+        return true;
+    }
+    match shared.admit_client(conn.peer_addr().ip()) {
+        Ok(slot) => {
+            *client = slot;
+            true
+        }
+        Err(()) => false,
+    }
 }
 
 /// The connection for an accepted socket: a TLS one when the parameters carry a TLS
 /// configuration.
-fn new_connection(accepted: Accepted, params: &ServerParams) -> io::Result<Connection> {
+fn new_connection(accepted: Arc<TcpStream>, params: &ServerParams) -> io::Result<Connection> {
     #[cfg(feature = "tls")]
     if let Some(config) = params.tls() {
         return Connection::new_shared_tls(accepted, params, config);
@@ -610,20 +784,63 @@ fn handshake(shared: &Shared, live: &Live, conn: &mut Connection) -> bool {
     }
 }
 
-/// Serve requests on an open connection until it closes.
-fn serve_requests<H: Handler>(shared: &Shared, handler: &H, live: &Live, conn: &mut Connection) {
+/// Serve requests on an open connection until it closes. `accepted`: when it was
+/// accepted, which its `max_connection_age` counts from.
+///
+/// Between requests the connection waits up to `keep_alive_timeout`, and no longer than
+/// until it reaches `max_connection_age` (an idle connection of that age is closed, not
+/// kept waiting); a request that begins past that age is its last. While more than 90 %
+/// of `max_connections` are open, with `evict_idle_at_capacity`, every request is its
+/// connection's last.
+fn serve_requests<H: Handler>(
+    shared: &Shared,
+    handler: &H,
+    live: &Live,
+    conn: &mut Connection,
+    accepted: Instant,
+) {
     let params = &shared.params;
     let counters = &shared.counters;
     let Some(mut session) = support::open_session(handler, conn, counters) else {
         return;
     };
+    // Past this instant the connection is too old for another request (≤ MAX_TIMEOUT).
+    let aged_at = params.max_connection_age().map(|age| accepted + age);
     loop {
-        live.busy.store(false, SeqCst);
+        let mut keep_alive = params.keep_alive_timeout();
+        let mut age_bound = false;
+        if let Some(aged_at) = aged_at {
+            let left = aged_at.saturating_duration_since(Instant::now());
+            if left.is_zero() && conn.buffered().is_empty() {
+                counters.aged_out.fetch_add(1, Relaxed);
+                __log_debug!("closed {}: max connection age, idle", conn.peer_addr());
+                break;
+            }
+            // (A request already buffered is taken at once, whatever the wait.)
+            if left < keep_alive {
+                keep_alive = left.max(Duration::from_millis(1));
+                age_bound = true;
+            }
+        }
+        // Idle (so shutdown wakes it, and a full server may evict it), then the check:
+        // shutdown sets its flag before it looks for idle connections.
+        live.wait_for_request(shared);
         if shared.stopping.load(SeqCst) {
             break;
         }
-        match conn.await_request(params.keep_alive_timeout()) {
+        let arrived = conn.await_request(keep_alive);
+        if !live.claim() {
+            // Evicted for a newcomer (counted there) while it waited.
+            __log_debug!("closed {}: evicted, server full", conn.peer_addr());
+            break;
+        }
+        match arrived {
             Ok(true) => {}
+            Err(e) if e.kind() == io::ErrorKind::TimedOut && age_bound => {
+                counters.aged_out.fetch_add(1, Relaxed);
+                __log_debug!("closed {}: max connection age, idle", conn.peer_addr());
+                break;
+            }
             Err(e) if e.kind() == io::ErrorKind::TimedOut => {
                 counters.timed_out(crate::TimeoutKind::Idle);
                 __log_debug!("closed {}: keep-alive timeout", conn.peer_addr());
@@ -632,9 +849,20 @@ fn serve_requests<H: Handler>(shared: &Shared, handler: &H, live: &Live, conn: &
             // The peer closed, or the socket failed.
             Ok(false) | Err(_) => break,
         }
-        live.busy.store(true, SeqCst);
         if shared.stopping.load(SeqCst) {
             conn.set_last_request();
+        }
+        if !conn.is_last_request() {
+            if aged_at.is_some_and(|at| Instant::now() >= at) {
+                conn.set_last_request();
+                counters.aged_out.fetch_add(1, Relaxed);
+            } else if params.above_high_water(
+                counters.current_connections.load(Relaxed),
+                params.max_connections(),
+            ) {
+                conn.set_last_request();
+                counters.keep_alive_declined.fetch_add(1, Relaxed);
+            }
         }
         let max = params.max_requests_per_connection();
         // One request per call: the blocking server never frames (see `Handler::frame`).

@@ -617,7 +617,57 @@ impl Handler for Counter {
     }
 }
 
+/// Answers each line `<text>` with `<text> last=<true|false>`: whether the server said
+/// this request is the connection's last (`Connection::is_last_request`). A line
+/// `sleep <ms> ...` sleeps that long first (at most 5 s), so that a test can age a connection
+/// while a request is served.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LastFlag;
+
+impl Handler for LastFlag {
+    type Session = ();
+    fn open(&self, _conn: &Connection) {}
+    fn serve(&self, _: &mut (), conn: &mut Connection) -> io::Result<Action> {
+        let Some(line) = read_request(conn)? else {
+            return Ok(Action::Close);
+        };
+        let text = String::from_utf8_lossy(&line).trim_end().to_owned();
+        if let Some(rest) = text.strip_prefix("sleep ") {
+            let ms = rest.split_whitespace().next().unwrap_or("0");
+            let ms = ms.parse::<u64>().unwrap_or(0).min(5000);
+            std::thread::sleep(Duration::from_millis(ms));
+        }
+        writeln!(conn, "{text} last={}", conn.is_last_request())?;
+        Ok(Action::KeepAlive)
+    }
+    fn frame(&self, _: &mut Self::Session, buffered: &[u8]) -> Frame {
+        line_frame(buffered)
+    }
+}
+
 impl Client {
+    /// Connect to `addr` from the local address `from` (another loopback address, say
+    /// `127.0.0.2`, to be another client); panics on failure.
+    pub fn connect_from(addr: SocketAddr, from: std::net::IpAddr) -> Client {
+        let domain = socket2::Domain::for_address(addr);
+        let socket = socket2::Socket::new(domain, socket2::Type::STREAM, None)
+            .unwrap_or_else(|e| panic!("socket: {e}"));
+        let local = SocketAddr::new(from, 0);
+        socket
+            .bind(&local.into())
+            .unwrap_or_else(|e| panic!("bind {local}: {e}"));
+        socket
+            .connect(&addr.into())
+            .unwrap_or_else(|e| panic!("connect to {addr} from {from}: {e}"));
+        let stream = TcpStream::from(socket);
+        stream.set_read_timeout(Some(CLIENT_TIMEOUT)).unwrap();
+        stream.set_write_timeout(Some(CLIENT_TIMEOUT)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        Client {
+            reader: BufReader::new(stream),
+        }
+    }
+
     /// A second handle on the client's socket, to write from another thread while this
     /// one reads (for requests and responses larger than the socket buffers).
     pub fn writer(&self) -> TcpStream {
