@@ -849,7 +849,11 @@ fn serve_requests<H: Handler>(
             // The peer closed, or the socket failed.
             Ok(false) | Err(_) => break,
         }
-        if shared.stopping.load(SeqCst) {
+        // From the moment shutdown begins (before the acceptor has returned and idle
+        // connections close), a request is the connection's last: its response can say
+        // so (`Connection: close`), so that the client does not send another one on a
+        // connection about to close.
+        if !shared.accepting.load(SeqCst) {
             conn.set_last_request();
         }
         if !conn.is_last_request() {
