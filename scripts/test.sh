@@ -15,8 +15,19 @@ cargo clippy -p examples --all-targets -- -D warnings
 cargo clippy -p net -p evnet --all-targets -- -D warnings
 # The cross-thread protocols under loom (adaptive dispatch's takeover, the queue's wake-ups).
 scripts/loom.sh
-# The three library crates package (versioned path dependencies, metadata, build script).
+# The three library crates package (versioned path dependencies, metadata, build script),
+# each with both license files.
 cargo package -p net -p evnet-sys -p evnet --no-verify --allow-dirty --quiet
+for crate in net evnet-sys evnet; do
+  listed=$(cargo package -p "$crate" --no-verify --allow-dirty --list 2>/dev/null)
+  for file in LICENSE-MIT LICENSE-APACHE README.md; do
+    grep -qx "$file" <<<"$listed" || { echo "cargo package -p $crate lacks $file" >&2; exit 1; }
+  done
+done
+# The docs as docs.rs builds them: every feature, feature-gated items marked (`doc(cfg)`
+# is unstable: RUSTC_BOOTSTRAP lets this stable toolchain build them the nightly way).
+RUSTC_BOOTSTRAP=1 RUSTDOCFLAGS="--cfg docsrs -D warnings" \
+  cargo doc -p net -p evnet-sys -p evnet --all-features --no-deps --quiet --target-dir target/docsrs
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --quiet
 RUSTDOCFLAGS="-D warnings" cargo doc -p examples --no-deps --quiet
 log=$(mktemp)

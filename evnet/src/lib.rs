@@ -41,6 +41,7 @@
 //!
 //! `unsafe` code lives only in `evnet-sys` and in this crate's private `ev` module.
 #![deny(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod acceptor;
 #[allow(unsafe_code)]
@@ -71,6 +72,7 @@ pub use options::{Dispatch, EvOptions, DEFAULT_TAKEOVER_AFTER};
 /// `ServerParamsBuilder::tls` takes. `EvServer` runs handshakes and decryption in its
 /// loops; handlers see plaintext (see [`EvServer`]).
 #[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub use net::tls;
 pub use server::EvServer;
 

@@ -37,6 +37,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod connection;
 mod error;
@@ -49,6 +50,7 @@ mod listening;
 mod logging;
 pub mod metrics;
 #[cfg(feature = "ops")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ops")))]
 pub mod ops;
 mod params;
 pub mod proxy;
@@ -57,6 +59,7 @@ mod stats;
 mod support;
 mod tcp_server;
 #[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub mod tls;
 
 #[doc(hidden)]

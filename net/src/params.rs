@@ -202,6 +202,7 @@ impl ServerParams {
     }
     /// The TLS configuration connections are served with, if any (feature `tls`).
     #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub fn tls(&self) -> Option<&Arc<rustls::ServerConfig>> {
         self.tls.as_ref()
     }
@@ -460,6 +461,7 @@ impl ServerParamsBuilder {
     /// `evnet::EvServer` alike). [`tls::server_config`](crate::tls::server_config) builds
     /// a configuration from PEM files. Handlers see plaintext.
     #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub fn tls(mut self, config: Arc<rustls::ServerConfig>) -> Self {
         self.params.tls = Some(config);
         self
