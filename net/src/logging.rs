@@ -3,14 +3,17 @@
 //! without it, the macros expand to nothing and cost nothing.
 //!
 //! The macros are defined once per configuration, here, so that `evnet` (which enables
-//! `net/log` with its own `log` feature) logs through the same switch.
+//! `net/log` with its own `log` feature) logs through the same switch. A record's target
+//! is the module that logged it (`net::tcp_server`, `evnet::event_loop`), so that
+//! `RUST_LOG=evnet=debug` selects the evented server's records and `net=debug` the
+//! blocking server's and the shared code's.
 
 /// Log at warn level (no-op without the `log` feature).
 #[cfg(feature = "log")]
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __log_warn {
-    ($($arg:tt)+) => { $crate::__private::log::warn!(target: "net", $($arg)+) };
+    ($($arg:tt)+) => { $crate::__private::log::warn!($($arg)+) };
 }
 
 /// Log at debug level (no-op without the `log` feature).
@@ -18,7 +21,7 @@ macro_rules! __log_warn {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __log_debug {
-    ($($arg:tt)+) => { $crate::__private::log::debug!(target: "net", $($arg)+) };
+    ($($arg:tt)+) => { $crate::__private::log::debug!($($arg)+) };
 }
 
 /// Log at warn level (no-op without the `log` feature).

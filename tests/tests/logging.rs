@@ -7,8 +7,9 @@ use log::{Level, LevelFilter, Log, Metadata, Record};
 use net::ServerParams;
 use tests::{await_stats, start, stop, Client, Echo, TestServer};
 
-/// Every record logged in this test process: (level, module that logged it, message).
-static RECORDS: Mutex<Vec<(Level, String, String)>> = Mutex::new(Vec::new());
+/// Every record logged in this test process: (level, module that logged it, its target,
+/// message).
+static RECORDS: Mutex<Vec<(Level, String, String, String)>> = Mutex::new(Vec::new());
 
 struct Capture;
 
@@ -19,10 +20,13 @@ impl Log for Capture {
     fn log(&self, record: &Record<'_>) {
         let line = record.args().to_string();
         let module = record.module_path().unwrap_or_default().to_string();
-        RECORDS
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push((record.level(), module, line));
+        let target = record.target().to_string();
+        RECORDS.lock().unwrap_or_else(|e| e.into_inner()).push((
+            record.level(),
+            module,
+            target,
+            line,
+        ));
     }
     fn flush(&self) {}
 }
@@ -37,7 +41,8 @@ fn install() {
 }
 
 /// True when the crate of server `name` (`net`, or `evnet` for `evnet` in any mode such
-/// as `evnet-workers`) logged a record at `level` containing `needle`.
+/// as `evnet-workers`) logged a record at `level` containing `needle`, under a target of
+/// that crate (so `RUST_LOG=evnet` selects evnet's records).
 fn logged(name: &str, level: Level, needle: &str) -> bool {
     let krate = name.split('-').next().unwrap_or(name);
     let prefix = format!("{krate}::");
@@ -45,7 +50,12 @@ fn logged(name: &str, level: Level, needle: &str) -> bool {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .iter()
-        .any(|(l, module, m)| *l == level && module.starts_with(&prefix) && m.contains(needle))
+        .any(|(l, module, target, m)| {
+            *l == level
+                && module.starts_with(&prefix)
+                && target.starts_with(&prefix)
+                && m.contains(needle)
+        })
 }
 
 /// A keep-alive timeout is logged at debug level.
