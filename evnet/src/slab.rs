@@ -641,8 +641,8 @@ mod tests {
 mod memory {
     use super::*;
 
-    /// DESIGN.md: an idle connection costs at most 512 bytes of user-space memory in the
-    /// server. Per slot that is the slot itself, its `ev_io` watcher, its free-list entry
+    /// The project's memory target (docs/ARCHITECTURE.md): an idle connection costs at
+    /// most 512 bytes of user-space memory in the server. Per slot that is the slot itself, its `ev_io` watcher, its free-list entry
     /// and its parked-queue entry (both `u32`), plus a session (`()` here); an idle
     /// connection holds no buffer (its buffers go back to the loop's pool).
     #[test]

@@ -1,5 +1,5 @@
-//! evnet's hot path allocates nothing per request (DESIGN: "allocations per request on
-//! evnet's hot path: 0"): after a warm-up, thousands of keep-alive requests, in both
+//! evnet's hot path allocates nothing per request (a target of the project, in
+//! docs/ARCHITECTURE.md): after a warm-up, thousands of keep-alive requests, in both
 //! dispatch modes, cost no heap allocation in the server (loop and worker threads). A
 //! counting global allocator (`stats_alloc`) counts every allocation in this process; the
 //! client uses fixed buffers, so whatever is counted is the server's.
