@@ -29,7 +29,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 
 use net::__private::{
@@ -283,7 +283,7 @@ impl<H: Handler> EventLoop<H> {
             self.handshakes.sleeping(self.clock.now());
         }
         if !ev::run_once(self) {
-            self.shared.counters.handler_panics.fetch_add(1, Relaxed);
+            self.shared.counters.handler_panicked();
             net::__log_warn!("event loop {} stopped by a panic", self.id);
             return false;
         }
@@ -468,7 +468,7 @@ impl<H: Handler> EventLoop<H> {
             return;
         };
         let wait = bucket.wait(std::time::Instant::now());
-        self.shared.counters.accept_pauses.fetch_add(1, Relaxed);
+        self.shared.counters.accept_paused();
         net::__log_debug!("loop {}: accept rate reached, pausing {wait:?}", self.id);
         self.ev.unwatch(self.listen_token);
         self.ev
@@ -491,8 +491,7 @@ impl<H: Handler> EventLoop<H> {
             }
         }
         let Some(id) = self.slab.alloc().or_else(|| self.evict_idle()) else {
-            let counters = &self.shared.counters;
-            counters.refused_connections.fetch_add(1, Relaxed);
+            self.shared.counters.refused();
             net::__log_debug!("refused a connection from {peer}: loop {} full", self.id);
             return;
         };
@@ -541,8 +540,7 @@ impl<H: Handler> EventLoop<H> {
         match limits.admit(peer.ip()) {
             Some(slot) => Ok(Some(slot)),
             None => {
-                let counters = &self.shared.counters;
-                counters.client_limited.fetch_add(1, Relaxed);
+                self.shared.counters.client_limited();
                 net::__log_debug!("closed a connection from {peer}: over its client limit");
                 Err(())
             }
@@ -558,8 +556,7 @@ impl<H: Handler> EventLoop<H> {
             return None;
         }
         let (victim, _) = self.slab.front(List::Idle)?;
-        let counters = &self.shared.counters;
-        counters.evicted_idle.fetch_add(1, Relaxed);
+        self.shared.counters.idle_evicted();
         net::__log_debug!("loop {} full: evicted an idle connection", self.id);
         self.close(victim);
         self.slab.alloc()
@@ -583,8 +580,7 @@ impl<H: Handler> EventLoop<H> {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) => {
                 if e.kind() != io::ErrorKind::UnexpectedEof && self.stage == Stage::Open {
-                    let counters = &self.shared.counters;
-                    counters.proxy_header_failures.fetch_add(1, Relaxed);
+                    self.shared.counters.proxy_header_failed();
                 }
                 net::__log_debug!("no PROXY header: {e}");
                 self.close(id);
@@ -691,8 +687,7 @@ impl<H: Handler> EventLoop<H> {
             Ok(HandshakeStep::Closed) => self.close(id),
             Err(_e) => {
                 if self.stage == Stage::Open {
-                    let counters = &self.shared.counters;
-                    counters.tls_handshake_failures.fetch_add(1, Relaxed);
+                    self.shared.counters.tls_handshake_failed();
                 }
                 net::__log_debug!("TLS handshake failed: {_e}");
                 self.close(id);
@@ -852,7 +847,7 @@ impl<H: Handler> EventLoop<H> {
         let frame = match catch_unwind(AssertUnwindSafe(|| handler.frame(session, buffered))) {
             Ok(frame) => frame,
             Err(_) => {
-                self.shared.counters.handler_panics.fetch_add(1, Relaxed);
+                self.shared.counters.handler_panicked();
                 return self.close(id);
             }
         };
@@ -994,11 +989,11 @@ impl<H: Handler> EventLoop<H> {
             if aged_at.is_some_and(|at| started >= at) {
                 // Begun past the connection's age: its last request.
                 conn.set_last_request();
-                counters.aged_out.fetch_add(1, Relaxed);
+                counters.aged_out();
             } else if params.above_high_water(self.slab.in_use(), self.slab.capacity()) {
                 // Near this loop's share of max_connections: no keep-alive.
                 conn.set_last_request();
-                counters.keep_alive_declined.fetch_add(1, Relaxed);
+                counters.keep_alive_declined();
             }
         }
         self.enter(id, Phase::BUSY, 0.0);
@@ -1049,8 +1044,7 @@ impl<H: Handler> EventLoop<H> {
             return;
         };
         let sent = jobs.send_all(&mut self.outbox);
-        let queued = &self.shared.counters.queued_connections;
-        queued.fetch_add(sent, Relaxed);
+        self.shared.counters.queued(sent);
         if self.outbox.is_empty() {
             return;
         }
@@ -1272,8 +1266,7 @@ impl<H: Handler> EventLoop<H> {
 
     /// Close a connection to keep the loop's service for others, counted.
     fn shed(&mut self, id: SlotId) {
-        let counters = &self.shared.counters;
-        counters.shed_connections.fetch_add(1, Relaxed);
+        self.shared.counters.shed();
         self.close(id);
     }
 
@@ -1384,7 +1377,7 @@ impl<H: Handler> EventLoop<H> {
                 }
                 List::Idle if self.aged_at(id).is_some_and(|at| at <= now) => {
                     // Idle when it reached max_connection_age: closed, not timed out.
-                    self.shared.counters.aged_out.fetch_add(1, Relaxed);
+                    self.shared.counters.aged_out();
                     net::__log_debug!("closed an idle connection: max connection age");
                     self.close(id);
                     continue;
@@ -1398,10 +1391,10 @@ impl<H: Handler> EventLoop<H> {
             let counters = &self.shared.counters;
             counters.timed_out(kind);
             match list {
-                List::Handshake => counters.tls_handshake_failures.fetch_add(1, Relaxed),
-                List::ProxyHeader => counters.proxy_header_failures.fetch_add(1, Relaxed),
-                _ => 0,
-            };
+                List::Handshake => counters.tls_handshake_failed(),
+                List::ProxyHeader => counters.proxy_header_failed(),
+                _ => {}
+            }
             net::__log_debug!("closed a connection: {list:?} timeout");
             self.close(id);
         }

@@ -104,7 +104,7 @@ pub(crate) fn with_permit(wait: impl FnOnce() -> io::Result<bool>) -> io::Result
     };
     run_with(permits, wait).inspect_err(|e| {
         if is_refusal(e) {
-            shared.counters.shed_connections.fetch_add(1, Relaxed);
+            shared.counters.shed();
         }
     })
 }

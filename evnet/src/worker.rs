@@ -141,7 +141,7 @@ pub(crate) fn run_worker<H: Handler>(
 ) {
     crate::peer_wait::enter(Arc::clone(&shared), crate::peer_wait::Role::Worker);
     while let Some((mut job, room)) = jobs.recv() {
-        shared.counters.queued_connections.fetch_sub(1, Relaxed);
+        shared.counters.dequeued();
         if room {
             // The queue is down to half: let loops waiting for room send again.
             for mailbox in mailboxes.iter() {
@@ -176,7 +176,7 @@ fn serve<H: Handler>(
         )
     }));
     served.unwrap_or_else(|_| {
-        counters.handler_panics.fetch_add(1, Relaxed);
+        counters.handler_panicked();
         false
     })
 }

@@ -344,19 +344,22 @@ mod tests {
     #[test]
     fn exposition_has_every_metric_once_with_help_and_type() {
         let counters = crate::__private::Counters::default();
-        counters.requests.fetch_add(3, Relaxed);
+        let times = |n: usize, event: fn(&crate::__private::Counters)| {
+            (0..n).for_each(|_| event(&counters));
+        };
+        times(3, |c| c.request_served());
         counters.timed_out(TimeoutKind::Idle);
         counters.timed_out(TimeoutKind::Write);
         counters.timed_out(TimeoutKind::Write);
-        counters.tls_handshakes_full.fetch_add(4, Relaxed);
-        counters.tls_handshakes_resumed.fetch_add(5, Relaxed);
-        counters.tls_handshake_failures.fetch_add(6, Relaxed);
-        counters.handler_time.record(Duration::from_millis(1));
-        counters.client_limited.fetch_add(7, Relaxed);
-        counters.aged_out.fetch_add(8, Relaxed);
-        counters.accept_pauses.fetch_add(9, Relaxed);
-        counters.evicted_idle.fetch_add(10, Relaxed);
-        counters.keep_alive_declined.fetch_add(11, Relaxed);
+        times(4, |c| c.tls_handshake_full());
+        times(5, |c| c.tls_handshake_resumed());
+        times(6, |c| c.tls_handshake_failed());
+        counters.handler_took(Duration::from_millis(1));
+        times(7, |c| c.client_limited());
+        times(8, |c| c.aged_out());
+        times(9, |c| c.accept_paused());
+        times(10, |c| c.idle_evicted());
+        times(11, |c| c.keep_alive_declined());
         let mut stats = counters.snapshot();
         stats.current_connections = 2;
         let text = stats.to_prometheus("my-server");

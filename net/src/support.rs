@@ -4,7 +4,6 @@
 
 use std::io::{self, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Condvar, MutexGuard};
 use std::time::Instant;
 
@@ -23,7 +22,7 @@ pub fn open_session<H: Handler>(
     match catch_unwind(AssertUnwindSafe(|| handler.open(conn))) {
         Ok(session) => Some(session),
         Err(_) => {
-            counters.handler_panics.fetch_add(1, Relaxed);
+            counters.handler_panicked();
             None
         }
     }
@@ -33,16 +32,16 @@ pub fn open_session<H: Handler>(
 /// `tls_handshakes_resumed` (nothing without TLS).
 pub fn count_tls_handshake(conn: &Connection, counters: &Counters) {
     match conn.tls_resumed() {
-        Some(true) => counters.tls_handshakes_resumed.fetch_add(1, Relaxed),
-        Some(false) => counters.tls_handshakes_full.fetch_add(1, Relaxed),
-        None => return,
-    };
+        Some(true) => counters.tls_handshake_resumed(),
+        Some(false) => counters.tls_handshake_full(),
+        None => {}
+    }
 }
 
 /// Drop a session, isolating a panic in its destructor (counted in `handler_panics`).
 pub fn close_session<S>(session: S, counters: &Counters) {
     if catch_unwind(AssertUnwindSafe(move || drop(session))).is_err() {
-        counters.handler_panics.fetch_add(1, Relaxed);
+        counters.handler_panicked();
     }
 }
 
@@ -82,14 +81,14 @@ pub fn serve_request<H: Handler>(
         let consumed_before = conn.bytes_consumed();
         let began = Instant::now();
         let result = catch_unwind(AssertUnwindSafe(|| handler.serve(session, conn)));
-        counters.handler_time.record(began.elapsed());
+        counters.handler_took(began.elapsed());
         let action = match result {
             Ok(result) => {
-                counters.requests.fetch_add(1, Relaxed);
+                counters.request_served();
                 result
             }
             Err(_) => {
-                counters.handler_panics.fetch_add(1, Relaxed);
+                counters.handler_panicked();
                 __log_warn!("handler panicked serving {}", conn.peer_addr());
                 return false;
             }
@@ -117,7 +116,7 @@ pub fn serve_request<H: Handler>(
                 }
                 Some(false) => {}
                 None => {
-                    counters.handler_panics.fetch_add(1, Relaxed);
+                    counters.handler_panicked();
                     return false;
                 }
             }
@@ -126,7 +125,7 @@ pub fn serve_request<H: Handler>(
         // non-blocking socket: what the socket takes now; the server finishes the rest).
         let flushed = conn.flush();
         if conn.streamed() {
-            counters.streamed_responses.fetch_add(1, Relaxed);
+            counters.response_streamed();
         }
         let expired = conn.take_expired();
         // The last request (the server said so: draining, the connection's age, ...)
@@ -262,7 +261,7 @@ mod tests {
         let counters = Counters::default();
         buffer(&mut client, &mut conn, b"a\nb\nc\npart");
         assert!(serve(&mut conn, &counters, None, 16));
-        assert_eq!(counters.requests.load(Relaxed), 3);
+        assert_eq!(counters.snapshot().requests, 3);
         assert_eq!(conn.requests_served(), 3);
         assert_eq!(conn.buffered(), b"part", "the partial request waits");
         let mut answers = [0u8; 9];
@@ -276,10 +275,10 @@ mod tests {
         let counters = Counters::default();
         buffer(&mut client, &mut conn, b"1\n2\n3\n4\n5\n");
         assert!(serve(&mut conn, &counters, None, 2));
-        assert_eq!(counters.requests.load(Relaxed), 2, "batch of 2");
+        assert_eq!(counters.snapshot().requests, 2, "batch of 2");
         assert!(!serve(&mut conn, &counters, Some(3), 16));
         assert_eq!(
-            counters.requests.load(Relaxed),
+            counters.snapshot().requests,
             3,
             "the third is the last allowed"
         );
@@ -292,7 +291,7 @@ mod tests {
         let counters = Counters::default();
         buffer(&mut client, &mut conn, b"x\ny\n");
         assert!(serve(&mut conn, &counters, None, 1));
-        assert_eq!(counters.requests.load(Relaxed), 1);
+        assert_eq!(counters.snapshot().requests, 1);
         let _ = conn.fill_buf();
         assert_eq!(conn.buffered(), b"y\n");
     }
