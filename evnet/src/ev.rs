@@ -284,8 +284,10 @@ unsafe fn with_events(lp: *mut sys::ev_loop, f: impl FnOnce(&mut dyn LoopEvents)
     let Some(ctx) = (unsafe { ctx.as_mut() }) else {
         return;
     };
-    if catch_unwind(AssertUnwindSafe(|| f(&mut *ctx.events))).is_err() {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| f(&mut *ctx.events))) {
         ctx.panicked = true;
+        // Dropped so that a panic in its drop cannot unwind into libev (an abort).
+        net::__private::discard_panic(payload);
         // SAFETY: lp is the running loop.
         unsafe { sys::ev_break(lp, sys::EVBREAK_ALL) };
     }

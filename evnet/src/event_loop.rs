@@ -267,7 +267,8 @@ impl<H: Handler> EventLoop<H> {
     /// Run one iteration: first what the last one left for its end (jobs to the workers,
     /// TLS handshake steps within their budget), then wait for events and run their
     /// callbacks. False when the loop has ended (shutdown complete, or a bug in the loop's
-    /// own code panicked: handler panics are caught nearer).
+    /// own code panicked, counted in `server_panics`: the handler's panics are caught
+    /// nearer, their payloads dropped there, and counted in `handler_panics`).
     pub fn turn(&mut self) -> bool {
         self.end_iteration();
         if self.stage == Stage::Done {
@@ -283,7 +284,7 @@ impl<H: Handler> EventLoop<H> {
             self.handshakes.sleeping(self.clock.now());
         }
         if !ev::run_once(self) {
-            self.shared.counters.handler_panicked();
+            self.shared.counters.server_panicked();
             net::__log_warn!("event loop {} stopped by a panic", self.id);
             return false;
         }
@@ -846,8 +847,9 @@ impl<H: Handler> EventLoop<H> {
         let handler = &*self.handler;
         let frame = match catch_unwind(AssertUnwindSafe(|| handler.frame(session, buffered))) {
             Ok(frame) => frame,
-            Err(_) => {
+            Err(payload) => {
                 self.shared.counters.handler_panicked();
+                support::discard_panic(payload);
                 return self.close(id);
             }
         };

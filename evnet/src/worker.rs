@@ -156,9 +156,11 @@ pub(crate) fn run_worker<H: Handler>(
 
 /// Serve one job's request; true to keep the connection.
 ///
-/// `serve_request` isolates handler panics; this guard covers everything else (the flush,
-/// say), so a worker never dies and the connection always goes back to its loop, the only
-/// place connections are closed.
+/// `serve_request` isolates the handler's panics (counted in `handler_panics`, their
+/// payloads dropped there); this guard covers the server's own code around them (the
+/// flush, say), so a worker never dies and the connection always goes back to its loop,
+/// the only place connections are closed. What it catches is the server's bug, counted
+/// in `server_panics`.
 fn serve<H: Handler>(
     handler: &H,
     job: &mut Job<H::Session>,
@@ -175,8 +177,10 @@ fn serve<H: Handler>(
             support::PIPELINE_BATCH,
         )
     }));
-    served.unwrap_or_else(|_| {
-        counters.handler_panicked();
+    served.unwrap_or_else(|payload| {
+        counters.server_panicked();
+        support::discard_panic(payload);
+        net::__log_warn!("serving a request panicked outside the handler: a server bug");
         false
     })
 }

@@ -17,8 +17,8 @@ pub use crate::limits::{ClientLimits, ClientSlot, TokenBucket};
 pub use crate::listening::Listening;
 pub use crate::stats::Counters;
 pub use crate::support::{
-    close_session, count_tls_handshake, open_session, serve_request, wait_while_before,
-    AcceptFailure, PIPELINE_BATCH,
+    close_session, count_tls_handshake, discard_panic, open_session, serve_request,
+    wait_while_before, AcceptFailure, PIPELINE_BATCH,
 };
 
 #[cfg(feature = "log")]

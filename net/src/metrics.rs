@@ -128,7 +128,7 @@ impl Stats {
     pub fn to_prometheus(&self, namespace: &str) -> String {
         let ns = metric_namespace(namespace);
         let mut out = String::with_capacity(4096);
-        let counters: [(&str, &str, u64); 14] = [
+        let counters: [(&str, &str, u64); 15] = [
             (
                 "connections_total",
                 "Connections accepted and served.",
@@ -144,6 +144,11 @@ impl Stats {
                 "handler_panics_total",
                 "Handler panics caught.",
                 self.handler_panics,
+            ),
+            (
+                "server_panics_total",
+                "Panics in the server's own code caught.",
+                self.server_panics,
             ),
             (
                 "streamed_responses_total",
@@ -360,6 +365,8 @@ mod tests {
         times(9, |c| c.accept_paused());
         times(10, |c| c.idle_evicted());
         times(11, |c| c.keep_alive_declined());
+        times(12, |c| c.handler_panicked());
+        times(13, |c| c.server_panicked());
         let mut stats = counters.snapshot();
         stats.current_connections = 2;
         let text = stats.to_prometheus("my-server");
@@ -371,6 +378,8 @@ mod tests {
             ("accept_pauses_total", 9),
             ("evicted_idle_total", 10),
             ("keep_alive_declined_total", 11),
+            ("handler_panics_total", 12),
+            ("server_panics_total", 13),
         ] {
             let series = format!("# TYPE my_server_{name} counter\nmy_server_{name} {value}\n");
             assert!(text.contains(&series), "{name}: {text}");

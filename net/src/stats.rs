@@ -52,8 +52,18 @@ pub struct Stats {
     /// error that none of the connection's deadlines raised: a timeout of the handler's
     /// own ([`TimeoutKind::Handler`]).
     pub timed_out_handler: u64,
-    /// Handler calls that panicked (each closed its connection).
+    /// Calls of the handler's code that panicked (`Handler::open`, `serve` or `frame`, or
+    /// a session's drop), each closing its connection: one per call, even when the
+    /// panic's payload panics again as it is dropped (that is the handler's code too). A
+    /// panic in the server's own code is counted in `server_panics` instead.
     pub handler_panics: u64,
+    /// Panics in the server's own code, never the handler's (see `handler_panics`): a bug
+    /// in the server, caught so that it does not take the process down. In `evnet`, one
+    /// while a worker or a loop's thread serves a request but outside the handler's calls
+    /// (sending its response, say) closes that connection; one in an event loop's own
+    /// code stops that loop, closing its connections. Always 0 in `net`, whose threads
+    /// catch the handler's calls only.
+    pub server_panics: u64,
     /// Responses whose output outgrew `max_output_buffer`, so that the worker waited for
     /// the peer (`evnet`; always 0 in `net`, whose threads always wait for the peer).
     pub streamed_responses: u64,
@@ -214,6 +224,8 @@ pub struct Counters {
     timeouts: [AtomicU64; TimeoutKind::ALL.len()],
     /// See [`Stats::handler_panics`].
     handler_panics: AtomicU64,
+    /// See [`Stats::server_panics`].
+    server_panics: AtomicU64,
     /// See [`Stats::streamed_responses`].
     streamed_responses: AtomicU64,
     /// See [`Stats::tls_handshake_failures`].
@@ -355,6 +367,12 @@ impl Counters {
         self.handler_panics.fetch_add(1, Relaxed);
     }
 
+    /// The server's own code panicked, outside the handler's calls
+    /// ([`Stats::server_panics`]).
+    pub fn server_panicked(&self) {
+        self.server_panics.fetch_add(1, Relaxed);
+    }
+
     /// A response outgrew `max_output_buffer`, and its worker waited for the peer
     /// ([`Stats::streamed_responses`]).
     pub fn response_streamed(&self) {
@@ -424,6 +442,7 @@ impl Counters {
             timed_out_write: timed_out(TimeoutKind::Write),
             timed_out_handler: timed_out(TimeoutKind::Handler),
             handler_panics: self.handler_panics.load(Relaxed),
+            server_panics: self.server_panics.load(Relaxed),
             streamed_responses: self.streamed_responses.load(Relaxed),
             buffered_input: 0,
             buffered_output: 0,

@@ -2,6 +2,7 @@
 //! `evnet::EvServer`): serving one request with panic isolation and counting, and
 //! classifying `accept(2)` errors. Handlers never need this module.
 
+use std::any::Any;
 use std::io::{self, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Condvar, MutexGuard};
@@ -12,6 +13,18 @@ use crate::connection::Connection;
 use crate::handler::{Action, Frame, Handler};
 use crate::stats::{Counters, TimeoutKind};
 
+/// Drop the payload of a caught panic, isolating a panic in the payload's own `Drop`: a
+/// handler's panic may carry a value of its own type, whose drop is the handler's code, and
+/// must not unwind through the server's (a second panic there would be taken for one of
+/// the server's own, or end the thread). That second panic belongs to the same handler
+/// call, so it is not counted again; its payload is leaked rather than dropped, since it
+/// could panic in turn.
+pub fn discard_panic(payload: Box<dyn Any + Send>) {
+    if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(again);
+    }
+}
+
 /// Create a connection's session, isolating a panic in [`Handler::open`] (counted in
 /// `handler_panics`; the caller closes the connection on `None`).
 pub fn open_session<H: Handler>(
@@ -21,8 +34,9 @@ pub fn open_session<H: Handler>(
 ) -> Option<H::Session> {
     match catch_unwind(AssertUnwindSafe(|| handler.open(conn))) {
         Ok(session) => Some(session),
-        Err(_) => {
+        Err(payload) => {
             counters.handler_panicked();
+            discard_panic(payload);
             None
         }
     }
@@ -40,8 +54,9 @@ pub fn count_tls_handshake(conn: &Connection, counters: &Counters) {
 
 /// Drop a session, isolating a panic in its destructor (counted in `handler_panics`).
 pub fn close_session<S>(session: S, counters: &Counters) {
-    if catch_unwind(AssertUnwindSafe(move || drop(session))).is_err() {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(session))) {
         counters.handler_panicked();
+        discard_panic(payload);
     }
 }
 
@@ -87,8 +102,9 @@ pub fn serve_request<H: Handler>(
                 counters.request_served();
                 result
             }
-            Err(_) => {
+            Err(payload) => {
                 counters.handler_panicked();
+                discard_panic(payload);
                 __log_warn!("handler panicked serving {}", conn.peer_addr());
                 return false;
             }
@@ -161,7 +177,13 @@ fn next_is_complete<H: Handler>(
     conn: &mut Connection,
 ) -> Option<bool> {
     let buffered = conn.buffered();
-    let frame = catch_unwind(AssertUnwindSafe(|| handler.frame(session, buffered))).ok()?;
+    let frame = match catch_unwind(AssertUnwindSafe(|| handler.frame(session, buffered))) {
+        Ok(frame) => frame,
+        Err(payload) => {
+            discard_panic(payload);
+            return None;
+        }
+    };
     if let Frame::Interim(bytes) = frame {
         // Buffered whatever the output limit (never waiting here); sent by the flush
         // that ends the batch.
@@ -294,5 +316,52 @@ mod tests {
         assert_eq!(counters.snapshot().requests, 1);
         let _ = conn.fill_buf();
         assert_eq!(conn.buffered(), b"y\n");
+    }
+
+    /// A panic payload whose drop panics, as a handler's own type may.
+    struct Bomb;
+
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            panic!("Bomb dropped (this panic is expected)");
+        }
+    }
+
+    /// Panics in every call, with a [`Bomb`].
+    struct Bombs;
+
+    impl Handler for Bombs {
+        type Session = ();
+        fn open(&self, _: &Connection) {
+            std::panic::panic_any(Bomb);
+        }
+        fn serve(&self, _: &mut (), _: &mut Connection) -> io::Result<Action> {
+            std::panic::panic_any(Bomb);
+        }
+        fn frame(&self, _: &mut (), _: &[u8]) -> Frame {
+            std::panic::panic_any(Bomb);
+        }
+    }
+
+    /// A handler's panic is one handler panic whatever its payload does when dropped: the
+    /// payload's own panic is contained here, never reaching the caller (the server's
+    /// code) to be counted again or to end its thread.
+    #[test]
+    fn a_handler_panic_whose_payload_panics_is_counted_once_and_contained() {
+        let (_client, mut conn) = pair();
+        let counters = Counters::default();
+        assert!(open_session(&Bombs, &conn, &counters).is_none());
+        assert!(!serve_request(
+            &Bombs,
+            &mut (),
+            &mut conn,
+            &counters,
+            None,
+            1
+        ));
+        close_session(Bomb, &counters);
+        assert_eq!(next_is_complete(&Bombs, &mut (), &mut conn), None);
+        let s = counters.snapshot();
+        assert_eq!((s.handler_panics, s.server_panics, s.requests), (3, 0, 0));
     }
 }
