@@ -16,7 +16,7 @@ use std::cell::UnsafeCell;
 use std::ffi::{c_int, c_void};
 use std::io;
 use std::net::TcpStream;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::{self, NonNull};
 use std::sync::{Arc, Mutex};
@@ -398,19 +398,19 @@ fn poll_ready(stream: &TcpStream, interest: Interest, timeout: Duration) -> io::
     }
 }
 
-/// Limit the bytes the kernel keeps *unsent* on socket `fd` (`TCP_NOTSENT_LOWAT`): once
+/// Limit the bytes the kernel keeps *unsent* on `socket` (`TCP_NOTSENT_LOWAT`): once
 /// that many are queued beyond what the peer's window lets through, a write returns
 /// `EAGAIN` and the socket reports writable only when they drop below it. A client that
 /// does not read then pushes back after a small, known amount instead of the megabytes
 /// that send-buffer autotuning would otherwise absorb. Best effort: an error (an old
 /// kernel) leaves the socket as it was.
-pub(crate) fn set_notsent_lowat(fd: RawFd, bytes: usize) {
+pub(crate) fn set_notsent_lowat(socket: BorrowedFd<'_>, bytes: usize) {
     let value = bytes.min(c_int::MAX as usize) as c_int;
     // SAFETY: setsockopt reads `size_of::<c_int>()` bytes from a valid local c_int; the
-    // caller owns the open descriptor `fd`.
+    // descriptor is borrowed, so it is open (and the caller's) for the call.
     unsafe {
         libc::setsockopt(
-            fd,
+            socket.as_raw_fd(),
             libc::IPPROTO_TCP,
             libc::TCP_NOTSENT_LOWAT,
             (&value as *const c_int).cast(),
@@ -426,13 +426,13 @@ pub(crate) fn never_wait(_: &TcpStream, _: Interest, _: Duration) -> io::Result<
     Ok(false)
 }
 
-/// Shut down both directions of the socket `fd` (which the caller knows is open): wakes a
-/// worker blocked on it so shutdown can meet its deadline.
-pub(crate) fn shutdown_socket(fd: RawFd) {
-    // SAFETY: shutdown(2) on a descriptor touches no memory; the caller guarantees the
-    // descriptor is still owned by a live connection, so it names the right socket.
+/// Shut down both directions of `socket`: wakes a worker blocked on it so shutdown can
+/// meet its deadline. Best effort (a socket the peer reset already has nothing to wake).
+pub(crate) fn shutdown_socket(socket: BorrowedFd<'_>) {
+    // SAFETY: shutdown(2) touches no memory; the descriptor is borrowed, so it is open,
+    // and names the caller's socket, for the call.
     unsafe {
-        libc::shutdown(fd, libc::SHUT_RDWR);
+        libc::shutdown(socket.as_raw_fd(), libc::SHUT_RDWR);
     }
 }
 

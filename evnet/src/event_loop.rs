@@ -28,6 +28,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsFd, AsRawFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
@@ -505,16 +506,19 @@ impl<H: Handler> EventLoop<H> {
         if params.nodelay() {
             let _ = stream.set_nodelay(true);
         }
-        let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
-        ev::set_notsent_lowat(fd, NOTSENT_LOWAT);
-        let conn = self.acceptor.local_addr_of(&stream).and_then(|local| {
-            Connection::from_accepted(stream, peer, local, params, Some(self.wait))
+        let fd = stream.as_raw_fd();
+        ev::set_notsent_lowat(stream.as_fd(), NOTSENT_LOWAT);
+        let socket = Arc::new(stream);
+        let conn = self.acceptor.local_addr_of(&socket).and_then(|local| {
+            let shared = Arc::clone(&socket);
+            Connection::from_accepted(shared, peer, local, params, Some(self.wait))
         });
         let Ok(conn) = conn else {
             return self.slab.release(id);
         };
         let slot = self.slab.get(id);
         slot.fd = fd;
+        slot.socket = Some(socket);
         if conn.awaits_proxy_header() {
             // Read in the loop, before TLS and before any session (a PROXY header from a
             // balancer usually comes with the accept: try at once).
@@ -1216,6 +1220,9 @@ impl<H: Handler> EventLoop<H> {
             conn.close_notify();
             self.pool.reclaim(&mut conn);
             drop(conn);
+            // The slot's share of the socket last: the descriptor closes here, before
+            // the connection is counted as ended.
+            self.slab.get(id).socket = None;
             self.shared.counters.connection_ends();
         }
         self.slab.release(id);
@@ -1439,9 +1446,10 @@ impl<H: Handler> EventLoop<H> {
             Vec::new()
         };
         for id in busy {
-            // The slot is busy, so its connection (and fd) is alive with a worker, which
-            // never closes it: the loop is the only place connections are dropped.
-            ev::shutdown_socket(self.slab.get(id).fd);
+            // Its connection is out with a worker; the slot shares its socket.
+            if let Some(socket) = &self.slab.get(id).socket {
+                ev::shutdown_socket(socket.as_fd());
+            }
         }
         for id in self.slab.used_where(|p| !matches!(p, Phase::Busy { .. })) {
             self.close(id);

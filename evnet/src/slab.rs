@@ -8,7 +8,9 @@
 //! timeouts"): O(1) per operation. (A write deadline comes from the response's first
 //! write, which can be earlier; it is inserted in order from the tail.)
 
+use std::net::TcpStream;
 use std::os::fd::RawFd;
+use std::sync::Arc;
 
 use net::__private::ClientSlot;
 use net::Connection;
@@ -185,8 +187,11 @@ pub struct Slot<S> {
     pub conn: Option<Connection>,
     /// The handler's session, travelling with the connection.
     pub session: Option<S>,
-    /// The socket, kept while busy so shutdown can cut it.
+    /// The socket's descriptor, for its watcher (`-1` while free).
     pub fd: RawFd,
+    /// The socket, shared with the connection (`None` while free): held while the
+    /// connection is out with a worker, so that shutdown can cut it at its deadline.
+    pub socket: Option<Arc<TcpStream>>,
     /// When the request being read arrived (loop time of its first byte), if one is.
     pub started: Option<f64>,
     /// Request bytes of this connection counted in the loop's input budget.
@@ -230,6 +235,7 @@ impl<S> Slab<S> {
                 conn: None,
                 session: None,
                 fd: -1,
+                socket: None,
                 started: None,
                 input_charge: 0,
                 output_charge: 0,
@@ -287,6 +293,7 @@ impl<S> Slab<S> {
         let slot = &mut self.slots[id.index()];
         debug_assert!(slot.conn.is_none() && slot.session.is_none());
         slot.fd = -1;
+        slot.socket = None;
         slot.started = None;
         slot.client = None;
         debug_assert!(slot.input_charge == 0 && slot.output_charge == 0);

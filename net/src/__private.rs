@@ -9,6 +9,7 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use crate::connection::{HandshakeStep, Interest, WaitFn};
@@ -48,8 +49,12 @@ pub trait ServerConnection: sealed::Sealed + Sized {
     /// through `wait`; without, it stays blocking. With a TLS configuration in `params`
     /// (feature `tls`) the connection is a TLS one: drive its handshake with
     /// [`handshake_step`](ServerConnection::handshake_step) before anything else.
+    ///
+    /// The socket is shared: the server may keep a clone of `stream` to shut it down
+    /// from another thread while the connection is out (at a shutdown deadline), without
+    /// a second descriptor and without naming a descriptor it does not own.
     fn from_accepted(
-        stream: TcpStream,
+        stream: Arc<TcpStream>,
         peer: SocketAddr,
         local: SocketAddr,
         params: &ServerParams,
