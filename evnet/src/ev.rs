@@ -107,7 +107,7 @@ unsafe impl Send for Reactor {}
 impl Reactor {
     /// A new loop with `io` stopped I/O watchers, `timers` stopped timers and a started
     /// async watcher.
-    pub fn new(io: usize, timers: usize) -> io::Result<Reactor> {
+    pub(crate) fn new(io: usize, timers: usize) -> io::Result<Reactor> {
         let lp = Loop::new()?;
         let io = (0..io)
             .map(|i| {
@@ -143,25 +143,25 @@ impl Reactor {
 
     /// The backend in use (an `EVBACKEND_*` bit).
     #[cfg(test)]
-    pub fn backend(&self) -> u32 {
+    pub(crate) fn backend(&self) -> u32 {
         // SAFETY: the loop is live (owned by self).
         unsafe { sys::ev_backend(self.lp.ptr()) }
     }
 
     /// A handle other threads use to wake this loop ([`LoopEvents::on_async`]).
-    pub fn waker(&self) -> Waker {
+    pub(crate) fn waker(&self) -> Waker {
         Waker(Arc::clone(&self.wake_shared))
     }
 
     /// Bring the loop's cached time up to now (timers armed afterwards count from now, not
     /// from when the loop last woke).
-    pub fn now_update(&self) {
+    pub(crate) fn now_update(&self) {
         // SAFETY: the loop is live, and only its owner's thread reaches it.
         unsafe { sys::ev_now_update(self.lp.ptr()) }
     }
 
     /// Make the running [`run_once`] return after the current callbacks.
-    pub fn break_all(&self) {
+    pub(crate) fn break_all(&self) {
         // SAFETY: the loop is live; ev_break only sets a flag.
         unsafe { sys::ev_break(self.lp.ptr(), sys::EVBREAK_ALL) }
     }
@@ -172,7 +172,7 @@ impl Reactor {
 
     /// Watch `fd` with I/O watcher `i` for `interest` (reading or writing), replacing
     /// what it watched (a no-op when it already watches exactly that).
-    pub fn watch(&self, i: usize, fd: RawFd, interest: Interest) {
+    pub(crate) fn watch(&self, i: usize, fd: RawFd, interest: Interest) {
         let events = match interest {
             Interest::Write => sys::EV_WRITE,
             _ => sys::EV_READ,
@@ -194,7 +194,7 @@ impl Reactor {
     }
 
     /// Stop I/O watcher `i` (no-op when stopped).
-    pub fn unwatch(&self, i: usize) {
+    pub(crate) fn unwatch(&self, i: usize) {
         // SAFETY: valid watcher of this reactor's loop; ev_io_stop on a stopped watcher is
         // allowed and also clears a pending event.
         unsafe { sys::ev_io_stop(self.lp.ptr(), self.io_ptr(i)) }
@@ -202,7 +202,7 @@ impl Reactor {
 
     /// (Re)start timer `token` as a one-shot timer firing `after` seconds from the loop's
     /// now.
-    pub fn start_timer(&self, token: usize, after: f64) {
+    pub(crate) fn start_timer(&self, token: usize, after: f64) {
         let w = self.timers[token].get();
         // SAFETY: the cell is a valid watcher that never moves; it is stopped before being
         // re-set, as libev requires.
@@ -214,7 +214,7 @@ impl Reactor {
     }
 
     /// Stop timer `token` (no-op when stopped).
-    pub fn stop_timer(&self, token: usize) {
+    pub(crate) fn stop_timer(&self, token: usize) {
         // SAFETY: valid watcher on this loop.
         unsafe { sys::ev_timer_stop(self.lp.ptr(), self.timers[token].get()) }
     }
@@ -338,7 +338,7 @@ pub(crate) struct Waker(Arc<AsyncShared>);
 
 impl Waker {
     /// Signal the loop; does nothing if the loop has finished.
-    pub fn wake(&self) {
+    pub(crate) fn wake(&self) {
         let target = self.0.target.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(t) = target.as_ref() {
             // SAFETY: while `target` is Some, the loop and the watcher are alive and the

@@ -213,7 +213,7 @@ pub(crate) struct EventLoop<H: Handler> {
 impl<H: Handler> EventLoop<H> {
     /// A new loop (its reactor, slots and mailbox), not running yet: a thread runs it with
     /// [`turn`](EventLoop::turn).
-    pub fn new(setup: LoopSetup<H>) -> io::Result<Box<EventLoop<H>>> {
+    pub(crate) fn new(setup: LoopSetup<H>) -> io::Result<Box<EventLoop<H>>> {
         let capacity = setup.capacity;
         let shared = setup.shared;
         let params = &shared.params;
@@ -261,7 +261,7 @@ impl<H: Handler> EventLoop<H> {
     }
 
     /// The mailbox workers (and stuck threads) return served connections to.
-    pub fn mailbox(&self) -> &Arc<Mailbox<H::Session>> {
+    pub(crate) fn mailbox(&self) -> &Arc<Mailbox<H::Session>> {
         &self.mailbox
     }
 
@@ -270,7 +270,7 @@ impl<H: Handler> EventLoop<H> {
     /// callbacks. False when the loop has ended (shutdown complete, or a bug in the loop's
     /// own code panicked, counted in `server_panics`: the handler's panics are caught
     /// nearer, their payloads dropped there, and counted in `handler_panics`).
-    pub fn turn(&mut self) -> bool {
+    pub(crate) fn turn(&mut self) -> bool {
         self.end_iteration();
         if self.stage == Stage::Done {
             return false;
@@ -311,7 +311,7 @@ impl<H: Handler> EventLoop<H> {
     /// served before the next connection's bytes are read: one buffer is lent at a time
     /// (the iteration could find thousands ready) and a request's bytes are still in
     /// cache when it is served.
-    pub fn next_here(&mut self) -> Option<Job<H::Session>> {
+    pub(crate) fn next_here(&mut self) -> Option<Job<H::Session>> {
         loop {
             if let Some(job) = self.here.pop_front() {
                 return Some(job);
@@ -327,7 +327,7 @@ impl<H: Handler> EventLoop<H> {
 
     /// A request from [`next_here`](EventLoop::next_here) was served (`keep`: keep the
     /// connection): put it back, as a worker's return would be.
-    pub fn served_here(&mut self, job: Job<H::Session>, keep: bool) {
+    pub(crate) fn served_here(&mut self, job: Job<H::Session>, keep: bool) {
         if self.take_back(job.slot, job.conn, job.session, keep) {
             // The next pipelined request waits for its turn, as inline.
             self.wait_turn(job.slot);
@@ -336,7 +336,7 @@ impl<H: Handler> EventLoop<H> {
     }
 
     /// After the loop ended: close what is left that this loop holds.
-    pub fn finish(mut self: Box<Self>) {
+    pub(crate) fn finish(mut self: Box<Self>) {
         self.close_everything();
     }
 }

@@ -8,6 +8,7 @@
 //! timeouts"): O(1) per operation. (A write deadline comes from the response's first
 //! write, which can be earlier; it is inserted in order from the tail.)
 
+use std::fmt;
 use std::net::TcpStream;
 use std::os::fd::RawFd;
 use std::sync::Arc;
@@ -211,6 +212,24 @@ pub struct Slot<S> {
     next: u32,
 }
 
+impl<S> fmt::Debug for Slot<S> {
+    /// Everything but the session (a handler's type, not `Debug`): whether there is one.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Slot")
+            .field("phase", &self.phase)
+            .field("fd", &self.fd)
+            .field("conn", &self.conn)
+            .field("has_session", &self.session.is_some())
+            .field("started", &self.started)
+            .field("input_charge", &self.input_charge)
+            .field("output_charge", &self.output_charge)
+            .field("client", &self.client)
+            .field("opened", &self.opened)
+            .field("deadline", &self.deadline)
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Clone, Copy)]
 struct Ends {
     head: u32,
@@ -224,6 +243,18 @@ pub struct Slab<S> {
     lists: [Ends; List::ALL.len()],
     busy: usize,
     handshaking: usize,
+}
+
+impl<S> fmt::Debug for Slab<S> {
+    /// Its counts, not every slot.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Slab")
+            .field("capacity", &self.capacity())
+            .field("in_use", &self.in_use())
+            .field("busy", &self.busy)
+            .field("handshaking", &self.handshaking)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<S> Slab<S> {

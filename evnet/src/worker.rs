@@ -32,7 +32,7 @@ pub(crate) struct Job<S> {
 impl<S> Job<S> {
     /// Serve the request (see [`serve`]) unless the shutdown deadline has passed, in
     /// which case it is not served any more; true to keep the connection.
-    pub fn serve<H: Handler<Session = S>>(&mut self, handler: &H, shared: &Shared) -> bool {
+    pub(crate) fn serve<H: Handler<Session = S>>(&mut self, handler: &H, shared: &Shared) -> bool {
         if shared.force.load(Relaxed) {
             return false;
         }
@@ -41,7 +41,7 @@ impl<S> Job<S> {
     }
 
     /// The served connection, on its way back to its loop.
-    pub fn returned(self, keep: bool) -> Returned<S> {
+    pub(crate) fn returned(self, keep: bool) -> Returned<S> {
         Returned {
             slot: self.slot,
             conn: self.conn,
@@ -73,7 +73,7 @@ pub(crate) struct Mailbox<S> {
 
 impl<S> Mailbox<S> {
     /// An empty mailbox that wakes its loop with `waker`.
-    pub fn new(waker: Waker) -> Self {
+    pub(crate) fn new(waker: Waker) -> Self {
         Mailbox {
             returned: Mutex::new(Vec::new()),
             waker,
@@ -84,7 +84,7 @@ impl<S> Mailbox<S> {
     /// Hand a served connection back; wakes the loop unless a wake is already on its way
     /// (and libev's `ev_async_send` costs no system call while the loop is awake: wakes
     /// are coalesced per loop iteration).
-    pub fn post(&self, item: Returned<S>) {
+    pub(crate) fn post(&self, item: Returned<S>) {
         let was_empty = {
             let mut returned = self.returned.lock().unwrap_or_else(|e| e.into_inner());
             let was_empty = returned.is_empty();
@@ -98,23 +98,23 @@ impl<S> Mailbox<S> {
 
     /// Move everything posted into `into` (which should be empty; capacities are swapped,
     /// so no allocation happens in steady state).
-    pub fn take_all(&self, into: &mut Vec<Returned<S>>) {
+    pub(crate) fn take_all(&self, into: &mut Vec<Returned<S>>) {
         let mut returned = self.returned.lock().unwrap_or_else(|e| e.into_inner());
         std::mem::swap(&mut *returned, into);
     }
 
     /// The loop's wake-up handle.
-    pub fn waker(&self) -> Waker {
+    pub(crate) fn waker(&self) -> Waker {
         self.waker.clone()
     }
 
     /// Wake the loop.
-    pub fn wake(&self) {
+    pub(crate) fn wake(&self) {
         self.waker.wake();
     }
 
     /// The loop could not queue a job: ask workers to wake it when they take one.
-    pub fn mark_stalled(&self) {
+    pub(crate) fn mark_stalled(&self) {
         self.stalled.store(true, Relaxed);
     }
 
