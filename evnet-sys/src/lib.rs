@@ -269,31 +269,7 @@ impl core::fmt::Debug for ev_loop {
 // Callback types
 // ---------------------------------------------------------------------------
 
-/// Callback of an [`ev_watcher`]: `(loop, watcher, revents)`.
-///
-/// Like every watcher callback it must not unwind (see the crate docs).
-pub type ev_watcher_cb = Option<unsafe extern "C" fn(*mut ev_loop, *mut ev_watcher, c_int)>;
-/// Callback of an [`ev_watcher_list`]: `(loop, watcher, revents)`.
-pub type ev_watcher_list_cb =
-    Option<unsafe extern "C" fn(*mut ev_loop, *mut ev_watcher_list, c_int)>;
-/// Callback of an [`ev_watcher_time`]: `(loop, watcher, revents)`.
-pub type ev_watcher_time_cb =
-    Option<unsafe extern "C" fn(*mut ev_loop, *mut ev_watcher_time, c_int)>;
-/// Callback of an [`ev_io`]: `(loop, watcher, revents)`; `revents` contains
-/// [`EV_READ`] and/or [`EV_WRITE`] (or [`EV_ERROR`]).
-pub type ev_io_cb = Option<unsafe extern "C" fn(*mut ev_loop, *mut ev_io, c_int)>;
-/// Callback of an [`ev_timer`]: `(loop, watcher, revents)`; `revents`
-/// contains [`EV_TIMER`].
-pub type ev_timer_cb = Option<unsafe extern "C" fn(*mut ev_loop, *mut ev_timer, c_int)>;
-/// Callback of an [`ev_async`]: `(loop, watcher, revents)`; `revents`
-/// contains [`EV_ASYNC`].
-pub type ev_async_cb = Option<unsafe extern "C" fn(*mut ev_loop, *mut ev_async, c_int)>;
-/// Callback of an [`ev_signal`]: `(loop, watcher, revents)`; `revents`
-/// contains [`EV_SIGNAL`].
-pub type ev_signal_cb = Option<unsafe extern "C" fn(*mut ev_loop, *mut ev_signal, c_int)>;
-/// Callback of an [`ev_prepare`]: `(loop, watcher, revents)`; `revents`
-/// contains [`EV_PREPARE`].
-pub type ev_prepare_cb = Option<unsafe extern "C" fn(*mut ev_loop, *mut ev_prepare, c_int)>;
+// Each watcher's callback type is declared with the watcher (`watcher!` below).
 
 /// Loop-level callback (`ev_loop_callback`), used by
 /// [`ev_set_invoke_pending_cb`] and [`ev_set_loop_release_cb`].
@@ -310,173 +286,182 @@ pub type ev_syserr_cb = Option<unsafe extern "C" fn(*const c_char)>;
 // Watcher structs
 // ---------------------------------------------------------------------------
 
-/// Base watcher (`struct ev_watcher`): the `EV_WATCHER` prefix shared by all
-/// watcher types.
-#[repr(C)]
-#[derive(Debug)]
-pub struct ev_watcher {
-    /// Private: non-zero while the watcher is started.
-    pub active: c_int,
-    /// Private: non-zero while the watcher has an event waiting for its
-    /// callback.
-    pub pending: c_int,
-    /// Private: priority, see [`ev_set_priority`].
-    pub priority: c_int,
-    /// Read-write user data (`EV_COMMON`); libev never touches it.
-    pub data: *mut c_void,
-    /// Private: the callback, see [`ev_set_cb`].
-    pub cb: ev_watcher_cb,
+/// Declares one watcher type: its callback type (`(loop, watcher, revents)`,
+/// which like every watcher callback must not unwind: see the crate docs),
+/// its `#[repr(C)]` struct (the `EV_WATCHER` prefix `active`, `pending`,
+/// `priority`, `data`, `cb`, then the type's own fields), its [`EvWatcher`]
+/// implementation, `zeroed` (each own field given its zero) and `Default`.
+macro_rules! watcher {
+    (
+        $(#[$cb_doc:meta])*
+        callback $cb:ident;
+        $(#[$doc:meta])*
+        struct $ty:ident {
+            $(
+                $(#[$field_doc:meta])*
+                $field:ident: $field_ty:ty = $zero:expr,
+            )*
+        }
+    ) => {
+        $(#[$cb_doc])*
+        pub type $cb = Option<unsafe extern "C" fn(*mut ev_loop, *mut $ty, c_int)>;
+
+        $(#[$doc])*
+        #[repr(C)]
+        #[derive(Debug)]
+        pub struct $ty {
+            /// Private: non-zero while the watcher is started.
+            pub active: c_int,
+            /// Private: non-zero while the watcher has an event waiting for
+            /// its callback.
+            pub pending: c_int,
+            /// Private: priority, see [`ev_set_priority`].
+            pub priority: c_int,
+            /// Read-write user data (`EV_COMMON`); libev never touches it.
+            pub data: *mut c_void,
+            /// Private: the callback, see [`ev_set_cb`].
+            pub cb: $cb,
+            $(
+                $(#[$field_doc])*
+                pub $field: $field_ty,
+            )*
+        }
+
+        // SAFETY: `$ty` is the `#[repr(C)]` struct declared just above, whose
+        // first five fields are the `EV_WATCHER` prefix of `ev_watcher` with
+        // the same types, and `Callback` is the declared type of its `cb`
+        // field.
+        unsafe impl EvWatcher for $ty {
+            type Callback = $cb;
+        }
+
+        impl $ty {
+            /// An all-zero watcher, like a zero-initialised C struct:
+            /// inactive, not pending, priority 0, null `data`, no callback,
+            /// and its own fields zero (null pointers, `0`, `0.0`).
+            /// Initialise it before starting it.
+            pub const fn zeroed() -> Self {
+                Self {
+                    active: 0,
+                    pending: 0,
+                    priority: 0,
+                    data: ptr::null_mut(),
+                    cb: None,
+                    $($field: $zero,)*
+                }
+            }
+        }
+
+        impl Default for $ty {
+            /// An all-zero watcher (no callback, null `data`), like a
+            /// zero-initialised C struct; same as [`Self::zeroed`].
+            fn default() -> Self {
+                Self::zeroed()
+            }
+        }
+    };
 }
 
-/// Base watcher kept in a singly linked list (`struct ev_watcher_list`).
-#[repr(C)]
-#[derive(Debug)]
-pub struct ev_watcher_list {
-    /// Private: non-zero while the watcher is started.
-    pub active: c_int,
-    /// Private: non-zero while the watcher has an event waiting for its
-    /// callback.
-    pub pending: c_int,
-    /// Private: priority, see [`ev_set_priority`].
-    pub priority: c_int,
-    /// Read-write user data (`EV_COMMON`); libev never touches it.
-    pub data: *mut c_void,
-    /// Private: the callback, see [`ev_set_cb`].
-    pub cb: ev_watcher_list_cb,
-    /// Private: next watcher in libev's list.
-    pub next: *mut ev_watcher_list,
+watcher! {
+    /// Callback of an [`ev_watcher`]: `(loop, watcher, revents)`.
+    ///
+    /// Like every watcher callback it must not unwind (see the crate docs).
+    callback ev_watcher_cb;
+    /// Base watcher (`struct ev_watcher`): the `EV_WATCHER` prefix shared by
+    /// all watcher types.
+    struct ev_watcher {}
 }
 
-/// Base watcher with a deadline (`struct ev_watcher_time`).
-#[repr(C)]
-#[derive(Debug)]
-pub struct ev_watcher_time {
-    /// Private: non-zero while the watcher is started.
-    pub active: c_int,
-    /// Private: non-zero while the watcher has an event waiting for its
-    /// callback.
-    pub pending: c_int,
-    /// Private: priority, see [`ev_set_priority`].
-    pub priority: c_int,
-    /// Read-write user data (`EV_COMMON`); libev never touches it.
-    pub data: *mut c_void,
-    /// Private: the callback, see [`ev_set_cb`].
-    pub cb: ev_watcher_time_cb,
-    /// Private: the deadline (relative timeout while not started).
-    pub at: ev_tstamp,
+watcher! {
+    /// Callback of an [`ev_watcher_list`]: `(loop, watcher, revents)`.
+    callback ev_watcher_list_cb;
+    /// Base watcher kept in a singly linked list (`struct ev_watcher_list`).
+    struct ev_watcher_list {
+        /// Private: next watcher in libev's list.
+        next: *mut ev_watcher_list = ptr::null_mut(),
+    }
 }
 
-/// I/O watcher (`struct ev_io`): invoked when `fd` becomes readable and/or
-/// writable.
-#[repr(C)]
-#[derive(Debug)]
-pub struct ev_io {
-    /// Private: non-zero while the watcher is started.
-    pub active: c_int,
-    /// Private: non-zero while the watcher has an event waiting for its
-    /// callback.
-    pub pending: c_int,
-    /// Private: priority, see [`ev_set_priority`].
-    pub priority: c_int,
-    /// Read-write user data (`EV_COMMON`); libev never touches it.
-    pub data: *mut c_void,
-    /// Private: the callback, see [`ev_set_cb`].
-    pub cb: ev_io_cb,
-    /// Private: next watcher on the same fd.
-    pub next: *mut ev_watcher_list,
-    /// Read-only: the watched file descriptor.
-    pub fd: c_int,
-    /// Read-only: the watched events ([`EV_READ`] | [`EV_WRITE`]), possibly
-    /// with the internal [`EV__IOFDSET`] bit.
-    pub events: c_int,
+watcher! {
+    /// Callback of an [`ev_watcher_time`]: `(loop, watcher, revents)`.
+    callback ev_watcher_time_cb;
+    /// Base watcher with a deadline (`struct ev_watcher_time`).
+    struct ev_watcher_time {
+        /// Private: the deadline (relative timeout while not started).
+        at: ev_tstamp = 0.0,
+    }
 }
 
-/// Relative timer (`struct ev_timer`), based on the monotonic clock.
-#[repr(C)]
-#[derive(Debug)]
-pub struct ev_timer {
-    /// Private: non-zero while the watcher is started.
-    pub active: c_int,
-    /// Private: non-zero while the watcher has an event waiting for its
-    /// callback.
-    pub pending: c_int,
-    /// Private: priority, see [`ev_set_priority`].
-    pub priority: c_int,
-    /// Read-write user data (`EV_COMMON`); libev never touches it.
-    pub data: *mut c_void,
-    /// Private: the callback, see [`ev_set_cb`].
-    pub cb: ev_timer_cb,
-    /// Private: the deadline; holds the initial timeout (`after`) while the
-    /// timer is not started.
-    pub at: ev_tstamp,
-    /// Read-write: the repeat interval (`0.0` for a one-shot timer), used on
-    /// expiry and by [`ev_timer_again`].
-    pub repeat: ev_tstamp,
+watcher! {
+    /// Callback of an [`ev_io`]: `(loop, watcher, revents)`; `revents`
+    /// contains [`EV_READ`] and/or [`EV_WRITE`] (or [`EV_ERROR`]).
+    callback ev_io_cb;
+    /// I/O watcher (`struct ev_io`): invoked when `fd` becomes readable
+    /// and/or writable.
+    struct ev_io {
+        /// Private: next watcher on the same fd.
+        next: *mut ev_watcher_list = ptr::null_mut(),
+        /// Read-only: the watched file descriptor.
+        fd: c_int = 0,
+        /// Read-only: the watched events ([`EV_READ`] | [`EV_WRITE`]),
+        /// possibly with the internal [`EV__IOFDSET`] bit.
+        events: c_int = 0,
+    }
 }
 
-/// Async watcher (`struct ev_async`): wakes a loop from another thread via
-/// [`ev_async_send`].
-#[repr(C)]
-#[derive(Debug)]
-pub struct ev_async {
-    /// Private: non-zero while the watcher is started.
-    pub active: c_int,
-    /// Private: non-zero while the watcher has an event waiting for its
-    /// callback.
-    pub pending: c_int,
-    /// Private: priority, see [`ev_set_priority`].
-    pub priority: c_int,
-    /// Read-write user data (`EV_COMMON`); libev never touches it.
-    pub data: *mut c_void,
-    /// Private: the callback, see [`ev_set_cb`].
-    pub cb: ev_async_cb,
-    /// Private: `EV_ATOMIC_T` (`sig_atomic_t volatile`) set by
-    /// [`ev_async_send`], possibly from another thread. Read it only with
-    /// [`ev_async_pending`] (a volatile read).
-    pub sent: sig_atomic_t,
+watcher! {
+    /// Callback of an [`ev_timer`]: `(loop, watcher, revents)`; `revents`
+    /// contains [`EV_TIMER`].
+    callback ev_timer_cb;
+    /// Relative timer (`struct ev_timer`), based on the monotonic clock.
+    struct ev_timer {
+        /// Private: the deadline; holds the initial timeout (`after`) while
+        /// the timer is not started.
+        at: ev_tstamp = 0.0,
+        /// Read-write: the repeat interval (`0.0` for a one-shot timer), used
+        /// on expiry and by [`ev_timer_again`].
+        repeat: ev_tstamp = 0.0,
+    }
 }
 
-/// Prepare watcher (`struct ev_prepare`): invoked once per loop iteration,
-/// just before the loop blocks waiting for events (after every callback of
-/// the previous iteration ran): the place to finish work an iteration
-/// collected. Its callback may start and stop watchers; the loop then takes
-/// them into account before blocking.
-#[repr(C)]
-#[derive(Debug)]
-pub struct ev_prepare {
-    /// Private: non-zero while the watcher is started.
-    pub active: c_int,
-    /// Private: non-zero while the watcher has an event waiting for its
-    /// callback.
-    pub pending: c_int,
-    /// Private: priority, see [`ev_set_priority`].
-    pub priority: c_int,
-    /// Read-write user data (`EV_COMMON`); libev never touches it.
-    pub data: *mut c_void,
-    /// Private: the callback, see [`ev_set_cb`].
-    pub cb: ev_prepare_cb,
+watcher! {
+    /// Callback of an [`ev_async`]: `(loop, watcher, revents)`; `revents`
+    /// contains [`EV_ASYNC`].
+    callback ev_async_cb;
+    /// Async watcher (`struct ev_async`): wakes a loop from another thread
+    /// via [`ev_async_send`].
+    struct ev_async {
+        /// Private: `EV_ATOMIC_T` (`sig_atomic_t volatile`) set by
+        /// [`ev_async_send`], possibly from another thread. Read it only with
+        /// [`ev_async_pending`] (a volatile read).
+        sent: sig_atomic_t = 0,
+    }
 }
 
-/// Signal watcher (`struct ev_signal`): invoked when the process receives
-/// `signum`. A signal can be watched by one loop at a time.
-#[repr(C)]
-#[derive(Debug)]
-pub struct ev_signal {
-    /// Private: non-zero while the watcher is started.
-    pub active: c_int,
-    /// Private: non-zero while the watcher has an event waiting for its
-    /// callback.
-    pub pending: c_int,
-    /// Private: priority, see [`ev_set_priority`].
-    pub priority: c_int,
-    /// Read-write user data (`EV_COMMON`); libev never touches it.
-    pub data: *mut c_void,
-    /// Private: the callback, see [`ev_set_cb`].
-    pub cb: ev_signal_cb,
-    /// Private: next watcher for the same signal.
-    pub next: *mut ev_watcher_list,
-    /// Read-only: the watched signal number.
-    pub signum: c_int,
+watcher! {
+    /// Callback of an [`ev_prepare`]: `(loop, watcher, revents)`; `revents`
+    /// contains [`EV_PREPARE`].
+    callback ev_prepare_cb;
+    /// Prepare watcher (`struct ev_prepare`): invoked once per loop
+    /// iteration, just before the loop blocks waiting for events (after
+    /// every callback of the previous iteration ran): the place to finish
+    /// work an iteration collected. Its callback may start and stop
+    /// watchers; the loop then takes them into account before blocking.
+    struct ev_prepare {}
+}
+
+watcher! {
+    /// Callback of an [`ev_signal`]: `(loop, watcher, revents)`; `revents`
+    /// contains [`EV_SIGNAL`].
+    callback ev_signal_cb;
+    /// Signal watcher (`struct ev_signal`): invoked when the process
+    /// receives `signum`. A signal can be watched by one loop at a time.
+    struct ev_signal {
+        /// Private: next watcher for the same signal.
+        next: *mut ev_watcher_list = ptr::null_mut(),
+        /// Read-only: the watched signal number.
+        signum: c_int = 0,
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -555,120 +540,160 @@ pub unsafe trait EvWatcher: Sized {
     }
 }
 
-// SAFETY (for all impls below): each type is a `#[repr(C)]` struct declared
-// above whose first five fields are the `EV_WATCHER` prefix, and `Callback`
-// is the declared type of its `cb` field.
-macro_rules! impl_watcher {
-    ($($ty:ident => $cb:ident),* $(,)?) => {$(
-        // SAFETY: see the comment above `impl_watcher!`.
-        unsafe impl EvWatcher for $ty {
-            type Callback = $cb;
-        }
+// ---------------------------------------------------------------------------
+// Watcher constructors: `ev_TYPE_init` and `ev_TYPE_set`, safe and raw
+// ---------------------------------------------------------------------------
 
-        impl Default for $ty {
-            /// An all-zero watcher (no callback, null `data`), like a
-            /// zero-initialised C struct; same as [`Self::zeroed`].
-            fn default() -> Self {
-                Self::zeroed()
+/// Declares the constructors of a concrete watcher type, each twice (see the
+/// crate docs): the safe methods `new`, `init` and `set` on a watcher you
+/// own, and the raw `ev_TYPE_init` / `ev_TYPE_set` functions on a pointer.
+///
+/// `set(args) { field = value, ... }` gives `ev_TYPE_set`'s parameters and
+/// the fields it writes (each `value` an expression of the parameters);
+/// without it the C `ev_TYPE_set` is a no-op and only `init` is declared.
+macro_rules! watcher_constructors {
+    (
+        $ty:ident: $cb:ident, $init:ident;
+        $(#[$new_doc:meta])*
+        new;
+        $(#[$set_doc:meta])*
+        $set:ident($($arg:ident: $arg_ty:ty),*) { $($field:ident = $value:expr),* $(,)? }
+    ) => {
+        impl $ty {
+            $(#[$new_doc])*
+            pub fn new(cb: $cb, $($arg: $arg_ty),*) -> Self {
+                let mut w = Self::zeroed();
+                w.init(cb, $($arg),*);
+                w
+            }
+
+            #[doc = concat!("`", stringify!($init), "`: [`EvWatcher::init_watcher`] followed by [`",
+                stringify!($ty), "::set`].")]
+            /// Must not be used while the watcher is active or pending.
+            pub fn init(&mut self, cb: $cb, $($arg: $arg_ty),*) {
+                self.init_watcher(cb);
+                self.set($($arg),*);
+            }
+
+            #[doc = concat!("`", stringify!($set), "`:")]
+            $(#[$set_doc])*
+            /// Must not be used while the watcher is active.
+            pub fn set(&mut self, $($arg: $arg_ty),*) {
+                $(self.$field = $value;)*
             }
         }
-    )*};
-}
 
-impl_watcher! {
-    ev_watcher => ev_watcher_cb,
-    ev_watcher_list => ev_watcher_list_cb,
-    ev_watcher_time => ev_watcher_time_cb,
-    ev_io => ev_io_cb,
-    ev_timer => ev_timer_cb,
-    ev_async => ev_async_cb,
-    ev_signal => ev_signal_cb,
-    ev_prepare => ev_prepare_cb,
-}
-
-impl ev_watcher {
-    /// An all-zero watcher: inactive, not pending, priority 0, null `data`,
-    /// no callback.
-    pub const fn zeroed() -> Self {
-        Self {
-            active: 0,
-            pending: 0,
-            priority: 0,
-            data: ptr::null_mut(),
-            cb: None,
+        #[doc = concat!("`", stringify!($init), "(w, cb", $(", ", stringify!($arg),)* ")`: [`ev_init`] + [`",
+            stringify!($set), "`].")]
+        ///
+        /// # Safety
+        ///
+        /// As for [`ev_init`].
+        pub unsafe fn $init(w: *mut $ty, cb: $cb, $($arg: $arg_ty),*) {
+            // SAFETY: forwarded caller guarantees.
+            unsafe {
+                ev_init(w, cb);
+                $set(w, $($arg),*);
+            }
         }
+
+        #[doc = concat!("`", stringify!($set), "(w", $(", ", stringify!($arg),)* ")`:")]
+        $(#[$set_doc])*
+        ///
+        /// # Safety
+        ///
+        /// `w` must be non-null, aligned and valid for writes, no reference to
+        /// `*w` may be live, and the watcher must not be active.
+        pub unsafe fn $set(w: *mut $ty, $($arg: $arg_ty),*) {
+            // SAFETY: caller guarantees `w` is valid for writes; each place is
+            // a field of `$ty`, written without creating a reference.
+            unsafe {
+                $(ptr::addr_of_mut!((*w).$field).write($value);)*
+            }
+        }
+    };
+    (
+        $ty:ident: $cb:ident, $init:ident;
+        $(#[$new_doc:meta])*
+        new;
+    ) => {
+        impl $ty {
+            $(#[$new_doc])*
+            pub fn new(cb: $cb) -> Self {
+                let mut w = Self::zeroed();
+                w.init(cb);
+                w
+            }
+
+            #[doc = concat!("`", stringify!($init), "`: [`EvWatcher::init_watcher`] (`",
+                stringify!($ty), "_set` is a no-op in C).")]
+            /// Must not be used while the watcher is active or pending.
+            pub fn init(&mut self, cb: $cb) {
+                self.init_watcher(cb);
+            }
+        }
+
+        #[doc = concat!("`", stringify!($init), "(w, cb)`: same as [`ev_init`] (`",
+            stringify!($ty), "_set` is a no-op in C).")]
+        ///
+        /// # Safety
+        ///
+        /// As for [`ev_init`].
+        pub unsafe fn $init(w: *mut $ty, cb: $cb) {
+            // SAFETY: forwarded caller guarantees.
+            unsafe { ev_init(w, cb) }
+        }
+    };
+}
+
+watcher_constructors! {
+    ev_io: ev_io_cb, ev_io_init;
+    /// `ev_io_init` on a fresh watcher: `cb`, watching `fd` for `events`
+    /// ([`EV_READ`] and/or [`EV_WRITE`]); `data` is null.
+    new;
+    /// sets `fd` and `events | EV__IOFDSET` (the internal bit that tells
+    /// libev the fd was set).
+    ev_io_set(fd: c_int, events: c_int) {
+        fd = fd,
+        events = events | EV__IOFDSET,
     }
 }
 
-impl ev_watcher_list {
-    /// An all-zero watcher: inactive, not pending, priority 0, null `data`,
-    /// no callback, null `next`.
-    pub const fn zeroed() -> Self {
-        Self {
-            active: 0,
-            pending: 0,
-            priority: 0,
-            data: ptr::null_mut(),
-            cb: None,
-            next: ptr::null_mut(),
-        }
+watcher_constructors! {
+    ev_timer: ev_timer_cb, ev_timer_init;
+    /// `ev_timer_init` on a fresh watcher: fires `after` seconds after being
+    /// started, then every `repeat` seconds (if `repeat > 0.0`).
+    new;
+    /// sets the initial timeout (`at = after`) and the repeat interval.
+    ev_timer_set(after: ev_tstamp, repeat: ev_tstamp) {
+        at = after,
+        repeat = repeat,
     }
 }
 
-impl ev_watcher_time {
-    /// An all-zero watcher: inactive, not pending, priority 0, null `data`,
-    /// no callback, `at == 0.0`.
-    pub const fn zeroed() -> Self {
-        Self {
-            active: 0,
-            pending: 0,
-            priority: 0,
-            data: ptr::null_mut(),
-            cb: None,
-            at: 0.0,
-        }
+watcher_constructors! {
+    ev_signal: ev_signal_cb, ev_signal_init;
+    /// `ev_signal_init` on a fresh watcher for signal `signum`.
+    new;
+    /// sets the signal number.
+    ev_signal_set(signum: c_int) {
+        signum = signum,
     }
+}
+
+watcher_constructors! {
+    ev_async: ev_async_cb, ev_async_init;
+    /// `ev_async_init` on a fresh watcher.
+    new;
+}
+
+watcher_constructors! {
+    ev_prepare: ev_prepare_cb, ev_prepare_init;
+    /// `ev_prepare_init` on a fresh watcher.
+    new;
 }
 
 impl ev_io {
-    /// An all-zero watcher: inactive, no callback, null `data`, `fd == 0`,
-    /// no events. Call [`ev_io::init`] (or use [`ev_io::new`]) before
-    /// starting it.
-    pub const fn zeroed() -> Self {
-        Self {
-            active: 0,
-            pending: 0,
-            priority: 0,
-            data: ptr::null_mut(),
-            cb: None,
-            next: ptr::null_mut(),
-            fd: 0,
-            events: 0,
-        }
-    }
-
-    /// `ev_io_init` on a fresh watcher: `cb`, watching `fd` for `events`
-    /// ([`EV_READ`] and/or [`EV_WRITE`]); `data` is null.
-    pub fn new(cb: ev_io_cb, fd: c_int, events: c_int) -> Self {
-        let mut w = Self::zeroed();
-        w.init(cb, fd, events);
-        w
-    }
-
-    /// `ev_io_init`: [`EvWatcher::init_watcher`] followed by [`ev_io::set`].
-    /// Must not be used while the watcher is active or pending.
-    pub fn init(&mut self, cb: ev_io_cb, fd: c_int, events: c_int) {
-        self.init_watcher(cb);
-        self.set(fd, events);
-    }
-
-    /// `ev_io_set`: sets `fd` and `events | EV__IOFDSET`. Must not be used
-    /// while the watcher is active.
-    pub fn set(&mut self, fd: c_int, events: c_int) {
-        self.fd = fd;
-        self.events = events | EV__IOFDSET;
-    }
-
     /// `ev_io_modify`: replaces the watched events, keeping the internal
     /// [`EV__IOFDSET`] bit. Cheaper than [`ev_io::set`] when only the events
     /// change. Must not be used while the watcher is active.
@@ -677,131 +702,32 @@ impl ev_io {
     }
 }
 
-impl ev_timer {
-    /// An all-zero watcher: inactive, no callback, null `data`, zero
-    /// timeout and repeat.
-    pub const fn zeroed() -> Self {
-        Self {
-            active: 0,
-            pending: 0,
-            priority: 0,
-            data: ptr::null_mut(),
-            cb: None,
-            at: 0.0,
-            repeat: 0.0,
-        }
-    }
-
-    /// `ev_timer_init` on a fresh watcher: fires `after` seconds after being
-    /// started, then every `repeat` seconds (if `repeat > 0.0`).
-    pub fn new(cb: ev_timer_cb, after: ev_tstamp, repeat: ev_tstamp) -> Self {
-        let mut w = Self::zeroed();
-        w.init(cb, after, repeat);
-        w
-    }
-
-    /// `ev_timer_init`: [`EvWatcher::init_watcher`] followed by [`ev_timer::set`].
-    /// Must not be used while the watcher is active or pending.
-    pub fn init(&mut self, cb: ev_timer_cb, after: ev_tstamp, repeat: ev_tstamp) {
-        self.init_watcher(cb);
-        self.set(after, repeat);
-    }
-
-    /// `ev_timer_set`: sets the initial timeout (`at`) and the repeat
-    /// interval. Must not be used while the watcher is active.
-    pub fn set(&mut self, after: ev_tstamp, repeat: ev_tstamp) {
-        self.at = after;
-        self.repeat = repeat;
+/// `ev_io_modify(w, events)`: `events = (events & EV__IOFDSET) | new`.
+///
+/// # Safety
+///
+/// As for [`ev_io_set`].
+pub unsafe fn ev_io_modify(w: *mut ev_io, events: c_int) {
+    // SAFETY: caller guarantees `w` is valid for reads and writes.
+    unsafe {
+        let field = ptr::addr_of_mut!((*w).events);
+        field.write((field.read() & EV__IOFDSET) | events);
     }
 }
 
-impl ev_async {
-    /// An all-zero watcher: inactive, no callback, null `data`, not sent.
-    pub const fn zeroed() -> Self {
-        Self {
-            active: 0,
-            pending: 0,
-            priority: 0,
-            data: ptr::null_mut(),
-            cb: None,
-            sent: 0,
-        }
-    }
-
-    /// `ev_async_init` on a fresh watcher.
-    pub fn new(cb: ev_async_cb) -> Self {
-        let mut w = Self::zeroed();
-        w.init(cb);
-        w
-    }
-
-    /// `ev_async_init` (`ev_async_set` is a no-op in C). Must not be used
-    /// while the watcher is active or pending.
-    pub fn init(&mut self, cb: ev_async_cb) {
-        self.init_watcher(cb);
-    }
-}
-
-impl ev_prepare {
-    /// An all-zero watcher: inactive, no callback, null `data`.
-    pub const fn zeroed() -> Self {
-        Self {
-            active: 0,
-            pending: 0,
-            priority: 0,
-            data: ptr::null_mut(),
-            cb: None,
-        }
-    }
-
-    /// `ev_prepare_init` on a fresh watcher.
-    pub fn new(cb: ev_prepare_cb) -> Self {
-        let mut w = Self::zeroed();
-        w.init(cb);
-        w
-    }
-
-    /// `ev_prepare_init` (`ev_prepare_set` is a no-op in C). Must not be used
-    /// while the watcher is active or pending.
-    pub fn init(&mut self, cb: ev_prepare_cb) {
-        self.init_watcher(cb);
-    }
-}
-
-impl ev_signal {
-    /// An all-zero watcher: inactive, no callback, null `data`, signal 0.
-    pub const fn zeroed() -> Self {
-        Self {
-            active: 0,
-            pending: 0,
-            priority: 0,
-            data: ptr::null_mut(),
-            cb: None,
-            next: ptr::null_mut(),
-            signum: 0,
-        }
-    }
-
-    /// `ev_signal_init` on a fresh watcher for signal `signum`.
-    pub fn new(cb: ev_signal_cb, signum: c_int) -> Self {
-        let mut w = Self::zeroed();
-        w.init(cb, signum);
-        w
-    }
-
-    /// `ev_signal_init`: [`EvWatcher::init_watcher`] followed by
-    /// [`ev_signal::set`]. Must not be used while the watcher is active or
-    /// pending.
-    pub fn init(&mut self, cb: ev_signal_cb, signum: c_int) {
-        self.init_watcher(cb);
-        self.set(signum);
-    }
-
-    /// `ev_signal_set`: sets the signal number. Must not be used while the
-    /// watcher is active.
-    pub fn set(&mut self, signum: c_int) {
-        self.signum = signum;
-    }
+/// `ev_async_pending(w)`: whether [`ev_async_send`] was called on the
+/// watcher and the loop has not yet noticed. A volatile read of `sent`, as
+/// in C.
+///
+/// # Safety
+///
+/// `w` must be non-null, aligned and valid for reads. The read may race
+/// with an [`ev_async_send`] on another thread exactly as in C (libev's
+/// `EV_ATOMIC_T` protocol); it is only a hint.
+pub unsafe fn ev_async_pending(w: *const ev_async) -> bool {
+    // SAFETY: caller guarantees `w` is valid for reads; `sent` is a
+    // properly aligned `c_int`.
+    unsafe { ptr::addr_of!((*w).sent).read_volatile() != 0 }
 }
 
 // ---------------------------------------------------------------------------
@@ -912,127 +838,6 @@ pub unsafe fn ev_set_cb<W: EvWatcher>(w: *mut W, cb: W::Callback) {
             .cast::<W::Callback>()
             .write(cb)
     }
-}
-
-/// `ev_io_init(w, cb, fd, events)`: [`ev_init`] + [`ev_io_set`].
-///
-/// # Safety
-///
-/// As for [`ev_init`].
-pub unsafe fn ev_io_init(w: *mut ev_io, cb: ev_io_cb, fd: c_int, events: c_int) {
-    // SAFETY: forwarded caller guarantees.
-    unsafe {
-        ev_init(w, cb);
-        ev_io_set(w, fd, events);
-    }
-}
-
-/// `ev_io_set(w, fd, events)`: sets `fd` and `events | EV__IOFDSET`.
-///
-/// # Safety
-///
-/// `w` must be non-null, aligned and valid for writes, no reference to `*w`
-/// may be live, and the watcher must not be active.
-pub unsafe fn ev_io_set(w: *mut ev_io, fd: c_int, events: c_int) {
-    // SAFETY: caller guarantees `w` is valid for writes.
-    unsafe {
-        ptr::addr_of_mut!((*w).fd).write(fd);
-        ptr::addr_of_mut!((*w).events).write(events | EV__IOFDSET);
-    }
-}
-
-/// `ev_io_modify(w, events)`: `events = (events & EV__IOFDSET) | new`.
-///
-/// # Safety
-///
-/// As for [`ev_io_set`].
-pub unsafe fn ev_io_modify(w: *mut ev_io, events: c_int) {
-    // SAFETY: caller guarantees `w` is valid for reads and writes.
-    unsafe {
-        let field = ptr::addr_of_mut!((*w).events);
-        field.write((field.read() & EV__IOFDSET) | events);
-    }
-}
-
-/// `ev_timer_init(w, cb, after, repeat)`: [`ev_init`] + [`ev_timer_set`].
-///
-/// # Safety
-///
-/// As for [`ev_init`].
-pub unsafe fn ev_timer_init(
-    w: *mut ev_timer,
-    cb: ev_timer_cb,
-    after: ev_tstamp,
-    repeat: ev_tstamp,
-) {
-    // SAFETY: forwarded caller guarantees.
-    unsafe {
-        ev_init(w, cb);
-        ev_timer_set(w, after, repeat);
-    }
-}
-
-/// `ev_timer_set(w, after, repeat)`: sets `at = after` and `repeat`.
-///
-/// # Safety
-///
-/// `w` must be non-null, aligned and valid for writes, no reference to `*w`
-/// may be live, and the watcher must not be active.
-pub unsafe fn ev_timer_set(w: *mut ev_timer, after: ev_tstamp, repeat: ev_tstamp) {
-    // SAFETY: caller guarantees `w` is valid for writes.
-    unsafe {
-        ptr::addr_of_mut!((*w).at).write(after);
-        ptr::addr_of_mut!((*w).repeat).write(repeat);
-    }
-}
-
-/// `ev_async_init(w, cb)`: same as [`ev_init`] (`ev_async_set` is a no-op).
-///
-/// # Safety
-///
-/// As for [`ev_init`].
-pub unsafe fn ev_async_init(w: *mut ev_async, cb: ev_async_cb) {
-    // SAFETY: forwarded caller guarantees.
-    unsafe { ev_init(w, cb) }
-}
-
-/// `ev_async_pending(w)`: whether [`ev_async_send`] was called on the
-/// watcher and the loop has not yet noticed. A volatile read of `sent`, as
-/// in C.
-///
-/// # Safety
-///
-/// `w` must be non-null, aligned and valid for reads. The read may race
-/// with an [`ev_async_send`] on another thread exactly as in C (libev's
-/// `EV_ATOMIC_T` protocol); it is only a hint.
-pub unsafe fn ev_async_pending(w: *const ev_async) -> bool {
-    // SAFETY: caller guarantees `w` is valid for reads; `sent` is a
-    // properly aligned `c_int`.
-    unsafe { ptr::addr_of!((*w).sent).read_volatile() != 0 }
-}
-
-/// `ev_signal_init(w, cb, signum)`: [`ev_init`] + [`ev_signal_set`].
-///
-/// # Safety
-///
-/// As for [`ev_init`].
-pub unsafe fn ev_signal_init(w: *mut ev_signal, cb: ev_signal_cb, signum: c_int) {
-    // SAFETY: forwarded caller guarantees.
-    unsafe {
-        ev_init(w, cb);
-        ev_signal_set(w, signum);
-    }
-}
-
-/// `ev_signal_set(w, signum)`: sets the signal number.
-///
-/// # Safety
-///
-/// `w` must be non-null, aligned and valid for writes, no reference to `*w`
-/// may be live, and the watcher must not be active.
-pub unsafe fn ev_signal_set(w: *mut ev_signal, signum: c_int) {
-    // SAFETY: caller guarantees `w` is valid for writes.
-    unsafe { ptr::addr_of_mut!((*w).signum).write(signum) }
 }
 
 // ---------------------------------------------------------------------------

@@ -509,6 +509,57 @@ fn safe_watcher_helpers_mirror_the_macros() {
     }
 }
 
+/// The raw `ev_TYPE_init` functions work on uninitialised memory, as the C
+/// macros do (they write fields without creating a reference), and leave a
+/// watcher as the safe `new` builds it.
+#[test]
+fn raw_constructors_match_the_safe_ones() {
+    let mut uninit = Box::<ev_io>::new_uninit();
+    let p = uninit.as_mut_ptr();
+    // SAFETY: `p` points to the box's allocation, sized and aligned for an
+    // `ev_io`; every field is written before the box is assumed initialised
+    // (`data` and `next` here, the prefix by `ev_init`, `fd` and `events` by
+    // `ev_io_set`).
+    let io = unsafe {
+        ptr::addr_of_mut!((*p).data).write(ptr::null_mut());
+        ptr::addr_of_mut!((*p).next).write(ptr::null_mut());
+        ev_io_init(p, Some(io_cb_break), 5, EV_WRITE);
+        uninit.assume_init()
+    };
+    let safe = ev_io::new(Some(io_cb_break), 5, EV_WRITE);
+    assert_eq!(
+        (io.active, io.pending, io.priority, io.fd, io.events),
+        (
+            safe.active,
+            safe.pending,
+            safe.priority,
+            safe.fd,
+            safe.events
+        )
+    );
+    assert!(io.cb.is_some() && io.data.is_null() && io.next.is_null());
+
+    let s = boxed(ev_signal::zeroed());
+    let a = boxed(ev_async::zeroed());
+    let pr = boxed(ev_prepare::zeroed());
+    // SAFETY: live heap watchers never given to libev.
+    unsafe {
+        ev_set_priority(pr, EV_MAXPRI);
+        ev_prepare_init(pr, Some(prepare_cb_count));
+        assert_eq!(ev_priority(pr), 0, "ev_init resets the priority");
+        assert!(ev_cb(pr).is_some() && !ev_is_active(pr));
+        ev_async_init(a, Some(async_cb_break));
+        assert!(ev_cb(a).is_some() && !ev_async_pending(a));
+        ev_signal_init(s, Some(signal_cb_break), libc::SIGUSR1);
+        assert_eq!((*s).signum, libc::SIGUSR1);
+        ev_signal_set(s, libc::SIGUSR2);
+        assert_eq!((*s).signum, libc::SIGUSR2);
+        free(s);
+        free(a);
+        free(pr);
+    }
+}
+
 unsafe extern "C" fn prepare_cb_count(_l: *mut ev_loop, w: *mut ev_prepare, revents: c_int) {
     // SAFETY: as in `timer_cb_break`.
     unsafe { record((*w).data, revents) };

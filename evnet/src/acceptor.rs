@@ -32,7 +32,7 @@ pub(crate) struct Acceptor {
 
 impl Acceptor {
     /// Accept on `listener` (non-blocking).
-    pub fn new(listener: TcpListener) -> Acceptor {
+    pub(crate) fn new(listener: TcpListener) -> Acceptor {
         let local = listener
             .local_addr()
             .ok()
@@ -44,12 +44,12 @@ impl Acceptor {
     }
 
     /// The listener's descriptor, while it is open.
-    pub fn fd(&self) -> Option<RawFd> {
+    pub(crate) fn fd(&self) -> Option<RawFd> {
         self.listener.as_ref().map(|l| l.as_raw_fd())
     }
 
     /// The local address of a socket accepted here.
-    pub fn local_addr_of(&self, stream: &TcpStream) -> io::Result<SocketAddr> {
+    pub(crate) fn local_addr_of(&self, stream: &TcpStream) -> io::Result<SocketAddr> {
         match self.local {
             Some(local) => Ok(local),
             None => stream.local_addr(),
@@ -57,13 +57,13 @@ impl Acceptor {
     }
 
     /// Stop accepting for good (closes the listener).
-    pub fn close(&mut self) {
+    pub(crate) fn close(&mut self) {
         self.listener = None;
     }
 
     /// Accept up to a batch of connections, and no more than `limit` (the tokens of the
     /// accept rate), handing each to `each`. `Full` when the batch or `limit` was reached.
-    pub fn accept_batch(
+    pub(crate) fn accept_batch(
         &mut self,
         limit: usize,
         mut each: impl FnMut(TcpStream, SocketAddr),

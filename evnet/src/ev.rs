@@ -16,7 +16,7 @@ use std::cell::UnsafeCell;
 use std::ffi::{c_int, c_void};
 use std::io;
 use std::net::TcpStream;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::{self, NonNull};
 use std::sync::{Arc, Mutex};
@@ -107,7 +107,7 @@ unsafe impl Send for Reactor {}
 impl Reactor {
     /// A new loop with `io` stopped I/O watchers, `timers` stopped timers and a started
     /// async watcher.
-    pub fn new(io: usize, timers: usize) -> io::Result<Reactor> {
+    pub(crate) fn new(io: usize, timers: usize) -> io::Result<Reactor> {
         let lp = Loop::new()?;
         let io = (0..io)
             .map(|i| {
@@ -143,25 +143,25 @@ impl Reactor {
 
     /// The backend in use (an `EVBACKEND_*` bit).
     #[cfg(test)]
-    pub fn backend(&self) -> u32 {
+    pub(crate) fn backend(&self) -> u32 {
         // SAFETY: the loop is live (owned by self).
         unsafe { sys::ev_backend(self.lp.ptr()) }
     }
 
     /// A handle other threads use to wake this loop ([`LoopEvents::on_async`]).
-    pub fn waker(&self) -> Waker {
+    pub(crate) fn waker(&self) -> Waker {
         Waker(Arc::clone(&self.wake_shared))
     }
 
     /// Bring the loop's cached time up to now (timers armed afterwards count from now, not
     /// from when the loop last woke).
-    pub fn now_update(&self) {
+    pub(crate) fn now_update(&self) {
         // SAFETY: the loop is live, and only its owner's thread reaches it.
         unsafe { sys::ev_now_update(self.lp.ptr()) }
     }
 
     /// Make the running [`run_once`] return after the current callbacks.
-    pub fn break_all(&self) {
+    pub(crate) fn break_all(&self) {
         // SAFETY: the loop is live; ev_break only sets a flag.
         unsafe { sys::ev_break(self.lp.ptr(), sys::EVBREAK_ALL) }
     }
@@ -172,7 +172,7 @@ impl Reactor {
 
     /// Watch `fd` with I/O watcher `i` for `interest` (reading or writing), replacing
     /// what it watched (a no-op when it already watches exactly that).
-    pub fn watch(&self, i: usize, fd: RawFd, interest: Interest) {
+    pub(crate) fn watch(&self, i: usize, fd: RawFd, interest: Interest) {
         let events = match interest {
             Interest::Write => sys::EV_WRITE,
             _ => sys::EV_READ,
@@ -194,7 +194,7 @@ impl Reactor {
     }
 
     /// Stop I/O watcher `i` (no-op when stopped).
-    pub fn unwatch(&self, i: usize) {
+    pub(crate) fn unwatch(&self, i: usize) {
         // SAFETY: valid watcher of this reactor's loop; ev_io_stop on a stopped watcher is
         // allowed and also clears a pending event.
         unsafe { sys::ev_io_stop(self.lp.ptr(), self.io_ptr(i)) }
@@ -202,7 +202,7 @@ impl Reactor {
 
     /// (Re)start timer `token` as a one-shot timer firing `after` seconds from the loop's
     /// now.
-    pub fn start_timer(&self, token: usize, after: f64) {
+    pub(crate) fn start_timer(&self, token: usize, after: f64) {
         let w = self.timers[token].get();
         // SAFETY: the cell is a valid watcher that never moves; it is stopped before being
         // re-set, as libev requires.
@@ -214,7 +214,7 @@ impl Reactor {
     }
 
     /// Stop timer `token` (no-op when stopped).
-    pub fn stop_timer(&self, token: usize) {
+    pub(crate) fn stop_timer(&self, token: usize) {
         // SAFETY: valid watcher on this loop.
         unsafe { sys::ev_timer_stop(self.lp.ptr(), self.timers[token].get()) }
     }
@@ -284,8 +284,10 @@ unsafe fn with_events(lp: *mut sys::ev_loop, f: impl FnOnce(&mut dyn LoopEvents)
     let Some(ctx) = (unsafe { ctx.as_mut() }) else {
         return;
     };
-    if catch_unwind(AssertUnwindSafe(|| f(&mut *ctx.events))).is_err() {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| f(&mut *ctx.events))) {
         ctx.panicked = true;
+        // Dropped so that a panic in its drop cannot unwind into libev (an abort).
+        net::__private::discard_panic(payload);
         // SAFETY: lp is the running loop.
         unsafe { sys::ev_break(lp, sys::EVBREAK_ALL) };
     }
@@ -336,7 +338,7 @@ pub(crate) struct Waker(Arc<AsyncShared>);
 
 impl Waker {
     /// Signal the loop; does nothing if the loop has finished.
-    pub fn wake(&self) {
+    pub(crate) fn wake(&self) {
         let target = self.0.target.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(t) = target.as_ref() {
             // SAFETY: while `target` is Some, the loop and the watcher are alive and the
@@ -396,19 +398,19 @@ fn poll_ready(stream: &TcpStream, interest: Interest, timeout: Duration) -> io::
     }
 }
 
-/// Limit the bytes the kernel keeps *unsent* on socket `fd` (`TCP_NOTSENT_LOWAT`): once
+/// Limit the bytes the kernel keeps *unsent* on `socket` (`TCP_NOTSENT_LOWAT`): once
 /// that many are queued beyond what the peer's window lets through, a write returns
 /// `EAGAIN` and the socket reports writable only when they drop below it. A client that
 /// does not read then pushes back after a small, known amount instead of the megabytes
 /// that send-buffer autotuning would otherwise absorb. Best effort: an error (an old
 /// kernel) leaves the socket as it was.
-pub(crate) fn set_notsent_lowat(fd: RawFd, bytes: usize) {
+pub(crate) fn set_notsent_lowat(socket: BorrowedFd<'_>, bytes: usize) {
     let value = bytes.min(c_int::MAX as usize) as c_int;
     // SAFETY: setsockopt reads `size_of::<c_int>()` bytes from a valid local c_int; the
-    // caller owns the open descriptor `fd`.
+    // descriptor is borrowed, so it is open (and the caller's) for the call.
     unsafe {
         libc::setsockopt(
-            fd,
+            socket.as_raw_fd(),
             libc::IPPROTO_TCP,
             libc::TCP_NOTSENT_LOWAT,
             (&value as *const c_int).cast(),
@@ -424,13 +426,13 @@ pub(crate) fn never_wait(_: &TcpStream, _: Interest, _: Duration) -> io::Result<
     Ok(false)
 }
 
-/// Shut down both directions of the socket `fd` (which the caller knows is open): wakes a
-/// worker blocked on it so shutdown can meet its deadline.
-pub(crate) fn shutdown_socket(fd: RawFd) {
-    // SAFETY: shutdown(2) on a descriptor touches no memory; the caller guarantees the
-    // descriptor is still owned by a live connection, so it names the right socket.
+/// Shut down both directions of `socket`: wakes a worker blocked on it so shutdown can
+/// meet its deadline. Best effort (a socket the peer reset already has nothing to wake).
+pub(crate) fn shutdown_socket(socket: BorrowedFd<'_>) {
+    // SAFETY: shutdown(2) touches no memory; the descriptor is borrowed, so it is open,
+    // and names the caller's socket, for the call.
     unsafe {
-        libc::shutdown(fd, libc::SHUT_RDWR);
+        libc::shutdown(socket.as_raw_fd(), libc::SHUT_RDWR);
     }
 }
 

@@ -28,8 +28,9 @@
 use std::collections::VecDeque;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsFd, AsRawFd};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 
 use net::__private::{
@@ -212,7 +213,7 @@ pub(crate) struct EventLoop<H: Handler> {
 impl<H: Handler> EventLoop<H> {
     /// A new loop (its reactor, slots and mailbox), not running yet: a thread runs it with
     /// [`turn`](EventLoop::turn).
-    pub fn new(setup: LoopSetup<H>) -> io::Result<Box<EventLoop<H>>> {
+    pub(crate) fn new(setup: LoopSetup<H>) -> io::Result<Box<EventLoop<H>>> {
         let capacity = setup.capacity;
         let shared = setup.shared;
         let params = &shared.params;
@@ -260,15 +261,16 @@ impl<H: Handler> EventLoop<H> {
     }
 
     /// The mailbox workers (and stuck threads) return served connections to.
-    pub fn mailbox(&self) -> &Arc<Mailbox<H::Session>> {
+    pub(crate) fn mailbox(&self) -> &Arc<Mailbox<H::Session>> {
         &self.mailbox
     }
 
     /// Run one iteration: first what the last one left for its end (jobs to the workers,
     /// TLS handshake steps within their budget), then wait for events and run their
     /// callbacks. False when the loop has ended (shutdown complete, or a bug in the loop's
-    /// own code panicked: handler panics are caught nearer).
-    pub fn turn(&mut self) -> bool {
+    /// own code panicked, counted in `server_panics`: the handler's panics are caught
+    /// nearer, their payloads dropped there, and counted in `handler_panics`).
+    pub(crate) fn turn(&mut self) -> bool {
         self.end_iteration();
         if self.stage == Stage::Done {
             return false;
@@ -283,7 +285,7 @@ impl<H: Handler> EventLoop<H> {
             self.handshakes.sleeping(self.clock.now());
         }
         if !ev::run_once(self) {
-            self.shared.counters.handler_panics.fetch_add(1, Relaxed);
+            self.shared.counters.server_panicked();
             net::__log_warn!("event loop {} stopped by a panic", self.id);
             return false;
         }
@@ -309,7 +311,7 @@ impl<H: Handler> EventLoop<H> {
     /// served before the next connection's bytes are read: one buffer is lent at a time
     /// (the iteration could find thousands ready) and a request's bytes are still in
     /// cache when it is served.
-    pub fn next_here(&mut self) -> Option<Job<H::Session>> {
+    pub(crate) fn next_here(&mut self) -> Option<Job<H::Session>> {
         loop {
             if let Some(job) = self.here.pop_front() {
                 return Some(job);
@@ -325,7 +327,7 @@ impl<H: Handler> EventLoop<H> {
 
     /// A request from [`next_here`](EventLoop::next_here) was served (`keep`: keep the
     /// connection): put it back, as a worker's return would be.
-    pub fn served_here(&mut self, job: Job<H::Session>, keep: bool) {
+    pub(crate) fn served_here(&mut self, job: Job<H::Session>, keep: bool) {
         if self.take_back(job.slot, job.conn, job.session, keep) {
             // The next pipelined request waits for its turn, as inline.
             self.wait_turn(job.slot);
@@ -334,7 +336,7 @@ impl<H: Handler> EventLoop<H> {
     }
 
     /// After the loop ended: close what is left that this loop holds.
-    pub fn finish(mut self: Box<Self>) {
+    pub(crate) fn finish(mut self: Box<Self>) {
         self.close_everything();
     }
 }
@@ -468,7 +470,7 @@ impl<H: Handler> EventLoop<H> {
             return;
         };
         let wait = bucket.wait(std::time::Instant::now());
-        self.shared.counters.accept_pauses.fetch_add(1, Relaxed);
+        self.shared.counters.accept_paused();
         net::__log_debug!("loop {}: accept rate reached, pausing {wait:?}", self.id);
         self.ev.unwatch(self.listen_token);
         self.ev
@@ -491,8 +493,7 @@ impl<H: Handler> EventLoop<H> {
             }
         }
         let Some(id) = self.slab.alloc().or_else(|| self.evict_idle()) else {
-            let counters = &self.shared.counters;
-            counters.refused_connections.fetch_add(1, Relaxed);
+            self.shared.counters.refused();
             net::__log_debug!("refused a connection from {peer}: loop {} full", self.id);
             return;
         };
@@ -505,16 +506,19 @@ impl<H: Handler> EventLoop<H> {
         if params.nodelay() {
             let _ = stream.set_nodelay(true);
         }
-        let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
-        ev::set_notsent_lowat(fd, NOTSENT_LOWAT);
-        let conn = self.acceptor.local_addr_of(&stream).and_then(|local| {
-            Connection::from_accepted(stream, peer, local, params, Some(self.wait))
+        let fd = stream.as_raw_fd();
+        ev::set_notsent_lowat(stream.as_fd(), NOTSENT_LOWAT);
+        let socket = Arc::new(stream);
+        let conn = self.acceptor.local_addr_of(&socket).and_then(|local| {
+            let shared = Arc::clone(&socket);
+            Connection::from_accepted(shared, peer, local, params, Some(self.wait))
         });
         let Ok(conn) = conn else {
             return self.slab.release(id);
         };
         let slot = self.slab.get(id);
         slot.fd = fd;
+        slot.socket = Some(socket);
         if conn.awaits_proxy_header() {
             // Read in the loop, before TLS and before any session (a PROXY header from a
             // balancer usually comes with the accept: try at once).
@@ -541,8 +545,7 @@ impl<H: Handler> EventLoop<H> {
         match limits.admit(peer.ip()) {
             Some(slot) => Ok(Some(slot)),
             None => {
-                let counters = &self.shared.counters;
-                counters.client_limited.fetch_add(1, Relaxed);
+                self.shared.counters.client_limited();
                 net::__log_debug!("closed a connection from {peer}: over its client limit");
                 Err(())
             }
@@ -558,8 +561,7 @@ impl<H: Handler> EventLoop<H> {
             return None;
         }
         let (victim, _) = self.slab.front(List::Idle)?;
-        let counters = &self.shared.counters;
-        counters.evicted_idle.fetch_add(1, Relaxed);
+        self.shared.counters.idle_evicted();
         net::__log_debug!("loop {} full: evicted an idle connection", self.id);
         self.close(victim);
         self.slab.alloc()
@@ -583,8 +585,7 @@ impl<H: Handler> EventLoop<H> {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(e) => {
                 if e.kind() != io::ErrorKind::UnexpectedEof && self.stage == Stage::Open {
-                    let counters = &self.shared.counters;
-                    counters.proxy_header_failures.fetch_add(1, Relaxed);
+                    self.shared.counters.proxy_header_failed();
                 }
                 net::__log_debug!("no PROXY header: {e}");
                 self.close(id);
@@ -691,8 +692,7 @@ impl<H: Handler> EventLoop<H> {
             Ok(HandshakeStep::Closed) => self.close(id),
             Err(_e) => {
                 if self.stage == Stage::Open {
-                    let counters = &self.shared.counters;
-                    counters.tls_handshake_failures.fetch_add(1, Relaxed);
+                    self.shared.counters.tls_handshake_failed();
                 }
                 net::__log_debug!("TLS handshake failed: {_e}");
                 self.close(id);
@@ -851,8 +851,9 @@ impl<H: Handler> EventLoop<H> {
         let handler = &*self.handler;
         let frame = match catch_unwind(AssertUnwindSafe(|| handler.frame(session, buffered))) {
             Ok(frame) => frame,
-            Err(_) => {
-                self.shared.counters.handler_panics.fetch_add(1, Relaxed);
+            Err(payload) => {
+                self.shared.counters.handler_panicked();
+                support::discard_panic(payload);
                 return self.close(id);
             }
         };
@@ -994,11 +995,11 @@ impl<H: Handler> EventLoop<H> {
             if aged_at.is_some_and(|at| started >= at) {
                 // Begun past the connection's age: its last request.
                 conn.set_last_request();
-                counters.aged_out.fetch_add(1, Relaxed);
+                counters.aged_out();
             } else if params.above_high_water(self.slab.in_use(), self.slab.capacity()) {
                 // Near this loop's share of max_connections: no keep-alive.
                 conn.set_last_request();
-                counters.keep_alive_declined.fetch_add(1, Relaxed);
+                counters.keep_alive_declined();
             }
         }
         self.enter(id, Phase::BUSY, 0.0);
@@ -1049,8 +1050,7 @@ impl<H: Handler> EventLoop<H> {
             return;
         };
         let sent = jobs.send_all(&mut self.outbox);
-        let queued = &self.shared.counters.queued_connections;
-        queued.fetch_add(sent, Relaxed);
+        self.shared.counters.queued(sent);
         if self.outbox.is_empty() {
             return;
         }
@@ -1220,6 +1220,9 @@ impl<H: Handler> EventLoop<H> {
             conn.close_notify();
             self.pool.reclaim(&mut conn);
             drop(conn);
+            // The slot's share of the socket last: the descriptor closes here, before
+            // the connection is counted as ended.
+            self.slab.get(id).socket = None;
             self.shared.counters.connection_ends();
         }
         self.slab.release(id);
@@ -1272,8 +1275,7 @@ impl<H: Handler> EventLoop<H> {
 
     /// Close a connection to keep the loop's service for others, counted.
     fn shed(&mut self, id: SlotId) {
-        let counters = &self.shared.counters;
-        counters.shed_connections.fetch_add(1, Relaxed);
+        self.shared.counters.shed();
         self.close(id);
     }
 
@@ -1384,7 +1386,7 @@ impl<H: Handler> EventLoop<H> {
                 }
                 List::Idle if self.aged_at(id).is_some_and(|at| at <= now) => {
                     // Idle when it reached max_connection_age: closed, not timed out.
-                    self.shared.counters.aged_out.fetch_add(1, Relaxed);
+                    self.shared.counters.aged_out();
                     net::__log_debug!("closed an idle connection: max connection age");
                     self.close(id);
                     continue;
@@ -1398,10 +1400,10 @@ impl<H: Handler> EventLoop<H> {
             let counters = &self.shared.counters;
             counters.timed_out(kind);
             match list {
-                List::Handshake => counters.tls_handshake_failures.fetch_add(1, Relaxed),
-                List::ProxyHeader => counters.proxy_header_failures.fetch_add(1, Relaxed),
-                _ => 0,
-            };
+                List::Handshake => counters.tls_handshake_failed(),
+                List::ProxyHeader => counters.proxy_header_failed(),
+                _ => {}
+            }
             net::__log_debug!("closed a connection: {list:?} timeout");
             self.close(id);
         }
@@ -1444,9 +1446,10 @@ impl<H: Handler> EventLoop<H> {
             Vec::new()
         };
         for id in busy {
-            // The slot is busy, so its connection (and fd) is alive with a worker, which
-            // never closes it: the loop is the only place connections are dropped.
-            ev::shutdown_socket(self.slab.get(id).fd);
+            // Its connection is out with a worker; the slot shares its socket.
+            if let Some(socket) = &self.slab.get(id).socket {
+                ev::shutdown_socket(socket.as_fd());
+            }
         }
         for id in self.slab.used_where(|p| !matches!(p, Phase::Busy { .. })) {
             self.close(id);

@@ -60,7 +60,7 @@ pub(crate) struct Handshakes {
 
 impl Handshakes {
     /// No step due, a full burst to spend.
-    pub fn new() -> Handshakes {
+    pub(crate) fn new() -> Handshakes {
         Handshakes {
             due: VecDeque::new(),
             asleep_since: None,
@@ -71,23 +71,23 @@ impl Handshakes {
     }
 
     /// Queue a step for connection `id`.
-    pub fn queue(&mut self, id: SlotId) {
+    pub(crate) fn queue(&mut self, id: SlotId) {
         self.due.push_back(id);
     }
 
     /// True when steps are queued.
-    pub fn any_due(&self) -> bool {
+    pub(crate) fn any_due(&self) -> bool {
         !self.due.is_empty()
     }
 
     /// The loop goes to wait for events at loop time `now` (the end of an iteration).
-    pub fn sleeping(&mut self, now: f64) {
+    pub(crate) fn sleeping(&mut self, now: f64) {
         self.asleep_since = Some(now);
     }
 
     /// The loop runs a callback: if it was asleep, it woke at `now()` (read only then,
     /// so the first callback of an iteration pays one clock read and the others none).
-    pub fn woke(&mut self, now: impl FnOnce() -> f64) {
+    pub(crate) fn woke(&mut self, now: impl FnOnce() -> f64) {
         if let Some(since) = self.asleep_since.take() {
             self.slept += now() - since;
         }
@@ -95,7 +95,7 @@ impl Handshakes {
 
     /// Earn for the time since the last call, up to loop time `now`: all of what the
     /// loop slept, [`SHARE`] of the rest (its own work).
-    pub fn earn_until(&mut self, now: f64) {
+    pub(crate) fn earn_until(&mut self, now: f64) {
         let slept = std::mem::take(&mut self.slept);
         let elapsed = now - std::mem::replace(&mut self.earned_at, now);
         self.earn(elapsed - slept, slept);
@@ -107,7 +107,7 @@ impl Handshakes {
     }
 
     /// The next step to run, if one is due and the balance allows it.
-    pub fn next(&mut self) -> Option<SlotId> {
+    pub(crate) fn next(&mut self) -> Option<SlotId> {
         if self.balance > 0.0 {
             self.due.pop_front()
         } else {
@@ -116,13 +116,13 @@ impl Handshakes {
     }
 
     /// A step cost `secs`.
-    pub fn spent(&mut self, secs: f64) {
+    pub(crate) fn spent(&mut self, secs: f64) {
         self.balance -= secs.max(0.0);
     }
 
     /// Seconds until the balance is positive again, if the loop does nothing else (it
     /// then sleeps, and sleeping earns in full).
-    pub fn wait(&self) -> f64 {
+    pub(crate) fn wait(&self) -> f64 {
         (-self.balance).max(0.0)
     }
 }

@@ -45,7 +45,7 @@ impl PeerWaits {
     /// Permits for a pool of `threads`: `threads - 1` may wait at once, and one with a
     /// single thread (the default on a one-core machine, where refusing every large
     /// request would break handlers that worked; the guarantee needs two).
-    pub fn new(threads: usize) -> PeerWaits {
+    pub(crate) fn new(threads: usize) -> PeerWaits {
         PeerWaits {
             waiting: AtomicUsize::new(0),
             cap: threads.saturating_sub(1).max(1),
@@ -104,7 +104,7 @@ pub(crate) fn with_permit(wait: impl FnOnce() -> io::Result<bool>) -> io::Result
     };
     run_with(permits, wait).inspect_err(|e| {
         if is_refusal(e) {
-            shared.counters.shed_connections.fetch_add(1, Relaxed);
+            shared.counters.shed();
         }
     })
 }

@@ -21,7 +21,7 @@ pub(crate) struct BufferPool {
 
 impl BufferPool {
     /// An empty pool for connections whose read buffers start at `read_size` bytes.
-    pub fn new(read_size: usize) -> BufferPool {
+    pub(crate) fn new(read_size: usize) -> BufferPool {
         BufferPool {
             pairs: Vec::new(),
             read_size,
@@ -30,12 +30,12 @@ impl BufferPool {
 
     /// Buffer pairs held now.
     #[cfg(test)]
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.pairs.len()
     }
 
     /// Lend a pair to `conn` if it has none (a connection that has buffers keeps them).
-    pub fn lend(&mut self, conn: &mut Connection) {
+    pub(crate) fn lend(&mut self, conn: &mut Connection) {
         if let Some((read, write)) = self.pairs.pop() {
             if let Some(unused) = conn.give_buffers(read, write) {
                 self.pairs.push(unused);
@@ -44,7 +44,7 @@ impl BufferPool {
     }
 
     /// Take `conn`'s buffers back if nothing is buffered in them.
-    pub fn reclaim(&mut self, conn: &mut Connection) {
+    pub(crate) fn reclaim(&mut self, conn: &mut Connection) {
         if let Some(pair) = conn.take_buffers() {
             self.keep(pair);
         }

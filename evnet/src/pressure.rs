@@ -98,7 +98,7 @@ pub(crate) struct Pressure {
 impl Pressure {
     /// The budgets. The parked queues grow on demand (only under pressure) and keep their
     /// capacity, so an idle connection costs no queue entry up front.
-    pub fn new(input_budget: usize, output_budget: usize) -> Pressure {
+    pub(crate) fn new(input_budget: usize, output_budget: usize) -> Pressure {
         Pressure {
             input: 0,
             output: 0,
@@ -117,13 +117,13 @@ impl Pressure {
     /// True when a new request may be read or dispatched now: the worker queue has room
     /// and the input budget is not used up. (Held output never stops new requests: it is
     /// bounded by shedding its largest holders.)
-    pub fn admits_new_requests(&self) -> bool {
+    pub(crate) fn admits_new_requests(&self) -> bool {
         !self.queue_full && self.input < self.input_budget
     }
 
     /// May a readable connection holding `held` request bytes read now? See the module
     /// docs for the policy.
-    pub fn may_read(&self, held: usize) -> Read {
+    pub(crate) fn may_read(&self, held: usize) -> Read {
         if self.input < self.input_line() {
             Read::Yes
         } else if held >= SMALL_HOLDER {
@@ -137,19 +137,19 @@ impl Pressure {
 
     /// Whether closing holders of `sheddable` request bytes in all would bring the input
     /// under the budget (otherwise shedding them would free nothing a reader could use).
-    pub fn shedding_frees_input(&self, sheddable: usize) -> bool {
+    pub(crate) fn shedding_frees_input(&self, sheddable: usize) -> bool {
         self.input - sheddable.min(self.input) < self.input_budget
     }
 
     /// Request bytes to free (by closing their largest holders) before the reserve is
     /// whole again; 0 below the reserve line.
-    pub fn input_to_shed(&self) -> usize {
+    pub(crate) fn input_to_shed(&self) -> usize {
         (self.input + 1).saturating_sub(self.input_line())
     }
 
     /// Response bytes to free (by closing their largest holders) once the held output
     /// passed the budget: down to the budget less its reserve. 0 within the budget.
-    pub fn output_to_shed(&self) -> usize {
+    pub(crate) fn output_to_shed(&self) -> usize {
         if self.output <= self.output_budget {
             return 0;
         }
@@ -157,34 +157,34 @@ impl Pressure {
     }
 
     /// True while request bytes are under the line where large holders stop reading.
-    pub fn input_has_room(&self) -> bool {
+    pub(crate) fn input_has_room(&self) -> bool {
         self.input < self.input_line()
     }
 
     /// Record whether the worker queue refused a job (true) or had room again (false).
-    pub fn set_queue_full(&mut self, full: bool) {
+    pub(crate) fn set_queue_full(&mut self, full: bool) {
         self.queue_full = full;
     }
 
     /// True while the worker queue is known to be full.
-    pub fn queue_full(&self) -> bool {
+    pub(crate) fn queue_full(&self) -> bool {
         self.queue_full
     }
 
     /// A connection's request bytes are now `bytes` (its charge was `*charge`).
-    pub fn charge_input(&mut self, charge: &mut usize, bytes: usize) {
+    pub(crate) fn charge_input(&mut self, charge: &mut usize, bytes: usize) {
         self.input = self.input - *charge + bytes;
         *charge = bytes;
     }
 
     /// A connection's pending response bytes are now `bytes` (its charge was `*charge`).
-    pub fn charge_output(&mut self, charge: &mut usize, bytes: usize) {
+    pub(crate) fn charge_output(&mut self, charge: &mut usize, bytes: usize) {
         self.output = self.output - *charge + bytes;
         *charge = bytes;
     }
 
     /// Publish the loop's totals for `Stats`.
-    pub fn publish(&self, gauges: &Gauges) {
+    pub(crate) fn publish(&self, gauges: &Gauges) {
         gauges.input.store(self.input, Relaxed);
         gauges.output.store(self.output, Relaxed);
     }
@@ -192,7 +192,7 @@ impl Pressure {
     /// True when a connection waiting for `wait` and holding `held` request bytes may go
     /// on now (a partial request holding little reads in the reserve, as a new one would;
     /// a large one waits for room below the reserve line).
-    pub fn has_room_for(&self, wait: Wait, held: usize) -> bool {
+    pub(crate) fn has_room_for(&self, wait: Wait, held: usize) -> bool {
         match wait {
             Wait::Queue => !self.queue_full,
             Wait::Input => self.may_read(held) == Read::Yes,
@@ -201,22 +201,22 @@ impl Pressure {
     }
 
     /// Park `id` until there is room for `wait`.
-    pub fn park(&mut self, id: SlotId, wait: Wait) {
+    pub(crate) fn park(&mut self, id: SlotId, wait: Wait) {
         self.parked[wait as usize].push_back(id);
     }
 
     /// The connection parked longest for `wait`.
-    pub fn first_parked(&self, wait: Wait) -> Option<SlotId> {
+    pub(crate) fn first_parked(&self, wait: Wait) -> Option<SlotId> {
         self.parked[wait as usize].front().copied()
     }
 
     /// Take the connection parked longest for `wait`.
-    pub fn unpark(&mut self, wait: Wait) -> Option<SlotId> {
+    pub(crate) fn unpark(&mut self, wait: Wait) -> Option<SlotId> {
         self.parked[wait as usize].pop_front()
     }
 
     /// True when a connection is parked.
-    pub fn has_parked(&self) -> bool {
+    pub(crate) fn has_parked(&self) -> bool {
         self.parked.iter().any(|q| !q.is_empty())
     }
 }

@@ -24,6 +24,7 @@
 
 use crate::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::collections::VecDeque;
+use std::fmt;
 
 /// Fresh requests taken for each pipelined one while both kinds wait.
 pub(crate) const FRESH_PER_PIPELINED: u32 = 4;
@@ -148,6 +149,14 @@ impl<T> Sender<T> {
     }
 }
 
+impl<T> fmt::Debug for Sender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sender")
+            .field("capacity", &self.0.capacity)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<T> Clone for Sender<T> {
     fn clone(&self) -> Self {
         self.0.lock().senders += 1;
@@ -168,6 +177,14 @@ impl<T> Drop for Sender<T> {
 
 /// The popping end, shared by the workers.
 pub struct Receiver<T>(Arc<Inner<T>>);
+
+impl<T> fmt::Debug for Receiver<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Receiver")
+            .field("capacity", &self.0.capacity)
+            .finish_non_exhaustive()
+    }
+}
 
 impl<T> Clone for Receiver<T> {
     fn clone(&self) -> Self {

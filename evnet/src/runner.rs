@@ -34,7 +34,7 @@ pub(crate) struct Runners<H: Handler> {
 impl<H: Handler> Runners<H> {
     /// A runner thread's body: run `first` (if any), then whatever loop it is given as a
     /// spare, until every loop has ended.
-    pub fn run(&self, first: Option<Box<EventLoop<H>>>) {
+    pub(crate) fn run(&self, first: Option<Box<EventLoop<H>>>) {
         crate::peer_wait::enter(Arc::clone(&self.shared), Role::Runner);
         let mut next = first;
         loop {
@@ -80,7 +80,7 @@ impl<H: Handler> Runners<H> {
 
     /// `lp` has ended (or never ran): close what it holds and count it; after the last
     /// loop, spares and the watch have nothing left to do.
-    pub fn end(&self, lp: Box<EventLoop<H>>) {
+    pub(crate) fn end(&self, lp: Box<EventLoop<H>>) {
         lp.finish();
         if self.shared.loop_exited() == 0 {
             self.spares.close();

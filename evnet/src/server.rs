@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
-use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -265,8 +265,8 @@ impl Engine for EvEngine {
         // Loops end once their busy connections are back; workers end when the loops'
         // queue senders are gone.
         running.join();
-        shared.counters.current_threads.store(0, Relaxed);
-        shared.counters.queued_connections.store(0, Relaxed);
+        shared.counters.set_threads(0);
+        shared.counters.set_queued(0);
         shared.stats()
     }
 }
@@ -452,8 +452,8 @@ fn start_threads<H: Handler>(
             .spawn(move || {
                 r.watch.run(&r.seats, &r.spares, tick, |t| {
                     let c = &counters.counters;
-                    c.loop_takeovers.fetch_add(t.takeovers, Relaxed);
-                    c.loop_stalls.fetch_add(t.stalls, Relaxed);
+                    c.loops_taken_over(t.takeovers);
+                    c.loops_stalled(t.stalls);
                 })
             });
         match spawned {
@@ -462,7 +462,7 @@ fn start_threads<H: Handler>(
         }
     }
     let threads = running.loops.len() + running.workers.len();
-    shared.counters.current_threads.store(threads, Relaxed);
-    shared.counters.max_threads.store(threads, Relaxed);
+    shared.counters.set_threads(threads);
+    shared.counters.set_max_threads(threads);
     Ok(running)
 }

@@ -36,7 +36,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// Shared state for `loops` loops, `workers` workers and `spares` spare runners.
-    pub fn new(params: ServerParams, loops: usize, workers: usize, spares: usize) -> Self {
+    pub(crate) fn new(params: ServerParams, loops: usize, workers: usize, spares: usize) -> Self {
         let clients = params
             .max_connections_per_client()
             .map(|max| Arc::new(ClientLimits::new(max)));
@@ -55,7 +55,7 @@ impl Shared {
     }
 
     /// The counters, with the loops' buffered bytes summed in.
-    pub fn stats(&self) -> Stats {
+    pub(crate) fn stats(&self) -> Stats {
         use std::sync::atomic::Ordering::Relaxed;
         let mut stats = self.counters.snapshot();
         stats.buffered_input = self.gauges.iter().map(|g| g.input.load(Relaxed)).sum();
@@ -64,7 +64,7 @@ impl Shared {
     }
 
     /// Record that one loop has ended; returns how many are still running.
-    pub fn loop_exited(&self) -> usize {
+    pub(crate) fn loop_exited(&self) -> usize {
         let mut running = self.loops_running.lock().unwrap_or_else(|e| e.into_inner());
         *running -= 1;
         self.loop_finished.notify_all();

@@ -8,7 +8,10 @@
 //! timeouts"): O(1) per operation. (A write deadline comes from the response's first
 //! write, which can be earlier; it is inserted in order from the tail.)
 
+use std::fmt;
+use std::net::TcpStream;
 use std::os::fd::RawFd;
+use std::sync::Arc;
 
 use net::__private::ClientSlot;
 use net::Connection;
@@ -185,8 +188,11 @@ pub struct Slot<S> {
     pub conn: Option<Connection>,
     /// The handler's session, travelling with the connection.
     pub session: Option<S>,
-    /// The socket, kept while busy so shutdown can cut it.
+    /// The socket's descriptor, for its watcher (`-1` while free).
     pub fd: RawFd,
+    /// The socket, shared with the connection (`None` while free): held while the
+    /// connection is out with a worker, so that shutdown can cut it at its deadline.
+    pub socket: Option<Arc<TcpStream>>,
     /// When the request being read arrived (loop time of its first byte), if one is.
     pub started: Option<f64>,
     /// Request bytes of this connection counted in the loop's input budget.
@@ -206,6 +212,24 @@ pub struct Slot<S> {
     next: u32,
 }
 
+impl<S> fmt::Debug for Slot<S> {
+    /// Everything but the session (a handler's type, not `Debug`): whether there is one.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Slot")
+            .field("phase", &self.phase)
+            .field("fd", &self.fd)
+            .field("conn", &self.conn)
+            .field("has_session", &self.session.is_some())
+            .field("started", &self.started)
+            .field("input_charge", &self.input_charge)
+            .field("output_charge", &self.output_charge)
+            .field("client", &self.client)
+            .field("opened", &self.opened)
+            .field("deadline", &self.deadline)
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Clone, Copy)]
 struct Ends {
     head: u32,
@@ -221,6 +245,18 @@ pub struct Slab<S> {
     handshaking: usize,
 }
 
+impl<S> fmt::Debug for Slab<S> {
+    /// Its counts, not every slot.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Slab")
+            .field("capacity", &self.capacity())
+            .field("in_use", &self.in_use())
+            .field("busy", &self.busy)
+            .field("handshaking", &self.handshaking)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<S> Slab<S> {
     /// `capacity` slots, all free.
     pub fn new(capacity: usize) -> Self {
@@ -230,6 +266,7 @@ impl<S> Slab<S> {
                 conn: None,
                 session: None,
                 fd: -1,
+                socket: None,
                 started: None,
                 input_charge: 0,
                 output_charge: 0,
@@ -287,6 +324,7 @@ impl<S> Slab<S> {
         let slot = &mut self.slots[id.index()];
         debug_assert!(slot.conn.is_none() && slot.session.is_none());
         slot.fd = -1;
+        slot.socket = None;
         slot.started = None;
         slot.client = None;
         debug_assert!(slot.input_charge == 0 && slot.output_charge == 0);

@@ -29,7 +29,7 @@ pub(crate) struct Handoff<T> {
 
 impl<T> Handoff<T> {
     /// An empty cell.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Handoff {
             #[cfg(not(loom))]
             cell: crossbeam_utils::atomic::AtomicCell::new(None),
@@ -39,7 +39,7 @@ impl<T> Handoff<T> {
     }
 
     /// Leave `value` (the cell must be empty).
-    pub fn put(&self, value: Box<T>) {
+    pub(crate) fn put(&self, value: Box<T>) {
         #[cfg(not(loom))]
         let old = self.cell.swap(Some(value));
         #[cfg(loom)]
@@ -48,7 +48,7 @@ impl<T> Handoff<T> {
     }
 
     /// Take what was left, if anything.
-    pub fn take(&self) -> Option<Box<T>> {
+    pub(crate) fn take(&self) -> Option<Box<T>> {
         #[cfg(not(loom))]
         return self.cell.take();
         #[cfg(loom)]
@@ -57,7 +57,7 @@ impl<T> Handoff<T> {
 
     /// Whether the swaps are lock-free (true for a pointer outside loom builds).
     #[cfg(all(test, not(loom)))]
-    pub fn is_lock_free() -> bool {
+    pub(crate) fn is_lock_free() -> bool {
         crossbeam_utils::atomic::AtomicCell::<Option<Box<T>>>::is_lock_free()
     }
 }

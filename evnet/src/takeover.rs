@@ -63,7 +63,7 @@ pub(crate) struct Lent(u64);
 
 impl<T> Seat<T> {
     /// A seat whose loop is held by the thread that created it.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Seat {
             word: AtomicU64::new(HELD),
             cell: Handoff::new(),
@@ -72,7 +72,7 @@ impl<T> Seat<T> {
 
     /// The holder is about to call a handler: leave the loop for takeover. Only the
     /// thread that holds the loop calls this.
-    pub fn lend(&self, held: Box<T>) -> Lent {
+    pub(crate) fn lend(&self, held: Box<T>) -> Lent {
         // Only the holder writes the word while it holds the loop: a relaxed read sees
         // its own last write (or the takeover it acquired the loop by).
         let serial = (self.word.load(Relaxed) >> 2) + 1;
@@ -86,7 +86,7 @@ impl<T> Seat<T> {
 
     /// The handler returned: take the loop back, or `None` if it was taken over
     /// meanwhile (it runs on another thread now; this one must not touch it).
-    pub fn reclaim(&self, lent: Lent) -> Option<Box<T>> {
+    pub(crate) fn reclaim(&self, lent: Lent) -> Option<Box<T>> {
         let held = lent.0 & !STATE | HELD;
         match self.word.compare_exchange(lent.0, held, AcqRel, Relaxed) {
             Ok(_) => Some(self.cell.take().expect("a lent loop is in its cell")),
@@ -130,7 +130,7 @@ struct SpareState<T> {
 
 impl<T> Spares<T> {
     /// No spare waiting yet.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Spares {
             state: Mutex::new(SpareState {
                 loops: VecDeque::new(),
@@ -146,7 +146,7 @@ impl<T> Spares<T> {
     }
 
     /// Wait for a loop to run; `None` once closed.
-    pub fn wait(&self) -> Option<Box<T>> {
+    pub(crate) fn wait(&self) -> Option<Box<T>> {
         let mut state = self.lock();
         state.idle += 1;
         loop {
@@ -163,7 +163,7 @@ impl<T> Spares<T> {
     }
 
     /// Every loop has ended: waiting spares (and later ones) leave.
-    pub fn close(&self) {
+    pub(crate) fn close(&self) {
         self.lock().closed = true;
         self.given.notify_all();
     }
@@ -218,7 +218,7 @@ pub(crate) struct Tick {
 }
 
 impl Watch {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Watch {
             asleep: AtomicBool::new(false),
             stopped: AtomicBool::new(false),
@@ -228,7 +228,7 @@ impl Watch {
 
     /// A loop was just lent (after [`Seat::lend`]): wake the watch if it sleeps. Costs
     /// one load while it is awake.
-    pub fn lent(&self) {
+    pub(crate) fn lent(&self) {
         // The fence orders the lend's word store before this load (and pairs with the
         // fence in `sleep`): see there.
         fence(SeqCst);
@@ -245,7 +245,7 @@ impl Watch {
     }
 
     /// Every loop has ended: the watch thread leaves at its next tick (woken if asleep).
-    pub fn stop(&self) {
+    pub(crate) fn stop(&self) {
         self.stopped.store(true, SeqCst);
         self.unpark();
     }
@@ -253,7 +253,7 @@ impl Watch {
     /// One tick over `seats`: take over the loops whose request is still the one seen
     /// last tick (`seen[i]`), if a spare is free. `stalled[i]` remembers the word of a
     /// request already counted as a stall.
-    pub fn tick<T>(
+    pub(crate) fn tick<T>(
         &self,
         seats: &[Seat<T>],
         spares: &Spares<T>,
@@ -287,7 +287,7 @@ impl Watch {
     /// its store and its load: either this check sees the lent word, or that lend sees
     /// the flag and wakes the watch (the unpark is remembered if it comes before the
     /// park).
-    pub fn sleep<T>(&self, seats: &[Seat<T>]) {
+    pub(crate) fn sleep<T>(&self, seats: &[Seat<T>]) {
         self.asleep.store(true, SeqCst);
         fence(SeqCst);
         let lent = seats.iter().any(|s| s.observe() & STATE == LENT);
@@ -300,14 +300,14 @@ impl Watch {
     }
 
     /// Whether [`stop`](Watch::stop) was called.
-    pub fn is_stopped(&self) -> bool {
+    pub(crate) fn is_stopped(&self) -> bool {
         self.stopped.load(SeqCst)
     }
 
     /// The watch thread's body: tick every `tick` (half the takeover threshold), sleep
     /// after [`IDLE_TICKS`] ticks without activity; `counted` records takeovers and
     /// stalls.
-    pub fn run<T>(
+    pub(crate) fn run<T>(
         &self,
         seats: &[Seat<T>],
         spares: &Spares<T>,

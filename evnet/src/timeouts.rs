@@ -16,24 +16,24 @@ pub(crate) struct Clock {
 
 impl Clock {
     /// A clock starting now.
-    pub fn new() -> Clock {
+    pub(crate) fn new() -> Clock {
         Clock {
             epoch: Instant::now(),
         }
     }
 
     /// Seconds since the epoch.
-    pub fn now(&self) -> f64 {
+    pub(crate) fn now(&self) -> f64 {
         self.epoch.elapsed().as_secs_f64()
     }
 
     /// The loop time of `instant` (0 for one before the epoch).
-    pub fn at(&self, instant: Instant) -> f64 {
+    pub(crate) fn at(&self, instant: Instant) -> f64 {
         instant.saturating_duration_since(self.epoch).as_secs_f64()
     }
 
     /// The instant of loop time `t`.
-    pub fn instant(&self, t: f64) -> Instant {
+    pub(crate) fn instant(&self, t: f64) -> Instant {
         self.epoch + Duration::from_secs_f64(t.max(0.0))
     }
 }

@@ -32,7 +32,7 @@ pub(crate) struct Job<S> {
 impl<S> Job<S> {
     /// Serve the request (see [`serve`]) unless the shutdown deadline has passed, in
     /// which case it is not served any more; true to keep the connection.
-    pub fn serve<H: Handler<Session = S>>(&mut self, handler: &H, shared: &Shared) -> bool {
+    pub(crate) fn serve<H: Handler<Session = S>>(&mut self, handler: &H, shared: &Shared) -> bool {
         if shared.force.load(Relaxed) {
             return false;
         }
@@ -41,7 +41,7 @@ impl<S> Job<S> {
     }
 
     /// The served connection, on its way back to its loop.
-    pub fn returned(self, keep: bool) -> Returned<S> {
+    pub(crate) fn returned(self, keep: bool) -> Returned<S> {
         Returned {
             slot: self.slot,
             conn: self.conn,
@@ -73,7 +73,7 @@ pub(crate) struct Mailbox<S> {
 
 impl<S> Mailbox<S> {
     /// An empty mailbox that wakes its loop with `waker`.
-    pub fn new(waker: Waker) -> Self {
+    pub(crate) fn new(waker: Waker) -> Self {
         Mailbox {
             returned: Mutex::new(Vec::new()),
             waker,
@@ -84,7 +84,7 @@ impl<S> Mailbox<S> {
     /// Hand a served connection back; wakes the loop unless a wake is already on its way
     /// (and libev's `ev_async_send` costs no system call while the loop is awake: wakes
     /// are coalesced per loop iteration).
-    pub fn post(&self, item: Returned<S>) {
+    pub(crate) fn post(&self, item: Returned<S>) {
         let was_empty = {
             let mut returned = self.returned.lock().unwrap_or_else(|e| e.into_inner());
             let was_empty = returned.is_empty();
@@ -98,23 +98,23 @@ impl<S> Mailbox<S> {
 
     /// Move everything posted into `into` (which should be empty; capacities are swapped,
     /// so no allocation happens in steady state).
-    pub fn take_all(&self, into: &mut Vec<Returned<S>>) {
+    pub(crate) fn take_all(&self, into: &mut Vec<Returned<S>>) {
         let mut returned = self.returned.lock().unwrap_or_else(|e| e.into_inner());
         std::mem::swap(&mut *returned, into);
     }
 
     /// The loop's wake-up handle.
-    pub fn waker(&self) -> Waker {
+    pub(crate) fn waker(&self) -> Waker {
         self.waker.clone()
     }
 
     /// Wake the loop.
-    pub fn wake(&self) {
+    pub(crate) fn wake(&self) {
         self.waker.wake();
     }
 
     /// The loop could not queue a job: ask workers to wake it when they take one.
-    pub fn mark_stalled(&self) {
+    pub(crate) fn mark_stalled(&self) {
         self.stalled.store(true, Relaxed);
     }
 
@@ -141,7 +141,7 @@ pub(crate) fn run_worker<H: Handler>(
 ) {
     crate::peer_wait::enter(Arc::clone(&shared), crate::peer_wait::Role::Worker);
     while let Some((mut job, room)) = jobs.recv() {
-        shared.counters.queued_connections.fetch_sub(1, Relaxed);
+        shared.counters.dequeued();
         if room {
             // The queue is down to half: let loops waiting for room send again.
             for mailbox in mailboxes.iter() {
@@ -156,9 +156,11 @@ pub(crate) fn run_worker<H: Handler>(
 
 /// Serve one job's request; true to keep the connection.
 ///
-/// `serve_request` isolates handler panics; this guard covers everything else (the flush,
-/// say), so a worker never dies and the connection always goes back to its loop, the only
-/// place connections are closed.
+/// `serve_request` isolates the handler's panics (counted in `handler_panics`, their
+/// payloads dropped there); this guard covers the server's own code around them (the
+/// flush, say), so a worker never dies and the connection always goes back to its loop,
+/// the only place connections are closed. What it catches is the server's bug, counted
+/// in `server_panics`.
 fn serve<H: Handler>(
     handler: &H,
     job: &mut Job<H::Session>,
@@ -175,8 +177,10 @@ fn serve<H: Handler>(
             support::PIPELINE_BATCH,
         )
     }));
-    served.unwrap_or_else(|_| {
-        counters.handler_panics.fetch_add(1, Relaxed);
+    served.unwrap_or_else(|payload| {
+        counters.server_panicked();
+        support::discard_panic(payload);
+        net::__log_warn!("serving a request panicked outside the handler: a server bug");
         false
     })
 }

@@ -548,8 +548,8 @@ pub fn parse_listening_line(line: &str) -> Option<SocketAddr> {
 pub fn stats_line(s: &Stats) -> String {
     format!(
         "stats: connections={} max_concurrent={} refused={} requests={} timed_out={} \
-         handler_panics={} threads={}/{} tls_handshake_failures={} shed={} takeovers={} \
-         stalls={} proxy_header_failures={} timed_out_idle={} timed_out_read={} \
+         handler_panics={} server_panics={} threads={}/{} tls_handshake_failures={} shed={} \
+         takeovers={} stalls={} proxy_header_failures={} timed_out_idle={} timed_out_read={} \
          timed_out_write={} timed_out_handler={} tls_handshakes_full={} \
          tls_handshakes_resumed={} client_limited={} aged_out={} accept_pauses={} \
          evicted_idle={} keep_alive_declined={}",
@@ -559,6 +559,7 @@ pub fn stats_line(s: &Stats) -> String {
         s.requests,
         s.timed_out,
         s.handler_panics,
+        s.server_panics,
         s.current_threads,
         s.max_threads,
         s.tls_handshake_failures,

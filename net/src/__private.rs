@@ -9,6 +9,7 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use crate::connection::{HandshakeStep, Interest, WaitFn};
@@ -17,8 +18,8 @@ pub use crate::limits::{ClientLimits, ClientSlot, TokenBucket};
 pub use crate::listening::Listening;
 pub use crate::stats::Counters;
 pub use crate::support::{
-    close_session, count_tls_handshake, open_session, serve_request, wait_while_before,
-    AcceptFailure, PIPELINE_BATCH,
+    close_session, count_tls_handshake, discard_panic, open_session, serve_request,
+    wait_while_before, AcceptFailure, PIPELINE_BATCH,
 };
 
 #[cfg(feature = "log")]
@@ -48,8 +49,12 @@ pub trait ServerConnection: sealed::Sealed + Sized {
     /// through `wait`; without, it stays blocking. With a TLS configuration in `params`
     /// (feature `tls`) the connection is a TLS one: drive its handshake with
     /// [`handshake_step`](ServerConnection::handshake_step) before anything else.
+    ///
+    /// The socket is shared: the server may keep a clone of `stream` to shut it down
+    /// from another thread while the connection is out (at a shutdown deadline), without
+    /// a second descriptor and without naming a descriptor it does not own.
     fn from_accepted(
-        stream: TcpStream,
+        stream: Arc<TcpStream>,
         peer: SocketAddr,
         local: SocketAddr,
         params: &ServerParams,

@@ -692,7 +692,7 @@ impl ServerConnection for Connection {
         Self::with_mode(Socket::Owned(stream), params, Mode::NonBlocking(wait))
     }
     fn from_accepted(
-        stream: TcpStream,
+        stream: Arc<TcpStream>,
         peer: SocketAddr,
         local: SocketAddr,
         params: &ServerParams,
@@ -710,12 +710,12 @@ impl ServerConnection for Connection {
         };
         #[cfg(feature = "tls")]
         if let Some(config) = params.tls() {
-            let tls = crate::tls::TlsSocket::new(Arc::new(stream), config)?;
+            let tls = crate::tls::TlsSocket::new(stream, config)?;
             let socket = Socket::Tls(Box::new(tls));
             return Ok(Self::assemble(socket, peer, local, params, mode));
         }
         Ok(Self::assemble(
-            Socket::Owned(stream),
+            Socket::Shared(stream),
             peer,
             local,
             params,

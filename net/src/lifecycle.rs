@@ -47,6 +47,32 @@ pub struct Lifecycle<E: Engine> {
     listening: Listening,
 }
 
+impl<E: Engine> fmt::Debug for Lifecycle<E> {
+    /// The state's name (`locked` while another thread holds it).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match self.state.try_lock() {
+            Ok(state) => state.name(),
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner().name(),
+            Err(std::sync::TryLockError::WouldBlock) => "locked",
+        };
+        f.debug_struct("Lifecycle")
+            .field("state", &state)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R> State<R> {
+    /// The state's name, for `Debug`.
+    fn name(&self) -> &'static str {
+        match self {
+            State::Bound(_) => "bound",
+            State::Running(_) => "running",
+            State::Stopping => "stopping",
+            State::Stopped(_) => "stopped",
+        }
+    }
+}
+
 impl<E: Engine> Lifecycle<E> {
     /// A bound server that `starter` will start, listening on `listening`'s sockets.
     pub fn new(engine: E, starter: Starter<E::Running>, listening: Listening) -> Arc<Self> {

@@ -128,7 +128,7 @@ impl Stats {
     pub fn to_prometheus(&self, namespace: &str) -> String {
         let ns = metric_namespace(namespace);
         let mut out = String::with_capacity(4096);
-        let counters: [(&str, &str, u64); 14] = [
+        let counters: [(&str, &str, u64); 15] = [
             (
                 "connections_total",
                 "Connections accepted and served.",
@@ -144,6 +144,11 @@ impl Stats {
                 "handler_panics_total",
                 "Handler panics caught.",
                 self.handler_panics,
+            ),
+            (
+                "server_panics_total",
+                "Panics in the server's own code caught.",
+                self.server_panics,
             ),
             (
                 "streamed_responses_total",
@@ -344,19 +349,24 @@ mod tests {
     #[test]
     fn exposition_has_every_metric_once_with_help_and_type() {
         let counters = crate::__private::Counters::default();
-        counters.requests.fetch_add(3, Relaxed);
+        let times = |n: usize, event: fn(&crate::__private::Counters)| {
+            (0..n).for_each(|_| event(&counters));
+        };
+        times(3, |c| c.request_served());
         counters.timed_out(TimeoutKind::Idle);
         counters.timed_out(TimeoutKind::Write);
         counters.timed_out(TimeoutKind::Write);
-        counters.tls_handshakes_full.fetch_add(4, Relaxed);
-        counters.tls_handshakes_resumed.fetch_add(5, Relaxed);
-        counters.tls_handshake_failures.fetch_add(6, Relaxed);
-        counters.handler_time.record(Duration::from_millis(1));
-        counters.client_limited.fetch_add(7, Relaxed);
-        counters.aged_out.fetch_add(8, Relaxed);
-        counters.accept_pauses.fetch_add(9, Relaxed);
-        counters.evicted_idle.fetch_add(10, Relaxed);
-        counters.keep_alive_declined.fetch_add(11, Relaxed);
+        times(4, |c| c.tls_handshake_full());
+        times(5, |c| c.tls_handshake_resumed());
+        times(6, |c| c.tls_handshake_failed());
+        counters.handler_took(Duration::from_millis(1));
+        times(7, |c| c.client_limited());
+        times(8, |c| c.aged_out());
+        times(9, |c| c.accept_paused());
+        times(10, |c| c.idle_evicted());
+        times(11, |c| c.keep_alive_declined());
+        times(12, |c| c.handler_panicked());
+        times(13, |c| c.server_panicked());
         let mut stats = counters.snapshot();
         stats.current_connections = 2;
         let text = stats.to_prometheus("my-server");
@@ -368,6 +378,8 @@ mod tests {
             ("accept_pauses_total", 9),
             ("evicted_idle_total", 10),
             ("keep_alive_declined_total", 11),
+            ("handler_panics_total", 12),
+            ("server_panics_total", 13),
         ] {
             let series = format!("# TYPE my_server_{name} counter\nmy_server_{name} {value}\n");
             assert!(text.contains(&series), "{name}: {text}");

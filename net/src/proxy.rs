@@ -273,7 +273,7 @@ pub(crate) struct ProxyReader {
 }
 
 impl ProxyReader {
-    pub fn new() -> ProxyReader {
+    pub(crate) fn new() -> ProxyReader {
         ProxyReader {
             kept: [0; KEPT],
             have: 0,
@@ -286,7 +286,7 @@ impl ProxyReader {
     /// again when it is readable); `UnexpectedEof` if the peer closed before its first
     /// byte; `InvalidData` for a connection that does not begin with a valid header (a
     /// [`ProxyError`]) or closed inside it.
-    pub fn step(&mut self, mut sock: &TcpStream) -> io::Result<ProxyHeader> {
+    pub(crate) fn step(&mut self, mut sock: &TcpStream) -> io::Result<ProxyHeader> {
         loop {
             if let Some((header, rest)) = &mut self.done {
                 let mut sink = [0u8; 512];

@@ -52,8 +52,18 @@ pub struct Stats {
     /// error that none of the connection's deadlines raised: a timeout of the handler's
     /// own ([`TimeoutKind::Handler`]).
     pub timed_out_handler: u64,
-    /// Handler calls that panicked (each closed its connection).
+    /// Calls of the handler's code that panicked (`Handler::open`, `serve` or `frame`, or
+    /// a session's drop), each closing its connection: one per call, even when the
+    /// panic's payload panics again as it is dropped (that is the handler's code too). A
+    /// panic in the server's own code is counted in `server_panics` instead.
     pub handler_panics: u64,
+    /// Panics in the server's own code, never the handler's (see `handler_panics`): a bug
+    /// in the server, caught so that it does not take the process down. In `evnet`, one
+    /// while a worker or a loop's thread serves a request but outside the handler's calls
+    /// (sending its response, say) closes that connection; one in an event loop's own
+    /// code stops that loop, closing its connections. Always 0 in `net`, whose threads
+    /// catch the handler's calls only.
+    pub server_panics: u64,
     /// Responses whose output outgrew `max_output_buffer`, so that the worker waited for
     /// the peer (`evnet`; always 0 in `net`, whose threads always wait for the peer).
     pub streamed_responses: u64,
@@ -186,85 +196,232 @@ impl TimeoutKind {
 /// Live counters behind [`Stats`], updated by a server's threads.
 ///
 /// This is a building block for server implementations (both `net` and `evnet` use it);
-/// handlers never need it.
+/// handlers never need it. The counters are private: a server records each event through
+/// the method named after it (`refused`, `request_served`, `handler_panicked`, ...), and
+/// reads them back through [`Counters::snapshot`]. `buffered_input` and `buffered_output`
+/// are not kept here: `evnet` sums them from its loops into the snapshot (0 in `net`).
 #[derive(Debug, Default)]
 pub struct Counters {
     /// See [`Stats::current_threads`].
-    pub current_threads: AtomicUsize,
+    current_threads: AtomicUsize,
     /// See [`Stats::max_threads`].
-    pub max_threads: AtomicUsize,
+    max_threads: AtomicUsize,
     /// See [`Stats::total_connections`].
-    pub total_connections: AtomicU64,
+    total_connections: AtomicU64,
     /// See [`Stats::current_connections`].
-    pub current_connections: AtomicUsize,
+    current_connections: AtomicUsize,
     /// See [`Stats::max_concurrent_connections`].
-    pub max_concurrent_connections: AtomicUsize,
+    max_concurrent_connections: AtomicUsize,
     /// See [`Stats::queued_connections`].
-    pub queued_connections: AtomicUsize,
+    queued_connections: AtomicUsize,
     /// See [`Stats::refused_connections`].
-    pub refused_connections: AtomicU64,
+    refused_connections: AtomicU64,
     /// See [`Stats::requests`].
-    pub requests: AtomicU64,
+    requests: AtomicU64,
     /// Per [`TimeoutKind`] (in the order of [`TimeoutKind::ALL`]); counted only through
     /// [`Counters::timed_out`], and summed into [`Stats::timed_out`] by the snapshot, so
     /// that the total and its kinds always agree.
     timeouts: [AtomicU64; TimeoutKind::ALL.len()],
     /// See [`Stats::handler_panics`].
-    pub handler_panics: AtomicU64,
+    handler_panics: AtomicU64,
+    /// See [`Stats::server_panics`].
+    server_panics: AtomicU64,
     /// See [`Stats::streamed_responses`].
-    pub streamed_responses: AtomicU64,
-    /// See [`Stats::buffered_input`].
-    pub buffered_input: AtomicUsize,
-    /// See [`Stats::buffered_output`].
-    pub buffered_output: AtomicUsize,
+    streamed_responses: AtomicU64,
     /// See [`Stats::tls_handshake_failures`].
-    pub tls_handshake_failures: AtomicU64,
+    tls_handshake_failures: AtomicU64,
     /// See [`Stats::tls_handshakes_full`].
-    pub tls_handshakes_full: AtomicU64,
+    tls_handshakes_full: AtomicU64,
     /// See [`Stats::tls_handshakes_resumed`].
-    pub tls_handshakes_resumed: AtomicU64,
+    tls_handshakes_resumed: AtomicU64,
     /// See [`Stats::shed_connections`].
-    pub shed_connections: AtomicU64,
+    shed_connections: AtomicU64,
     /// See [`Stats::loop_takeovers`].
-    pub loop_takeovers: AtomicU64,
+    loop_takeovers: AtomicU64,
     /// See [`Stats::loop_stalls`].
-    pub loop_stalls: AtomicU64,
+    loop_stalls: AtomicU64,
     /// See [`Stats::proxy_header_failures`].
-    pub proxy_header_failures: AtomicU64,
+    proxy_header_failures: AtomicU64,
     /// See [`Stats::client_limited`].
-    pub client_limited: AtomicU64,
+    client_limited: AtomicU64,
     /// See [`Stats::aged_out`].
-    pub aged_out: AtomicU64,
+    aged_out: AtomicU64,
     /// See [`Stats::accept_pauses`].
-    pub accept_pauses: AtomicU64,
+    accept_pauses: AtomicU64,
     /// See [`Stats::evicted_idle`].
-    pub evicted_idle: AtomicU64,
+    evicted_idle: AtomicU64,
     /// See [`Stats::keep_alive_declined`].
-    pub keep_alive_declined: AtomicU64,
+    keep_alive_declined: AtomicU64,
     /// See [`Stats::handler_time`].
-    pub handler_time: crate::metrics::Histogram,
+    handler_time: crate::metrics::Histogram,
 }
 
+/// Connections: their service beginning and ending, and every way the server closes or
+/// refuses one.
 impl Counters {
-    /// Record that a connection's service begins: total and current go up, and the
-    /// high-water mark follows.
+    /// A connection's service begins: total and current go up, and the high-water mark
+    /// follows ([`Stats::total_connections`], [`Stats::current_connections`],
+    /// [`Stats::max_concurrent_connections`]).
     pub fn connection_begins(&self) {
         self.total_connections.fetch_add(1, Relaxed);
         let now = self.current_connections.fetch_add(1, Relaxed) + 1;
         self.max_concurrent_connections.fetch_max(now, Relaxed);
     }
 
-    /// Record that a connection's service ended.
+    /// A connection's service ended ([`Stats::current_connections`]).
     pub fn connection_ends(&self) {
         self.current_connections.fetch_sub(1, Relaxed);
     }
 
-    /// Record that a connection is closed because a timeout of `kind` expired (counted in
+    /// The connections being served now ([`Stats::current_connections`]): for a server's
+    /// `max_connections` check.
+    pub fn current_connections(&self) -> usize {
+        self.current_connections.load(Relaxed)
+    }
+
+    /// A connection was accepted and closed at once: the server was full
+    /// ([`Stats::refused_connections`]).
+    pub fn refused(&self) {
+        self.refused_connections.fetch_add(1, Relaxed);
+    }
+
+    /// A connection was closed at once: its client had `max_connections_per_client` open
+    /// ([`Stats::client_limited`]).
+    pub fn client_limited(&self) {
+        self.client_limited.fetch_add(1, Relaxed);
+    }
+
+    /// An idle connection was closed to make room for a newcomer
+    /// ([`Stats::evicted_idle`]).
+    pub fn idle_evicted(&self) {
+        self.evicted_idle.fetch_add(1, Relaxed);
+    }
+
+    /// A connection reached `max_connection_age`: its request was made its last, or it
+    /// was closed idle ([`Stats::aged_out`]).
+    pub fn aged_out(&self) {
+        self.aged_out.fetch_add(1, Relaxed);
+    }
+
+    /// A request was made its connection's last because the server is nearly full
+    /// ([`Stats::keep_alive_declined`]).
+    pub fn keep_alive_declined(&self) {
+        self.keep_alive_declined.fetch_add(1, Relaxed);
+    }
+
+    /// A connection was closed to keep the service for others ([`Stats::shed_connections`]).
+    pub fn shed(&self) {
+        self.shed_connections.fetch_add(1, Relaxed);
+    }
+
+    /// An acceptor or a loop stopped accepting for a while at `max_accept_rate`
+    /// ([`Stats::accept_pauses`]).
+    pub fn accept_paused(&self) {
+        self.accept_pauses.fetch_add(1, Relaxed);
+    }
+
+    /// A connection is closed because a timeout of `kind` expired (counted in
     /// [`Stats::timed_out`] and in the kind's own counter).
     pub fn timed_out(&self, kind: TimeoutKind) {
         self.timeouts[kind as usize].fetch_add(1, Relaxed);
     }
 
+    /// A connection is closed without a valid PROXY header
+    /// ([`Stats::proxy_header_failures`]).
+    pub fn proxy_header_failed(&self) {
+        self.proxy_header_failures.fetch_add(1, Relaxed);
+    }
+
+    /// A TLS handshake failed, closing its connection ([`Stats::tls_handshake_failures`]).
+    pub fn tls_handshake_failed(&self) {
+        self.tls_handshake_failures.fetch_add(1, Relaxed);
+    }
+
+    /// A TLS handshake completed in full ([`Stats::tls_handshakes_full`]).
+    pub fn tls_handshake_full(&self) {
+        self.tls_handshakes_full.fetch_add(1, Relaxed);
+    }
+
+    /// A TLS handshake completed by resuming a session ([`Stats::tls_handshakes_resumed`]).
+    pub fn tls_handshake_resumed(&self) {
+        self.tls_handshakes_resumed.fetch_add(1, Relaxed);
+    }
+}
+
+/// Requests: the handler's calls and what became of them.
+impl Counters {
+    /// A call of `Handler::serve` took `took`, whether it returned or panicked
+    /// ([`Stats::handler_time`]).
+    pub fn handler_took(&self, took: std::time::Duration) {
+        self.handler_time.record(took);
+    }
+
+    /// A call of `Handler::serve` returned ([`Stats::requests`]).
+    pub fn request_served(&self) {
+        self.requests.fetch_add(1, Relaxed);
+    }
+
+    /// A call of the handler's (`Handler::open`, `serve` or `frame`, or a session's
+    /// drop) panicked ([`Stats::handler_panics`]).
+    pub fn handler_panicked(&self) {
+        self.handler_panics.fetch_add(1, Relaxed);
+    }
+
+    /// The server's own code panicked, outside the handler's calls
+    /// ([`Stats::server_panics`]).
+    pub fn server_panicked(&self) {
+        self.server_panics.fetch_add(1, Relaxed);
+    }
+
+    /// A response outgrew `max_output_buffer`, and its worker waited for the peer
+    /// ([`Stats::streamed_responses`]).
+    pub fn response_streamed(&self) {
+        self.streamed_responses.fetch_add(1, Relaxed);
+    }
+
+    /// `n` loops were taken over from a handler that held their thread
+    /// ([`Stats::loop_takeovers`]).
+    pub fn loops_taken_over(&self, n: u64) {
+        self.loop_takeovers.fetch_add(n, Relaxed);
+    }
+
+    /// `n` handlers held their loop's thread while no spare thread could take the loop
+    /// over ([`Stats::loop_stalls`]).
+    pub fn loops_stalled(&self, n: u64) {
+        self.loop_stalls.fetch_add(n, Relaxed);
+    }
+}
+
+/// Gauges: threads and queued work, set or moved by the server as they change.
+impl Counters {
+    /// The server runs `n` threads now ([`Stats::current_threads`]).
+    pub fn set_threads(&self, n: usize) {
+        self.current_threads.store(n, Relaxed);
+    }
+
+    /// The server may run `n` threads at most ([`Stats::max_threads`]).
+    pub fn set_max_threads(&self, n: usize) {
+        self.max_threads.store(n, Relaxed);
+    }
+
+    /// `n` connections (`net`) or requests (`evnet`) wait for a thread now
+    /// ([`Stats::queued_connections`]).
+    pub fn set_queued(&self, n: usize) {
+        self.queued_connections.store(n, Relaxed);
+    }
+
+    /// `n` more requests wait for a worker ([`Stats::queued_connections`]).
+    pub fn queued(&self, n: usize) {
+        self.queued_connections.fetch_add(n, Relaxed);
+    }
+
+    /// A worker took a queued request ([`Stats::queued_connections`]).
+    pub fn dequeued(&self) {
+        self.queued_connections.fetch_sub(1, Relaxed);
+    }
+}
+
+impl Counters {
     /// A consistent-enough snapshot (each counter is read once, without a lock).
     pub fn snapshot(&self) -> Stats {
         let timeouts: [u64; TimeoutKind::ALL.len()] =
@@ -285,9 +442,10 @@ impl Counters {
             timed_out_write: timed_out(TimeoutKind::Write),
             timed_out_handler: timed_out(TimeoutKind::Handler),
             handler_panics: self.handler_panics.load(Relaxed),
+            server_panics: self.server_panics.load(Relaxed),
             streamed_responses: self.streamed_responses.load(Relaxed),
-            buffered_input: self.buffered_input.load(Relaxed),
-            buffered_output: self.buffered_output.load(Relaxed),
+            buffered_input: 0,
+            buffered_output: 0,
             tls_handshake_failures: self.tls_handshake_failures.load(Relaxed),
             tls_handshakes_full: self.tls_handshakes_full.load(Relaxed),
             tls_handshakes_resumed: self.tls_handshakes_resumed.load(Relaxed),

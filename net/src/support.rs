@@ -2,9 +2,9 @@
 //! `evnet::EvServer`): serving one request with panic isolation and counting, and
 //! classifying `accept(2)` errors. Handlers never need this module.
 
+use std::any::Any;
 use std::io::{self, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Condvar, MutexGuard};
 use std::time::Instant;
 
@@ -12,6 +12,18 @@ use crate::__private::ServerConnection;
 use crate::connection::Connection;
 use crate::handler::{Action, Frame, Handler};
 use crate::stats::{Counters, TimeoutKind};
+
+/// Drop the payload of a caught panic, isolating a panic in the payload's own `Drop`: a
+/// handler's panic may carry a value of its own type, whose drop is the handler's code, and
+/// must not unwind through the server's (a second panic there would be taken for one of
+/// the server's own, or end the thread). That second panic belongs to the same handler
+/// call, so it is not counted again; its payload is leaked rather than dropped, since it
+/// could panic in turn.
+pub fn discard_panic(payload: Box<dyn Any + Send>) {
+    if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(again);
+    }
+}
 
 /// Create a connection's session, isolating a panic in [`Handler::open`] (counted in
 /// `handler_panics`; the caller closes the connection on `None`).
@@ -22,8 +34,9 @@ pub fn open_session<H: Handler>(
 ) -> Option<H::Session> {
     match catch_unwind(AssertUnwindSafe(|| handler.open(conn))) {
         Ok(session) => Some(session),
-        Err(_) => {
-            counters.handler_panics.fetch_add(1, Relaxed);
+        Err(payload) => {
+            counters.handler_panicked();
+            discard_panic(payload);
             None
         }
     }
@@ -33,16 +46,17 @@ pub fn open_session<H: Handler>(
 /// `tls_handshakes_resumed` (nothing without TLS).
 pub fn count_tls_handshake(conn: &Connection, counters: &Counters) {
     match conn.tls_resumed() {
-        Some(true) => counters.tls_handshakes_resumed.fetch_add(1, Relaxed),
-        Some(false) => counters.tls_handshakes_full.fetch_add(1, Relaxed),
-        None => return,
-    };
+        Some(true) => counters.tls_handshake_resumed(),
+        Some(false) => counters.tls_handshake_full(),
+        None => {}
+    }
 }
 
 /// Drop a session, isolating a panic in its destructor (counted in `handler_panics`).
 pub fn close_session<S>(session: S, counters: &Counters) {
-    if catch_unwind(AssertUnwindSafe(move || drop(session))).is_err() {
-        counters.handler_panics.fetch_add(1, Relaxed);
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(session))) {
+        counters.handler_panicked();
+        discard_panic(payload);
     }
 }
 
@@ -82,14 +96,15 @@ pub fn serve_request<H: Handler>(
         let consumed_before = conn.bytes_consumed();
         let began = Instant::now();
         let result = catch_unwind(AssertUnwindSafe(|| handler.serve(session, conn)));
-        counters.handler_time.record(began.elapsed());
+        counters.handler_took(began.elapsed());
         let action = match result {
             Ok(result) => {
-                counters.requests.fetch_add(1, Relaxed);
+                counters.request_served();
                 result
             }
-            Err(_) => {
-                counters.handler_panics.fetch_add(1, Relaxed);
+            Err(payload) => {
+                counters.handler_panicked();
+                discard_panic(payload);
                 __log_warn!("handler panicked serving {}", conn.peer_addr());
                 return false;
             }
@@ -117,7 +132,7 @@ pub fn serve_request<H: Handler>(
                 }
                 Some(false) => {}
                 None => {
-                    counters.handler_panics.fetch_add(1, Relaxed);
+                    counters.handler_panicked();
                     return false;
                 }
             }
@@ -126,7 +141,7 @@ pub fn serve_request<H: Handler>(
         // non-blocking socket: what the socket takes now; the server finishes the rest).
         let flushed = conn.flush();
         if conn.streamed() {
-            counters.streamed_responses.fetch_add(1, Relaxed);
+            counters.response_streamed();
         }
         let expired = conn.take_expired();
         // The last request (the server said so: draining, the connection's age, ...)
@@ -162,7 +177,13 @@ fn next_is_complete<H: Handler>(
     conn: &mut Connection,
 ) -> Option<bool> {
     let buffered = conn.buffered();
-    let frame = catch_unwind(AssertUnwindSafe(|| handler.frame(session, buffered))).ok()?;
+    let frame = match catch_unwind(AssertUnwindSafe(|| handler.frame(session, buffered))) {
+        Ok(frame) => frame,
+        Err(payload) => {
+            discard_panic(payload);
+            return None;
+        }
+    };
     if let Frame::Interim(bytes) = frame {
         // Buffered whatever the output limit (never waiting here); sent by the flush
         // that ends the batch.
@@ -262,7 +283,7 @@ mod tests {
         let counters = Counters::default();
         buffer(&mut client, &mut conn, b"a\nb\nc\npart");
         assert!(serve(&mut conn, &counters, None, 16));
-        assert_eq!(counters.requests.load(Relaxed), 3);
+        assert_eq!(counters.snapshot().requests, 3);
         assert_eq!(conn.requests_served(), 3);
         assert_eq!(conn.buffered(), b"part", "the partial request waits");
         let mut answers = [0u8; 9];
@@ -276,10 +297,10 @@ mod tests {
         let counters = Counters::default();
         buffer(&mut client, &mut conn, b"1\n2\n3\n4\n5\n");
         assert!(serve(&mut conn, &counters, None, 2));
-        assert_eq!(counters.requests.load(Relaxed), 2, "batch of 2");
+        assert_eq!(counters.snapshot().requests, 2, "batch of 2");
         assert!(!serve(&mut conn, &counters, Some(3), 16));
         assert_eq!(
-            counters.requests.load(Relaxed),
+            counters.snapshot().requests,
             3,
             "the third is the last allowed"
         );
@@ -292,8 +313,55 @@ mod tests {
         let counters = Counters::default();
         buffer(&mut client, &mut conn, b"x\ny\n");
         assert!(serve(&mut conn, &counters, None, 1));
-        assert_eq!(counters.requests.load(Relaxed), 1);
+        assert_eq!(counters.snapshot().requests, 1);
         let _ = conn.fill_buf();
         assert_eq!(conn.buffered(), b"y\n");
+    }
+
+    /// A panic payload whose drop panics, as a handler's own type may.
+    struct Bomb;
+
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            panic!("Bomb dropped (this panic is expected)");
+        }
+    }
+
+    /// Panics in every call, with a [`Bomb`].
+    struct Bombs;
+
+    impl Handler for Bombs {
+        type Session = ();
+        fn open(&self, _: &Connection) {
+            std::panic::panic_any(Bomb);
+        }
+        fn serve(&self, _: &mut (), _: &mut Connection) -> io::Result<Action> {
+            std::panic::panic_any(Bomb);
+        }
+        fn frame(&self, _: &mut (), _: &[u8]) -> Frame {
+            std::panic::panic_any(Bomb);
+        }
+    }
+
+    /// A handler's panic is one handler panic whatever its payload does when dropped: the
+    /// payload's own panic is contained here, never reaching the caller (the server's
+    /// code) to be counted again or to end its thread.
+    #[test]
+    fn a_handler_panic_whose_payload_panics_is_counted_once_and_contained() {
+        let (_client, mut conn) = pair();
+        let counters = Counters::default();
+        assert!(open_session(&Bombs, &conn, &counters).is_none());
+        assert!(!serve_request(
+            &Bombs,
+            &mut (),
+            &mut conn,
+            &counters,
+            None,
+            1
+        ));
+        close_session(Bomb, &counters);
+        assert_eq!(next_is_complete(&Bombs, &mut (), &mut conn), None);
+        let s = counters.snapshot();
+        assert_eq!((s.handler_panics, s.server_panics, s.requests), (3, 0, 0));
     }
 }

@@ -200,7 +200,7 @@ impl Shared {
         self.live.lock().unwrap_or_else(|e| e.into_inner())
     }
     fn refuse(&self, accepted: Accepted) {
-        self.counters.refused_connections.fetch_add(1, Relaxed);
+        self.counters.refused();
         __log_debug!(
             "refused a connection from {:?}: server full",
             accepted.socket.peer_addr()
@@ -218,7 +218,7 @@ impl Shared {
         match limits.admit(ip) {
             Some(slot) => Ok(Some(slot)),
             None => {
-                self.counters.client_limited.fetch_add(1, Relaxed);
+                self.counters.client_limited();
                 __log_debug!("closed a connection from {ip}: over max_connections_per_client");
                 Err(())
             }
@@ -256,7 +256,7 @@ impl Server for TcpServer {
         let listening = Listening::new([&listener]).map_err(use_err)?;
         let listener = ticking(listener).map_err(use_err)?;
         let counters = Counters::default();
-        counters.max_threads.store(params.max_threads(), Relaxed);
+        counters.set_max_threads(params.max_threads());
         let params_clients = params
             .max_connections_per_client()
             .map(|max| Arc::new(ClientLimits::new(max)));
@@ -345,7 +345,7 @@ impl Engine for NetEngine {
         {
             let mut pool = shared.pool();
             pool.queue.clear();
-            shared.counters.queued_connections.store(0, Relaxed);
+            shared.counters.set_queued(0);
             shared.work.notify_all();
         }
         // Wake threads waiting for a next request; busy ones finish their request.
@@ -495,7 +495,7 @@ fn await_token(shared: &Shared, bucket: &mut TokenBucket, now: Instant) {
     let Err(mut wait) = bucket.try_take(now) else {
         return;
     };
-    shared.counters.accept_pauses.fetch_add(1, Relaxed);
+    shared.counters.accept_paused();
     __log_debug!("accept rate reached: the acceptor pauses for {wait:?}");
     while shared.accepting.load(SeqCst) {
         // In ticks, so that shutdown is seen as promptly as by `accept`.
@@ -524,7 +524,7 @@ fn evict_idle(shared: &Shared) -> bool {
         // Lost to its thread when a request arrived meanwhile: the next one.
         if victim.claim() {
             let _ = victim.socket.shutdown(Shutdown::Read);
-            shared.counters.evicted_idle.fetch_add(1, Relaxed);
+            shared.counters.idle_evicted();
             __log_debug!("evicted an idle connection for a newcomer: server full");
             return true;
         }
@@ -551,7 +551,7 @@ fn dispatch<H: Handler>(shared: &Arc<Shared>, handler: &Arc<H>, stream: Accepted
         drop(stream);
         return;
     }
-    let open = shared.counters.current_connections.load(Relaxed) + pool.queue.len();
+    let open = shared.counters.current_connections() + pool.queue.len();
     let mut evicted = false;
     if open >= params.max_connections() {
         if !(params.evict_idle_at_capacity() && evict_idle(shared)) {
@@ -573,7 +573,7 @@ fn dispatch<H: Handler>(shared: &Arc<Shared>, handler: &Arc<H>, stream: Accepted
             Ok(handle) => {
                 pool.handles.push(handle);
                 pool.threads += 1;
-                shared.counters.current_threads.store(pool.threads, Relaxed);
+                shared.counters.set_threads(pool.threads);
                 pool.queue.push_back(stream);
             }
             Err(_) if evicted => {
@@ -593,7 +593,7 @@ fn dispatch<H: Handler>(shared: &Arc<Shared>, handler: &Arc<H>, stream: Accepted
         return shared.refuse(stream);
     }
     let waiting = pool.queue.len().saturating_sub(pool.idle);
-    shared.counters.queued_connections.store(waiting, Relaxed);
+    shared.counters.set_queued(waiting);
 }
 
 fn connection_thread<H: Handler>(shared: Arc<Shared>, handler: Arc<H>) {
@@ -610,7 +610,7 @@ fn connection_thread<H: Handler>(shared: Arc<Shared>, handler: Arc<H>) {
             // current for the `max_connections` check in `dispatch`.
             shared.counters.connection_begins();
             let waiting = pool.queue.len().saturating_sub(pool.idle);
-            shared.counters.queued_connections.store(waiting, Relaxed);
+            shared.counters.set_queued(waiting);
             drop(pool);
             serve_connection(&shared, &*handler, stream);
             pool = shared.pool();
@@ -646,7 +646,7 @@ fn connection_thread<H: Handler>(shared: Arc<Shared>, handler: Arc<H>) {
         }
     }
     pool.threads -= 1;
-    shared.counters.current_threads.store(pool.threads, Relaxed);
+    shared.counters.set_threads(pool.threads);
     shared.exited.notify_all();
 }
 
@@ -729,7 +729,7 @@ fn proxy_header(shared: &Shared, live: &Live, conn: &mut Connection) -> bool {
         Some(Err(e)) => e,
     };
     if e.kind() != io::ErrorKind::UnexpectedEof {
-        failed_before_requests(shared, &shared.counters.proxy_header_failures, &e);
+        failed_before_requests(shared, Counters::proxy_header_failed, &e);
     }
     __log_debug!("no PROXY header from {}: {e}", conn.peer_addr());
     false
@@ -750,9 +750,9 @@ fn while_idle<T>(shared: &Shared, live: &Live, wait: impl FnOnce() -> T) -> Opti
 /// Count a connection that failed before its requests in `failures` (and in `timed_out`,
 /// as a read timeout, when it stalled: what it began to send did not all come within
 /// `read_timeout`), unless shutdown ended it.
-fn failed_before_requests(shared: &Shared, failures: &AtomicU64, e: &io::Error) {
+fn failed_before_requests(shared: &Shared, failed: fn(&Counters), e: &io::Error) {
     if !shared.stopping.load(SeqCst) {
-        failures.fetch_add(1, Relaxed);
+        failed(&shared.counters);
         if e.kind() == io::ErrorKind::TimedOut {
             shared.counters.timed_out(crate::TimeoutKind::Read);
         }
@@ -777,7 +777,7 @@ fn handshake(shared: &Shared, live: &Live, conn: &mut Connection) -> bool {
             done
         }
         Some(Err(e)) => {
-            failed_before_requests(shared, &shared.counters.tls_handshake_failures, &e);
+            failed_before_requests(shared, Counters::tls_handshake_failed, &e);
             __log_debug!("TLS handshake with {} failed: {e}", conn.peer_addr());
             false
         }
@@ -812,7 +812,7 @@ fn serve_requests<H: Handler>(
         if let Some(aged_at) = aged_at {
             let left = aged_at.saturating_duration_since(Instant::now());
             if left.is_zero() && conn.buffered().is_empty() {
-                counters.aged_out.fetch_add(1, Relaxed);
+                counters.aged_out();
                 __log_debug!("closed {}: max connection age, idle", conn.peer_addr());
                 break;
             }
@@ -837,7 +837,7 @@ fn serve_requests<H: Handler>(
         match arrived {
             Ok(true) => {}
             Err(e) if e.kind() == io::ErrorKind::TimedOut && age_bound => {
-                counters.aged_out.fetch_add(1, Relaxed);
+                counters.aged_out();
                 __log_debug!("closed {}: max connection age, idle", conn.peer_addr());
                 break;
             }
@@ -859,13 +859,12 @@ fn serve_requests<H: Handler>(
         if !conn.is_last_request() {
             if aged_at.is_some_and(|at| Instant::now() >= at) {
                 conn.set_last_request();
-                counters.aged_out.fetch_add(1, Relaxed);
-            } else if params.above_high_water(
-                counters.current_connections.load(Relaxed),
-                params.max_connections(),
-            ) {
+                counters.aged_out();
+            } else if params
+                .above_high_water(counters.current_connections(), params.max_connections())
+            {
                 conn.set_last_request();
-                counters.keep_alive_declined.fetch_add(1, Relaxed);
+                counters.keep_alive_declined();
             }
         }
         let max = params.max_requests_per_connection();

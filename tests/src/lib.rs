@@ -521,6 +521,8 @@ impl Handler for WhoAmI {
 #[derive(Debug, Clone, Default)]
 pub struct Echo {
     panic_on: Option<Vec<u8>>,
+    /// Panic with a [`PanickyPayload`] rather than a message.
+    panicky_payload: bool,
 }
 
 impl Echo {
@@ -533,6 +535,16 @@ impl Echo {
     pub fn panicking_on(trigger: &str) -> Echo {
         Echo {
             panic_on: Some(trigger.as_bytes().to_vec()),
+            panicky_payload: false,
+        }
+    }
+
+    /// A line echo that panics when it receives the line `trigger`, with a payload that
+    /// panics again when dropped ([`PanickyPayload`]).
+    pub fn panicking_twice_on(trigger: &str) -> Echo {
+        Echo {
+            panicky_payload: true,
+            ..Echo::panicking_on(trigger)
         }
     }
 }
@@ -545,6 +557,9 @@ impl Handler for Echo {
             return Ok(Action::Close);
         };
         if self.panic_on.as_deref() == Some(line.strip_suffix(b"\n").unwrap_or(&line)) {
+            if self.panicky_payload {
+                std::panic::panic_any(PanickyPayload);
+            }
             panic!("Echo: panicking on request, as asked (this panic is expected)");
         }
         conn.write_all(&line)?;
@@ -552,6 +567,18 @@ impl Handler for Echo {
     }
     fn frame(&self, _: &mut Self::Session, buffered: &[u8]) -> Frame {
         line_frame(buffered)
+    }
+}
+
+/// A panic payload whose drop panics in turn: whoever catches a handler's panic carrying
+/// it and drops the payload meets a second panic, still the handler's (its type's `Drop`).
+/// Raise it with `std::panic::panic_any(PanickyPayload)`.
+#[derive(Debug)]
+pub struct PanickyPayload;
+
+impl Drop for PanickyPayload {
+    fn drop(&mut self) {
+        panic!("PanickyPayload dropped: a handler panic's payload panics (this panic is expected)");
     }
 }
 

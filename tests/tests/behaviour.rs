@@ -178,6 +178,31 @@ fn handler_panic<S: TestServer>() {
     assert_eq!(stats.total_connections, 2);
 }
 
+/// A handler panic whose payload panics again when dropped is still one panic of the
+/// handler's (the payload's `Drop` is its code): counted once in `handler_panics`, its
+/// connection closed and counted as ended, and the server serving on. The server must not
+/// let the second panic unwind through its own code (a connection thread, a worker's or a
+/// loop's guard), nor count it as another handler panic.
+fn handler_panic_whose_payload_panics_when_dropped<S: TestServer>() {
+    let mut server = start::<S, _>(Echo::panicking_twice_on("boom"), ServerParams::default());
+    let addr = server.local_addr();
+    let mut c1 = Client::connect(addr);
+    c1.echo("before");
+    c1.send(b"boom\n");
+    c1.expect_closed();
+    await_stats(&server, "handler_panics, current_connections 0", |s| {
+        s.handler_panics > 0 && s.current_connections == 0
+    });
+
+    let mut c2 = Client::connect(addr);
+    c2.echo("after");
+    let stats = stop(&mut server);
+    assert_eq!(stats.handler_panics, 1, "{}: one handler panic", S::NAME);
+    assert_eq!(stats.server_panics, 0, "{}: not the server's", S::NAME);
+    assert_eq!(stats.requests, 2);
+    assert_eq!(stats.total_connections, 2);
+}
+
 /// Every invalid builder value is an `InvalidParam` error naming the parameter; the
 /// smallest valid values give a server that works.
 fn bad_params<S: TestServer>() {
@@ -580,6 +605,7 @@ tests::server_tests!(
     max_requests_per_connection,
     refusal_when_full,
     handler_panic,
+    handler_panic_whose_payload_panics_when_dropped,
     bad_params,
     shutdown_with_request_in_flight,
     shutdown_idle,

@@ -20,7 +20,10 @@ use evnet::{
 };
 use tests::child::ChildServer;
 use tests::gate::{Gates, OpenOnDrop};
-use tests::{await_stats, line_frame, start_ev, stop, wait_until, Client, Echo, Slow, PATIENCE};
+use tests::{
+    await_stats, line_frame, start_ev, stop, wait_until, Client, Echo, PanickyPayload, Slow,
+    PATIENCE,
+};
 
 // ----- helpers ------------------------------------------------------------------------
 
@@ -595,6 +598,85 @@ fn handler_panic_in_frame_and_open() {
     assert_eq!(stats.handler_panics, 3);
     assert_eq!(stats.requests, 6);
     assert_eq!(stats.current_connections, 0);
+}
+
+/// Echo whose `open` (first connection), `frame` (a request starting with `boom`) and
+/// `serve` (a request `bang`) panic with a [`PanickyPayload`]: a payload that panics again
+/// when dropped.
+#[derive(Debug, Default)]
+struct PanickyTwice {
+    opened: AtomicBool,
+    echo: Echo,
+}
+
+impl Handler for PanickyTwice {
+    type Session = ();
+    fn open(&self, _: &Connection) {
+        if !self.opened.swap(true, SeqCst) {
+            std::panic::panic_any(PanickyPayload);
+        }
+    }
+    fn serve(&self, session: &mut (), conn: &mut Connection) -> io::Result<Action> {
+        if conn.buffered().starts_with(b"bang\n") {
+            std::panic::panic_any(PanickyPayload);
+        }
+        self.echo.serve(session, conn)
+    }
+    fn frame(&self, _: &mut Self::Session, buffered: &[u8]) -> Frame {
+        if buffered.starts_with(b"boom") {
+            std::panic::panic_any(PanickyPayload);
+        }
+        line_frame(buffered)
+    }
+}
+
+/// A panic in `open`, `frame` or `serve` whose payload panics again when dropped is one
+/// handler panic each, in every dispatch mode: the loop (whose callbacks run `open` and
+/// `frame`, and `serve` too inline) goes on serving, and neither the loop's guard nor the
+/// worker's counts the payload's panic as another handler panic or as the server's own.
+fn handler_panics_whose_payload_panics(dispatch: Dispatch) {
+    let options = EvOptions::default().loops(1).workers(1).dispatch(dispatch);
+    let mut server = start_ev(PanickyTwice::default(), long_params(), options);
+    let addr = server.local_addr();
+
+    let mut first = Client::connect(addr);
+    first.expect_closed();
+    await_stats(&server, "handler_panics (open)", |s| s.handler_panics > 0);
+    let mut steady = Client::connect(addr);
+    steady.echo("served after the open panic");
+
+    let mut framed = Client::connect(addr);
+    framed.send(b"boom\n");
+    framed.expect_closed();
+    steady.echo("served after the frame panic");
+
+    let mut served = Client::connect(addr);
+    served.send(b"bang\n");
+    served.expect_closed();
+    steady.echo("served after the serve panic");
+    await_stats(&server, "current_connections 1", |s| {
+        s.current_connections == 1
+    });
+
+    let stats = stop(&mut server);
+    assert_eq!(stats.handler_panics, 3, "{dispatch:?}: {stats:?}");
+    assert_eq!(stats.server_panics, 0, "{dispatch:?}: not the server's");
+    assert_eq!(stats.requests, 3, "{dispatch:?}");
+}
+
+#[test]
+fn handler_panics_whose_payload_panics_inline() {
+    handler_panics_whose_payload_panics(Dispatch::Inline);
+}
+
+#[test]
+fn handler_panics_whose_payload_panics_adaptive() {
+    handler_panics_whose_payload_panics(Dispatch::Adaptive);
+}
+
+#[test]
+fn handler_panics_whose_payload_panics_workers() {
+    handler_panics_whose_payload_panics(Dispatch::Workers);
 }
 
 /// Backpressure: with one worker and room for one queued request, further complete

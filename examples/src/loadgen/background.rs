@@ -110,7 +110,7 @@ impl BgPlan {
         }
     }
 
-    pub fn total(&self) -> usize {
+    pub(super) fn total(&self) -> usize {
         Kind::ALL.iter().map(|&k| self.count(k)).sum()
     }
 

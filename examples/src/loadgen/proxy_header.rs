@@ -19,14 +19,14 @@ const V2_SIGNATURE: [u8; 12] = *b"\r\n\r\n\0\r\nQUIT\n";
 
 /// The client address a balancer would report for connection `conn`: a documentation
 /// address (192.0.2.0/24) and a port derived from the connection's number.
-pub fn source_of(conn: u64) -> SocketAddrV4 {
+pub(super) fn source_of(conn: u64) -> SocketAddrV4 {
     SocketAddrV4::new(Ipv4Addr::new(192, 0, 2, 1), 1024 + (conn % 60_000) as u16)
 }
 
 /// Append the header of `version` for a connection from `source` to `destination` (the
 /// server; an IPv6 one is written as the IPv4 unspecified address, which the header can
 /// carry and nobody checks) to `out`.
-pub fn write(
+pub(super) fn write(
     version: ProxyVersion,
     source: SocketAddrV4,
     destination: SocketAddr,

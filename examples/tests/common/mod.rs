@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use examples::cli::parse_listening_line;
 
 /// A running binary, killed if a test fails before it exits.
-pub struct Running {
+pub(crate) struct Running {
     pub child: Child,
     pub stdout: BufReader<ChildStdout>,
     pub addr: SocketAddr,
@@ -20,7 +20,7 @@ pub struct Running {
 }
 
 impl Running {
-    pub fn start(bin: &str, args: &[&str]) -> Running {
+    pub(crate) fn start(bin: &str, args: &[&str]) -> Running {
         let mut child = Command::new(bin)
             .args(["--addr", "127.0.0.1:0"])
             .args(args)
@@ -43,7 +43,7 @@ impl Running {
         }
     }
 
-    pub fn signal(&self, name: &str) {
+    pub(crate) fn signal(&self, name: &str) {
         let status = Command::new("kill")
             .args([format!("-{name}"), self.child.id().to_string()])
             .status()
@@ -53,7 +53,7 @@ impl Running {
 
     /// Wait for the process to exit (at most 10 s); returns its status and the rest of
     /// its standard output.
-    pub fn wait(mut self) -> (ExitStatus, String) {
+    pub(crate) fn wait(mut self) -> (ExitStatus, String) {
         let end = Instant::now() + Duration::from_secs(10);
         let status = loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
@@ -78,7 +78,7 @@ impl Drop for Running {
 }
 
 /// Send `request` on a new connection and read until the server closes it.
-pub fn exchange(addr: SocketAddr, request: &[u8]) -> String {
+pub(crate) fn exchange(addr: SocketAddr, request: &[u8]) -> String {
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
@@ -91,7 +91,7 @@ pub fn exchange(addr: SocketAddr, request: &[u8]) -> String {
 
 /// Flags that size the pool of the server this build runs (`net`'s threads or `evnet`'s
 /// workers): each build rejects the other's.
-pub fn pool_flags() -> &'static [&'static str] {
+pub(crate) fn pool_flags() -> &'static [&'static str] {
     if cfg!(feature = "evented") {
         &["--workers", "2"]
     } else {
@@ -100,7 +100,7 @@ pub fn pool_flags() -> &'static [&'static str] {
 }
 
 /// Run `bin` with `args` to completion (for options that stop it before it serves).
-pub fn run(bin: &str, args: &[&str]) -> Output {
+pub(crate) fn run(bin: &str, args: &[&str]) -> Output {
     Command::new(bin)
         .args(["--addr", "127.0.0.1:0"])
         .args(args)
@@ -110,7 +110,7 @@ pub fn run(bin: &str, args: &[&str]) -> Output {
 }
 
 /// Run the `loadgen` binary with `args` to completion.
-pub fn loadgen_bin(args: &[&str]) -> Output {
+pub(crate) fn loadgen_bin(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_loadgen"))
         .args(args)
         .output()
@@ -119,7 +119,7 @@ pub fn loadgen_bin(args: &[&str]) -> Output {
 
 /// `loadgen --addr 127.0.0.1:1` plus `args` exits with status 2 before any traffic, and
 /// its error names `flag`.
-pub fn assert_loadgen_refuses(flag: &str, args: &[&str]) {
+pub(crate) fn assert_loadgen_refuses(flag: &str, args: &[&str]) {
     let mut all = vec!["--addr", "127.0.0.1:1"];
     all.extend_from_slice(args);
     let out = loadgen_bin(&all);
