@@ -163,10 +163,12 @@ fn quick_scenarios_write_tables_json_and_chart_and_leave_no_server() {
         &dir.0,
         &[
             "--quick",
+            // Long enough for a debug build's TLS handshakes on a busy 2-core machine to
+            // answer requests in the measured window (300 ms once measured none).
             "--duration",
-            "300ms",
+            "1s",
             "--warmup",
-            "100ms",
+            "300ms",
             "--scenarios",
             &scenarios.join(","),
         ],
@@ -348,10 +350,12 @@ fn attack_scenarios_run_after_their_baselines_with_probes_and_ratios() {
         &dir.0,
         &[
             "--quick",
+            // Long enough for a debug build's TLS handshakes on a busy 2-core machine to
+            // answer requests in the measured window (300 ms once measured none).
             "--duration",
-            "300ms",
+            "1s",
             "--warmup",
-            "100ms",
+            "300ms",
             "--scenarios",
             "atk-amplify,atk-expect",
             "--servers",
@@ -452,10 +456,12 @@ fn rounds_keep_every_round_and_tables_show_medians_and_spread() {
         &dir.0,
         &[
             "--quick",
+            // Long enough for a debug build's TLS handshakes on a busy 2-core machine to
+            // answer requests in the measured window (300 ms once measured none).
             "--duration",
-            "300ms",
+            "1s",
             "--warmup",
-            "100ms",
+            "300ms",
             "--rounds",
             "2",
             "--scenarios",
