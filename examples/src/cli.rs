@@ -17,7 +17,8 @@
 //! }
 //!
 //! fn main() -> std::process::ExitCode {
-//!     let cli = Cli::parse();
+//!     // `Cli::parse()`, but a flag of the other build says which build has it.
+//!     let cli: Cli = examples::cli::parse_args();
 //!     examples::cli::run(examples::echo::Echo::new(), &cli.addr, "tcp", &cli.server)
 //! }
 //! ```
@@ -43,17 +44,131 @@ pub const EXIT_FAILURE: u8 = 1;
 /// The default graceful shutdown deadline of the example binaries.
 pub const DEFAULT_SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
 
+/// The flags [`ServerArgs`] has only in the `net` build (without `evented`).
+pub const NET_ONLY_FLAGS: &[&str] = &[
+    "--threads",
+    "--queue",
+    "--thread-idle-time",
+    "--thread-idle-ms",
+];
+
+/// The flags [`ServerArgs`] has only in the evented build (`--features evented`).
+pub const EVENTED_ONLY_FLAGS: &[&str] = &[
+    "--loops",
+    "--workers",
+    "--dispatch",
+    "--takeover-after",
+    "--spares",
+    "--input-budget",
+    "--output-budget",
+];
+
+/// Parse this process's arguments into `P`, a binary's parser that flattens
+/// [`ServerArgs`], as `P::parse()` does (printing the error and exiting with
+/// [`EXIT_USAGE`] on a bad one), except that a flag of the other build is refused saying
+/// which build has it: `--workers is a flag of the evented build (cargo run --features
+/// evented)`, not only "unexpected argument".
+pub fn parse_args<P: clap::Parser>() -> P {
+    match try_parse_args_from(std::env::args_os()) {
+        Ok(parsed) => parsed,
+        Err(e) => e.exit(),
+    }
+}
+
+/// [`parse_args`] from `args` (the program name first), returning the error instead of
+/// exiting.
+///
+/// ```
+/// use clap::Parser;
+///
+/// #[derive(Parser)]
+/// struct Cli {
+///     #[command(flatten)]
+///     server: examples::cli::ServerArgs,
+/// }
+///
+/// let other = if cfg!(feature = "evented") { "--threads" } else { "--workers" };
+/// let err = examples::cli::try_parse_args_from::<Cli, _, _>(["prog", other, "4"])
+///     .err()
+///     .unwrap();
+/// assert_eq!(err.exit_code(), 2);
+/// let message = err.to_string();
+/// assert!(message.contains(&format!("'{other} 4'")), "{message}");
+/// assert!(message.contains("is a flag of the"), "{message}");
+/// ```
+pub fn try_parse_args_from<P, I, T>(args: I) -> Result<P, clap::Error>
+where
+    P: clap::Parser,
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    P::try_parse_from(&args).map_err(|e| match other_build(&e, &args) {
+        Some(message) => P::command().error(clap::error::ErrorKind::UnknownArgument, message),
+        None => e,
+    })
+}
+
+/// For an "unexpected argument" error about a flag of the other build, what to say
+/// instead: the flag, its value (if any) and the build that has it.
+fn other_build(e: &clap::Error, args: &[std::ffi::OsString]) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if e.kind() != ErrorKind::UnknownArgument {
+        return None;
+    }
+    let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let (flag, inline_value) = match arg.split_once('=') {
+        Some((flag, value)) => (flag, Some(value.to_owned())),
+        None => (arg.as_str(), None),
+    };
+    let (build, how, this) = if cfg!(feature = "evented") {
+        if !NET_ONLY_FLAGS.contains(&flag) {
+            return None;
+        }
+        ("net", "cargo run without --features evented", "evented")
+    } else {
+        if !EVENTED_ONLY_FLAGS.contains(&flag) {
+            return None;
+        }
+        ("evented", "cargo run --features evented", "net")
+    };
+    // The value typed after the flag, if it looks like one.
+    let value = inline_value.or_else(|| {
+        let with_equals = format!("{flag}=");
+        args.iter().enumerate().find_map(|(at, a)| {
+            let a = a.to_str()?;
+            if let Some(value) = a.strip_prefix(&with_equals) {
+                return Some(value.to_owned());
+            }
+            let next = args.get(at + 1)?.to_str()?;
+            (a == flag && !next.starts_with("--")).then(|| next.to_owned())
+        })
+    });
+    let typed = match value {
+        Some(value) => format!("{flag} {value}"),
+        None => flag.to_owned(),
+    };
+    Some(format!(
+        "unexpected argument '{typed}': {flag} is a flag of the {build} build ({how}); \
+         this binary is the {this} build"
+    ))
+}
+
 /// The server options common to every example binary. Every option has a default, shown
 /// in `--help`: the [`ServerParams`] (and, with `evented`, `evnet::EvOptions`) default.
 ///
 /// Durations need a unit (`500ms`, `15s`, `2m`, `1h 30m`; see [`parse_duration`]); a
 /// bare number is an error. The hidden `-ms` spellings (`--keep-alive-ms`,
 /// `--read-timeout-ms`, `--write-timeout-ms`, `--thread-idle-ms`, `--shutdown-ms`) take
-/// a bare number of milliseconds (see [`parse_millis`]). Options of the other server are
-/// absent: `--threads`, `--queue` and `--thread-idle-time` only without `evented`;
-/// `--loops`, `--workers`, `--dispatch`, `--input-budget` and `--output-budget` only with
-/// it. `--tls-cert` and `--tls-key` (both or neither) serve TLS with the `tls` feature;
-/// without it they are hidden and refused with a message saying so.
+/// a bare number of milliseconds (see [`parse_millis`]). Sizes take decimal and binary
+/// units (see [`parse_bytes`]). Each server parameter's flag has its value checked by the
+/// library as it is read, so a bad one is a usage error naming the flag and the value as
+/// typed, with the library's message as the cause. Options of the other server are
+/// absent ([`NET_ONLY_FLAGS`], [`EVENTED_ONLY_FLAGS`]; [`parse_args`] says which build
+/// has them). `--tls-cert` and `--tls-key` (both or neither) serve TLS with the `tls`
+/// feature; without it they are hidden and refused with a message saying so.
 ///
 /// ```
 /// use clap::Parser;
@@ -76,15 +191,23 @@ pub const DEFAULT_SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
 /// assert_eq!(cli.server.params()?.keep_alive_timeout(), Duration::from_millis(120));
 /// assert!(Cli::try_parse_from(["prog", "--keep-alive-timeout", "120"]).is_err());
 ///
-/// let bad = Cli::parse_from(["prog", "--max-connections", "0"]);
-/// assert!(bad.server.params().unwrap_err().is_invalid_param());
+/// // A value the library refuses is refused as the flag's.
+/// let Err(bad) = Cli::try_parse_from(["prog", "--max-connections", "0"]) else { panic!() };
+/// assert_eq!(bad.exit_code(), 2);
+/// assert!(bad.to_string().contains("'0' for '--max-connections <N>'"), "{bad}");
+/// assert!(bad.to_string().contains("invalid parameter `max_connections`"), "{bad}");
 /// # Ok::<(), net::Error>(())
 /// ```
 #[derive(Debug, Clone, Args)]
 pub struct ServerArgs {
     /// Most threads serving connections at once (net's pool).
     #[cfg(not(feature = "evented"))]
-    #[arg(long, value_name = "N", default_value_t = ServerParams::default().max_threads())]
+    #[arg(
+        long,
+        value_name = "N",
+        value_parser = threads_value,
+        default_value_t = ServerParams::default().max_threads()
+    )]
     pub threads: usize,
 
     /// Most accepted connections waiting for a thread (net).
@@ -97,18 +220,23 @@ pub struct ServerArgs {
     #[arg(
         long,
         value_name = "DURATION",
-        value_parser = parse_duration,
+        value_parser = thread_idle_value,
         default_value = format_duration(ServerParams::default().thread_idle_time())
     )]
     pub thread_idle_time: Duration,
 
     /// `--thread-idle-time` in milliseconds (a bare number is milliseconds).
     #[cfg(not(feature = "evented"))]
-    #[arg(long, value_name = "MS", value_parser = parse_millis, hide = true, conflicts_with = "thread_idle_time")]
+    #[arg(long, value_name = "MS", value_parser = thread_idle_ms_value, hide = true, conflicts_with = "thread_idle_time")]
     pub thread_idle_ms: Option<Duration>,
 
     /// Most open connections; more are refused.
-    #[arg(long, value_name = "N", default_value_t = ServerParams::default().max_connections())]
+    #[arg(
+        long,
+        value_name = "N",
+        value_parser = max_connections_value,
+        default_value_t = ServerParams::default().max_connections()
+    )]
     pub max_connections: usize,
 
     /// Longest idle wait between requests on a connection: `15s`, `500ms`, `2m`, … (a
@@ -116,13 +244,13 @@ pub struct ServerArgs {
     #[arg(
         long,
         value_name = "DURATION",
-        value_parser = parse_duration,
+        value_parser = keep_alive_timeout_value,
         default_value = format_duration(ServerParams::default().keep_alive_timeout())
     )]
     pub keep_alive_timeout: Duration,
 
     /// `--keep-alive-timeout` in milliseconds (a bare number is milliseconds).
-    #[arg(long, value_name = "MS", value_parser = parse_millis, hide = true, conflicts_with = "keep_alive_timeout")]
+    #[arg(long, value_name = "MS", value_parser = keep_alive_ms_value, hide = true, conflicts_with = "keep_alive_timeout")]
     pub keep_alive_ms: Option<Duration>,
 
     /// Longest time to receive a whole request once its first byte has arrived: `30s`, …
@@ -130,13 +258,13 @@ pub struct ServerArgs {
     #[arg(
         long,
         value_name = "DURATION",
-        value_parser = parse_duration,
+        value_parser = read_timeout_value,
         default_value = format_duration(ServerParams::default().read_timeout())
     )]
     pub read_timeout: Duration,
 
     /// `--read-timeout` in milliseconds (a bare number is milliseconds).
-    #[arg(long, value_name = "MS", value_parser = parse_millis, hide = true, conflicts_with = "read_timeout")]
+    #[arg(long, value_name = "MS", value_parser = read_timeout_ms_value, hide = true, conflicts_with = "read_timeout")]
     pub read_timeout_ms: Option<Duration>,
 
     /// Longest wait for the peer to take response bytes: `30s`, … (`--write-timeout-ms N`
@@ -144,13 +272,13 @@ pub struct ServerArgs {
     #[arg(
         long,
         value_name = "DURATION",
-        value_parser = parse_duration,
+        value_parser = write_timeout_value,
         default_value = format_duration(ServerParams::default().write_timeout())
     )]
     pub write_timeout: Duration,
 
     /// `--write-timeout` in milliseconds (a bare number is milliseconds).
-    #[arg(long, value_name = "MS", value_parser = parse_millis, hide = true, conflicts_with = "write_timeout")]
+    #[arg(long, value_name = "MS", value_parser = write_timeout_ms_value, hide = true, conflicts_with = "write_timeout")]
     pub write_timeout_ms: Option<Duration>,
 
     /// Requests served on one connection before it is closed: a number, or `unlimited`.
@@ -159,19 +287,24 @@ pub struct ServerArgs {
     #[arg(
         long,
         value_name = "N",
-        value_parser = parse_limit,
+        value_parser = max_requests_value,
         default_value = format_limit(ServerParams::default().max_requests_per_connection())
     )]
     pub max_requests: std::option::Option<u64>,
 
-    /// The listen backlog.
-    #[arg(long, value_name = "N", default_value_t = ServerParams::default().backlog())]
+    /// Connections the kernel holds, connected, until the server accepts them (the listen
+    /// backlog; the kernel caps it at `net.core.somaxconn`).
+    #[arg(
+        long,
+        value_name = "N",
+        value_parser = backlog_value,
+        default_value_t = ServerParams::default().backlog()
+    )]
     pub backlog: u32,
 
     /// Set TCP_NODELAY on accepted sockets (`--nodelay` alone means true).
     #[arg(
         long,
-        visible_alias = "no-delay",
         value_name = "BOOL",
         action = ArgAction::Set,
         num_args = 0..=1,
@@ -202,7 +335,7 @@ pub struct ServerArgs {
     #[arg(
         long,
         value_name = "DURATION",
-        value_parser = parse_duration_or_off,
+        value_parser = max_connection_age_value,
         default_value = "off"
     )]
     pub max_connection_age: std::option::Option<Duration>,
@@ -237,7 +370,7 @@ pub struct ServerArgs {
     #[arg(
         long,
         value_name = "BYTES",
-        value_parser = parse_bytes,
+        value_parser = max_request_buffer_value,
         default_value = format_bytes(ServerParams::default().max_request_buffer())
     )]
     pub max_request_buffer: usize,
@@ -247,7 +380,7 @@ pub struct ServerArgs {
     #[arg(
         long,
         value_name = "BYTES",
-        value_parser = parse_bytes,
+        value_parser = max_output_buffer_value,
         default_value = format_bytes(ServerParams::default().max_output_buffer())
     )]
     pub max_output_buffer: usize,
@@ -258,7 +391,7 @@ pub struct ServerArgs {
     #[arg(
         long,
         value_name = "BYTES",
-        value_parser = parse_bytes,
+        value_parser = input_budget_value,
         default_value = format_bytes(evnet::EvOptions::default().input_budget_bytes())
     )]
     pub input_budget: usize,
@@ -269,7 +402,7 @@ pub struct ServerArgs {
     #[arg(
         long,
         value_name = "BYTES",
-        value_parser = parse_bytes,
+        value_parser = output_budget_value,
         default_value = format_bytes(evnet::EvOptions::default().output_budget_bytes())
     )]
     pub output_budget: usize,
@@ -301,7 +434,7 @@ pub struct ServerArgs {
     #[arg(
         long,
         value_name = "DURATION",
-        value_parser = parse_duration,
+        value_parser = takeover_after_value,
         default_value = format_duration(evnet::DEFAULT_TAKEOVER_AFTER)
     )]
     pub takeover_after: Duration,
@@ -309,7 +442,7 @@ pub struct ServerArgs {
     /// Adaptive dispatch: spare threads that take over loops whose handler blocks
     /// (evnet). [default: as many as --workers]
     #[cfg(feature = "evented")]
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = spares_value)]
     pub spares: Option<usize>,
 
     /// How long a graceful shutdown lets requests in flight finish: `5s`, … (`--shutdown-ms
@@ -485,6 +618,59 @@ impl ServerArgs {
     pub fn shutdown_deadline(&self) -> Duration {
         self.shutdown_ms.unwrap_or(self.shutdown_deadline)
     }
+
+    /// Print `e` with its causes and return the exit status: for a parameter the library
+    /// refused, [`EXIT_USAGE`], naming the flag that set it and its value (the library's
+    /// message is the cause); [`EXIT_FAILURE`] for any other error.
+    fn fail(&self, e: &net::Error) -> ExitCode {
+        let flag = param_of(e).and_then(|param| self.flag_of(&param, &e.to_string()));
+        match flag {
+            Some((flag, value)) => usage_error(flag, &value, &report(e)),
+            None => {
+                eprintln!("error: {}", report(e));
+                ExitCode::from(if e.is_invalid_param() {
+                    EXIT_USAGE
+                } else {
+                    EXIT_FAILURE
+                })
+            }
+        }
+    }
+
+    /// The flag and its value behind `param`, a parameter a library error names
+    /// (`message`): the TLS files and evnet's options, which are checked when the server
+    /// is made (the other flags check their values as they are read).
+    fn flag_of(&self, param: &str, message: &str) -> Option<(&'static str, String)> {
+        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+        // `net::tls` names the file it could not use: the key's errors say "private key"
+        // or "the key in".
+        let key = message.contains("private key") || message.contains("the key in");
+        Some(match param {
+            "--tls-cert" => ("--tls-cert", path(&self.tls_cert)?),
+            "--tls-key" => ("--tls-key", path(&self.tls_key)?),
+            "tls" if key => ("--tls-key", path(&self.tls_key)?),
+            "tls" => ("--tls-cert", path(&self.tls_cert)?),
+            #[cfg(feature = "evented")]
+            "loops" => (
+                "--loops",
+                self.loops.map_or_else(
+                    || format!("{} (the default)", self.options().loop_count()),
+                    |n| n.to_string(),
+                ),
+            ),
+            #[cfg(feature = "evented")]
+            "workers" => ("--workers", self.workers.to_string()),
+            #[cfg(feature = "evented")]
+            "spares" => ("--spares", self.spares?.to_string()),
+            #[cfg(feature = "evented")]
+            "input_budget" => ("--input-budget", format_bytes(self.input_budget)),
+            #[cfg(feature = "evented")]
+            "output_budget" => ("--output-budget", format_bytes(self.output_budget)),
+            #[cfg(feature = "evented")]
+            "takeover_after" => ("--takeover-after", format_duration(self.takeover_after)),
+            _ => return None,
+        })
+    }
 }
 
 /// The first line a server prints: `listening on SCHEME://ADDR (KIND)`, where KIND is
@@ -593,16 +779,29 @@ pub fn stats_line(s: &Stats) -> String {
 /// 128 + the signal; SIGUSR2 starts this program again on the same sockets and, once it
 /// is ready, drains and exits (a restart that refuses nobody). Tells systemd
 /// (`NOTIFY_SOCKET`) `READY=1`, `RELOADING=1` and `STOPPING=1`. Prints [`stats_line`] at
-/// the end. Returns the process exit status: 0 after a clean shutdown, [`EXIT_USAGE`]
-/// for a bad option value, [`EXIT_FAILURE`] for other errors (each printed on stderr
-/// with its causes).
+/// the end. Without `LISTEN_FDS` it binds `addr` (the value of `--addr`) with
+/// [`ServerArgs::backlog`] on either server. Returns the process exit status: 0 after a
+/// clean shutdown, [`EXIT_USAGE`] for a bad option value (an `addr` or `--metrics-addr`
+/// that is no `HOST:PORT` included; the message names the flag and the value),
+/// [`EXIT_FAILURE`] for other errors (each printed on stderr with its causes; one binding
+/// `addr` names `--addr`).
 // `args.options()` is `()` for `net` and `evnet::EvOptions` for `evnet`.
 #[allow(clippy::unit_arg)]
 pub fn run<H: Handler>(handler: H, addr: &str, scheme: &str, args: &ServerArgs) -> ExitCode {
     init_logging();
     let params = match args.params() {
         Ok(params) => params,
-        Err(e) => return fail(&e),
+        Err(e) => return args.fail(&e),
+    };
+    // Checked before anything is bound: a bad address is a usage error.
+    let metrics_addrs = match args
+        .metrics_addr
+        .as_deref()
+        .map(|a| resolve("--metrics-addr", a))
+    {
+        None => None,
+        Some(Ok(addrs)) => Some(addrs),
+        Some(Err(code)) => return code,
     };
     // Before binding, so a signal sent as soon as the first line appears is not lost.
     let supervisor = match Supervisor::new().and_then(|s| s.restart_with_this_program()) {
@@ -615,9 +814,10 @@ pub fn run<H: Handler>(handler: H, addr: &str, scheme: &str, args: &ServerArgs) 
         }
     };
     let bound = match ops::listen_fds() {
-        Ok(inherited) if inherited.is_empty() => {
-            Server::bind_with(addr, handler, params, args.options())
-        }
+        Ok(inherited) if inherited.is_empty() => match resolve("--addr", addr) {
+            Ok(addrs) => bind(&addrs, handler, params, args),
+            Err(code) => return code,
+        },
         Ok(inherited) => Server::from_listeners_with(inherited, handler, params, args.options()),
         Err(e) => {
             eprintln!("error: {e}");
@@ -626,10 +826,14 @@ pub fn run<H: Handler>(handler: H, addr: &str, scheme: &str, args: &ServerArgs) 
     };
     let mut server = match bound {
         Ok(server) => server,
-        Err(e) => return fail(&e),
+        Err(e) if e.is_bind() => {
+            eprintln!("error: --addr {addr}: {}", report(&e));
+            return ExitCode::from(EXIT_FAILURE);
+        }
+        Err(e) => return args.fail(&e),
     };
     if let Err(e) = server.start() {
-        return fail(&e);
+        return args.fail(&e);
     }
     let mut stdout = std::io::stdout().lock();
     let line = listening_line_for(scheme, args.is_tls(), server.local_addr());
@@ -638,8 +842,8 @@ pub fn run<H: Handler>(handler: H, addr: &str, scheme: &str, args: &ServerArgs) 
     drop(stdout);
 
     let handle = server.handle();
-    if let Some(addr) = &args.metrics_addr {
-        match crate::metrics::serve(addr, handle.clone(), SERVER_KIND) {
+    if let (Some(addr), Some(addrs)) = (&args.metrics_addr, metrics_addrs) {
+        match crate::metrics::serve(&addrs[..], handle.clone(), SERVER_KIND) {
             Ok(bound) => println!("metrics on http://{bound}/metrics"),
             Err(e) => {
                 eprintln!("error: --metrics-addr {addr}: {e}");
@@ -666,21 +870,99 @@ fn init_logging() {
     let _ = env_logger::Builder::from_env(env).try_init();
 }
 
-/// Print an error with its causes, each once (`error: cannot bind ...: Address in use`);
-/// exit status 2 for a bad parameter, 1 otherwise.
-fn fail(e: &net::Error) -> ExitCode {
+/// An error with its causes, each once (`cannot bind ...: Address in use`).
+fn report(e: &net::Error) -> String {
     let mut message = e.to_string();
     let mut cause = std::error::Error::source(e);
     while let Some(c) = cause {
         message = format!("{message}: {c}");
         cause = c.source();
     }
-    eprintln!("error: {message}");
-    if e.is_invalid_param() {
-        ExitCode::from(EXIT_USAGE)
-    } else {
-        ExitCode::from(EXIT_FAILURE)
+    message
+}
+
+/// Print that `value` of `flag` is refused because of `cause`, as clap does; returns
+/// [`EXIT_USAGE`].
+fn usage_error(flag: &str, value: &str, cause: &str) -> ExitCode {
+    eprintln!(
+        "error: invalid value '{value}' for '{flag}': {cause}\n\nFor more information, try \
+         '--help'."
+    );
+    ExitCode::from(EXIT_USAGE)
+}
+
+/// The addresses `text`, the value of `flag`, resolves to; a usage error (printed, its
+/// exit status returned) when it is not a `HOST:PORT` or resolves to nothing.
+fn resolve(flag: &str, text: &str) -> Result<Vec<SocketAddr>, ExitCode> {
+    use std::net::ToSocketAddrs;
+    let why = match text.to_socket_addrs() {
+        Ok(addrs) => {
+            let addrs: Vec<SocketAddr> = addrs.collect();
+            if !addrs.is_empty() {
+                return Ok(addrs);
+            }
+            "resolves to no address".to_owned()
+        }
+        Err(e) => e.to_string(),
+    };
+    Err(usage_error(
+        flag,
+        text,
+        &format!(
+            "not a HOST:PORT address to listen on ({why}); e.g. 127.0.0.1:8080, \
+             [::1]:8080, localhost:8080"
+        ),
+    ))
+}
+
+/// Bind a listener on the first of `addrs` that takes one, with `--backlog` (std's
+/// `TcpListener::bind`, which `net` binds with, has a fixed backlog), and serve on it.
+// `args.options()` is `()` for `net`.
+#[cfg(not(feature = "evented"))]
+#[allow(clippy::unit_arg)]
+fn bind<H: Handler>(
+    addrs: &[SocketAddr],
+    handler: H,
+    params: ServerParams,
+    args: &ServerArgs,
+) -> net::Result<Server> {
+    let mut last = std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to bind");
+    for &addr in addrs {
+        match listen_on(addr, params.backlog()) {
+            Ok(listener) => {
+                return Server::from_listener_with(listener, handler, params, args.options())
+            }
+            Err(e) => last = e,
+        }
     }
+    Err(net::Error::new(
+        net::ErrorKind::Bind,
+        "cannot bind the listening socket",
+        Some(last),
+    ))
+}
+
+/// A listening socket on `addr` with `SO_REUSEADDR` (as std's `TcpListener::bind` sets
+/// it) and the listen backlog `backlog`.
+#[cfg(not(feature = "evented"))]
+fn listen_on(addr: SocketAddr, backlog: u32) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(i32::try_from(backlog).unwrap_or(i32::MAX))?;
+    Ok(socket.into())
+}
+
+/// Bind evnet's listeners on `addrs` (it applies `--backlog` itself) and serve on them.
+#[cfg(feature = "evented")]
+fn bind<H: Handler>(
+    addrs: &[SocketAddr],
+    handler: H,
+    params: ServerParams,
+    args: &ServerArgs,
+) -> net::Result<Server> {
+    Server::bind_with(addrs, handler, params, args.options())
 }
 
 /// Parse a duration flag with [`humantime`]: numbers with units, such as `500ms`, `15s`,
@@ -699,17 +981,43 @@ fn fail(e: &net::Error) -> ExitCode {
 /// assert!(parse_duration("soon").is_err());
 /// ```
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    parse_duration_checked(text, |_| Ok(()))
+}
+
+/// [`parse_duration`] for a flag that also refuses some durations (`check`'s error says
+/// why): the fix shown for a bare number is one the flag accepts (`0` on a flag that
+/// refuses zero is not told to write `0s`).
+fn parse_duration_checked(
+    text: &str,
+    check: impl Fn(Duration) -> Result<(), String>,
+) -> Result<Duration, String> {
     let text = text.trim();
     if let Ok(number) = text.parse::<f64>() {
         if number.is_finite() && number >= 0.0 {
-            return Err(format!(
-                "a duration needs a unit: write `{text}s` for seconds or `{text}ms` for \
-                 milliseconds (also `2m`, `1h 30m`)"
-            ));
+            let accepted = |unit: &str| {
+                let fix = format!("{text}{unit}");
+                let d = humantime::parse_duration(&fix).map_err(|e| e.to_string())?;
+                check(d).map(|()| fix)
+            };
+            return Err(match (accepted("s"), accepted("ms")) {
+                (Ok(s), Ok(ms)) => format!(
+                    "a duration needs a unit: write `{s}` for seconds or `{ms}` for \
+                     milliseconds (also `2m`, `1h 30m`)"
+                ),
+                (Ok(fix), Err(_)) | (Err(_), Ok(fix)) => {
+                    format!("a duration needs a unit: write `{fix}`")
+                }
+                (Err(why), Err(_)) => format!(
+                    "a duration needs a unit, and `{text}s` would be refused too: {why}; \
+                     write one such as `500ms`, `15s` or `2m`"
+                ),
+            });
         }
     }
-    humantime::parse_duration(text)
-        .map_err(|e| format!("`{text}` is not a duration: {e} (try 500ms, 15s, 2m, 1h 30m)"))
+    let d = humantime::parse_duration(text)
+        .map_err(|e| format!("`{text}` is not a duration: {e} (try 500ms, 15s, 2m, 1h 30m)"))?;
+    check(d)?;
+    Ok(d)
 }
 
 /// Parse a `-ms` flag (`--keep-alive-ms`, …): a bare number is milliseconds; a number
@@ -840,45 +1148,296 @@ pub fn parse_rate_or_off(text: &str) -> Result<Option<u32>, String> {
 /// assert!(parse_duration_or_off("600").is_err(), "a unit is needed");
 /// ```
 pub fn parse_duration_or_off(text: &str) -> Result<Option<Duration>, String> {
+    parse_duration_or_off_checked(text, |_| Ok(()))
+}
+
+/// [`parse_duration_or_off`] with `check` besides: zero is refused first.
+fn parse_duration_or_off_checked(
+    text: &str,
+    check: impl Fn(Duration) -> Result<(), String>,
+) -> Result<Option<Duration>, String> {
     match text.trim() {
         "off" => Ok(None),
-        d => match parse_duration(d)? {
-            d if d.is_zero() => Err("must be more than zero (or `off`)".to_owned()),
-            d => Ok(Some(d)),
-        },
+        d => parse_duration_checked(d, |d| {
+            if d.is_zero() {
+                return Err("must be more than zero (or `off`)".to_owned());
+            }
+            check(d)
+        })
+        .map(Some),
     }
 }
 
-/// Parse a size flag: a number of bytes, optionally with a binary unit (`KiB`, `MiB`,
-/// `GiB`; `k`, `m`, `g` and `K`, `M`, `G` mean the same).
+/// Parse a size flag: a number of bytes, or a number with a unit. Binary units are
+/// 1024-based: `KiB`, `MiB`, `GiB`, `TiB`, and the short `k`, `m`, `g`, `t` mean the same
+/// (`64k` = `64KiB` = 65536). Decimal units are 1000-based: `KB`, `MB`, `GB`, `TB` (`10MB`
+/// = 10000000). `B` means bytes. Units are read in any case, with or without a space
+/// before them. With a unit the number may have a fraction (`1.5MiB`), rounded down to a
+/// whole byte; a number of bytes is whole.
 ///
 /// ```
 /// use examples::cli::parse_bytes;
 /// assert_eq!(parse_bytes("4096"), Ok(4096));
 /// assert_eq!(parse_bytes("64KiB"), Ok(64 << 10));
+/// assert_eq!(parse_bytes("64k"), Ok(64 << 10));
+/// assert_eq!(parse_bytes("512 KiB"), Ok(512 << 10));
 /// assert_eq!(parse_bytes("17M"), Ok(17 << 20));
+/// assert_eq!(parse_bytes("1.5MiB"), Ok(3 << 19));
+/// assert_eq!(parse_bytes("10MB"), Ok(10_000_000));
+/// assert_eq!(parse_bytes("1.5kB"), Ok(1500));
+/// assert_eq!(parse_bytes("2GB"), Ok(2_000_000_000));
 /// assert!(parse_bytes("lots").is_err());
+/// assert!(parse_bytes("1.5").unwrap_err().contains("whole"));
+/// assert!(parse_bytes("12 parsecs").unwrap_err().contains("`parsecs`"));
 /// assert!(parse_bytes("99999999999G").is_err());
 /// ```
 pub fn parse_bytes(text: &str) -> Result<usize, String> {
     let text = text.trim();
     let split = text
-        .find(|c: char| !c.is_ascii_digit())
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let value: usize = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a size (try 65536, 64KiB, 2MiB)"))?;
-    let shift = match unit.trim() {
-        "" | "B" => 0,
-        "k" | "K" | "KiB" => 10,
-        "m" | "M" | "MiB" => 20,
-        "g" | "G" | "GiB" => 30,
-        other => return Err(format!("unknown size unit `{other}` (use KiB, MiB or GiB)")),
+    let unit = unit.trim_start();
+    let multiplier: u128 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        "g" | "gib" => 1 << 30,
+        "t" | "tib" => 1 << 40,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
+        _ if number.is_empty() => return Err(format!("`{text}` is not a size: {SIZES}")),
+        _ => return Err(format!("unknown size unit `{unit}`: {SIZES}")),
     };
-    value
-        .checked_mul(1 << shift)
-        .ok_or_else(|| format!("`{text}` is too large"))
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if (whole.is_empty() && fraction.is_empty()) || !digits(whole) || !digits(fraction) {
+        return Err(format!("`{text}` is not a size: {SIZES}"));
+    }
+    if number.contains('.') && multiplier == 1 {
+        return Err(format!(
+            "`{text}`: a number of bytes is whole (a fraction needs a unit: `1.5KiB`)"
+        ));
+    }
+    let too_large = || format!("`{text}` is too large (at most {} bytes)", usize::MAX);
+    // Whole and fraction apart, so that `1.5MiB` is exact: 1 MiB + 5 MiB / 10.
+    let whole: u128 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().map_err(|_| too_large())?
+    };
+    let fraction = &fraction[..fraction.len().min(18)];
+    let scale = 10u128.pow(fraction.len() as u32);
+    let fraction: u128 = if fraction.is_empty() {
+        0
+    } else {
+        fraction.parse().map_err(|_| too_large())?
+    };
+    let bytes = whole
+        .checked_mul(multiplier)
+        .and_then(|b| b.checked_add(fraction * multiplier / scale))
+        .ok_or_else(too_large)?;
+    usize::try_from(bytes).map_err(|_| too_large())
+}
+
+/// What [`parse_bytes`] accepts, for its errors.
+const SIZES: &str = "write a number of bytes (65536) or one with a unit: KiB, MiB, GiB \
+                     are 1024-based (so are k, m, g: 64k = 65536), KB, MB, GB 1000-based \
+                     (10MB = 10000000); e.g. 512KiB, 1.5MiB";
+
+/// The units the example servers' flags read, for the end of their `--help`
+/// (`#[command(after_help = examples::cli::UNITS_HELP)]`).
+pub const UNITS_HELP: &str = "\
+Sizes (BYTES): a number of bytes, or a number with a unit, fractions allowed (1.5MiB,
+rounded down to a byte). KiB, MiB, GiB and the short k, m, g are 1024-based (64k = 64KiB =
+65536); KB, MB, GB are 1000-based (10MB = 10000000).
+Durations (DURATION) need a unit: 500ms, 15s, 2m, 1h 30m.";
+
+// ----- flag values checked by the library -----------------------------------------------
+//
+// Each server parameter's flag checks its value with `ServerParams::builder` (the other
+// parameters at their defaults, which are valid), so that a bad value is refused by clap
+// as the value of the flag the user typed (`invalid value '0' for '--threads <N>'`), with
+// the library's message as the cause, instead of later under the library's name for it.
+
+/// `value` if the library accepts it for one parameter (`set` applies it).
+fn accepted<T: Copy>(
+    value: T,
+    set: impl FnOnce(net::ServerParamsBuilder, T) -> net::ServerParamsBuilder,
+) -> Result<T, String> {
+    set(ServerParams::builder(), value)
+        .build()
+        .map(|_| value)
+        .map_err(|e| e.to_string())
+}
+
+/// A whole number, with a message naming the text (clap's own says only "invalid digit").
+fn whole_number<T>(text: &str) -> Result<T, String>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    let text = text.trim();
+    text.parse()
+        .map_err(|e| format!("`{text}` is not a whole number: {e}"))
+}
+
+/// A duration of a parameter: [`parse_duration`], then the library's check.
+fn param_duration(
+    text: &str,
+    set: fn(net::ServerParamsBuilder, Duration) -> net::ServerParamsBuilder,
+) -> Result<Duration, String> {
+    parse_duration_checked(text, |d| accepted(d, set).map(drop))
+}
+
+/// A `-ms` spelling of a parameter's duration: [`parse_millis`], then the library's check.
+fn param_millis(
+    text: &str,
+    set: fn(net::ServerParamsBuilder, Duration) -> net::ServerParamsBuilder,
+) -> Result<Duration, String> {
+    accepted(parse_millis(text)?, set)
+}
+
+#[cfg(not(feature = "evented"))]
+fn threads_value(text: &str) -> Result<usize, String> {
+    accepted(whole_number(text)?, net::ServerParamsBuilder::max_threads)
+}
+
+#[cfg(not(feature = "evented"))]
+fn thread_idle_value(text: &str) -> Result<Duration, String> {
+    param_duration(text, net::ServerParamsBuilder::thread_idle_time)
+}
+
+#[cfg(not(feature = "evented"))]
+fn thread_idle_ms_value(text: &str) -> Result<Duration, String> {
+    param_millis(text, net::ServerParamsBuilder::thread_idle_time)
+}
+
+fn max_connections_value(text: &str) -> Result<usize, String> {
+    accepted(
+        whole_number(text)?,
+        net::ServerParamsBuilder::max_connections,
+    )
+}
+
+fn keep_alive_timeout_value(text: &str) -> Result<Duration, String> {
+    param_duration(text, net::ServerParamsBuilder::keep_alive_timeout)
+}
+
+fn keep_alive_ms_value(text: &str) -> Result<Duration, String> {
+    param_millis(text, net::ServerParamsBuilder::keep_alive_timeout)
+}
+
+fn read_timeout_value(text: &str) -> Result<Duration, String> {
+    param_duration(text, net::ServerParamsBuilder::read_timeout)
+}
+
+fn read_timeout_ms_value(text: &str) -> Result<Duration, String> {
+    param_millis(text, net::ServerParamsBuilder::read_timeout)
+}
+
+fn write_timeout_value(text: &str) -> Result<Duration, String> {
+    param_duration(text, net::ServerParamsBuilder::write_timeout)
+}
+
+fn write_timeout_ms_value(text: &str) -> Result<Duration, String> {
+    param_millis(text, net::ServerParamsBuilder::write_timeout)
+}
+
+fn max_requests_value(text: &str) -> Result<Option<u64>, String> {
+    match parse_limit(text)? {
+        Some(n) => accepted(n, net::ServerParamsBuilder::max_requests_per_connection).map(Some),
+        None => Ok(None),
+    }
+}
+
+fn backlog_value(text: &str) -> Result<u32, String> {
+    accepted(whole_number(text)?, net::ServerParamsBuilder::backlog)
+}
+
+fn max_connection_age_value(text: &str) -> Result<Option<Duration>, String> {
+    parse_duration_or_off_checked(text, |d| {
+        accepted(d, net::ServerParamsBuilder::max_connection_age).map(drop)
+    })
+}
+
+fn max_request_buffer_value(text: &str) -> Result<usize, String> {
+    accepted(
+        parse_bytes(text)?,
+        net::ServerParamsBuilder::max_request_buffer,
+    )
+}
+
+fn max_output_buffer_value(text: &str) -> Result<usize, String> {
+    accepted(
+        parse_bytes(text)?,
+        net::ServerParamsBuilder::max_output_buffer,
+    )
+}
+
+/// Whether evnet accepts `options`, as far as `param` goes (the other options at their
+/// defaults): `EvServer::from_listeners_with` checks its options before it looks at the
+/// sockets, so with none it answers either with the options' first fault or with the
+/// (ignored) complaint that there is no socket.
+#[cfg(feature = "evented")]
+fn evnet_accepts(options: evnet::EvOptions, param: &str) -> Result<(), String> {
+    use net::Server as _;
+    let with_no_socket = Server::from_listeners_with(
+        Vec::new(),
+        crate::echo::Echo::new(),
+        ServerParams::default(),
+        options,
+    );
+    match with_no_socket {
+        Err(e) if param_of(&e).as_deref() == Some(param) => Err(e.to_string()),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(feature = "evented")]
+fn input_budget_value(text: &str) -> Result<usize, String> {
+    let n = parse_bytes(text)?;
+    evnet_accepts(evnet::EvOptions::default().input_budget(n), "input_budget").map(|()| n)
+}
+
+#[cfg(feature = "evented")]
+fn output_budget_value(text: &str) -> Result<usize, String> {
+    let n = parse_bytes(text)?;
+    evnet_accepts(
+        evnet::EvOptions::default().output_budget(n),
+        "output_budget",
+    )
+    .map(|()| n)
+}
+
+#[cfg(feature = "evented")]
+fn takeover_after_value(text: &str) -> Result<Duration, String> {
+    parse_duration_checked(text, |d| {
+        evnet_accepts(
+            evnet::EvOptions::default().takeover_after(d),
+            "takeover_after",
+        )
+    })
+}
+
+#[cfg(feature = "evented")]
+fn spares_value(text: &str) -> Result<usize, String> {
+    let n = whole_number(text)?;
+    evnet_accepts(evnet::EvOptions::default().spares(n), "spares").map(|()| n)
+}
+
+/// The parameter a [`net::Error::invalid_param`] error names (`max_threads` in
+/// "invalid parameter `max_threads`: must be at least 1"), read from its message: the
+/// library tells it no other way.
+fn param_of(e: &net::Error) -> Option<String> {
+    if !e.is_invalid_param() {
+        return None;
+    }
+    let message = e.to_string();
+    let rest = message.strip_prefix("invalid parameter `")?;
+    Some(rest[..rest.find('`')?].to_owned())
 }
 
 /// The help of `--loops`: its default depends on `--dispatch`.
@@ -894,4 +1453,100 @@ fn loops_help() -> String {
             .loop_count(),
         options.dispatch(evnet::Dispatch::Inline).loop_count()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `param_of` reads the library's message; this fails if its form changes.
+    #[test]
+    fn param_of_reads_the_librarys_parameter_name() {
+        let err = ServerParams::builder().backlog(0).build().unwrap_err();
+        assert_eq!(param_of(&err).as_deref(), Some("backlog"));
+        let err = ServerParams::builder().max_threads(0).build().unwrap_err();
+        assert_eq!(param_of(&err).as_deref(), Some("max_threads"));
+        let io = net::Error::io("x", std::io::Error::other("y"));
+        assert_eq!(param_of(&io), None);
+    }
+
+    #[test]
+    fn sizes_in_decimal_and_binary_units() {
+        for (text, bytes) in [
+            ("0", 0),
+            ("65536", 65536),
+            ("100B", 100),
+            ("64k", 64 << 10),
+            ("64K", 64 << 10),
+            ("64KiB", 64 << 10),
+            ("64kib", 64 << 10),
+            ("64KB", 64_000),
+            ("64kB", 64_000),
+            ("1.5MiB", 3 << 19),
+            ("1.5M", 3 << 19),
+            ("1.5MB", 1_500_000),
+            ("10MB", 10_000_000),
+            ("0.5GiB", 1 << 29),
+            (".5KiB", 512),
+            ("1.0001KiB", 1024),
+            ("2 GB", 2_000_000_000),
+            ("1TiB", 1 << 40),
+        ] {
+            assert_eq!(parse_bytes(text), Ok(bytes), "{text}");
+        }
+        for (text, says) in [
+            ("1.5", "whole"),
+            ("1.5.5MiB", "not a size"),
+            (".", "not a size"),
+            ("MiB", "not a size"),
+            ("-1", "not a size"),
+            ("3parsecs", "unknown size unit `parsecs`"),
+            ("99999999999999999999999999999999999999999", "too large"),
+            ("99999999999TiB", "too large"),
+        ] {
+            let err = parse_bytes(text).unwrap_err();
+            assert!(err.contains(says), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_bare_number_is_told_a_fix_the_flag_takes() {
+        let err = read_timeout_value("0").unwrap_err();
+        assert!(!err.contains("`0s` for"), "{err}");
+        assert!(err.contains("more than zero"), "{err}");
+        let err = read_timeout_value("15").unwrap_err();
+        assert!(err.contains("`15s`") && err.contains("`15ms`"), "{err}");
+        // 40000000 s is more than 365 days; 40000000 ms is not.
+        let err = read_timeout_value("40000000").unwrap_err();
+        assert!(err.contains("write `40000000ms`"), "{err}");
+        assert!(!err.contains("write `40000000s`"), "{err}");
+        assert_eq!(read_timeout_value("15s"), Ok(Duration::from_secs(15)));
+        // Zero is a deadline the shutdown takes.
+        assert!(parse_duration("0").unwrap_err().contains("`0s`"));
+        let err = max_connection_age_value("0").unwrap_err();
+        assert!(!err.contains("write `0s`"), "{err}");
+    }
+
+    #[test]
+    fn flags_check_their_values_with_the_library() {
+        assert!(backlog_value("0").unwrap_err().contains("`backlog`"));
+        assert_eq!(backlog_value("7"), Ok(7));
+        assert!(max_requests_value("0").is_err());
+        assert_eq!(max_requests_value("unlimited"), Ok(None));
+        assert!(max_output_buffer_value("1000").is_err());
+        assert_eq!(max_output_buffer_value("1KiB"), Ok(1024));
+        #[cfg(feature = "evented")]
+        {
+            assert!(takeover_after_value("50us").is_err());
+            assert_eq!(takeover_after_value("5ms"), Ok(Duration::from_millis(5)));
+            assert!(spares_value("5000").is_err());
+            assert_eq!(spares_value("2"), Ok(2));
+            assert!(input_budget_value("0").is_err());
+        }
+        #[cfg(not(feature = "evented"))]
+        {
+            assert!(threads_value("0").unwrap_err().contains("`max_threads`"));
+            assert_eq!(threads_value("4"), Ok(4));
+        }
+    }
 }

@@ -6,7 +6,7 @@
 //! dropped after two seconds. It runs for the life of the process.
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::thread;
 use std::time::Duration;
 
@@ -17,7 +17,11 @@ const MAX_HEAD: usize = 8 * 1024;
 
 /// Bind `addr` and serve `handle`'s statistics there, named `<namespace>_…`, from a
 /// thread of its own. Returns the bound address.
-pub fn serve(addr: &str, handle: ServerHandle, namespace: &'static str) -> io::Result<SocketAddr> {
+pub fn serve(
+    addr: impl ToSocketAddrs,
+    handle: ServerHandle,
+    namespace: &'static str,
+) -> io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr)?;
     let local = listener.local_addr()?;
     thread::Builder::new()

@@ -382,3 +382,197 @@ fn per_client_limit_flags_refuse_bad_values_naming_the_flag() {
     let (status, _) = server.wait();
     assert!(status.success(), "{status:?}");
 }
+
+const RESP: &str = env!("CARGO_BIN_EXE_resp");
+
+/// Run `bin` with `args` exactly as given (with `--addr 127.0.0.1:0` first unless `args`
+/// name an address) to its exit, killed after 10 s (a bad value taken for a good one
+/// would serve on): its exit status, standard output and standard error.
+fn outcome(bin: &str, args: &[&str]) -> (Option<i32>, String, String) {
+    use std::process::Stdio;
+    let mut command = Command::new(bin);
+    if !args.iter().any(|a| a.starts_with("--addr")) {
+        command.args(["--addr", "127.0.0.1:0"]);
+    }
+    let mut child = command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let end = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().expect("try_wait").is_none() {
+        if Instant::now() > end {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let output = child.wait_with_output().expect("output");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr_of(&output),
+    )
+}
+
+/// The flag and the value `args` begin with: `--flag value` or `--flag=value`.
+fn typed<'a>(args: &[&'a str]) -> (&'a str, &'a str) {
+    match args[0].split_once('=') {
+        Some((flag, value)) => (flag, value),
+        None => (args[0], args.get(1).copied().unwrap_or("")),
+    }
+}
+
+/// Every bad input of issue 19 ("the CLI names what you typed"), on the build under test:
+/// exit status 2 before serving, and standard error names the flag as typed and its value
+/// (the first of the arguments) and says the row's last column. The right-build
+/// counterparts of the other build's flags are served in
+/// `the_right_build_counterparts_and_sizes_people_write_are_served`.
+#[test]
+fn every_bad_input_exits_2_naming_the_flag_and_the_value() {
+    #[rustfmt::skip]
+    let mut rows: Vec<(&str, &[&str], &str)> = vec![
+        // Refused by the library: named by the flag, not `max_requests_per_connection`.
+        (HTTP, &["--max-requests", "0"], "at least 1"),
+        (HTTP, &["--max-connections", "0"], ""),
+        (ECHO, &["--backlog", "0"], ""),
+        (HTTP, &["--read-timeout", "0s"], "more than zero"),
+        (HTTP, &["--read-timeout-ms", "0"], ""),
+        (HTTP, &["--write-timeout=400d"], "365 days"),
+        (HTTP, &["--keep-alive-ms", "0"], ""),
+        (HTTP, &["--max-output-buffer", "1000"], "1 KiB"),
+        (HTTP, &["--max-request-buffer", "0"], ""),
+        (HTTP, &["--max-connection-age", "400d"], ""),
+        // A bare zero is not told to write `0s`, refused too (see below).
+        (HTTP, &["--read-timeout", "0"], "`500ms`"),
+        (HTTP, &["--max-connection-age", "0"], "`off`"),
+        // Addresses: a usage error naming the flag, not a failure to bind.
+        (HTTP, &["--addr", "localhost"], "HOST:PORT"),
+        (ECHO, &["--addr", ":99999"], "HOST:PORT"),
+        // `.invalid` never resolves (RFC 6761), where a bare `nowhere` might.
+        (RESP, &["--addr", "nowhere.invalid:80"], "HOST:PORT"),
+        (HTTP, &["--metrics-addr", "nowhere"], "HOST:PORT"),
+        // Sizes: what is accepted is spelled out.
+        (HTTP, &["--max-request-buffer", "1.5 parsecs"], "1000-based"),
+        (HTTP, &["--max-body-bytes", "1.5"], "whole"),
+        (RESP, &["--max-bulk-bytes", "lots"], "KiB"),
+        (ECHO, &["--max-line", "0"], ""),
+        // The misleading alias is gone; clap points at the spelling that is left.
+        (HTTP, &["--no-delay"], "--nodelay"),
+        // A missing file (with `tls`), or a build without TLS: the flag and the file.
+        (HTTP, &["--tls-cert", "cli-missing.pem", "--tls-key", "k.pem"], ""),
+    ];
+    #[rustfmt::skip]
+    let this_build: &[(&str, &[&str], &str)] = if cfg!(feature = "evented") {
+        &[
+            (HTTP, &["--workers", "0"], "at least 1"),
+            (HTTP, &["--loops", "0"], ""),
+            (ECHO, &["--loops", "2000"], "1024"),
+            (HTTP, &["--takeover-after", "50us"], "100 µs"),
+            (HTTP, &["--spares", "5000"], ""),
+            (HTTP, &["--input-budget", "0"], ""),
+            (HTTP, &["--output-budget", "0"], ""),
+            // The other build's flags.
+            (HTTP, &["--threads", "0"], "flag of the net build"),
+            (ECHO, &["--thread-idle-ms=100"], "net build"),
+        ]
+    } else {
+        &[
+            (HTTP, &["--threads", "0"], "at least 1"),
+            (HTTP, &["--thread-idle-time", "0s"], ""),
+            (HTTP, &["--thread-idle-ms", "0"], ""),
+            // The other build's flags.
+            (HTTP, &["--workers", "2"], "flag of the evented build (cargo run --features evented)"),
+            (ECHO, &["--loops=3"], "evented build"),
+            (RESP, &["--dispatch", "inline"], "evented build"),
+        ]
+    };
+    rows.extend_from_slice(this_build);
+    let mut failures = Vec::new();
+    for (bin, args, also) in &rows {
+        let (flag, value) = typed(args);
+        let (code, stdout, stderr) = outcome(bin, args);
+        let ok = code == Some(2)
+            && stdout.is_empty()
+            && stderr.starts_with("error: ")
+            && stderr.contains(flag)
+            && stderr.contains(value)
+            && stderr.contains(also);
+        if !ok {
+            let name = bin.rsplit('/').next().unwrap_or(bin);
+            failures.push(format!("{name} {args:?}: exit {code:?}, stderr {stderr:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // The fix shown for a duration without its unit is one the flag takes.
+    let (_, _, stderr) = outcome(HTTP, &["--read-timeout", "0"]);
+    assert!(!stderr.contains("write `0s`"), "{stderr}");
+    let (_, _, stderr) = outcome(HTTP, &["--keep-alive-timeout", "120"]);
+    assert!(stderr.contains("write `120s`"), "{stderr}");
+}
+
+/// What people write is served: the other rows' right-build flags, sizes in decimal and
+/// binary units with fractions, and `--backlog` (applied on both servers: `ss` shows it).
+#[test]
+fn the_right_build_counterparts_and_sizes_people_write_are_served() {
+    let mut args = vec![
+        "--max-request-buffer",
+        "1.5MiB",
+        "--max-output-buffer",
+        "10MB",
+        "--max-head-bytes",
+        "64k",
+        "--max-body-bytes",
+        "512KiB",
+        "--nodelay",
+        "--backlog",
+        "7",
+    ];
+    if cfg!(feature = "evented") {
+        args.extend(["--workers", "2", "--loops", "1", "--takeover-after", "5ms"]);
+    } else {
+        args.extend(["--threads", "4", "--thread-idle-ms", "100"]);
+    }
+    let server = Running::start(HTTP, &args);
+    let response = common::exchange(
+        server.addr,
+        b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    );
+    assert!(response.ends_with("Hello, World!"), "{response}");
+    // The listen backlog is the listening socket's Send-Q in `ss -lnt`.
+    let sport = format!("sport = :{}", server.addr.port());
+    if let Ok(out) = Command::new("ss").args(["-Hltn", &sport]).output() {
+        let listing = String::from_utf8_lossy(&out.stdout);
+        let send_q: Vec<&str> = listing
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(2))
+            .collect();
+        assert!(!send_q.is_empty(), "no listener in {listing:?}");
+        assert!(send_q.iter().all(|q| *q == "7"), "{listing}");
+    }
+    server.signal("TERM");
+    let (status, _) = server.wait();
+    assert!(status.success(), "{status:?}");
+}
+
+/// No `--help` shows rustdoc markup (a link such as "[`Config::path`](super::Config::path)"
+/// from a doc comment clap reads), and the misleading `--no-delay` alias is gone.
+#[test]
+fn help_is_plain_text() {
+    let mut bins = vec![HTTP, ECHO, RESP, STD_HTTP];
+    bins.push(env!("CARGO_BIN_EXE_loadgen"));
+    bins.push(env!("CARGO_BIN_EXE_compare"));
+    for bin in bins {
+        let text = help(bin);
+        assert!(!text.contains("]("), "{bin}: a rustdoc link in\n{text}");
+        assert!(!text.contains("[`"), "{bin}: a rustdoc link in\n{text}");
+        assert!(!text.contains("no-delay"), "{bin}:\n{text}");
+    }
+    // The size units are told.
+    let text = help(HTTP);
+    assert!(text.contains("KB, MB, GB are 1000-based"), "{text}");
+    assert!(text.contains("1024-based"), "{text}");
+}

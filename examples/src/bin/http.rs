@@ -9,13 +9,12 @@ examples::global_allocator!();
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use examples::cli::{self, format_bytes, parse_bytes, ServerArgs};
 use examples::http::HttpHandler;
 
 /// HTTP/1.1 example server (GET /, GET /json, POST /echo, GET /work?ms=N).
-#[derive(Debug, Parser)]
-#[command(name = "http", version)]
+#[derive(Debug, clap::Parser)]
+#[command(name = "http", version, after_help = cli::UNITS_HELP)]
 struct Cli {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
@@ -54,7 +53,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    let args = Cli::parse();
+    let args: Cli = cli::parse_args();
     let handler = HttpHandler::new()
         .require_host(args.require_host)
         .blocking_hint(!args.no_blocking_hint)

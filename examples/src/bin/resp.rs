@@ -9,13 +9,12 @@ examples::global_allocator!();
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use examples::cli::{self, format_bytes, parse_bytes, ServerArgs};
 use examples::resp::RespHandler;
 
 /// Redis-compatible example server (GET, SET, INCR, EXPIRE, KEYS, INFO, ...).
-#[derive(Debug, Parser)]
-#[command(name = "resp", version)]
+#[derive(Debug, clap::Parser)]
+#[command(name = "resp", version, after_help = cli::UNITS_HELP)]
 struct Cli {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:6379")]
@@ -36,7 +35,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    let args = Cli::parse();
+    let args: Cli = cli::parse_args();
     let handler = RespHandler::new().max_bulk_bytes(args.max_bulk_bytes);
     cli::run(handler, &args.addr, "redis", &args.server)
 }

@@ -29,6 +29,11 @@ pub const RESP_KEY_SLOTS: u64 = 64;
 pub enum Proto {
     /// `GET / HTTP/1.1` with `Host: x` (the target is [`Config::path`](super::Config::path)
     /// in a run); expects status 200 and the body `Hello, World!`.
+    // `--help` shows clap's `help`, not this rustdoc, which has a link.
+    #[value(
+        help = "`GET / HTTP/1.1` (or the --path target) with `Host: x`; expects status \
+                    200 and the body `Hello, World!`"
+    )]
     Http,
     /// Alternately `SET key:<c>:<n> value:<c>:<n>` (expects `+OK`) and `GET` of the same
     /// key (expects that value).
