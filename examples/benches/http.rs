@@ -1,7 +1,9 @@
 //! Benchmarks of the `http` example's request path: framing ([`HttpHandler::frame`],
 //! which an evented server calls on every read), the parser under it ([`parse_head`],
-//! [`request_len`]), and [`serve`](Handler::serve) itself (parse, route, assemble the
-//! response into the connection's output buffer) without the socket's system calls.
+//! [`request_len`]), [`serve`](Handler::serve) itself (parse, route, assemble the
+//! response into the connection's output buffer) without the socket's system calls, and
+//! the response's `Date` ([`date::now`], read from the cache on every response, and
+//! [`date::format`], once a second).
 //!
 //! Run with `cargo bench -p examples`; `cargo bench -p examples -- --test` only checks that
 //! each runs once.
@@ -13,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_main, Criterion, Throughput};
 use examples::http::parse::{parse_head, request_len, Limits, Parsed};
-use examples::http::{HttpHandler, HttpSession};
+use examples::http::{date, HttpHandler, HttpSession};
 use net::{Action, Connection, Frame, Handler, ServerParams};
 
 /// The request `wrk` sends for `wrk http://127.0.0.1:8080/`.
@@ -151,6 +153,21 @@ fn serve(c: &mut Criterion) {
     group.finish();
 }
 
+/// The `Date` of a response: the cached value of this second (what every response costs),
+/// and formatting a second's value (once a second).
+fn dates(c: &mut Criterion) {
+    let mut group = c.benchmark_group("http/date");
+    group.bench_function("now", |b| b.iter(date::now));
+    group.bench_function("format", |b| {
+        let mut second = 1_700_000_000u64;
+        b.iter(|| {
+            second += 1;
+            date::format(black_box(second))
+        });
+    });
+    group.finish();
+}
+
 /// Every input is what the benchmarks say it is: complete, in one piece or in three.
 fn check_inputs() {
     let handler = HttpHandler::new();
@@ -175,7 +192,7 @@ fn check_inputs() {
 
 /// The benchmark groups (in a module: `criterion_group!` makes an undocumented `pub fn`).
 mod groups {
-    use super::{frame, parse, serve};
-    criterion::criterion_group!(benches, frame, parse, serve);
+    use super::{dates, frame, parse, serve};
+    criterion::criterion_group!(benches, frame, parse, serve, dates);
 }
 criterion_main!(groups::benches);
