@@ -392,8 +392,15 @@ impl From<evnet::Dispatch> for Dispatch {
 
 impl ServerArgs {
     /// The server parameters, built and validated by [`ServerParams::builder`]; a bad value
-    /// is an error naming the parameter.
+    /// is an error naming the parameter. With TLS, no ALPN protocol is offered (see
+    /// [`params_with_alpn`](Self::params_with_alpn)).
     pub fn params(&self) -> net::Result<ServerParams> {
+        self.params_with_alpn(&[])
+    }
+
+    /// [`params`](Self::params), with TLS offering the ALPN protocols `alpn` (see
+    /// [`alpn_protocols`]).
+    pub fn params_with_alpn(&self, alpn: &[&[u8]]) -> net::Result<ServerParams> {
         let b = ServerParams::builder();
         #[cfg(not(feature = "evented"))]
         let b = b
@@ -427,7 +434,7 @@ impl ServerArgs {
             Some(n) => b.max_accept_rate(n),
             None => b,
         };
-        self.with_tls(b)?.build()
+        self.with_tls(b, alpn)?.build()
     }
 
     /// True when `--tls-cert` and `--tls-key` ask for TLS.
@@ -436,8 +443,14 @@ impl ServerArgs {
     }
 
     /// The TLS configuration of `--tls-cert` and `--tls-key` (both or neither), loaded by
-    /// `net::tls::server_config`; refused when this build has no TLS (`tls` feature).
-    fn with_tls(&self, b: net::ServerParamsBuilder) -> net::Result<net::ServerParamsBuilder> {
+    /// `net::tls::server_config` with the ALPN protocols `alpn`; refused when this build
+    /// has no TLS (`tls` feature).
+    #[cfg_attr(not(feature = "tls"), allow(unused_variables))]
+    fn with_tls(
+        &self,
+        b: net::ServerParamsBuilder,
+        alpn: &[&[u8]],
+    ) -> net::Result<net::ServerParamsBuilder> {
         match (&self.tls_cert, &self.tls_key) {
             (None, None) => Ok(b),
             (Some(_), None) => Err(net::Error::invalid_param(
@@ -449,7 +462,7 @@ impl ServerArgs {
                 "`--tls-key` needs `--tls-cert`",
             )),
             #[cfg(feature = "tls")]
-            (Some(cert), Some(key)) => Ok(b.tls(net::tls::server_config(cert, key)?)),
+            (Some(cert), Some(key)) => Ok(b.tls(net::tls::server_config(cert, key, alpn)?)),
             #[cfg(not(feature = "tls"))]
             (Some(_), Some(_)) => Err(net::Error::invalid_param(
                 "--tls-cert",
@@ -520,6 +533,22 @@ pub fn tls_scheme(scheme: &str) -> &str {
     }
 }
 
+/// The ALPN protocols (RFC 7301) a server of `scheme` offers over TLS: `http/1.1` for
+/// `http`, none for the others (the line echo and RESP have no ALPN identifier).
+///
+/// ```
+/// use examples::cli::alpn_protocols;
+/// assert_eq!(alpn_protocols("http"), [b"http/1.1"]);
+/// assert!(alpn_protocols("tcp").is_empty());
+/// assert!(alpn_protocols("redis").is_empty());
+/// ```
+pub fn alpn_protocols(scheme: &str) -> &'static [&'static [u8]] {
+    match scheme {
+        "http" => &[b"http/1.1"],
+        _ => &[],
+    }
+}
+
 /// [`listening_line`] for a server whose scheme is `scheme` over TLS when `tls` holds.
 fn listening_line_for(scheme: &str, tls: bool, addr: SocketAddr) -> String {
     let scheme = if tls { tls_scheme(scheme) } else { scheme };
@@ -585,7 +614,8 @@ pub fn stats_line(s: &Stats) -> String {
 ///
 /// Logs to stderr through `env_logger` (`RUST_LOG`, `warn` when unset). Prints
 /// [`listening_line`] first (and flushes), with the [`tls_scheme`] of `scheme` when
-/// `--tls-cert` and `--tls-key` are given. Signals go through the library's
+/// `--tls-cert` and `--tls-key` are given (TLS then offers the [`alpn_protocols`] of
+/// `scheme`). Signals go through the library's
 /// [`net::ops::Supervisor`], whose events are printed on stderr: the first SIGINT or
 /// SIGTERM shuts down through the server's `ServerHandle` with
 /// [`ServerArgs::shutdown_deadline`], a second one ends the process at once with status
@@ -599,7 +629,7 @@ pub fn stats_line(s: &Stats) -> String {
 #[allow(clippy::unit_arg)]
 pub fn run<H: Handler>(handler: H, addr: &str, scheme: &str, args: &ServerArgs) -> ExitCode {
     init_logging();
-    let params = match args.params() {
+    let params = match args.params_with_alpn(alpn_protocols(scheme)) {
         Ok(params) => params,
         Err(e) => return fail(&e),
     };

@@ -1,8 +1,9 @@
 //! `--tls-cert` and `--tls-key` on the example binaries: both or neither (one alone exits
-//! with 2 naming the other); without the `tls` feature they exit with 2 saying the binary
-//! was built without TLS; with it, a bad file exits with 2 naming it, and good files serve
-//! TLS and print an `https://` (or `tls://`) listening line. Runs under whatever features
-//! the test build has.
+//! with 2 naming the other); without the `tls` feature
+//! they exit with 2 saying the binary was built without TLS; with it, a bad file exits with
+//! 2 naming it, and good files serve TLS and print an `https://` (or `tls://`) listening
+//! line, `http` offering ALPN `http/1.1` and `echo` and `resp` none. Runs under whatever
+//! features the test build has.
 
 mod common;
 
@@ -42,9 +43,70 @@ fn without_the_tls_feature_the_flags_say_so() {
 
 #[cfg(feature = "tls")]
 mod with_tls {
+    use std::io::{Read, Write};
+    use std::net::{SocketAddr, TcpStream};
     use std::path::PathBuf;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    use rustls::{ClientConfig, ClientConnection, RootCertStore};
 
     use super::*;
+
+    /// A TLS client of `addr` for the name `name`, offering ALPN `http/1.1`, checking the
+    /// server's certificate with `config`'s verifier; the handshake is done.
+    fn connect(
+        config: ClientConfig,
+        addr: SocketAddr,
+        name: &str,
+    ) -> rustls::StreamOwned<ClientConnection, TcpStream> {
+        let mut config = config;
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let name = ServerName::try_from(name.to_owned()).unwrap();
+        let mut conn = ClientConnection::new(Arc::new(config), name).unwrap();
+        let mut sock = TcpStream::connect(addr).unwrap();
+        sock.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        while conn.is_handshaking() {
+            conn.complete_io(&mut sock).unwrap();
+        }
+        rustls::StreamOwned::new(conn, sock)
+    }
+
+    fn client_builder() -> rustls::ConfigBuilder<ClientConfig, rustls::WantsVerifier> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+    }
+
+    /// A client configuration trusting the certificate in `cert_pem` (self-signed).
+    fn trusting(cert_pem: &str) -> ClientConfig {
+        let mut roots = RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_file(cert_pem).unwrap())
+            .unwrap();
+        client_builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth()
+    }
+
+    /// `GET /` over `stream`: the whole response (the server closes after it).
+    fn get_root(mut stream: rustls::StreamOwned<ClientConnection, TcpStream>) -> String {
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut response = Vec::new();
+        match stream.read_to_end(&mut response) {
+            Ok(_) => {}
+            // A peer that closes without close_notify; the response is there all the same.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {}
+            Err(e) => panic!("reading the response: {e}"),
+        }
+        String::from_utf8(response).unwrap()
+    }
 
     /// A self-signed certificate and its key in a directory of their own (removed on drop).
     struct Files(PathBuf);
@@ -99,6 +161,26 @@ mod with_tls {
                 "{bin}: {}",
                 server.first_line
             );
+            server.signal("TERM");
+            let (status, _) = server.wait();
+            assert!(status.success(), "{bin}: {status:?}");
+        }
+    }
+
+    /// ALPN per server: `http` agrees on `http/1.1`, `echo` and `resp` on nothing, though
+    /// the client offers `http/1.1` to each.
+    #[test]
+    fn alpn_is_http11_on_http_and_none_elsewhere() {
+        let files = Files::new("alpn");
+        let (cert, key) = (files.path("cert.pem"), files.path("key.pem"));
+        for (bin, alpn) in [(HTTP, Some(&b"http/1.1"[..])), (ECHO, None), (RESP, None)] {
+            let server = common::Running::start(bin, &["--tls-cert", &cert, "--tls-key", &key]);
+            let stream = connect(trusting(&cert), server.addr, "localhost");
+            assert_eq!(stream.conn.alpn_protocol(), alpn, "{bin}");
+            if bin == HTTP {
+                let response = get_root(stream);
+                assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+            }
             server.signal("TERM");
             let (status, _) = server.wait();
             assert!(status.success(), "{bin}: {status:?}");
