@@ -34,6 +34,11 @@ use net::{Handler, Server as _, ServerParams, Stats};
 
 use crate::{Server, SERVER_KIND};
 
+mod self_signed;
+#[cfg(feature = "tls")]
+use self_signed::self_signed_config;
+pub use self_signed::{SELF_SIGNED_NAMES, SELF_SIGNED_WARNING};
+
 /// Exit status for a bad option value (the same as `clap` uses for usage errors).
 pub const EXIT_USAGE: u8 = 2;
 
@@ -52,8 +57,9 @@ pub const DEFAULT_SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
 /// a bare number of milliseconds (see [`parse_millis`]). Options of the other server are
 /// absent: `--threads`, `--queue` and `--thread-idle-time` only without `evented`;
 /// `--loops`, `--workers`, `--dispatch`, `--input-budget` and `--output-budget` only with
-/// it. `--tls-cert` and `--tls-key` (both or neither) serve TLS with the `tls` feature;
-/// without it they are hidden and refused with a message saying so.
+/// it. `--tls-cert` and `--tls-key` (both or neither), or `--tls-self-signed` instead,
+/// serve TLS with the `tls` feature; without it they are hidden and refused with a
+/// message saying so.
 ///
 /// ```
 /// use clap::Parser;
@@ -352,6 +358,16 @@ pub struct ServerArgs {
         hide = cfg!(not(feature = "tls"))
     )]
     pub tls_key: Option<PathBuf>,
+
+    /// Serve TLS with a self-signed certificate for localhost, 127.0.0.1 and ::1, made at
+    /// start and never saved: for trying TLS only (clients cannot verify it: `curl -k`).
+    /// Not with `--tls-cert`/`--tls-key`.
+    #[arg(
+        long,
+        conflicts_with_all = ["tls_cert", "tls_key"],
+        hide = cfg!(not(feature = "tls"))
+    )]
+    pub tls_self_signed: bool,
 }
 
 /// The `--dispatch` values: where the evented server serves requests.
@@ -437,20 +453,29 @@ impl ServerArgs {
         self.with_tls(b, alpn)?.build()
     }
 
-    /// True when `--tls-cert` and `--tls-key` ask for TLS.
+    /// True when `--tls-cert` and `--tls-key`, or `--tls-self-signed`, ask for TLS.
     pub fn is_tls(&self) -> bool {
-        self.tls_cert.is_some() || self.tls_key.is_some()
+        self.tls_cert.is_some() || self.tls_key.is_some() || self.tls_self_signed
     }
 
     /// The TLS configuration of `--tls-cert` and `--tls-key` (both or neither), loaded by
-    /// `net::tls::server_config` with the ALPN protocols `alpn`; refused when this build
-    /// has no TLS (`tls` feature).
+    /// `net::tls::server_config`, or of `--tls-self-signed`, with the ALPN protocols
+    /// `alpn`; refused when this build has no TLS (`tls` feature).
     #[cfg_attr(not(feature = "tls"), allow(unused_variables))]
     fn with_tls(
         &self,
         b: net::ServerParamsBuilder,
         alpn: &[&[u8]],
     ) -> net::Result<net::ServerParamsBuilder> {
+        if self.tls_self_signed {
+            #[cfg(feature = "tls")]
+            return Ok(b.tls(self_signed_config(alpn)?));
+            #[cfg(not(feature = "tls"))]
+            return Err(net::Error::invalid_param(
+                "--tls-self-signed",
+                "this binary was built without TLS: rebuild it with `--features tls`",
+            ));
+        }
         match (&self.tls_cert, &self.tls_key) {
             (None, None) => Ok(b),
             (Some(_), None) => Err(net::Error::invalid_param(
@@ -614,8 +639,9 @@ pub fn stats_line(s: &Stats) -> String {
 ///
 /// Logs to stderr through `env_logger` (`RUST_LOG`, `warn` when unset). Prints
 /// [`listening_line`] first (and flushes), with the [`tls_scheme`] of `scheme` when
-/// `--tls-cert` and `--tls-key` are given (TLS then offers the [`alpn_protocols`] of
-/// `scheme`). Signals go through the library's
+/// `--tls-cert` and `--tls-key`, or `--tls-self-signed` (which prints
+/// [`SELF_SIGNED_WARNING`] on stderr), are given; TLS offers the [`alpn_protocols`] of
+/// `scheme`. Signals go through the library's
 /// [`net::ops::Supervisor`], whose events are printed on stderr: the first SIGINT or
 /// SIGTERM shuts down through the server's `ServerHandle` with
 /// [`ServerArgs::shutdown_deadline`], a second one ends the process at once with status
@@ -633,6 +659,9 @@ pub fn run<H: Handler>(handler: H, addr: &str, scheme: &str, args: &ServerArgs) 
         Ok(params) => params,
         Err(e) => return fail(&e),
     };
+    if args.tls_self_signed {
+        eprintln!("{SELF_SIGNED_WARNING}");
+    }
     // Before binding, so a signal sent as soon as the first line appears is not lost.
     let supervisor = match Supervisor::new().and_then(|s| s.restart_with_this_program()) {
         Ok(supervisor) => supervisor
