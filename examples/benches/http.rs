@@ -1,16 +1,22 @@
-//! Benchmarks of the `http` example's request path before `serve`: framing
-//! ([`HttpHandler::frame`], which an evented server calls on every read) and the parser
-//! under it ([`parse_head`], [`request_len`]).
+//! Benchmarks of the `http` example's request path: framing ([`HttpHandler::frame`],
+//! which an evented server calls on every read), the parser under it ([`parse_head`],
+//! [`request_len`]), [`serve`](Handler::serve) itself (parse, route, assemble the
+//! response into the connection's output buffer) without the socket's system calls, and
+//! the response's `Date` ([`date::now`], read from the cache on every response, and
+//! [`date::format`], once a second).
 //!
 //! Run with `cargo bench -p examples`; `cargo bench -p examples -- --test` only checks that
 //! each runs once.
 
 use std::hint::black_box;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
 
 use criterion::{criterion_main, Criterion, Throughput};
 use examples::http::parse::{parse_head, request_len, Limits, Parsed};
-use examples::http::{HttpHandler, HttpSession};
-use net::{Frame, Handler};
+use examples::http::{date, HttpHandler, HttpSession};
+use net::{Action, Connection, Frame, Handler, ServerParams};
 
 /// The request `wrk` sends for `wrk http://127.0.0.1:8080/`.
 const WRK_GET: &[u8] = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n";
@@ -94,6 +100,74 @@ fn parse(c: &mut Criterion) {
     group.finish();
 }
 
+/// Requests sent at once for `http/serve`: their bytes are buffered in the connection
+/// before the timed `serve` calls, and the responses sent after them.
+const PIPELINED: usize = 64;
+
+/// `serve` on a connection whose next request is buffered already: parsing, routing and
+/// assembling the response into the output buffer, as a blocking server (which does not
+/// frame) does for each request of a pipelined batch. The socket's reads and writes
+/// happen between the timed batches.
+fn serve(c: &mut Criterion) {
+    let handler = HttpHandler::new();
+    let params = ServerParams::default();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    client.set_nodelay(true).unwrap();
+    let (socket, _) = listener.accept().unwrap();
+    let mut conn = Connection::new(socket, &params).unwrap();
+    let mut session = HttpSession::default();
+    let batch = WRK_GET.repeat(PIPELINED);
+    let mut sink = vec![0u8; 64 * 1024];
+
+    let mut group = c.benchmark_group("http/serve");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("wrk_get", |b| {
+        b.iter_custom(|iters| {
+            let mut timed = Duration::ZERO;
+            let mut left = iters;
+            while left > 0 {
+                let n = left.min(PIPELINED as u64);
+                left -= n;
+                let bytes = &batch[..WRK_GET.len() * n as usize];
+                client.write_all(bytes).unwrap();
+                while conn.buffered().len() < bytes.len() {
+                    conn.fill_more().unwrap();
+                }
+                let start = Instant::now();
+                for _ in 0..n {
+                    let action = handler.serve(&mut session, black_box(&mut conn));
+                    debug_assert!(matches!(action, Ok(Action::KeepAlive)));
+                }
+                timed += start.elapsed();
+                let sent = conn.pending_output();
+                conn.flush().unwrap();
+                let mut got = 0;
+                while got < sent {
+                    got += client.read(&mut sink).unwrap();
+                }
+            }
+            timed
+        });
+    });
+    group.finish();
+}
+
+/// The `Date` of a response: the cached value of this second (what every response costs),
+/// and formatting a second's value (once a second).
+fn dates(c: &mut Criterion) {
+    let mut group = c.benchmark_group("http/date");
+    group.bench_function("now", |b| b.iter(date::now));
+    group.bench_function("format", |b| {
+        let mut second = 1_700_000_000u64;
+        b.iter(|| {
+            second += 1;
+            date::format(black_box(second))
+        });
+    });
+    group.finish();
+}
+
 /// Every input is what the benchmarks say it is: complete, in one piece or in three.
 fn check_inputs() {
     let handler = HttpHandler::new();
@@ -118,7 +192,7 @@ fn check_inputs() {
 
 /// The benchmark groups (in a module: `criterion_group!` makes an undocumented `pub fn`).
 mod groups {
-    use super::{frame, parse};
-    criterion::criterion_group!(benches, frame, parse);
+    use super::{dates, frame, parse, serve};
+    criterion::criterion_group!(benches, frame, parse, serve, dates);
 }
 criterion_main!(groups::benches);

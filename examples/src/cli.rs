@@ -35,6 +35,11 @@ use net::{Handler, Server as _, ServerParams, Stats};
 
 use crate::{Server, SERVER_KIND};
 
+mod self_signed;
+#[cfg(feature = "tls")]
+use self_signed::self_signed_config;
+pub use self_signed::{SELF_SIGNED_NAMES, SELF_SIGNED_WARNING};
+
 /// Exit status for a bad option value (the same as `clap` uses for usage errors).
 pub const EXIT_USAGE: u8 = 2;
 
@@ -167,8 +172,9 @@ fn other_build(e: &clap::Error, args: &[std::ffi::OsString]) -> Option<String> {
 /// library as it is read, so a bad one is a usage error naming the flag and the value as
 /// typed, with the library's message as the cause. Options of the other server are
 /// absent ([`NET_ONLY_FLAGS`], [`EVENTED_ONLY_FLAGS`]; [`parse_args`] says which build
-/// has them). `--tls-cert` and `--tls-key` (both or neither) serve TLS with the `tls`
-/// feature; without it they are hidden and refused with a message saying so.
+/// has them). `--tls-cert` and `--tls-key` (both or neither), or `--tls-self-signed`
+/// instead, serve TLS with the `tls` feature; without it they are hidden and refused with
+/// a message saying so.
 ///
 /// ```
 /// use clap::Parser;
@@ -485,6 +491,16 @@ pub struct ServerArgs {
         hide = cfg!(not(feature = "tls"))
     )]
     pub tls_key: Option<PathBuf>,
+
+    /// Serve TLS with a self-signed certificate for localhost, 127.0.0.1 and ::1, made at
+    /// start and never saved: for trying TLS only (clients cannot verify it: `curl -k`).
+    /// Not with `--tls-cert`/`--tls-key`.
+    #[arg(
+        long,
+        conflicts_with_all = ["tls_cert", "tls_key"],
+        hide = cfg!(not(feature = "tls"))
+    )]
+    pub tls_self_signed: bool,
 }
 
 /// The `--dispatch` values: where the evented server serves requests.
@@ -525,8 +541,15 @@ impl From<evnet::Dispatch> for Dispatch {
 
 impl ServerArgs {
     /// The server parameters, built and validated by [`ServerParams::builder`]; a bad value
-    /// is an error naming the parameter.
+    /// is an error naming the parameter. With TLS, no ALPN protocol is offered (see
+    /// [`params_with_alpn`](Self::params_with_alpn)).
     pub fn params(&self) -> net::Result<ServerParams> {
+        self.params_with_alpn(&[])
+    }
+
+    /// [`params`](Self::params), with TLS offering the ALPN protocols `alpn` (see
+    /// [`alpn_protocols`]).
+    pub fn params_with_alpn(&self, alpn: &[&[u8]]) -> net::Result<ServerParams> {
         let b = ServerParams::builder();
         #[cfg(not(feature = "evented"))]
         let b = b
@@ -560,17 +583,32 @@ impl ServerArgs {
             Some(n) => b.max_accept_rate(n),
             None => b,
         };
-        self.with_tls(b)?.build()
+        self.with_tls(b, alpn)?.build()
     }
 
-    /// True when `--tls-cert` and `--tls-key` ask for TLS.
+    /// True when `--tls-cert` and `--tls-key`, or `--tls-self-signed`, ask for TLS.
     pub fn is_tls(&self) -> bool {
-        self.tls_cert.is_some() || self.tls_key.is_some()
+        self.tls_cert.is_some() || self.tls_key.is_some() || self.tls_self_signed
     }
 
     /// The TLS configuration of `--tls-cert` and `--tls-key` (both or neither), loaded by
-    /// `net::tls::server_config`; refused when this build has no TLS (`tls` feature).
-    fn with_tls(&self, b: net::ServerParamsBuilder) -> net::Result<net::ServerParamsBuilder> {
+    /// `net::tls::server_config`, or of `--tls-self-signed`, with the ALPN protocols
+    /// `alpn`; refused when this build has no TLS (`tls` feature).
+    #[cfg_attr(not(feature = "tls"), allow(unused_variables))]
+    fn with_tls(
+        &self,
+        b: net::ServerParamsBuilder,
+        alpn: &[&[u8]],
+    ) -> net::Result<net::ServerParamsBuilder> {
+        if self.tls_self_signed {
+            #[cfg(feature = "tls")]
+            return Ok(b.tls(self_signed_config(alpn)?));
+            #[cfg(not(feature = "tls"))]
+            return Err(net::Error::invalid_param(
+                "--tls-self-signed",
+                "this binary was built without TLS: rebuild it with `--features tls`",
+            ));
+        }
         match (&self.tls_cert, &self.tls_key) {
             (None, None) => Ok(b),
             (Some(_), None) => Err(net::Error::invalid_param(
@@ -582,7 +620,7 @@ impl ServerArgs {
                 "`--tls-key` needs `--tls-cert`",
             )),
             #[cfg(feature = "tls")]
-            (Some(cert), Some(key)) => Ok(b.tls(net::tls::server_config(cert, key)?)),
+            (Some(cert), Some(key)) => Ok(b.tls(net::tls::server_config(cert, key, alpn)?)),
             #[cfg(not(feature = "tls"))]
             (Some(_), Some(_)) => Err(net::Error::invalid_param(
                 "--tls-cert",
@@ -706,6 +744,22 @@ pub fn tls_scheme(scheme: &str) -> &str {
     }
 }
 
+/// The ALPN protocols (RFC 7301) a server of `scheme` offers over TLS: `http/1.1` for
+/// `http`, none for the others (the line echo and RESP have no ALPN identifier).
+///
+/// ```
+/// use examples::cli::alpn_protocols;
+/// assert_eq!(alpn_protocols("http"), [b"http/1.1"]);
+/// assert!(alpn_protocols("tcp").is_empty());
+/// assert!(alpn_protocols("redis").is_empty());
+/// ```
+pub fn alpn_protocols(scheme: &str) -> &'static [&'static [u8]] {
+    match scheme {
+        "http" => &[b"http/1.1"],
+        _ => &[],
+    }
+}
+
 /// [`listening_line`] for a server whose scheme is `scheme` over TLS when `tls` holds.
 fn listening_line_for(scheme: &str, tls: bool, addr: SocketAddr) -> String {
     let scheme = if tls { tls_scheme(scheme) } else { scheme };
@@ -772,7 +826,9 @@ pub fn stats_line(s: &Stats) -> String {
 ///
 /// Logs to stderr through `env_logger` (`RUST_LOG`, `warn` when unset). Prints
 /// [`listening_line`] first (and flushes), with the [`tls_scheme`] of `scheme` when
-/// `--tls-cert` and `--tls-key` are given. Signals go through the library's
+/// `--tls-cert` and `--tls-key`, or `--tls-self-signed` (which prints
+/// [`SELF_SIGNED_WARNING`] on stderr), are given; TLS offers the [`alpn_protocols`] of
+/// `scheme`. Signals go through the library's
 /// [`net::ops::Supervisor`], whose events are printed on stderr: the first SIGINT or
 /// SIGTERM shuts down through the server's `ServerHandle` with
 /// [`ServerArgs::shutdown_deadline`], a second one ends the process at once with status
@@ -789,7 +845,7 @@ pub fn stats_line(s: &Stats) -> String {
 #[allow(clippy::unit_arg)]
 pub fn run<H: Handler>(handler: H, addr: &str, scheme: &str, args: &ServerArgs) -> ExitCode {
     init_logging();
-    let params = match args.params() {
+    let params = match args.params_with_alpn(alpn_protocols(scheme)) {
         Ok(params) => params,
         Err(e) => return args.fail(&e),
     };
@@ -803,6 +859,9 @@ pub fn run<H: Handler>(handler: H, addr: &str, scheme: &str, args: &ServerArgs) 
         Some(Ok(addrs)) => Some(addrs),
         Some(Err(code)) => return code,
     };
+    if args.tls_self_signed {
+        eprintln!("{SELF_SIGNED_WARNING}");
+    }
     // Before binding, so a signal sent as soon as the first line appears is not lost.
     let supervisor = match Supervisor::new().and_then(|s| s.restart_with_this_program()) {
         Ok(supervisor) => supervisor

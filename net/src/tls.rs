@@ -2,10 +2,11 @@
 //! [rustls](https://docs.rs/rustls) (feature `tls`).
 //!
 //! Give [`ServerParamsBuilder::tls`](crate::ServerParamsBuilder::tls) a
-//! `rustls::ServerConfig` — [`server_config`] builds one from PEM files — and every
-//! connection is a TLS connection: the server runs the handshake on the connection's thread
-//! before the first request, and handlers read and write **plaintext** through the same
-//! [`Connection`](crate::Connection) methods as without TLS. Handlers do not change.
+//! `rustls::ServerConfig` — [`server_config`] builds one from PEM files and the ALPN
+//! protocols the server speaks — and every connection is a TLS connection: the server
+//! runs the handshake on the connection's thread before the first request, and handlers
+//! read and write **plaintext** through the same [`Connection`](crate::Connection)
+//! methods as without TLS. Handlers do not change.
 //!
 //! - The handshake is bounded by `read_timeout`, as one deadline from the moment the
 //!   connection's thread takes it up: a client that connects and stalls, before or in the
@@ -60,25 +61,28 @@ use crate::error::{Error, ErrorKind, Result};
 /// `ServerConfig` type (`net::tls::rustls::ServerConfig`) without a dependency of their own.
 pub use rustls;
 
-/// The ALPN protocols [`server_config`] offers: `http/1.1` only.
-pub const DEFAULT_ALPN: &[&[u8]] = &[b"http/1.1"];
+/// The ALPN protocol list of an HTTP/1.1 server, for [`server_config`]: `http/1.1`.
+pub const ALPN_HTTP11: &[&[u8]] = &[b"http/1.1"];
 
 /// A server configuration from a PEM certificate chain (the server's certificate first,
 /// then the intermediates) and a PEM private key (PKCS#8, PKCS#1 or SEC1), on the ring
-/// provider with rustls' safe default protocol versions (TLS 1.3 and 1.2).
+/// provider with rustls' safe default protocol versions (TLS 1.3 and 1.2), offering the
+/// ALPN protocols `alpn` (RFC 7301), most preferred first.
 ///
-/// The defaults:
-/// - session resumption: TLS 1.3 tickets (`rustls::crypto::ring::Ticketer`, keys rotated
+/// - ALPN: an HTTP/1.1 server passes [`ALPN_HTTP11`]; a server of a protocol without an
+///   ALPN identifier (a line protocol, RESP) passes `&[]`, and then no protocol is ever
+///   agreed on ([`Connection::alpn_protocol`](crate::Connection::alpn_protocol) is
+///   `None`), whatever the client offers. With protocols, a client that offers ALPN
+///   without any of them is refused (rustls' `no_application_protocol` alert); one that
+///   offers no ALPN is served.
+/// - Session resumption: TLS 1.3 tickets (`rustls::crypto::ring::Ticketer`, keys rotated
 ///   every 6 hours) and rustls' default in-memory session cache (256 sessions) for
-///   stateful resumption;
-/// - ALPN: [`DEFAULT_ALPN`] (`http/1.1`). A client that offers ALPN without `http/1.1`
-///   is refused (rustls' `no_application_protocol` alert); one that offers no ALPN is
-///   served. To offer other protocols, or none, change `alpn_protocols` on a config built
-///   yourself (or on a clone of this one: `Arc::unwrap_or_clone`).
+///   stateful resumption.
 ///
 /// Errors (kind [`ErrorKind::InvalidParam`], never a panic) name the file and the problem:
 /// a file that cannot be read (the I/O error is the source), a file without a certificate
-/// or key, bad PEM, a key that does not match the certificate, a key rustls cannot use.
+/// or key, bad PEM, a key that does not match the certificate, a key rustls cannot use;
+/// or the ALPN protocol that is empty or longer than 255 bytes.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -101,37 +105,108 @@ pub const DEFAULT_ALPN: &[&[u8]] = &[b"http/1.1"];
 /// std::fs::write(&cert_path, cert.cert.pem())?;
 /// std::fs::write(&key_path, cert.key_pair.serialize_pem())?;
 ///
-/// let config = net::tls::server_config(&cert_path, &key_path)?;
+/// let config = net::tls::server_config(&cert_path, &key_path, net::tls::ALPN_HTTP11)?;
 /// assert_eq!(config.alpn_protocols, [b"http/1.1".to_vec()]);
 /// let params = ServerParams::builder().tls(config).build()?;
 /// let mut server = TcpServer::serve("127.0.0.1:0", Hello, params)?;
 /// server.shutdown(Duration::from_secs(1))?;
 ///
+/// // A protocol without ALPN: none offered.
+/// let config = net::tls::server_config(&cert_path, &key_path, &[])?;
+/// assert!(config.alpn_protocols.is_empty());
+///
 /// // A missing file is an error naming it.
-/// let err = net::tls::server_config(&dir.join("missing.pem"), &key_path).unwrap_err();
+/// let err = net::tls::server_config(&dir.join("missing.pem"), &key_path, &[]).unwrap_err();
 /// assert!(err.is_invalid_param());
 /// assert!(err.to_string().contains("missing.pem"), "{err}");
 /// std::fs::remove_dir_all(&dir)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn server_config(cert_chain_pem: &Path, key_pem: &Path) -> Result<Arc<ServerConfig>> {
+pub fn server_config(
+    cert_chain_pem: &Path,
+    key_pem: &Path,
+    alpn: &[&[u8]],
+) -> Result<Arc<ServerConfig>> {
+    check_alpn(alpn)?;
     let certs = load_certs(cert_chain_pem)?;
     let key = load_key(key_pem)?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| bad_tls(format_args!("rustls refused its protocol versions: {e}")))?
-        .with_no_client_auth();
-    let mut config = builder.with_single_cert(certs, key).map_err(|e| {
+    configure(certs, key, alpn, |e| {
         bad_tls(format_args!(
             "the key in {} cannot serve the certificate chain in {}: {e}",
             key_pem.display(),
             cert_chain_pem.display()
         ))
-    })?;
+    })
+}
+
+/// [`server_config`] from a certificate chain and a private key in memory (DER), such as
+/// a certificate made at run time: the same defaults, session resumption and ALPN.
+///
+/// Errors (kind [`ErrorKind::InvalidParam`]): a key that does not match the certificate
+/// or that rustls cannot use, an empty chain, a bad ALPN protocol.
+///
+/// ```
+/// use net::tls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+///
+/// let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])?;
+/// let chain = vec![CertificateDer::from(made.cert.der().to_vec())];
+/// let key = PrivateKeyDer::from(PrivatePkcs8KeyDer::from(made.key_pair.serialize_der()));
+/// let config = net::tls::server_config_from_der(chain, key, &[])?;
+/// assert!(config.alpn_protocols.is_empty());
+///
+/// // Another key than the certificate's is refused.
+/// let other = rcgen::KeyPair::generate()?;
+/// let chain = vec![CertificateDer::from(made.cert.der().to_vec())];
+/// let key = PrivateKeyDer::from(PrivatePkcs8KeyDer::from(other.serialize_der()));
+/// let err = net::tls::server_config_from_der(chain, key, &[]).unwrap_err();
+/// assert!(err.is_invalid_param(), "{err}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn server_config_from_der(
+    cert_chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    alpn: &[&[u8]],
+) -> Result<Arc<ServerConfig>> {
+    check_alpn(alpn)?;
+    if cert_chain.is_empty() {
+        return Err(bad_tls("the certificate chain is empty"));
+    }
+    configure(cert_chain, key, alpn, |e| {
+        bad_tls(format_args!(
+            "the key cannot serve the certificate chain: {e}"
+        ))
+    })
+}
+
+/// Every ALPN protocol identifier has 1 to 255 bytes (RFC 7301 §3.1).
+fn check_alpn(alpn: &[&[u8]]) -> Result<()> {
+    match alpn.iter().find(|p| p.is_empty() || p.len() > 255) {
+        None => Ok(()),
+        Some(bad) => Err(bad_tls(format_args!(
+            "an ALPN protocol has 1 to 255 bytes, not {} ({:?})",
+            bad.len(),
+            String::from_utf8_lossy(&bad[..bad.len().min(32)])
+        ))),
+    }
+}
+
+/// The configuration of [`server_config`] for a loaded chain and key; `mismatch` describes
+/// a key rustls refuses for the chain.
+fn configure(
+    certs: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    alpn: &[&[u8]],
+    mismatch: impl FnOnce(rustls::Error) -> Error,
+) -> Result<Arc<ServerConfig>> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad_tls(format_args!("rustls refused its protocol versions: {e}")))?
+        .with_no_client_auth();
+    let mut config = builder.with_single_cert(certs, key).map_err(mismatch)?;
     config.ticketer = rustls::crypto::ring::Ticketer::new()
         .map_err(|e| bad_tls(format_args!("cannot make a session ticketer: {e}")))?;
-    config.alpn_protocols = DEFAULT_ALPN.iter().map(|p| p.to_vec()).collect();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(Arc::new(config))
 }
 

@@ -1,12 +1,13 @@
 //! The HTTP example handler (`examples::http::HttpHandler`) over real sockets, on every
 //! server: routes (origin- and absolute-form targets), persistence (and the last request
-//! a server takes on a connection), pipelining, bodies, and the error statuses.
+//! a server takes on a connection), pipelining, bodies, the error statuses, and the `Date`
+//! every final response carries.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use examples::http::HttpHandler;
+use examples::http::{date, HttpHandler};
 use net::{Server, ServerParams, ServerParamsBuilder};
 use tests::{wait_until, TestServer, PATIENCE};
 
@@ -156,8 +157,23 @@ impl Client {
 
 const GET_ROOT: &[u8] = b"GET / HTTP/1.1\r\nHost: test\r\n\r\n";
 
+/// The response has a `Date`, an IMF-fixdate of now (within the test's patience).
+fn assert_dated(r: &Response) {
+    let value = r.header("date").unwrap_or_else(|| panic!("no Date: {r:?}"));
+    let dated = date::parse(value.as_bytes()).unwrap_or_else(|| panic!("bad Date: {r:?}"));
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(
+        dated <= now && now - dated <= PATIENCE.as_secs() + 1,
+        "Date {value} is not now ({now}): {r:?}"
+    );
+}
+
 fn assert_hello(r: &Response) {
     assert_eq!(r.status, 200, "{r:?}");
+    assert_dated(r);
     assert_eq!(r.header("content-type"), Some("text/plain"));
     assert_eq!(r.header("content-length"), Some("13"));
     assert_eq!(r.body, b"Hello, World!");
@@ -340,6 +356,7 @@ fn assert_error_and_close(addr: SocketAddr, request: &[u8], status: u16) -> Resp
         String::from_utf8_lossy(&request[..request.len().min(80)])
     );
     assert_eq!(r.header("connection"), Some("close"));
+    assert_dated(&r);
     c.assert_closed();
     r
 }

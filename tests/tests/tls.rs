@@ -105,9 +105,15 @@ impl Certs {
         self.dir.join("key.pem")
     }
 
-    /// Server parameters serving TLS with the leaf (from the PEM files, as a user would).
+    /// Server parameters serving TLS with the leaf (from the PEM files, as a user would),
+    /// offering ALPN `http/1.1`.
     fn params(&self) -> ServerParamsBuilder {
-        let config = net::tls::server_config(&self.cert(), &self.key()).unwrap();
+        self.params_offering(net::tls::ALPN_HTTP11)
+    }
+
+    /// [`Certs::params`] offering the ALPN protocols `alpn`.
+    fn params_offering(&self, alpn: &[&[u8]]) -> ServerParamsBuilder {
+        let config = net::tls::server_config(&self.cert(), &self.key(), alpn).unwrap();
         ServerParams::builder().tls(config)
     }
 
@@ -310,13 +316,36 @@ fn alpn_is_http11_on_both_sides<S: TestServer>() {
     stop(&mut server);
 }
 
+/// A server of a protocol without ALPN (the echo handler, configured with none) agrees on
+/// none, whatever the client offers: `http/1.1` or `h2` alone, it is served all the same.
+fn no_alpn_when_the_server_offers_none<S: TestServer>() {
+    let _serial = serial();
+    let certs = Certs::new();
+    let params = certs.params_offering(&[]).build().unwrap();
+    let mut server = start_tls::<S, _>(examples::echo::Echo::new(), params);
+    let mut h2_only = Arc::unwrap_or_clone(certs.client_config());
+    h2_only.alpn_protocols = vec![b"h2".to_vec()];
+    for config in [certs.client_config(), Arc::new(h2_only)] {
+        let offered = String::from_utf8_lossy(&config.alpn_protocols[0]).into_owned();
+        let mut client = BufReader::new(tls_connect(&config, server.local_addr()));
+        assert_eq!(client.get_ref().conn.alpn_protocol(), None, "{offered}");
+        client.get_mut().write_all(b"ping\n").unwrap();
+        let mut line = String::new();
+        client.read_line(&mut line).unwrap();
+        assert_eq!(line, "ping\n", "{offered}");
+    }
+    let stats = server.stats();
+    assert_eq!(stats.tls_handshake_failures, 0, "{stats:?}");
+    stop(&mut server);
+}
+
 /// `openssl s_client` round trip with the echo handler: a line sent comes back.
 fn openssl_s_client_echoes_a_line<S: TestServer>() {
     let _serial = serial();
     require("openssl", "version");
     let certs = Certs::new();
-    let mut server =
-        start_tls::<S, _>(examples::echo::Echo::new(), certs.params().build().unwrap());
+    let params = certs.params_offering(&[]).build().unwrap();
+    let mut server = start_tls::<S, _>(examples::echo::Echo::new(), params);
     let mut child = Command::new("openssl")
         .args(["s_client", "-quiet", "-verify_return_error", "-connect"])
         .arg(server.local_addr().to_string())
@@ -745,7 +774,7 @@ fn bad_files_are_errors_naming_them() {
     let _serial = serial();
     let certs = Certs::new();
     let missing = certs.dir.join("missing.pem");
-    let err = net::tls::server_config(&missing, &certs.key()).unwrap_err();
+    let err = net::tls::server_config(&missing, &certs.key(), &[]).unwrap_err();
     assert!(err.is_invalid_param(), "{err:?}");
     assert!(err.to_string().contains("missing.pem"), "{err}");
     assert_eq!(
@@ -755,27 +784,36 @@ fn bad_files_are_errors_naming_them() {
 
     let garbage = certs.dir.join("garbage.pem");
     std::fs::write(&garbage, "not a certificate\n").unwrap();
-    let err = net::tls::server_config(&garbage, &certs.key()).unwrap_err();
+    let err = net::tls::server_config(&garbage, &certs.key(), &[]).unwrap_err();
     assert!(err.is_invalid_param(), "{err:?}");
     assert!(err.to_string().contains("garbage.pem"), "{err}");
     // A certificate where the key should be: no key in it.
-    let err = net::tls::server_config(&certs.cert(), &certs.cert()).unwrap_err();
+    let err = net::tls::server_config(&certs.cert(), &certs.cert(), &[]).unwrap_err();
     assert!(err.to_string().contains("private key"), "{err}");
     assert!(err.to_string().contains("cert.pem"), "{err}");
 
     let broken = certs.dir.join("broken.pem");
     std::fs::write(&broken, "-----BEGIN CERTIFICATE-----\n!!!!\n").unwrap();
-    let err = net::tls::server_config(&broken, &certs.key()).unwrap_err();
+    let err = net::tls::server_config(&broken, &certs.key(), &[]).unwrap_err();
     assert!(err.to_string().contains("broken.pem"), "{err}");
 
     // The CA's certificate with the leaf's key: they do not match.
-    let err = net::tls::server_config(&certs.ca(), &certs.key()).unwrap_err();
+    let err = net::tls::server_config(&certs.ca(), &certs.key(), &[]).unwrap_err();
     assert!(err.is_invalid_param(), "{err:?}");
     let text = err.to_string();
     assert!(
         text.contains("key.pem") && text.contains("ca.pem"),
         "{text}"
     );
+
+    // ALPN protocol identifiers have 1 to 255 bytes.
+    let long = [b'x'; 256];
+    for bad in [&b""[..], &long[..]] {
+        let alpn = [net::tls::ALPN_HTTP11[0], bad];
+        let err = net::tls::server_config(&certs.cert(), &certs.key(), &alpn).unwrap_err();
+        assert!(err.is_invalid_param(), "{err:?}");
+        assert!(err.to_string().contains("ALPN"), "{err}");
+    }
 }
 
 /// A request written before the handshake ends goes out right behind the client's
@@ -842,6 +880,7 @@ fn proxied_tls_behind_haproxy<S: TestServer>() {
 server_tests!(
     curl_gets_hello_over_https,
     alpn_is_http11_on_both_sides,
+    no_alpn_when_the_server_offers_none,
     openssl_s_client_echoes_a_line,
     pipelined_requests_over_tls,
     a_large_body_each_way_over_tls,

@@ -21,7 +21,11 @@
 //! [`HttpHandler`]); requests that cannot be served get the status of their
 //! [`parse::Error`] (400, 413, 417, 431, 501, 505) with `Connection: close`, and the
 //! connection is closed.
+//!
+//! Every final response carries `Date` (RFC 9110 §6.6.1), the IMF-fixdate of the second
+//! it is made in, from the shared cache of [`date::now`].
 
+pub mod date;
 pub mod parse;
 mod session;
 
@@ -77,8 +81,11 @@ const STACK_RESPONSE: usize = 1024;
 ///   whole body are buffered, so an evented server never hands a worker half a request.
 ///   Each head is parsed once: framing keeps it in the [`HttpSession`], and `serve` takes
 ///   it from there (on a blocking server, which does not frame, `serve` parses it).
+/// - **Date**: every final response (errors included) carries a `Date` field; the
+///   `100 Continue` interim response does not (RFC 9110 §6.6.1 leaves it optional there).
 /// - **Cost**: a `GET` without a body allocates nothing: the head is parsed in place and
-///   the response assembled on the stack.
+///   the response assembled on the stack, `Date` copied from a cache formatted once a
+///   second ([`date::now`]).
 ///
 /// ```
 /// use std::io::{Read, Write};
@@ -91,7 +98,7 @@ const STACK_RESPONSE: usize = 1024;
 /// client.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
 /// let mut response = String::new();
 /// client.read_to_string(&mut response)?;
-/// assert!(response.starts_with("HTTP/1.1 200 OK\r\n"));
+/// assert!(response.starts_with("HTTP/1.1 200 OK\r\nDate: "));
 /// assert!(response.ends_with("\r\n\r\nHello, World!"));
 /// server.shutdown(Duration::from_secs(1))?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -524,12 +531,18 @@ impl<'a> Reply<'a> {
         }
     }
 
-    fn write_to(&self, out: &mut impl Write) -> io::Result<()> {
+    /// The response, dated `date`.
+    fn write_to(&self, out: &mut impl Write, date: &date::HttpDate) -> io::Result<()> {
         write!(
             out,
-            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n",
+            "HTTP/1.1 {} {}\r\nDate: ",
             self.status,
-            reason(self.status),
+            reason(self.status)
+        )?;
+        out.write_all(date)?;
+        write!(
+            out,
+            "\r\nContent-Type: {}\r\nContent-Length: {}\r\n",
             self.content_type,
             self.body.len()
         )?;
@@ -547,16 +560,17 @@ impl<'a> Reply<'a> {
     }
 
     fn send(&self, conn: &mut Connection) -> io::Result<()> {
+        let date = date::now();
         if self.body.len() <= STACK_RESPONSE {
             let mut buf = [0u8; STACK_RESPONSE + 256];
             let room = buf.len();
             let mut out = &mut buf[..];
-            self.write_to(&mut out)?;
+            self.write_to(&mut out, &date)?;
             let used = room - out.len();
             conn.write_all(&buf[..used])
         } else {
             let mut out = Vec::with_capacity(256 + self.body.len());
-            self.write_to(&mut out)?;
+            self.write_to(&mut out, &date)?;
             conn.write_all(&out)
         }
     }
@@ -812,6 +826,41 @@ mod tests {
         }
     }
 
+    /// The `Date` field of a response, parsed (`None`: absent, or not an IMF-fixdate).
+    fn date_of(response: &str) -> Option<u64> {
+        let head = &response[..response.find("\r\n\r\n")?];
+        let mut dates = head
+            .split("\r\n")
+            .filter_map(|line| line.strip_prefix("Date: "));
+        let value = dates.next()?;
+        assert_eq!(dates.next(), None, "one Date: {response}");
+        date::parse(value.as_bytes())
+    }
+
+    /// Every final answer is dated now: routes, 400 for a bad query, 404, 405, the echo,
+    /// HEAD, and the answers to requests that cannot be served.
+    #[test]
+    fn every_response_carries_the_date() {
+        for request in [
+            &b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"[..],
+            b"HEAD /json HTTP/1.1\r\n\r\n",
+            b"GET /work?ms=x HTTP/1.1\r\n\r\n",
+            b"GET /missing HTTP/1.1\r\n\r\n",
+            b"PUT / HTTP/1.1\r\nContent-Length: 1\r\n\r\nx",
+            b"POST /echo HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi",
+            b"GET / HTTP/1.1\r\nBad Header\r\n\r\n",
+            b"GET / HTTP/2.0\r\n\r\n",
+            b"POST /echo HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n",
+        ] {
+            let before = date::parse(&date::now()).unwrap();
+            let (_, response) = serve_last(request);
+            let after = date::parse(&date::now()).unwrap();
+            let text = String::from_utf8_lossy(request);
+            let dated = date_of(&response).unwrap_or_else(|| panic!("{text}: {response}"));
+            assert!((before..=after).contains(&dated), "{text}: {response}");
+        }
+    }
+
     /// `serve` answers from the head `frame` parsed, without parsing it again: given a
     /// session framed on `GET /json` and a buffer holding another head of the same length,
     /// it answers `/json`.
@@ -860,11 +909,12 @@ mod tests {
             allow: Some("POST"),
             ..Reply::new(405, "text/plain", b"no\n")
         }
-        .write_to(&mut out)
+        .write_to(&mut out, &date::format(784_111_777))
         .unwrap();
         assert_eq!(
             out,
-            b"HTTP/1.1 405 Method Not Allowed\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\
+            b"HTTP/1.1 405 Method Not Allowed\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
+              Content-Type: text/plain\r\nContent-Length: 3\r\n\
               Allow: POST\r\nConnection: close\r\n\r\nno\n"
         );
         assert_eq!(HELLO.len(), 13);

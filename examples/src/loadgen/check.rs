@@ -50,8 +50,10 @@ pub enum Check {
     Invalid,
 }
 
-/// Check the HTTP/1.x response at the front of `buf`: `matched` when its status is 200 and
-/// its body, framed by `Content-Length`, is [`HTTP_BODY`].
+/// Check the HTTP/1.x response at the front of `buf`: `matched` when its status is 200, its
+/// body, framed by `Content-Length`, is [`HTTP_BODY`], and its `Date` field, if it has one
+/// (RFC 9110 asks an origin server for it; the `http` example sends it), is an IMF-fixdate
+/// (`Sun, 06 Nov 1994 08:49:37 GMT`, see [`crate::http::date::parse`]).
 ///
 /// `close` is set by `Connection: close`, and by an HTTP/1.0 response without
 /// `Connection: keep-alive`. A response without `Content-Length` (other than 1xx, 204 and
@@ -63,6 +65,9 @@ pub enum Check {
 /// let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\nHello, World!";
 /// assert_eq!(check_http(ok), Check::Response { len: ok.len(), matched: true, close: false });
 /// assert_eq!(check_http(&ok[..40]), Check::Partial);
+/// let dated = b"HTTP/1.1 200 OK\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
+///     Content-Length: 13\r\n\r\nHello, World!";
+/// assert_eq!(check_http(dated), Check::Response { len: dated.len(), matched: true, close: false });
 /// ```
 pub fn check_http(buf: &[u8]) -> Check {
     // Fail early on bytes that cannot start a response (a prefix of a bad start is bad too).
@@ -89,6 +94,7 @@ pub fn check_http(buf: &[u8]) -> Check {
     };
     let mut length: Option<usize> = None;
     let mut close = minor == 0;
+    let mut dated_well = true;
     for line in lines {
         let Some(colon) = line.iter().position(|&b| b == b':') else {
             return Check::Invalid;
@@ -105,6 +111,8 @@ pub fn check_http(buf: &[u8]) -> Check {
                 return Check::Invalid;
             }
             length = Some(n);
+        } else if name.eq_ignore_ascii_case(b"date") {
+            dated_well &= crate::http::date::parse(value).is_some();
         } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
             return Check::Invalid;
         } else if name.eq_ignore_ascii_case(b"connection") {
@@ -129,7 +137,7 @@ pub fn check_http(buf: &[u8]) -> Check {
     };
     Check::Response {
         len: body_start + length,
-        matched: status == 200 && body == HTTP_BODY,
+        matched: status == 200 && body == HTTP_BODY && dated_well,
         close,
     }
 }
@@ -301,7 +309,8 @@ fn parse_signed(text: &[u8]) -> Option<i64> {
 mod tests {
     use super::*;
 
-    const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\nDate: x\r\n\r\nHello, World!";
+    const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\
+        Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n\r\nHello, World!";
 
     fn response(len: usize, matched: bool, close: bool) -> Check {
         Check::Response {
@@ -388,6 +397,41 @@ mod tests {
         );
         let empty = b"HTTP/1.1 204 No Content\r\n\r\n";
         assert_eq!(check_http(empty), response(empty.len(), false, false));
+    }
+
+    /// A `Date` must be an IMF-fixdate (the response is framed all the same); none at all
+    /// is accepted.
+    #[test]
+    fn http_date() {
+        let undated = b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\n\r\nHello, World!";
+        assert_eq!(check_http(undated), response(undated.len(), true, false));
+        let spaced = b"HTTP/1.1 200 OK\r\ndate:  Tue, 29 Feb 2000 00:00:00 GMT \r\n\
+            Content-Length: 13\r\n\r\nHello, World!";
+        assert_eq!(check_http(spaced), response(spaced.len(), true, false));
+        for date in [
+            &b"x"[..],
+            b"",
+            b"Sunday, 06-Nov-94 08:49:37 GMT",
+            b"Sun Nov  6 08:49:37 1994",
+            b"Mon, 06 Nov 1994 08:49:37 GMT",
+            b"Sun, 06 Nov 1994 08:49:37 UTC",
+        ] {
+            let bad = [
+                &b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\nDate: "[..],
+                date,
+                b"\r\n\r\nHello, World!",
+            ]
+            .concat();
+            assert_eq!(
+                same_in_pieces(&check_http, &bad),
+                response(bad.len(), false, false),
+                "{}",
+                String::from_utf8_lossy(date)
+            );
+        }
+        // Two fields, one bad.
+        let twice = [&OK[..OK.len() - 15], b"Date: x\r\n\r\nHello, World!"].concat();
+        assert_eq!(check_http(&twice), response(twice.len(), false, false));
     }
 
     #[test]
