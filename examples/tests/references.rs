@@ -88,3 +88,51 @@ fn work_answers_as_root_a_bad_ms_gets_400_and_pipelined_requests_keep_their_orde
         assert!(answers.iter().all(|a| *a == hello), "{bin}: {answers:?}");
     }
 }
+
+/// Every reference answers `Hello, World!` with a `Date` line, as the http example does
+/// (RFC 9110 asks it of a server with a clock), so that `compare` measures the same bytes
+/// from each: tokio and hyper when built, and the std thread-per-connection one.
+#[test]
+fn every_reference_sends_a_date() {
+    let mut bins: Vec<(&str, &[&str])> = references()
+        .into_iter()
+        .map(|bin| (bin, &["--threads", "1"][..]))
+        .collect();
+    bins.push((env!("CARGO_BIN_EXE_std_http"), &[]));
+    for (bin, args) in bins {
+        let server = Running::start(bin, args);
+        let mut stream = TcpStream::connect(server.addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        let mut input = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let len = loop {
+            match check_http(&input) {
+                Check::Response { len, .. } => break len,
+                Check::Partial => {
+                    let n = stream.read(&mut chunk).unwrap();
+                    assert!(n > 0, "{bin}: closed before answering");
+                    input.extend_from_slice(&chunk[..n]);
+                }
+                Check::Invalid => panic!("{bin}: malformed {:?}", String::from_utf8_lossy(&input)),
+            }
+        };
+        let response = String::from_utf8_lossy(&input[..len]).into_owned();
+        assert!(response.starts_with("HTTP/1.1 200"), "{bin}: {response:?}");
+        let date = response
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("Date: ")
+                    .or_else(|| l.strip_prefix("date: "))
+            })
+            .unwrap_or_else(|| panic!("{bin}: no Date in {response:?}"));
+        assert!(
+            examples::http::date::parse(date.as_bytes()).is_some(),
+            "{bin}: {date:?}"
+        );
+    }
+}

@@ -2,7 +2,8 @@
 //! `scripts/compare.sh` measures `net` and `evnet` against, so that they are compared with
 //! what a Rust service is usually built on, not only with a hand-written minimum. One
 //! `service_fn` answers every request with the same 13-byte `Hello, World!` response as
-//! `tokio_http`, byte for byte (title-case headers, no `Date`), keep-alive, on a tokio
+//! `tokio_http`, the same size (title-case headers, with hyper's own `Date`, as the http
+//! example and `tokio_http` send one), keep-alive, on a tokio
 //! multi-thread runtime with `--threads` workers; `TCP_NODELAY` is set as `tokio_http`
 //! does. Unlike `tokio_http`, hyper parses each request fully and follows HTTP/1.0 and
 //! `Connection: close`. As in `tokio_http`, `/work?ms=N`
@@ -33,12 +34,12 @@ use hyper_util::rt::TokioIo;
 
 fn main() -> ExitCode {
     let mut http = http1::Builder::new();
-    // Keep-alive is hyper's default; the next two make the response the same bytes as
-    // `tokio_http`'s; the last writes the answers to pipelined requests together, as
-    // `tokio_http` does.
+    // Keep-alive is hyper's default; title case and hyper's `Date` (its default) make the
+    // response the same size as `tokio_http`'s and the http example's; the last writes
+    // the answers to pipelined requests together, as `tokio_http` does.
     http.keep_alive(true)
         .title_case_headers(true)
-        .auto_date_header(false)
+        .auto_date_header(true)
         .pipeline_flush(true);
     examples::reference::run("hyper", move |stream| {
         let conn = http.serve_connection(TokioIo::new(stream), service_fn(hello));

@@ -19,8 +19,10 @@ use clap::Parser;
 use examples::cli::{format_duration, parse_duration, parse_millis};
 use examples::http::parse::{self, Limits, Parsed};
 
-const HELLO: &[u8] =
-    b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, World!";
+/// `Hello, World!` before and after its `Date` line (the http example sends one too, as
+/// RFC 9110 asks of a server with a clock: the comparison sends the same bytes).
+const HELLO_HEAD: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n";
+const HELLO_BODY: &[u8] = b"\r\nHello, World!";
 const NOT_FOUND: &[u8] =
     b"HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n\r\nNot Found\n";
 const BAD_REQUEST: &[u8] =
@@ -106,7 +108,13 @@ fn serve(mut stream: TcpStream, idle: Duration) -> io::Result<()> {
                         break;
                     }
                     let get_root = head.method() == "GET" && head.path() == "/";
-                    out.extend_from_slice(if get_root { HELLO } else { NOT_FOUND });
+                    if get_root {
+                        out.extend_from_slice(HELLO_HEAD);
+                        examples::http::date::push_header(&mut out);
+                        out.extend_from_slice(HELLO_BODY);
+                    } else {
+                        out.extend_from_slice(NOT_FOUND);
+                    }
                     if !head.keep_alive() {
                         close = true;
                         break;

@@ -197,6 +197,21 @@ pub fn now() -> HttpDate {
     CACHE.get(unix_seconds())
 }
 
+/// Append the header line `Date: <now>\r\n` to `out` (for servers that assemble their
+/// responses themselves, as the reference servers do).
+///
+/// ```
+/// let mut out = Vec::new();
+/// examples::http::date::push_header(&mut out);
+/// assert!(out.starts_with(b"Date: ") && out.ends_with(b" GMT\r\n"));
+/// assert_eq!(out.len(), "Date: ".len() + examples::http::date::LEN + 2);
+/// ```
+pub fn push_header(out: &mut Vec<u8>) {
+    out.extend_from_slice(b"Date: ");
+    out.extend_from_slice(&now());
+    out.extend_from_slice(b"\r\n");
+}
+
 /// Whole seconds since the epoch by the system's real-time clock (0 before the epoch).
 /// On Linux the coarse clock: read from memory the kernel updates every tick (a few
 /// milliseconds late at most, which a one-second field does not see), never a system
