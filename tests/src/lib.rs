@@ -179,6 +179,16 @@ macro_rules! server_tests {
 macro_rules! server_tests_every_mode {
     ($($name:ident),* $(,)?) => {
         $crate::server_tests!($($name),*);
+        $crate::inline_server_tests!($($name),*);
+    };
+}
+
+/// The evented server's inline mode only ([`InlineEvServer`], as
+/// `evnet_inline_server::name`): beside [`server_tests!`] for the subset of a file's tests
+/// whose handlers never block.
+#[macro_export]
+macro_rules! inline_server_tests {
+    ($($name:ident),* $(,)?) => {
         mod evnet_inline_server {
             $( #[test] fn $name() { super::$name::<$crate::InlineEvServer>() } )*
         }

@@ -446,41 +446,15 @@ server_tests!(
     above_the_high_water_mark_no_connection_is_kept_alive,
 );
 
-/// The evented server's inline dispatch too (requests served on the loop's thread): the
-/// handlers here never wait on a peer, and those that sleep only hold their own loop.
-mod evnet_inline_server {
-    use tests::InlineEvServer as S;
-
-    #[test]
-    fn a_client_over_its_limit_is_closed_and_the_others_go_on() {
-        super::a_client_over_its_limit_is_closed_and_the_others_go_on::<S>()
-    }
-    #[test]
-    fn behind_a_balancer_each_real_client_has_its_own_limit() {
-        super::behind_a_balancer_each_real_client_has_its_own_limit::<S>()
-    }
-    #[test]
-    fn every_end_of_a_connection_gives_its_place_back() {
-        super::every_end_of_a_connection_gives_its_place_back::<S>()
-    }
-    #[test]
-    fn a_request_begun_past_the_connections_age_is_its_last() {
-        super::a_request_begun_past_the_connections_age_is_its_last::<S>()
-    }
-    #[test]
-    fn an_idle_connection_is_closed_at_its_age() {
-        super::an_idle_connection_is_closed_at_its_age::<S>()
-    }
-    #[test]
-    fn above_the_accept_rate_newcomers_wait_and_all_are_served() {
-        super::above_the_accept_rate_newcomers_wait_and_all_are_served::<S>()
-    }
-    #[test]
-    fn at_capacity_the_longest_idle_connection_makes_room() {
-        super::at_capacity_the_longest_idle_connection_makes_room::<S>()
-    }
-    #[test]
-    fn above_the_high_water_mark_no_connection_is_kept_alive() {
-        super::above_the_high_water_mark_no_connection_is_kept_alive::<S>()
-    }
-}
+// The evented server's inline dispatch too (requests served on the loop's thread): the
+// handlers here never wait on a peer, and those that sleep only hold their own loop.
+tests::inline_server_tests!(
+    a_client_over_its_limit_is_closed_and_the_others_go_on,
+    behind_a_balancer_each_real_client_has_its_own_limit,
+    every_end_of_a_connection_gives_its_place_back,
+    a_request_begun_past_the_connections_age_is_its_last,
+    an_idle_connection_is_closed_at_its_age,
+    above_the_accept_rate_newcomers_wait_and_all_are_served,
+    at_capacity_the_longest_idle_connection_makes_room,
+    above_the_high_water_mark_no_connection_is_kept_alive,
+);
