@@ -496,6 +496,17 @@ pub fn line_frame(buffered: &[u8]) -> Frame {
     }
 }
 
+/// Assert the timeouts `stats` counts by kind: `[idle, read, write, handler]`
+/// (`net::TimeoutKind::ALL`'s order).
+#[track_caller]
+pub fn assert_timeouts(stats: &Stats, expected: [u64; 4]) {
+    let counted = net::TimeoutKind::ALL.map(|kind| stats.timed_out_by(kind));
+    assert_eq!(
+        counted, expected,
+        "timeouts [idle, read, write, handler]: {stats:?}"
+    );
+}
+
 /// Read one line request; `None` at EOF.
 fn read_request(conn: &mut Connection) -> io::Result<Option<Vec<u8>>> {
     let mut line = Vec::new();

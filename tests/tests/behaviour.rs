@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use net::{Action, Connection, Handler, ServerParams};
 use tests::{
-    await_stats, start, start_with, stop, Client, Counter, Echo, Slow, TestServer, PATIENCE,
+    assert_timeouts, await_stats, start, start_with, stop, Client, Counter, Echo, Slow, TestServer,
+    PATIENCE,
 };
 
 /// Many requests on one connection, one at a time; `requests` counts each.
@@ -86,16 +87,7 @@ fn keep_alive_timeout<S: TestServer>() {
     let stats = stop(&mut server);
     assert_eq!(stats.requests, 1);
     assert_eq!(stats.timed_out, 2);
-    assert_eq!(stats.timed_out_idle, 2, "{stats:?}");
-    assert_eq!(
-        (
-            stats.timed_out_read,
-            stats.timed_out_write,
-            stats.timed_out_handler
-        ),
-        (0, 0, 0),
-        "{stats:?}"
-    );
+    assert_timeouts(&stats, [2, 0, 0, 0]);
 }
 
 /// `max_requests_per_connection`: the last allowed response arrives, then EOF.
@@ -397,45 +389,29 @@ fn read_timeout_mid_request<S: TestServer>() {
     c2.echo("fine");
     let stats = stop(&mut server);
     assert_eq!(stats.timed_out, 1);
-    assert_eq!(stats.timed_out_read, 1, "{stats:?}");
-    assert_eq!(
-        (
-            stats.timed_out_idle,
-            stats.timed_out_write,
-            stats.timed_out_handler
-        ),
-        (0, 0, 0),
-        "{stats:?}"
-    );
+    assert_timeouts(&stats, [0, 1, 0, 0]);
 }
 
 /// A handler that fails with a `TimedOut` error of its own (a backend's, say: no deadline
 /// of the connection expired) closes its connection, counted in `timed_out` as the
 /// handler's timeout, after answering the line before it.
 fn a_handlers_own_timeout_is_counted_as_its_own<S: TestServer>() {
-    struct Backend;
-    impl Handler for Backend {
-        type Session = ();
-        fn open(&self, _: &Connection) {}
-        fn serve(&self, _: &mut (), conn: &mut Connection) -> io::Result<Action> {
-            let mut line = String::new();
-            if conn.read_line(&mut line)? == 0 {
-                return Ok(Action::Close);
-            }
-            if line == "backend\n" {
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "the backend did not answer",
-                ));
-            }
-            io::Write::write_all(conn, line.as_bytes())?;
-            Ok(Action::KeepAlive)
+    let backend = net::handler_fn(|conn| {
+        let mut line = String::new();
+        if conn.read_line(&mut line)? == 0 {
+            return Ok(Action::Close);
         }
-        fn frame(&self, _: &mut (), buffered: &[u8]) -> net::Frame {
-            tests::line_frame(buffered)
+        if line == "backend\n" {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the backend did not answer",
+            ));
         }
-    }
-    let mut server = start::<S, _>(Backend, ServerParams::default());
+        io::Write::write_all(conn, line.as_bytes())?;
+        Ok(Action::KeepAlive)
+    })
+    .framed_by(tests::line_frame);
+    let mut server = start::<S, _>(backend, ServerParams::default());
     let mut c = Client::connect(server.local_addr());
     c.echo("fine");
     c.send(b"backend\n");
@@ -444,16 +420,7 @@ fn a_handlers_own_timeout_is_counted_as_its_own<S: TestServer>() {
         s.timed_out == 1 && s.current_connections == 0
     });
     let stats = stop(&mut server);
-    assert_eq!(stats.timed_out_handler, 1, "{stats:?}");
-    assert_eq!(
-        (
-            stats.timed_out_idle,
-            stats.timed_out_read,
-            stats.timed_out_write
-        ),
-        (0, 0, 0),
-        "{stats:?}"
-    );
+    assert_timeouts(&stats, [0, 0, 0, 1]);
 }
 
 /// A request much larger than the read buffer and the evented request buffer, answered
