@@ -10,6 +10,7 @@
 # binaries are built first under target/proxy-cost.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/listening_port.sh
 rounds=${1:-3}
 server=${2:-evnet}
 case "$rounds" in ''|*[!0-9]*) echo "proxy_cost: ROUNDS must be a number" >&2; exit 2;; esac
@@ -35,11 +36,7 @@ one() {
   log=$(mktemp)
   "$bin/http" --addr 127.0.0.1:0 "${server_flags[@]}" >"$log" 2>&1 &
   pid=$!
-  for _ in $(seq 50); do
-    grep -qE '127\.0\.0\.1:[0-9]+' "$log" && break
-    sleep 0.1
-  done
-  port=$(grep -oE '127\.0\.0\.1:[0-9]+' "$log" | head -1 | cut -d: -f2)
+  port=$(listening_port "$log")
   local rate errors
   read -r rate errors < <("$bin/loadgen" --addr "127.0.0.1:$port" --connections 20 \
     --requests-per-connection 1 --warmup 1s --duration 4s "${client_flags[@]}" \

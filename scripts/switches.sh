@@ -13,17 +13,13 @@ fi
 name=$1 conns=$2
 shift 2
 cd "$(dirname "$0")/.."
+. scripts/listening_port.sh
 scripts/ensure-deps.sh wrk perf
 log=$(mktemp) stat=$(mktemp)
 "$@" >"$log" 2>&1 &
 pid=$!
 trap 'kill "$pid" 2>/dev/null || true; rm -f "$log" "$stat"' EXIT
-for _ in $(seq 50); do
-  grep -qE '127\.0\.0\.1:[0-9]+' "$log" && break
-  sleep 0.1
-done
-port=$(grep -oE '127\.0\.0\.1:[0-9]+' "$log" | head -1 | cut -d: -f2)
-[ -n "$port" ] || { echo "switches: the server printed no address" >&2; exit 1; }
+port=$(listening_port "$log")
 wrk -t1 -c"$conns" -d1s "http://127.0.0.1:$port/" >/dev/null
 perf stat -e context-switches,task-clock -p "$pid" -o "$stat" -- sleep 4 &
 perf_pid=$!

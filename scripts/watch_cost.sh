@@ -8,6 +8,7 @@
 # HTTP_BIN names an evented `http` binary to use (compare's: target/compare/evnet/http).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/listening_port.sh
 rounds=${1:-3}
 case "$rounds" in ''|*[!0-9]*) echo "watch_cost: ROUNDS must be a number" >&2; exit 2;; esac
 scripts/ensure-deps.sh libev wrk perf
@@ -25,11 +26,7 @@ one() {
   log=$(mktemp) stat=$(mktemp)
   "$bin" --addr 127.0.0.1:0 "$@" >"$log" 2>&1 &
   pid=$!
-  for _ in $(seq 50); do
-    grep -qE '127\.0\.0\.1:[0-9]+' "$log" && break
-    sleep 0.1
-  done
-  port=$(grep -oE '127\.0\.0\.1:[0-9]+' "$log" | head -1 | cut -d: -f2)
+  port=$(listening_port "$log")
   wrk -t1 -c50 -d1s "http://127.0.0.1:$port/" >/dev/null
   watch_before=0
   for t in /proc/$pid/task/*; do
