@@ -234,9 +234,7 @@ impl<H: Handler> EventLoop<H> {
             fresh_served: 0,
             listen_token: capacity,
             acceptor: Acceptor::new(setup.listener),
-            accept_rate: params
-                .max_accept_rate()
-                .map(|rate| TokenBucket::new(rate, std::time::Instant::now())),
+            accept_rate: TokenBucket::for_params(params, std::time::Instant::now()),
             max_age: params.max_connection_age().map(|d| d.as_secs_f64()),
             fresh: Vec::new(),
             handler: setup.handler,
@@ -489,7 +487,7 @@ impl<H: Handler> EventLoop<H> {
         if !params.proxy_protocol() {
             match self.admit_client(peer) {
                 Ok(slot) => client = slot,
-                Err(()) => return,
+                Err(support::OverClientLimit) => return,
             }
         }
         let Some(id) = self.slab.alloc().or_else(|| self.evict_idle()) else {
@@ -531,25 +529,13 @@ impl<H: Handler> EventLoop<H> {
         self.greet(id, conn, false);
     }
 
-    /// Count a connection from `peer` (the client's address) in its client's place, if
-    /// the server limits clients: `Err` when the client has its
-    /// `max_connections_per_client` open already (counted in `client_limited`; the
-    /// caller closes the connection).
+    /// [`support::admit_client`] with the server's table: `Err` closes the connection.
     fn admit_client(
         &self,
         peer: SocketAddr,
-    ) -> std::result::Result<Option<support::ClientSlot>, ()> {
-        let Some(limits) = &self.shared.clients else {
-            return Ok(None);
-        };
-        match limits.admit(peer.ip()) {
-            Some(slot) => Ok(Some(slot)),
-            None => {
-                self.shared.counters.client_limited();
-                net::__log_debug!("closed a connection from {peer}: over its client limit");
-                Err(())
-            }
-        }
+    ) -> std::result::Result<Option<support::ClientSlot>, support::OverClientLimit> {
+        let shared = &self.shared;
+        support::admit_client(shared.clients.as_ref(), peer.ip(), &shared.counters)
     }
 
     /// The loop is full and a newcomer arrives: with `evict_idle_at_capacity`, close the
@@ -577,7 +563,7 @@ impl<H: Handler> EventLoop<H> {
                 let client = self.slab.conn(id).peer_addr();
                 match self.admit_client(client) {
                     Ok(slot) => self.slab.get(id).client = slot,
-                    Err(()) => return self.close(id),
+                    Err(support::OverClientLimit) => return self.close(id),
                 }
                 let conn = self.slab.get(id).conn.take().expect("open slot");
                 self.greet(id, conn, true);

@@ -37,11 +37,8 @@ pub(crate) struct Shared {
 impl Shared {
     /// Shared state for `loops` loops, `workers` workers and `spares` spare runners.
     pub(crate) fn new(params: ServerParams, loops: usize, workers: usize, spares: usize) -> Self {
-        let clients = params
-            .max_connections_per_client()
-            .map(|max| Arc::new(ClientLimits::new(max)));
         Shared {
-            clients,
+            clients: ClientLimits::for_params(&params),
             params,
             counters: Counters::default(),
             stopping: AtomicBool::new(false),

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 pub use crate::connection::{HandshakeStep, Interest, WaitFn};
 pub use crate::lifecycle::{handle_of, Engine, Lifecycle, Starter};
-pub use crate::limits::{ClientLimits, ClientSlot, TokenBucket};
+pub use crate::limits::{admit_client, ClientLimits, ClientSlot, OverClientLimit, TokenBucket};
 pub use crate::listening::Listening;
 pub use crate::stats::Counters;
 pub use crate::support::{

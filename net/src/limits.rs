@@ -8,6 +8,9 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::params::ServerParams;
+use crate::stats::Counters;
+
 /// Open connections per client address, at most `max` each
 /// (`ServerParamsBuilder::max_connections_per_client`).
 ///
@@ -45,6 +48,14 @@ impl ClientLimits {
             max,
             open: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The table a server with `params` keeps, if it limits clients
+    /// (`max_connections_per_client`).
+    pub fn for_params(params: &ServerParams) -> Option<Arc<ClientLimits>> {
+        params
+            .max_connections_per_client()
+            .map(|max| Arc::new(ClientLimits::new(max)))
     }
 
     /// The limit per address.
@@ -93,6 +104,33 @@ impl ClientLimits {
             if *count == 0 {
                 open.remove(&ip);
             }
+        }
+    }
+}
+
+/// A connection from a client with its `max_connections_per_client` open already
+/// ([`admit_client`]): the server closes it.
+#[derive(Debug)]
+pub struct OverClientLimit;
+
+/// Count a connection from `ip` in its client's place, for either server: `Ok(None)`
+/// when the server does not limit clients (`limits` is `None`), `Ok(Some(slot))` to keep
+/// with the connection, and `Err` when the client has its `max_connections_per_client`
+/// open already (counted in `client_limited`; the caller closes the connection).
+pub fn admit_client(
+    limits: Option<&Arc<ClientLimits>>,
+    ip: IpAddr,
+    counters: &Counters,
+) -> Result<Option<ClientSlot>, OverClientLimit> {
+    let Some(limits) = limits else {
+        return Ok(None);
+    };
+    match limits.admit(ip) {
+        Some(slot) => Ok(Some(slot)),
+        None => {
+            counters.client_limited();
+            crate::__log_debug!("closed a connection from {ip}: over max_connections_per_client");
+            Err(OverClientLimit)
         }
     }
 }
@@ -182,6 +220,14 @@ impl TokenBucket {
     pub fn available(&mut self, now: Instant) -> usize {
         self.refill(now);
         usize::try_from(self.credit / self.cost).unwrap_or(usize::MAX)
+    }
+
+    /// The bucket of an acceptor or loop of a server with `params`, full at `now`, if it
+    /// limits its accept rate (`max_accept_rate`).
+    pub fn for_params(params: &ServerParams, now: Instant) -> Option<TokenBucket> {
+        params
+            .max_accept_rate()
+            .map(|per_second| TokenBucket::new(per_second, now))
     }
 
     /// Take `n` tokens (as many as there are, at most: call [`available`] first).

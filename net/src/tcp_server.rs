@@ -15,7 +15,7 @@ use crate::connection::Connection;
 use crate::error::{Error, ErrorKind, Result};
 use crate::handler::Handler;
 use crate::lifecycle::{handle_of, Engine, Lifecycle, ServerHandle, Starter};
-use crate::limits::{ClientLimits, ClientSlot, TokenBucket};
+use crate::limits::{admit_client, ClientLimits, ClientSlot, OverClientLimit, TokenBucket};
 use crate::listening::Listening;
 use crate::params::ServerParams;
 use crate::server::Server;
@@ -208,21 +208,12 @@ impl Shared {
         drop(accepted);
     }
 
-    /// Count a connection from `ip` in its client's place, if the server limits clients:
-    /// `Err` when the client has its `max_connections_per_client` open already (counted
-    /// in `client_limited`; the caller closes the connection).
-    fn admit_client(&self, ip: std::net::IpAddr) -> std::result::Result<Option<ClientSlot>, ()> {
-        let Some(limits) = &self.clients else {
-            return Ok(None);
-        };
-        match limits.admit(ip) {
-            Some(slot) => Ok(Some(slot)),
-            None => {
-                self.counters.client_limited();
-                __log_debug!("closed a connection from {ip}: over max_connections_per_client");
-                Err(())
-            }
-        }
+    /// [`admit_client`] with this server's table.
+    fn admit_client(
+        &self,
+        ip: std::net::IpAddr,
+    ) -> std::result::Result<Option<ClientSlot>, OverClientLimit> {
+        admit_client(self.clients.as_ref(), ip, &self.counters)
     }
 }
 
@@ -257,9 +248,7 @@ impl Server for TcpServer {
         let listener = ticking(listener).map_err(use_err)?;
         let counters = Counters::default();
         counters.set_max_threads(params.max_threads());
-        let params_clients = params
-            .max_connections_per_client()
-            .map(|max| Arc::new(ClientLimits::new(max)));
+        let params_clients = ClientLimits::for_params(&params);
         let shared = Arc::new(Shared {
             params,
             counters,
@@ -446,10 +435,7 @@ fn wake_acceptor(addr: SocketAddr) -> bool {
 
 fn accept_loop<H: Handler>(listener: TcpListener, shared: Arc<Shared>, handler: Arc<H>) {
     let mut backoff = Duration::from_millis(5);
-    let mut rate = shared
-        .params
-        .max_accept_rate()
-        .map(|per_second| TokenBucket::new(per_second, Instant::now()));
+    let mut rate = TokenBucket::for_params(&shared.params, Instant::now());
     while shared.accepting.load(SeqCst) {
         match listener.accept() {
             Ok((stream, peer)) => {
@@ -468,7 +454,7 @@ fn accept_loop<H: Handler>(listener: TcpListener, shared: Arc<Shared>, handler: 
                     true => None,
                     false => match shared.admit_client(peer.ip()) {
                         Ok(client) => client,
-                        Err(()) => continue,
+                        Err(OverClientLimit) => continue,
                     },
                 };
                 let socket = Arc::new(stream);
@@ -700,7 +686,7 @@ fn admit_proxied(shared: &Shared, conn: &Connection, client: &mut Option<ClientS
             *client = slot;
             true
         }
-        Err(()) => false,
+        Err(OverClientLimit) => false,
     }
 }
 
