@@ -29,7 +29,6 @@ use std::collections::VecDeque;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, AsRawFd};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 
@@ -835,13 +834,10 @@ impl<H: Handler> EventLoop<H> {
         let buffered = conn.buffered();
         let len = buffered.len();
         let handler = &*self.handler;
-        let frame = match catch_unwind(AssertUnwindSafe(|| handler.frame(session, buffered))) {
-            Ok(frame) => frame,
-            Err(payload) => {
-                self.shared.counters.handler_panicked();
-                support::discard_panic(payload);
-                return self.close(id);
-            }
+        let counters = &self.shared.counters;
+        let Some(frame) = support::catch_handler(counters, || handler.frame(session, buffered))
+        else {
+            return self.close(id);
         };
         let (partial, blocking) = match frame {
             Frame::Partial => (true, false),

@@ -18,7 +18,7 @@ pub use crate::limits::{admit_client, ClientLimits, ClientSlot, OverClientLimit,
 pub use crate::listening::Listening;
 pub use crate::stats::Counters;
 pub use crate::support::{
-    close_session, count_tls_handshake, discard_panic, open_session, serve_request,
+    catch_handler, close_session, count_tls_handshake, discard_panic, open_session, serve_request,
     wait_while_before, AcceptFailure, PIPELINE_BATCH,
 };
 

@@ -25,6 +25,19 @@ pub fn discard_panic(payload: Box<dyn Any + Send>) {
     }
 }
 
+/// Run `call`, a call into the handler's code, isolating a panic in it: `None` when it
+/// panicked, counted in `handler_panics`, its payload dropped by [`discard_panic`].
+pub fn catch_handler<T>(counters: &Counters, call: impl FnOnce() -> T) -> Option<T> {
+    match catch_unwind(AssertUnwindSafe(call)) {
+        Ok(value) => Some(value),
+        Err(payload) => {
+            counters.handler_panicked();
+            discard_panic(payload);
+            None
+        }
+    }
+}
+
 /// Create a connection's session, isolating a panic in [`Handler::open`] (counted in
 /// `handler_panics`; the caller closes the connection on `None`).
 pub fn open_session<H: Handler>(
@@ -32,14 +45,7 @@ pub fn open_session<H: Handler>(
     conn: &Connection,
     counters: &Counters,
 ) -> Option<H::Session> {
-    match catch_unwind(AssertUnwindSafe(|| handler.open(conn))) {
-        Ok(session) => Some(session),
-        Err(payload) => {
-            counters.handler_panicked();
-            discard_panic(payload);
-            None
-        }
-    }
+    catch_handler(counters, || handler.open(conn))
 }
 
 /// Count a TLS handshake that completed on `conn` in `tls_handshakes_full` or
@@ -54,10 +60,7 @@ pub fn count_tls_handshake(conn: &Connection, counters: &Counters) {
 
 /// Drop a session, isolating a panic in its destructor (counted in `handler_panics`).
 pub fn close_session<S>(session: S, counters: &Counters) {
-    if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(session))) {
-        counters.handler_panicked();
-        discard_panic(payload);
-    }
+    let _ = catch_handler(counters, move || drop(session));
 }
 
 /// Pipelined requests served in one go at most, when the next one is already complete in
@@ -95,20 +98,13 @@ pub fn serve_request<H: Handler>(
     loop {
         let consumed_before = conn.bytes_consumed();
         let began = Instant::now();
-        let result = catch_unwind(AssertUnwindSafe(|| handler.serve(session, conn)));
+        let result = catch_handler(counters, || handler.serve(session, conn));
         counters.handler_took(began.elapsed());
-        let action = match result {
-            Ok(result) => {
-                counters.request_served();
-                result
-            }
-            Err(payload) => {
-                counters.handler_panicked();
-                discard_panic(payload);
-                __log_warn!("handler panicked serving {}", conn.peer_addr());
-                return false;
-            }
+        let Some(action) = result else {
+            __log_warn!("handler panicked serving {}", conn.peer_addr());
+            return false;
         };
+        counters.request_served();
         served += 1;
         // A handler that asks to keep the connection but took nothing of the request in
         // front of it would be handed the same bytes again forever: close instead.
