@@ -208,12 +208,13 @@ impl Server for EvServer {
             ));
         }
         let use_err = |e| Error::new(ErrorKind::Bind, "cannot use the listener", Some(e));
-        let mut per_loop = Vec::with_capacity(loops);
-        for i in 0..loops {
-            let socket = &listeners[i % listeners.len()];
+        for socket in &listeners {
             socket.set_nonblocking(true).map_err(use_err)?;
-            per_loop.push(socket.try_clone().map_err(use_err)?);
         }
+        let per_loop = (0..loops)
+            .map(|i| listeners[i % listeners.len()].try_clone())
+            .collect::<io::Result<Vec<_>>>()
+            .map_err(use_err)?;
         let listening = Listening::new(&listeners).map_err(use_err)?;
         Self::on_listeners(per_loop, listening, handler, params, options)
     }
