@@ -661,7 +661,9 @@ impl ServerArgs {
     /// refused, [`EXIT_USAGE`], naming the flag that set it and its value (the library's
     /// message is the cause); [`EXIT_FAILURE`] for any other error.
     fn fail(&self, e: &net::Error) -> ExitCode {
-        let flag = param_of(e).and_then(|param| self.flag_of(&param, &e.to_string()));
+        let flag = e
+            .invalid_param_name()
+            .and_then(|param| self.flag_of(param, &e.to_string()));
         match flag {
             Some((flag, value)) => usage_error(flag, &value, &report(e)),
             None => {
@@ -1450,7 +1452,7 @@ fn evnet_accepts(options: evnet::EvOptions, param: &str) -> Result<(), String> {
         options,
     );
     match with_no_socket {
-        Err(e) if param_of(&e).as_deref() == Some(param) => Err(e.to_string()),
+        Err(e) if e.invalid_param_name() == Some(param) => Err(e.to_string()),
         _ => Ok(()),
     }
 }
@@ -1487,18 +1489,6 @@ fn spares_value(text: &str) -> Result<usize, String> {
     evnet_accepts(evnet::EvOptions::default().spares(n), "spares").map(|()| n)
 }
 
-/// The parameter a [`net::Error::invalid_param`] error names (`max_threads` in
-/// "invalid parameter `max_threads`: must be at least 1"), read from its message: the
-/// library tells it no other way.
-fn param_of(e: &net::Error) -> Option<String> {
-    if !e.is_invalid_param() {
-        return None;
-    }
-    let message = e.to_string();
-    let rest = message.strip_prefix("invalid parameter `")?;
-    Some(rest[..rest.find('`')?].to_owned())
-}
-
 /// The help of `--loops`: its default depends on `--dispatch`.
 #[cfg(feature = "evented")]
 fn loops_help() -> String {
@@ -1517,17 +1507,6 @@ fn loops_help() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// `param_of` reads the library's message; this fails if its form changes.
-    #[test]
-    fn param_of_reads_the_librarys_parameter_name() {
-        let err = ServerParams::builder().backlog(0).build().unwrap_err();
-        assert_eq!(param_of(&err).as_deref(), Some("backlog"));
-        let err = ServerParams::builder().max_threads(0).build().unwrap_err();
-        assert_eq!(param_of(&err).as_deref(), Some("max_threads"));
-        let io = net::Error::io("x", std::io::Error::other("y"));
-        assert_eq!(param_of(&io), None);
-    }
 
     #[test]
     fn sizes_in_decimal_and_binary_units() {

@@ -101,6 +101,24 @@ impl Error {
         self.kind == ErrorKind::InvalidParam
     }
 
+    /// The name of the parameter rejected, for an error made by
+    /// [`invalid_param`](Error::invalid_param) (`max_threads`, say): for a program to say
+    /// which of its own options set it.
+    ///
+    /// ```
+    /// let err = net::ServerParams::builder().max_threads(0).build().unwrap_err();
+    /// assert_eq!(err.invalid_param_name(), Some("max_threads"));
+    /// assert_eq!(net::Error::io("reading", std::io::Error::other("x")).invalid_param_name(), None);
+    /// ```
+    pub fn invalid_param_name(&self) -> Option<&str> {
+        if !self.is_invalid_param() {
+            return None;
+        }
+        // The message `invalid_param` wrote: "invalid parameter `NAME`: WHY".
+        let rest = self.message.strip_prefix("invalid parameter `")?;
+        rest.get(..rest.find('`')?)
+    }
+
     /// True when binding the listening socket failed.
     pub fn is_bind(&self) -> bool {
         self.kind == ErrorKind::Bind
@@ -233,6 +251,23 @@ fn is_pending_network_error(_err: &io::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_invalid_parameter_error_names_its_parameter() {
+        let err = crate::ServerParams::builder()
+            .backlog(0)
+            .build()
+            .unwrap_err();
+        assert_eq!(err.invalid_param_name(), Some("backlog"));
+        let err = Error::invalid_param("max_threads", "must be at least 1");
+        assert_eq!(err.invalid_param_name(), Some("max_threads"));
+        let other = Error::new(ErrorKind::InvalidParam, "no name here", None);
+        assert_eq!(other.invalid_param_name(), None);
+        assert_eq!(
+            Error::io("x", io::Error::other("y")).invalid_param_name(),
+            None
+        );
+    }
     use std::error::Error as _;
 
     /// Each level of the chain, outermost first, as a reporter would print them.
