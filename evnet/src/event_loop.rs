@@ -723,6 +723,10 @@ impl<H: Handler> EventLoop<H> {
         }
         self.slab.get(id).started = None;
         self.enter(id, Phase::Idle, deadline);
+        if self.stage >= Stage::Draining {
+            // (A handshake or PROXY header finished during the drain.)
+            self.close_idle_in_drain(id);
+        }
     }
 
     /// When the connection of `id` reaches `max_connection_age` (loop time), if limited.
@@ -1413,8 +1417,22 @@ impl<H: Handler> EventLoop<H> {
             self.read(id);
             // Still idle: nothing came (a closed or failed one is free already).
             if self.slab.phase(id) == Phase::Idle {
-                self.close(id);
+                self.close_idle_in_drain(id);
             }
+        }
+    }
+
+    /// An idle connection while the server drains: closed if it served a request; one
+    /// awaiting its first is not idle (its client has just connected and is sending it,
+    /// and a request lost on a fresh connection is one no client sends again), so it has
+    /// until its read timeout to send it (the sweep closes it then), and that request is
+    /// served as its last.
+    fn close_idle_in_drain(&mut self, id: SlotId) {
+        if self.slab.conn(id).requests_served() > 0 {
+            self.close(id);
+        } else {
+            let deadline = self.timeouts.read_deadline(self.clock.now());
+            self.slab.bring_forward(id, deadline);
         }
     }
 

@@ -383,6 +383,19 @@ impl<S> Slab<S> {
         }
     }
 
+    /// Bring the deadline of slot `id`, on the list of its phase, forward to `deadline`
+    /// (a later one is ignored: the slot keeps its own). For a phase without a list,
+    /// nothing.
+    pub fn bring_forward(&mut self, id: SlotId, deadline: f64) {
+        let Some(list) = List::of(self.slots[id.index()].phase) else {
+            return;
+        };
+        if deadline < self.slots[id.index()].deadline {
+            self.unlink(list, id);
+            self.insert(list, id, deadline);
+        }
+    }
+
     /// The earliest entry of `list` and its deadline.
     pub fn front(&self, list: List) -> Option<(SlotId, f64)> {
         let head = self.lists[list as usize].head;
@@ -488,6 +501,24 @@ mod tests {
 
     fn ids(slab: &mut Slab<()>, n: usize) -> Vec<SlotId> {
         (0..n).map(|_| slab.alloc().unwrap()).collect()
+    }
+
+    #[test]
+    fn a_deadline_brought_forward_reorders_its_list_and_a_later_one_is_ignored() {
+        let mut slab: Slab<()> = Slab::new(4);
+        let s: Vec<SlotId> = (0..3).map(|_| slab.alloc().unwrap()).collect();
+        for (i, &id) in s.iter().enumerate() {
+            slab.set_phase(id, Phase::Idle, 10.0 + i as f64);
+        }
+        slab.bring_forward(s[2], 5.0);
+        assert_eq!(slab.front(List::Idle), Some((s[2], 5.0)));
+        slab.bring_forward(s[0], 50.0);
+        slab.set_phase(s[2], Phase::READING, 1.0);
+        assert_eq!(slab.front(List::Idle), Some((s[0], 10.0)));
+        // Busy has no list: nothing to move.
+        slab.set_phase(s[1], Phase::BUSY, 0.0);
+        slab.bring_forward(s[1], 0.5);
+        assert_eq!(slab.front(List::Idle), Some((s[0], 10.0)));
     }
 
     #[test]

@@ -177,5 +177,11 @@ pub trait Server: Sized + Send + fmt::Debug {
     /// Stop accepting, close queued and idle connections, let requests in flight finish
     /// until `deadline` has passed (then close their sockets), join every thread, and
     /// return the final statistics. Calling it again returns the same statistics.
+    ///
+    /// A request begun when shutdown begins is the connection's last. A connection
+    /// accepted but whose first request has not come yet is not idle (its client has
+    /// just connected, and a request lost on a fresh connection is one no client sends
+    /// again): it has until its `read_timeout` (within `deadline`) to send that request,
+    /// which is served as its last.
     fn shutdown(&mut self, deadline: Duration) -> Result<Stats>;
 }

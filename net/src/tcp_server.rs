@@ -114,12 +114,17 @@ struct Shared {
     /// and returns without accepting again, so that a listening socket shared with
     /// another process (a successor taking over) loses nobody to this one.
     accepting: AtomicBool,
-    /// Set once, by shutdown, once the acceptor has returned; shutdown then empties the
-    /// queue. Checked under the `pool` lock
-    /// before queueing a connection and before taking one from the queue, so that once
-    /// shutdown has begun no queued connection begins and, once the queue is emptied,
-    /// none is queued. Read without the lock where only promptness matters.
+    /// Set once, by shutdown, once the acceptor has returned; shutdown then cuts the
+    /// queue to the connections handed to a thread. Checked under the `pool` lock before
+    /// queueing a connection, so that once the queue is cut none is queued, and by a
+    /// thread that finds the queue empty, which then exits. Read without the lock where
+    /// only promptness matters.
     stopping: AtomicBool,
+    /// Set once, by shutdown, when the connections still waiting for their first request
+    /// have had their grace ([`NetEngine::stop`]): from then on every wait on a peer
+    /// ends (checked by a connection marked idle, after it is marked, so that either it
+    /// sees the flag or shutdown sees it idle and wakes it).
+    cutting: AtomicBool,
     pool: Mutex<Pool>,
     /// Signalled when a connection is queued or the server stops.
     work: Condvar,
@@ -137,7 +142,10 @@ struct Shared {
 
 struct Pool {
     queue: VecDeque<Accepted>,
+    /// Threads waiting for a connection.
     idle: usize,
+    /// Threads spawned for a connection, not yet running: each takes one from the queue.
+    starting: usize,
     threads: usize,
     handles: Vec<JoinHandle<()>>,
 }
@@ -166,6 +174,9 @@ const NOT_IDLE: u64 = u64::MAX;
 struct Live {
     socket: Arc<TcpStream>,
     busy: AtomicBool,
+    /// No request has begun on it yet (its PROXY header, TLS handshake or first request
+    /// is awaited): shutdown gives such a connection its grace instead of closing it.
+    fresh: AtomicBool,
     /// Since when (nanoseconds from `Shared::epoch`) it waits for its next request, or
     /// [`NOT_IDLE`]: only connections waiting between requests may be evicted (not one
     /// whose PROXY header or TLS handshake is under way).
@@ -188,7 +199,21 @@ impl Live {
             .compare_exchange(false, true, SeqCst, SeqCst)
             .is_ok();
         self.idle_since.store(NOT_IDLE, SeqCst);
+        self.fresh.store(false, SeqCst);
         claimed
+    }
+
+    /// Waiting on its peer before its first request (for its PROXY header, TLS handshake
+    /// or first request).
+    fn awaits_first_request(&self) -> bool {
+        self.fresh.load(SeqCst) && !self.busy.load(SeqCst)
+    }
+
+    /// Whether shutdown ends its wait for a request now: at once for a connection that
+    /// served one (idle between requests), after the grace for one awaiting its first.
+    /// Call after marking it idle.
+    fn wait_ends(&self, shared: &Shared) -> bool {
+        shared.stopping.load(SeqCst) && (!self.fresh.load(SeqCst) || shared.cutting.load(SeqCst))
     }
 }
 
@@ -198,6 +223,30 @@ impl Shared {
     }
     fn live(&self) -> MutexGuard<'_, HashMap<u64, Arc<Live>>> {
         self.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether a connection awaits its first request: queued for a thread, taken by one
+    /// but not yet among the live ones, or waiting on its peer (for its PROXY header, TLS
+    /// handshake or first request).
+    fn awaits_first_requests(&self) -> bool {
+        if !self.pool().queue.is_empty() {
+            return true;
+        }
+        // Counted when taken from the queue, live a moment later (and counted out a
+        // moment after it leaves the live set: then this waits a poll more).
+        let live = self.live();
+        self.counters.current_connections() > live.len()
+            || live.values().any(|live| live.awaits_first_request())
+    }
+
+    /// Wake the threads of the connections waiting on their peer (not serving a request)
+    /// for which `pick` holds: their wait ends as if the peer had closed.
+    fn wake_idle(&self, pick: impl Fn(&Live) -> bool) {
+        for live in self.live().values() {
+            if !live.busy.load(SeqCst) && pick(live) {
+                let _ = live.socket.shutdown(Shutdown::Read);
+            }
+        }
     }
     fn refuse(&self, accepted: Accepted) {
         self.counters.refused();
@@ -254,9 +303,11 @@ impl Server for TcpServer {
             counters,
             accepting: AtomicBool::new(true),
             stopping: AtomicBool::new(false),
+            cutting: AtomicBool::new(false),
             pool: Mutex::new(Pool {
                 queue: VecDeque::new(),
                 idle: 0,
+                starting: 0,
                 threads: 0,
                 handles: Vec::new(),
             }),
@@ -325,24 +376,37 @@ impl Engine for NetEngine {
         // the listening socket gets every newcomer.
         shared.accepting.store(false, SeqCst);
         stop_acceptor(acceptor, self.local_addr, give_up_at);
-        // Then close the queued connections at once. A connection thread checks the flag
-        // under the pool lock before taking from the queue (`connection_thread`), so one
-        // freed from now on exits instead of beginning a queued connection. The flag is
-        // set before taking the lock: the last thread, when `thread_idle_time` is shorter
-        // than a turn of its idle loop, holds the lock until it sees the flag.
+        // Then close at once the queued connections waiting for a thread to free. Those
+        // handed to a thread (an idle one, or one started for them) were accepted like
+        // any newcomer and are served: a connection closed unserved is a request lost on
+        // a fresh connection, which no client sends again. Once the queue is cut to them
+        // nothing more is queued (`dispatch` checks the flag under the pool lock), so a
+        // thread freed from now on takes one of them or exits. The flag is set before
+        // taking the lock: the last thread, when `thread_idle_time` is shorter than a
+        // turn of its idle loop, holds the lock until it sees the flag.
         shared.stopping.store(true, SeqCst);
         {
             let mut pool = shared.pool();
-            pool.queue.clear();
+            let handed_to_a_thread = pool.idle + pool.starting;
+            pool.queue.truncate(handed_to_a_thread);
             shared.counters.set_queued(0);
             shared.work.notify_all();
         }
         // Wake threads waiting for a next request; busy ones finish their request.
-        for live in shared.live().values() {
-            if !live.busy.load(SeqCst) {
-                let _ = live.socket.shutdown(Shutdown::Read);
-            }
+        shared.wake_idle(|live| !live.fresh.load(SeqCst));
+        // A connection accepted before the acceptor stopped whose first request has not
+        // come yet is not idle: its client has just connected and is sending it, and a
+        // close now would lose that request on a fresh connection, which no client
+        // retries. It has until its read timeout (within the deadline) to send it.
+        let mut grace_end = Instant::now() + shared.params.read_timeout();
+        if let Some(give_up_at) = give_up_at {
+            grace_end = grace_end.min(give_up_at);
         }
+        while Instant::now() < grace_end && shared.awaits_first_requests() {
+            thread::sleep(FIRST_REQUEST_POLL);
+        }
+        shared.cutting.store(true, SeqCst);
+        shared.wake_idle(|_| true);
         let mut pool = shared.pool();
         pool = support::wait_while_before(&shared.exited, pool, give_up_at, |p| p.threads == 0);
         if pool.threads > 0 {
@@ -387,6 +451,10 @@ fn bind_listener<A: ToSocketAddrs>(addr: A) -> Result<TcpListener> {
 /// How long the acceptor's `accept(2)` waits before it looks at the `accepting` flag
 /// again (`SO_RCVTIMEO` on the listening socket, which Linux's `accept(2)` honours).
 const ACCEPT_TICK: Duration = Duration::from_millis(50);
+
+/// How often shutdown looks whether the connections awaiting their first request have
+/// all begun it (or ended), during their grace.
+const FIRST_REQUEST_POLL: Duration = Duration::from_millis(5);
 
 /// `listener` in blocking mode, its `accept(2)` returning `WouldBlock` after an
 /// [`ACCEPT_TICK`] without a newcomer. std sets the receive timeout on streams only; it is
@@ -559,6 +627,7 @@ fn dispatch<H: Handler>(shared: &Arc<Shared>, handler: &Arc<H>, stream: Accepted
             Ok(handle) => {
                 pool.handles.push(handle);
                 pool.threads += 1;
+                pool.starting += 1;
                 shared.counters.set_threads(pool.threads);
                 pool.queue.push_back(stream);
             }
@@ -585,12 +654,10 @@ fn dispatch<H: Handler>(shared: &Arc<Shared>, handler: &Arc<H>, stream: Accepted
 fn connection_thread<H: Handler>(shared: Arc<Shared>, handler: Arc<H>) {
     let idle_time = shared.params.thread_idle_time();
     let mut pool = shared.pool();
+    pool.starting -= 1;
     loop {
-        // Checked before the queue, under the pool lock: a thread whose connection ended
-        // because shutdown began never begins another one.
-        if shared.stopping.load(SeqCst) {
-            break;
-        }
+        // Once shutdown has begun the queue holds only the connections handed to a thread
+        // before it did (it closed the others), and none is added: they are served.
         if let Some(stream) = pool.queue.pop_front() {
             // Counted under the pool lock, so a connection is always either queued or
             // current for the `max_connections` check in `dispatch`.
@@ -601,6 +668,9 @@ fn connection_thread<H: Handler>(shared: Arc<Shared>, handler: Arc<H>) {
             serve_connection(&shared, &*handler, stream);
             pool = shared.pool();
             continue;
+        }
+        if shared.stopping.load(SeqCst) {
+            break;
         }
         // Wait for work; a thread other than the last exits after `idle_time` without any.
         // The last one waits without a limit: with a deadline it would find it passed on
@@ -654,6 +724,7 @@ fn serve_connection<H: Handler>(shared: &Shared, handler: &H, accepted: Accepted
     let live = Arc::new(Live {
         socket: Arc::clone(&socket),
         busy: AtomicBool::new(true),
+        fresh: AtomicBool::new(true),
         idle_since: AtomicU64::new(NOT_IDLE),
     });
     shared.live().insert(id, Arc::clone(&live));
@@ -722,10 +793,11 @@ fn proxy_header(shared: &Shared, live: &Live, conn: &mut Connection) -> bool {
 }
 
 /// Run `wait` (a wait on the peer before its first request) with the connection marked
-/// idle, so that shutdown wakes it; `None` without running it once shutdown has begun.
+/// idle, so that shutdown wakes it; `None` without running it once shutdown has ended
+/// the grace of connections awaiting their first request.
 fn while_idle<T>(shared: &Shared, live: &Live, wait: impl FnOnce() -> T) -> Option<T> {
     live.busy.store(false, SeqCst);
-    if shared.stopping.load(SeqCst) {
+    if live.wait_ends(shared) {
         return None;
     }
     let result = wait();
@@ -737,7 +809,7 @@ fn while_idle<T>(shared: &Shared, live: &Live, wait: impl FnOnce() -> T) -> Opti
 /// as a read timeout, when it stalled: what it began to send did not all come within
 /// `read_timeout`), unless shutdown ended it.
 fn failed_before_requests(shared: &Shared, failed: fn(&Counters), e: &io::Error) {
-    if !shared.stopping.load(SeqCst) {
+    if !shared.cutting.load(SeqCst) {
         failed(&shared.counters);
         if e.kind() == io::ErrorKind::TimedOut {
             shared.counters.timed_out(crate::TimeoutKind::Read);
@@ -811,7 +883,7 @@ fn serve_requests<H: Handler>(
         // Idle (so shutdown wakes it, and a full server may evict it), then the check:
         // shutdown sets its flag before it looks for idle connections.
         live.wait_for_request(shared);
-        if shared.stopping.load(SeqCst) {
+        if live.wait_ends(shared) {
             break;
         }
         let arrived = conn.await_request(keep_alive);

@@ -363,6 +363,43 @@ fn shutdown_finishes_a_begun_request_and_cuts_a_trickler_at_the_deadline<
     assert_eq!(stats.current_connections, 0, "{stats:?}");
 }
 
+/// Shutdown does not take its first request from a connection accepted before it: a
+/// client that has connected but not yet sent anything when the drain begins is not idle
+/// (a request lost on a fresh connection is one no client sends again). Its request is
+/// served as the connection's last, while an idle keep-alive connection closes at once;
+/// and a newcomer that never sends is closed at its read timeout, long before the
+/// shutdown deadline.
+fn shutdown_serves_the_first_request_of_a_connection_accepted_before_it<S: TestServer + 'static>() {
+    let params = ServerParams::builder()
+        .read_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let mut server = start::<S, _>(Echo::new(), params);
+    let addr = server.local_addr();
+    let mut idle = Client::connect(addr);
+    idle.echo("idle");
+    let mut fresh = Client::connect(addr);
+    let mut silent = Client::connect(addr);
+    await_stats(&server, "three connections", |s| s.current_connections == 3);
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let result = server.shutdown(Duration::from_secs(60));
+        let _ = tx.send(result.map_err(|e| e.to_string()));
+    });
+    // The drain has begun once the idle connection is closed.
+    idle.expect_closed();
+    fresh.send(b"first\n");
+    assert_eq!(fresh.line(), "first\n");
+    fresh.expect_closed();
+    silent.expect_closed();
+    let stats = match rx.recv_timeout(PATIENCE) {
+        Ok(result) => result.expect("shutdown"),
+        Err(_) => panic!("a silent newcomer held the shutdown past its read timeout"),
+    };
+    assert_eq!(stats.requests, 2, "{}: {stats:?}", S::NAME);
+    assert_eq!(stats.current_connections, 0, "{stats:?}");
+}
+
 /// A handler that notes when it starts serving, then reads a line; a client that never
 /// ends its line keeps it stuck in that read (no `frame`, so the evented server hands the
 /// first byte to a worker at once).
@@ -616,6 +653,7 @@ tests::server_tests!(
     shutdown_idle,
     shutdown_with_idle_connections,
     shutdown_finishes_a_begun_request_and_cuts_a_trickler_at_the_deadline,
+    shutdown_serves_the_first_request_of_a_connection_accepted_before_it,
     filter_by_address,
     start_twice,
     session_state,
