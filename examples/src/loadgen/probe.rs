@@ -15,10 +15,17 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Registry, Token};
 
 use super::check::Check;
-use super::proto::Requests;
+use super::proto::{Proto, Requests};
 use super::report::{latency_histogram, Probes};
 use super::tls::{Stream, TlsClient};
-use super::{Proto, PROBE_TIMEOUT};
+
+/// The longest a probe ([`Config::probe_interval`](super::Config::probe_interval)) may
+/// take, from its connection attempt to its checked answer.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The shortest [`Config::probe_interval`](super::Config::probe_interval) (so that at
+/// most 100 probes are in flight).
+pub const MIN_PROBE_INTERVAL: Duration = Duration::from_millis(10);
 
 /// The connection number in the probes' requests (RESP keys, echo lines): apart from
 /// the measured connections and the background populations.
