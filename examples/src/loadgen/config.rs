@@ -6,7 +6,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::probe::{MIN_PROBE_INTERVAL, PROBE_TIMEOUT};
+use super::probe::{probes_in_flight, MIN_PROBE_INTERVAL};
 use super::proto::Proto;
 use super::proxy_header::ProxyVersion;
 use super::tls::TlsClient;
@@ -211,15 +211,6 @@ impl Config {
         ]
     }
 
-    /// The most probes in flight at once: [`PROBE_TIMEOUT`] over the interval, rounded
-    /// up, plus one.
-    fn probes_in_flight(&self) -> usize {
-        self.probe_interval.map_or(0, |i| {
-            let i = i.max(MIN_PROBE_INTERVAL).as_nanos();
-            (PROBE_TIMEOUT.as_nanos().div_ceil(i) + 1) as usize
-        })
-    }
-
     /// The hard limit of the run, warm-up included (see [`Config::max_time`]).
     ///
     /// ```
@@ -334,10 +325,11 @@ impl Config {
     /// given (or the probes, if none is).
     fn check_connection_total(&self) -> Result<(), ConfigError> {
         let populations = self.populations();
+        let probes = probes_in_flight(self.probe_interval);
         let total = populations
             .iter()
             .fold(self.connections, |n, (_, k)| n.saturating_add(*k))
-            .saturating_add(self.probes_in_flight());
+            .saturating_add(probes);
         if total <= MAX_CONNECTIONS {
             return Ok(());
         }
@@ -353,11 +345,10 @@ impl Config {
         bad(
             flag,
             format!(
-                "--connections {} + {} + {} probes in flight is {total}, more than \
+                "--connections {} + {} + {probes} probes in flight is {total}, more than \
                  {MAX_CONNECTIONS} (open files stay below 20,000)",
                 self.connections,
                 named.join(" + "),
-                self.probes_in_flight()
             ),
         )
     }
@@ -1089,9 +1080,6 @@ mod tests {
                 "{interval:?}"
             );
         }
-        let mut c = config();
-        c.probe_interval = Some(Duration::from_millis(100));
-        assert_eq!(c.probes_in_flight(), 11);
     }
 
     #[test]

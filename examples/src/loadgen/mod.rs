@@ -105,6 +105,8 @@ pub use report::{
 pub use schedule::Schedule;
 pub use tls::{client_hello, TlsClient};
 
+pub(crate) use probe::probes_in_flight;
+
 use background::BgPlan;
 use probe::ProbePlan;
 use proto::Requests;
