@@ -1159,18 +1159,17 @@ pub fn format_limit(n: Option<u64>) -> String {
 /// use examples::cli::parse_count_or_off;
 /// assert_eq!(parse_count_or_off("20"), Ok(Some(20)));
 /// assert_eq!(parse_count_or_off("off"), Ok(None));
-/// assert!(parse_count_or_off("0").is_err());
-/// assert!(parse_count_or_off("many").is_err());
+/// assert_eq!(
+///     parse_count_or_off("0"),
+///     Err("must be at least 1 (or `off`)".to_owned())
+/// );
+/// assert_eq!(
+///     parse_count_or_off("many"),
+///     Err("`many` is not a number (or `off`)".to_owned())
+/// );
 /// ```
 pub fn parse_count_or_off(text: &str) -> Result<Option<usize>, String> {
-    match text.trim() {
-        "off" => Ok(None),
-        n => match n.parse::<usize>() {
-            Ok(0) => Err("must be at least 1 (or `off`)".to_owned()),
-            Ok(n) => Ok(Some(n)),
-            Err(_) => Err(format!("`{n}` is not a number (or `off`)")),
-        },
-    }
+    parse_positive_or_off(text, "", "a number")
 }
 
 /// Parse a rate a second that may be `off` (`None`): at least 1, at most 4294967295.
@@ -1179,20 +1178,40 @@ pub fn parse_count_or_off(text: &str) -> Result<Option<usize>, String> {
 /// use examples::cli::parse_rate_or_off;
 /// assert_eq!(parse_rate_or_off("500"), Ok(Some(500)));
 /// assert_eq!(parse_rate_or_off("off"), Ok(None));
-/// assert!(parse_rate_or_off("0").is_err());
+/// assert_eq!(
+///     parse_rate_or_off("0"),
+///     Err("must be at least 1 a second (or `off`)".to_owned())
+/// );
 /// assert!(parse_rate_or_off("1e3").is_err());
-/// assert!(parse_rate_or_off("99999999999").is_err());
+/// assert_eq!(
+///     parse_rate_or_off("99999999999"),
+///     Err("`99999999999` is not a whole number of connections a second up to 4294967295 \
+///          (or `off`)"
+///         .to_owned())
+/// );
 /// ```
 pub fn parse_rate_or_off(text: &str) -> Result<Option<u32>, String> {
+    parse_positive_or_off(
+        text,
+        " a second",
+        &format!("a whole number of connections a second up to {}", u32::MAX),
+    )
+}
+
+/// Parse a whole number of at least 1 that may be `off` (`None`), surrounding
+/// whitespace ignored, as [`parse_count_or_off`] and [`parse_rate_or_off`] do: `unit`
+/// follows the 1 in the message for zero (`" a second"`), `what` says in the message
+/// for anything else what the text should be (`"a number"`).
+fn parse_positive_or_off<T>(text: &str, unit: &str, what: &str) -> Result<Option<T>, String>
+where
+    T: std::str::FromStr + PartialEq + From<u8>,
+{
     match text.trim() {
         "off" => Ok(None),
-        n => match n.parse::<u32>() {
-            Ok(0) => Err("must be at least 1 a second (or `off`)".to_owned()),
+        n => match n.parse::<T>() {
+            Ok(zero) if zero == T::from(0) => Err(format!("must be at least 1{unit} (or `off`)")),
             Ok(n) => Ok(Some(n)),
-            Err(_) => Err(format!(
-                "`{n}` is not a whole number of connections a second up to {} (or `off`)",
-                u32::MAX
-            )),
+            Err(_) => Err(format!("`{n}` is not {what} (or `off`)")),
         },
     }
 }

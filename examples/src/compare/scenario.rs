@@ -144,10 +144,7 @@ impl Load {
         } else {
             1
         };
-        let probes = self.probe_interval.map_or(0, |i| {
-            let i = i.max(crate::loadgen::MIN_PROBE_INTERVAL).as_nanos();
-            crate::loadgen::PROBE_TIMEOUT.as_nanos().div_ceil(i) as usize + 1
-        });
+        let probes = crate::loadgen::probes_in_flight(self.probe_interval);
         self.connections * churn
             + self.slow_connections
             + self.idle

@@ -25,9 +25,9 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Registry, Token};
 
 use super::check::Check;
+use super::proto::Proto;
 use super::report::{Activity, Background, CloseAfter, Population, Usable};
 use super::skim::{http_head, RespSkimmer};
-use super::{Proto, HELLO_WAIT};
 
 /// The token of the waker that ends the populations' loop.
 pub(crate) const WAKE: Token = Token(usize::MAX);
@@ -67,6 +67,10 @@ pub const AMPLIFY_VALUE: usize = 64 * 1024;
 
 /// How many times an amplifier's `MGET` names [`AMPLIFY_KEY`].
 pub const AMPLIFY_NAMES: usize = 1_000;
+
+/// How long a hello-flood connection waits for the server's first bytes before it
+/// closes and starts again.
+pub const HELLO_WAIT: Duration = Duration::from_secs(1);
 
 /// At most this much of an expect-staller's or partial body's input is kept, to find
 /// the response heads in it.

@@ -15,10 +15,27 @@ use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Registry, Token};
 
 use super::check::Check;
-use super::proto::Requests;
+use super::proto::{Proto, Requests};
 use super::report::{latency_histogram, Probes};
 use super::tls::{Stream, TlsClient};
-use super::{Proto, PROBE_TIMEOUT};
+
+/// The longest a probe ([`Config::probe_interval`](super::Config::probe_interval)) may
+/// take, from its connection attempt to its checked answer.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The shortest [`Config::probe_interval`](super::Config::probe_interval) (so that at
+/// most 100 probes are in flight).
+pub const MIN_PROBE_INTERVAL: Duration = Duration::from_millis(10);
+
+/// The most probes in flight at once when one starts every `interval` (none without
+/// an interval): [`PROBE_TIMEOUT`] over the interval (at least [`MIN_PROBE_INTERVAL`]),
+/// rounded up, plus one.
+pub(crate) fn probes_in_flight(interval: Option<Duration>) -> usize {
+    interval.map_or(0, |i| {
+        let i = i.max(MIN_PROBE_INTERVAL).as_nanos();
+        (PROBE_TIMEOUT.as_nanos().div_ceil(i) + 1) as usize
+    })
+}
 
 /// The connection number in the probes' requests (RESP keys, echo lines): apart from
 /// the measured connections and the background populations.
@@ -226,4 +243,21 @@ pub(crate) fn run(plan: &ProbePlan, stop: &AtomicBool, start: Instant) -> io::Re
         probes.latency_max_us = Some(hist.max());
     }
     Ok(probes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probes_in_flight_cover_the_timeout() {
+        assert_eq!(probes_in_flight(None), 0);
+        assert_eq!(probes_in_flight(Some(Duration::from_millis(100))), 11);
+        assert_eq!(probes_in_flight(Some(Duration::from_millis(300))), 5);
+        assert_eq!(probes_in_flight(Some(PROBE_TIMEOUT)), 2);
+        assert_eq!(probes_in_flight(Some(Duration::from_secs(60))), 2);
+        // Shorter than the shortest interval counts as the shortest.
+        assert_eq!(probes_in_flight(Some(MIN_PROBE_INTERVAL)), 101);
+        assert_eq!(probes_in_flight(Some(Duration::from_millis(1))), 101);
+    }
 }

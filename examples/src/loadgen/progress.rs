@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{HumanCount, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::{Config, Stop};
+use super::config::{Config, Stop};
 
 /// A client thread adds its counts to [`Progress`] once it has this many new ones…
 pub(crate) const PUBLISH_BATCH: u64 = 64;

@@ -11,10 +11,11 @@ use mio::{Events, Interest, Poll, Registry, Token};
 
 use super::check::{Check, MAX_BODY, MAX_HTTP_HEAD};
 use super::progress::{Progress, Publisher};
-use super::proto::Requests;
+use super::proto::{Proto, Requests};
+use super::proxy_header::ProxyVersion;
 use super::report::{latency_histogram, ErrorKind, Errors, Handshakes};
+use super::schedule::Schedule;
 use super::tls::{Stream, TlsClient};
-use super::{Proto, Schedule};
 
 /// How often connections are checked for timeouts and due reconnections.
 const SWEEP: Duration = Duration::from_millis(10);
@@ -54,7 +55,7 @@ pub(crate) struct Shared {
     /// `Config::retry_closed`).
     pub retry_closed: bool,
     /// The PROXY header each new connection sends first (`--proxy`).
-    pub proxy: Option<super::ProxyVersion>,
+    pub proxy: Option<ProxyVersion>,
 }
 
 impl Shared {
