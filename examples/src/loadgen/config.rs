@@ -337,18 +337,19 @@ impl Config {
             .iter()
             .find(|(_, k)| *k > 0)
             .map_or("--probe-interval", |(flag, _)| *flag);
-        let named: Vec<String> = populations
-            .iter()
-            .filter(|(_, k)| *k > 0)
-            .map(|(flag, k)| format!("{flag} {k}"))
-            .collect();
+        let mut terms = vec![format!("--connections {}", self.connections)];
+        terms.extend(
+            populations
+                .iter()
+                .filter(|(_, k)| *k > 0)
+                .map(|(flag, k)| format!("{flag} {k}")),
+        );
+        terms.push(format!("{probes} probes in flight"));
         bad(
             flag,
             format!(
-                "--connections {} + {} + {probes} probes in flight is {total}, more than \
-                 {MAX_CONNECTIONS} (open files stay below 20,000)",
-                self.connections,
-                named.join(" + "),
+                "{} is {total}, more than {MAX_CONNECTIONS} (open files stay below 20,000)",
+                terms.join(" + "),
             ),
         )
     }
@@ -774,7 +775,7 @@ mod tests {
                  + 0 probes in flight is 19001, {limit}"
             ),
         );
-        // With no population, the probes are named (and the list between is empty).
+        // With no population, the probes are named.
         refuses(
             check,
             |c| {
@@ -782,7 +783,7 @@ mod tests {
                 c.probe_interval = Some(Duration::from_millis(100));
             },
             &format!(
-                "--probe-interval: --connections 19000 +  + 11 probes in flight is 19011, \
+                "--probe-interval: --connections 19000 + 11 probes in flight is 19011, \
                  {limit}"
             ),
         );
