@@ -22,7 +22,7 @@ pub const MAX_PIPELINE: usize = 1024;
 pub const MAX_PATH: usize = 1024;
 
 /// The longest duration any flag of a run may give (`--duration`, `--warmup`,
-/// `--timeout`, `--max-time`, `--trickle-interval`): a day.
+/// `--timeout`, `--max-time`, `--trickle-interval`, `--probe-interval`): a day.
 pub const MAX_SPAN: Duration = Duration::from_secs(24 * 3600);
 
 /// The hard limit of a `--requests` run when no `--max-time` is given (plus the

@@ -35,7 +35,7 @@ impl TlsClient {
     /// Fails, naming the file or the name, if the file cannot be read, holds no
     /// certificate, or the name is not a valid DNS name or IP address.
     pub fn from_ca_file(ca: &Path, server_name: &str, resume: bool) -> io::Result<TlsClient> {
-        let bad = |what: String| io::Error::new(io::ErrorKind::InvalidInput, what);
+        let bad = invalid;
         let mut roots = RootCertStore::empty();
         let certs = CertificateDer::pem_file_iter(ca)
             .map_err(|e| bad(format!("cannot read {}: {e}", ca.display())))?;
@@ -48,20 +48,8 @@ impl TlsClient {
         if roots.is_empty() {
             return Err(bad(format!("{} holds no certificate", ca.display())));
         }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| bad(format!("TLS versions: {e}")))?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        config.resumption = if resume {
-            Resumption::default()
-        } else {
-            Resumption::disabled()
-        };
-        let name = ServerName::try_from(server_name.to_owned())
-            .map_err(|e| bad(format!("server name {server_name:?}: {e}")))?;
+        let config = client_config(roots, resume)?;
+        let name = server_name_of(server_name)?;
         Ok(TlsClient {
             config: Arc::new(config),
             name,
@@ -102,23 +90,43 @@ impl TlsClient {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn client_hello(server_name: &str) -> io::Result<Vec<u8>> {
-    let bad = |what: String| io::Error::new(io::ErrorKind::InvalidInput, what);
-    let name = ServerName::try_from(server_name.to_owned())
-        .map_err(|e| bad(format!("server name {server_name:?}: {e}")))?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| bad(format!("TLS versions: {e}")))?
-        .with_root_certificates(RootCertStore::empty())
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    config.resumption = Resumption::disabled();
+    let name = server_name_of(server_name)?;
+    let config = client_config(RootCertStore::empty(), false)?;
     let mut conn = ClientConnection::new(Arc::new(config), name).map_err(io::Error::other)?;
     let mut hello = Vec::new();
     while conn.wants_write() {
         conn.write_tls(&mut hello)?;
     }
     Ok(hello)
+}
+
+/// The client configuration every TLS connection of a run uses: ring, the safe protocol
+/// versions, `roots` to trust, ALPN `http/1.1`, and session resumption if `resume`.
+fn client_config(roots: RootCertStore, resume: bool) -> io::Result<ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| invalid(format!("TLS versions: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.resumption = if resume {
+        Resumption::default()
+    } else {
+        Resumption::disabled()
+    };
+    Ok(config)
+}
+
+/// `server_name` as the name to verify the server's certificate against.
+fn server_name_of(server_name: &str) -> io::Result<ServerName<'static>> {
+    ServerName::try_from(server_name.to_owned())
+        .map_err(|e| invalid(format!("server name {server_name:?}: {e}")))
+}
+
+/// An `InvalidInput` error saying `what`.
+fn invalid(what: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, what)
 }
 
 impl fmt::Debug for TlsClient {
