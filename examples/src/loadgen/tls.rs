@@ -35,18 +35,17 @@ impl TlsClient {
     /// Fails, naming the file or the name, if the file cannot be read, holds no
     /// certificate, or the name is not a valid DNS name or IP address.
     pub fn from_ca_file(ca: &Path, server_name: &str, resume: bool) -> io::Result<TlsClient> {
-        let bad = invalid;
         let mut roots = RootCertStore::empty();
         let certs = CertificateDer::pem_file_iter(ca)
-            .map_err(|e| bad(format!("cannot read {}: {e}", ca.display())))?;
+            .map_err(|e| invalid(format!("cannot read {}: {e}", ca.display())))?;
         for cert in certs {
-            let cert = cert.map_err(|e| bad(format!("{}: {e}", ca.display())))?;
+            let cert = cert.map_err(|e| invalid(format!("{}: {e}", ca.display())))?;
             roots
                 .add(cert)
-                .map_err(|e| bad(format!("{}: {e}", ca.display())))?;
+                .map_err(|e| invalid(format!("{}: {e}", ca.display())))?;
         }
         if roots.is_empty() {
-            return Err(bad(format!("{} holds no certificate", ca.display())));
+            return Err(invalid(format!("{} holds no certificate", ca.display())));
         }
         let config = client_config(roots, resume)?;
         let name = server_name_of(server_name)?;
