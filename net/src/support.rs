@@ -8,8 +8,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Condvar, MutexGuard};
 use std::time::Instant;
 
-use crate::__private::ServerConnection;
-use crate::connection::Connection;
+use crate::connection::{Connection, ServerConnection};
 use crate::handler::{Action, Frame, Handler};
 use crate::stats::{Counters, TimeoutKind};
 

@@ -10,8 +10,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crate::__private::ServerConnection;
-use crate::connection::Connection;
+use crate::connection::{Connection, ServerConnection};
 use crate::error::{Error, ErrorKind, Result};
 use crate::handler::Handler;
 use crate::lifecycle::{handle_of, Engine, Lifecycle, ServerHandle, Starter};

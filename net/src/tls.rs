@@ -54,8 +54,8 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::ServerConfig;
 
-use crate::connection::{HandshakeStep, Interest, WaitFn};
 use crate::error::{Error, ErrorKind, Result};
+use crate::readiness::{HandshakeStep, Interest, WaitFn};
 
 /// The rustls crate this crate was built with, so that callers name the same
 /// `ServerConfig` type (`net::tls::rustls::ServerConfig`) without a dependency of their own.
