@@ -143,6 +143,7 @@ impl Connection {
 mod tests {
     use std::io::{self, Read, Write};
     use std::net::TcpStream;
+    use std::sync::Arc;
     use std::time::Duration;
 
     use super::super::testing::sockets;
@@ -160,7 +161,9 @@ mod tests {
             .build()
             .unwrap();
         let (client, socket) = sockets();
-        let conn = Connection::new_nonblocking(socket, &params, no_wait).unwrap();
+        let (peer, local) = (socket.peer_addr().unwrap(), socket.local_addr().unwrap());
+        let socket = Arc::new(socket);
+        let conn = Connection::from_accepted(socket, peer, local, &params, Some(no_wait)).unwrap();
         (client, conn)
     }
 

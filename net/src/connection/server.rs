@@ -21,17 +21,19 @@ mod sealed {
     impl Sealed for crate::Connection {}
 }
 
-/// The server side of a [`Connection`]: creating it from an accepted socket, waiting for
-/// and framing requests, the deadlines, and lending its buffers. Sealed: implemented by
-/// `Connection` only.
+/// The server side of a [`Connection`]: creating it from an accepted socket, its PROXY
+/// header and TLS handshake, waiting for and framing requests, the deadlines, lending its
+/// buffers, and closing it. Sealed: implemented by `Connection` only.
+///
+/// The one face of a connection for both servers, the blocking `TcpServer` and an evented
+/// one (`evnet`): where the two need a step done differently, the method does it the way
+/// the socket's mode asks (on a blocking socket, to its end within the read timeout; on a
+/// non-blocking one, as far as it goes without waiting), as its documentation says.
 pub trait ServerConnection: sealed::Sealed + Sized {
-    /// Wrap a socket in non-blocking mode; reads and writes that would block wait in
-    /// `wait` up to the connection's deadlines. Sets the socket non-blocking.
-    fn new_nonblocking(stream: TcpStream, params: &ServerParams, wait: WaitFn) -> io::Result<Self>;
-
-    /// Wrap a socket just accepted whose addresses the caller knows (saves two system
-    /// calls). With `wait`, the socket is made non-blocking and would-block waits go
-    /// through `wait`; without, it stays blocking. With a TLS configuration in `params`
+    /// Wrap a socket just accepted whose addresses the caller knows (an acceptor has them
+    /// from `accept(2)` or its listener, saving system calls). With `wait`, the socket is
+    /// made non-blocking and would-block waits go through `wait` up to the connection's
+    /// deadlines (an evented server); without, it stays blocking (`TcpServer`). With a TLS configuration in `params`
     /// (feature `tls`) the connection is a TLS one: drive its handshake with
     /// [`handshake_step`](ServerConnection::handshake_step) before anything else.
     ///
@@ -94,17 +96,28 @@ pub trait ServerConnection: sealed::Sealed + Sized {
     /// The server expects a PROXY header on this connection and has not read it yet.
     fn awaits_proxy_header(&self) -> bool;
 
-    /// Read the PROXY header as far as the socket allows (on a non-blocking socket,
-    /// without waiting): `Ok` once it is read (or none is expected), and the connection's
-    /// addresses are the ones it gave; `WouldBlock` until more arrives; `UnexpectedEof`
+    /// Read the PROXY header as far as the socket allows: `Ok` once it is read (or none
+    /// is expected), and the connection's addresses are the ones it gave; `UnexpectedEof`
     /// when the peer closed first; `InvalidData` for a missing or malformed header. Runs
     /// before the TLS handshake.
+    ///
+    /// On a non-blocking socket it never waits: `WouldBlock` until more arrives (call
+    /// again when the socket is readable). On a blocking one it reads the whole header
+    /// within the read timeout from now, each wait bounded by what is left of it; a
+    /// header not complete by then is `TimedOut`.
     fn proxy_step(&mut self) -> io::Result<()>;
 
     /// Drive the TLS handshake as far as the socket allows without waiting (on a
-    /// blocking socket: to its end, within the read timeout). `Done` at once without TLS.
-    /// Errors are failed handshakes (rustls' alert sent, best effort).
+    /// blocking socket: to its end, within the read timeout from now, as one deadline, so
+    /// that the step is `Done` or `Closed`). `Done` at once without TLS. Errors are failed
+    /// handshakes (rustls' alert sent, best effort); a stall on a blocking socket is
+    /// `TimedOut`.
     fn handshake_step(&mut self) -> io::Result<HandshakeStep>;
+
+    /// Whether the completed TLS handshake resumed an earlier session (`None` without
+    /// TLS, or before the handshake completed), for the server's handshake counters. A
+    /// `HelloRetryRequest` is still a full handshake.
+    fn tls_resumed(&self) -> Option<bool>;
 
     /// A clean close: with TLS, queue `close_notify` and send it (best effort; never
     /// waits on a non-blocking socket, at most a second on a blocking one). Nothing
@@ -121,18 +134,15 @@ pub trait ServerConnection: sealed::Sealed + Sized {
     /// (the request's read deadline then starts), false when the peer closed; nothing
     /// within `keep_alive` is a `TimedOut` error.
     fn await_request(&mut self, keep_alive: Duration) -> io::Result<bool>;
+
+    /// The timeout of the last deadline that expired in this request (`None`: none did),
+    /// forgotten once asked: a read's, a write's, or the keep-alive wait's. The server
+    /// counts a `TimedOut` error under it, even when the handler's error is its own.
+    fn take_expired(&mut self) -> Option<TimeoutKind>;
 }
 
 /// The server side (see [`ServerConnection`]); the trait documents each method.
 impl ServerConnection for Connection {
-    fn new_nonblocking(
-        stream: TcpStream,
-        params: &ServerParams,
-        wait: WaitFn,
-    ) -> io::Result<Connection> {
-        stream.set_nonblocking(true)?;
-        Self::with_mode(Socket::Owned(stream), params, Mode::NonBlocking(wait))
-    }
     fn from_accepted(
         stream: Arc<TcpStream>,
         peer: SocketAddr,
@@ -169,23 +179,23 @@ impl ServerConnection for Connection {
     }
 
     fn proxy_step(&mut self) -> io::Result<()> {
-        let Some(reader) = &mut self.proxy else {
-            return Ok(());
-        };
-        let header = reader.step(self.stream.get())?;
-        self.proxy = None;
-        self.adopt(header);
-        Ok(())
+        match self.mode {
+            Mode::Blocking { .. } => self.read_proxy_header(),
+            Mode::NonBlocking(_) => self.read_proxy_bytes(),
+        }
     }
 
     fn handshake_step(&mut self) -> io::Result<HandshakeStep> {
         #[cfg(feature = "tls")]
         if let Socket::Tls(tls) = &mut self.stream {
             if let Mode::Blocking { .. } = self.mode {
-                return Ok(match self.tls_handshake()? {
-                    true => HandshakeStep::Done,
-                    false => HandshakeStep::Closed,
-                });
+                let deadline = Instant::now() + self.read_timeout;
+                return Ok(
+                    match tls.handshake(deadline, tls_timeouts(&mut self.mode)?)? {
+                        true => HandshakeStep::Done,
+                        false => HandshakeStep::Closed,
+                    },
+                );
             }
             let step = tls.handshake_step()?;
             if step == HandshakeStep::Done {
@@ -196,7 +206,20 @@ impl ServerConnection for Connection {
         Ok(HandshakeStep::Done)
     }
     fn close_notify(&mut self) {
-        self.close_gracefully();
+        #[cfg(feature = "tls")]
+        if let Socket::Tls(tls) = &mut self.stream {
+            match tls_timeouts(&mut self.mode) {
+                Ok(timeouts) => tls.close(timeouts),
+                Err(_) => tls.close_nonblocking(),
+            }
+        }
+    }
+    fn tls_resumed(&self) -> Option<bool> {
+        #[cfg(feature = "tls")]
+        if let Socket::Tls(tls) = &self.stream {
+            return tls.resumed();
+        }
+        None
     }
     fn records_pending(&self) -> bool {
         #[cfg(feature = "tls")]
@@ -320,68 +343,29 @@ impl ServerConnection for Connection {
     fn shutdown(&self) -> io::Result<()> {
         self.stream.get().shutdown(Shutdown::Both)
     }
+    fn take_expired(&mut self) -> Option<TimeoutKind> {
+        self.expired.take()
+    }
 }
 
-/// The blocking server's ways in (`TcpServer`'s).
+/// The two ways of [`ServerConnection::proxy_step`].
 impl Connection {
-    /// Wrap a blocking socket that the server also holds (to shut it down from another
-    /// thread at shutdown, without a second descriptor).
-    pub(crate) fn new_shared(
-        stream: Arc<TcpStream>,
-        params: &ServerParams,
-    ) -> io::Result<Connection> {
-        let mode = Mode::Blocking {
-            rcv: None,
-            snd: None,
+    /// Read the PROXY header's bytes as far as the socket allows (waiting as a blocking
+    /// socket's timeout says, never on a non-blocking one).
+    fn read_proxy_bytes(&mut self) -> io::Result<()> {
+        let Some(reader) = &mut self.proxy else {
+            return Ok(());
         };
-        Self::with_mode(Socket::Shared(stream), params, mode)
-    }
-
-    /// Wrap a blocking socket that the server also holds in a TLS session with `config`
-    /// (the handshake is run by [`Connection::tls_handshake`]).
-    #[cfg(feature = "tls")]
-    pub(crate) fn new_shared_tls(
-        stream: Arc<TcpStream>,
-        params: &ServerParams,
-        config: &Arc<rustls::ServerConfig>,
-    ) -> io::Result<Connection> {
-        let mode = Mode::Blocking {
-            rcv: None,
-            snd: None,
-        };
-        let tls = crate::tls::TlsSocket::new(stream, config)?;
-        Self::with_mode(Socket::Tls(Box::new(tls)), params, mode)
-    }
-
-    /// Run the TLS handshake on a blocking socket (nothing to do without TLS), bounded by
-    /// the read timeout as one deadline from now. `Ok(false)`: the peer closed before
-    /// sending anything.
-    pub(crate) fn tls_handshake(&mut self) -> io::Result<bool> {
-        #[cfg(feature = "tls")]
-        if let Socket::Tls(tls) = &mut self.stream {
-            let deadline = Instant::now() + self.read_timeout;
-            return tls.handshake(deadline, tls_timeouts(&mut self.mode)?);
-        }
-        Ok(true)
-    }
-
-    /// End the connection cleanly: with TLS, send `close_notify` (best effort: on a
-    /// blocking socket waiting at most a second, on a non-blocking one never). Nothing to
-    /// do without TLS.
-    pub(crate) fn close_gracefully(&mut self) {
-        #[cfg(feature = "tls")]
-        if let Socket::Tls(tls) = &mut self.stream {
-            match tls_timeouts(&mut self.mode) {
-                Ok(timeouts) => tls.close(timeouts),
-                Err(_) => tls.close_nonblocking(),
-            }
-        }
+        let header = reader.step(self.stream.get())?;
+        self.proxy = None;
+        self.adopt(header);
+        Ok(())
     }
 
     /// Read the PROXY header on a blocking socket (nothing to do unless the server
-    /// expects one), within the read timeout from now: [`ServerConnection::proxy_step`]
+    /// expects one), within the read timeout from now: [`Connection::read_proxy_bytes`]
     /// until it is read, each step waiting at most what is left.
-    pub(crate) fn read_proxy_header(&mut self) -> io::Result<()> {
+    fn read_proxy_header(&mut self) -> io::Result<()> {
         if !self.awaits_proxy_header() {
             return Ok(());
         }
@@ -392,7 +376,7 @@ impl Connection {
                 return Err(io::Error::new(io::ErrorKind::TimedOut, "no PROXY header"));
             }
             self.stream.get().set_read_timeout(Some(left))?;
-            match self.proxy_step() {
+            match self.read_proxy_bytes() {
                 Err(e)
                     if matches!(
                         e.kind(),
@@ -403,22 +387,6 @@ impl Connection {
         }
         // As the connection's blocking mode expects it (no timeout set yet).
         self.stream.get().set_read_timeout(None)
-    }
-
-    /// The timeout of the last deadline that expired in this request (`None`: none did),
-    /// forgotten once asked.
-    pub(crate) fn take_expired(&mut self) -> Option<TimeoutKind> {
-        self.expired.take()
-    }
-
-    /// Whether the TLS handshake resumed an earlier session (`None` without TLS, or
-    /// before the handshake completed). A `HelloRetryRequest` is still a full handshake.
-    pub(crate) fn tls_resumed(&self) -> Option<bool> {
-        #[cfg(feature = "tls")]
-        if let Socket::Tls(tls) = &self.stream {
-            return tls.resumed();
-        }
-        None
     }
 }
 
