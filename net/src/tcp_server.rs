@@ -924,9 +924,8 @@ fn serve_requests<H: Handler>(
                 counters.keep_alive_declined();
             }
         }
-        let max = params.max_requests_per_connection();
         // One request per call: the blocking server never frames (see `Handler::frame`).
-        if !support::serve_request(handler, &mut session, conn, counters, max, 1) {
+        if !support::serve_request(handler, &mut session, conn, counters, 1) {
             break;
         }
     }
