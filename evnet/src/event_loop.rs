@@ -1063,17 +1063,9 @@ impl<H: Handler> EventLoop<H> {
 
     /// Serve one request on the loop thread (its connection never waits: see `run_loop`).
     fn serve_inline(&mut self, id: SlotId, mut conn: Connection, mut session: H::Session) -> bool {
-        let max = self.shared.params.max_requests_per_connection();
         let counters = &self.shared.counters;
         let batch = support::PIPELINE_BATCH;
-        let keep = support::serve_request(
-            &*self.handler,
-            &mut session,
-            &mut conn,
-            counters,
-            max,
-            batch,
-        );
+        let keep = support::serve_request(&*self.handler, &mut session, &mut conn, counters, batch);
         self.take_back(id, conn, session, keep)
     }
 

@@ -36,8 +36,7 @@ impl<S> Job<S> {
         if shared.force.load(Relaxed) {
             return false;
         }
-        let max_requests = shared.params.max_requests_per_connection();
-        serve(handler, self, &shared.counters, max_requests)
+        serve(handler, self, &shared.counters)
     }
 
     /// The served connection, on its way back to its loop.
@@ -161,19 +160,13 @@ pub(crate) fn run_worker<H: Handler>(
 /// flush, say), so a worker never dies and the connection always goes back to its loop,
 /// the only place connections are closed. What it catches is the server's bug, counted
 /// in `server_panics`.
-fn serve<H: Handler>(
-    handler: &H,
-    job: &mut Job<H::Session>,
-    counters: &support::Counters,
-    max_requests: Option<u64>,
-) -> bool {
+fn serve<H: Handler>(handler: &H, job: &mut Job<H::Session>, counters: &support::Counters) -> bool {
     let served = catch_unwind(AssertUnwindSafe(|| {
         support::serve_request(
             handler,
             &mut job.session,
             &mut job.conn,
             counters,
-            max_requests,
             support::PIPELINE_BATCH,
         )
     }));

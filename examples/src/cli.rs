@@ -661,9 +661,7 @@ impl ServerArgs {
     /// refused, [`EXIT_USAGE`], naming the flag that set it and its value (the library's
     /// message is the cause); [`EXIT_FAILURE`] for any other error.
     fn fail(&self, e: &net::Error) -> ExitCode {
-        let flag = e
-            .invalid_param_name()
-            .and_then(|param| self.flag_of(param, &e.to_string()));
+        let flag = e.invalid_param_name().and_then(|param| self.flag_of(param));
         match flag {
             Some((flag, value)) => usage_error(flag, &value, &report(e)),
             None => {
@@ -677,19 +675,20 @@ impl ServerArgs {
         }
     }
 
-    /// The flag and its value behind `param`, a parameter a library error names
-    /// (`message`): the TLS files and evnet's options, which are checked when the server
-    /// is made (the other flags check their values as they are read).
-    fn flag_of(&self, param: &str, message: &str) -> Option<(&'static str, String)> {
+    /// The flag and its value behind `param`, the parameter a library error names
+    /// ([`net::Error::invalid_param_name`]): the TLS files and evnet's options, which are
+    /// checked when the server is made (the other flags check their values as they are
+    /// read).
+    fn flag_of(&self, param: &str) -> Option<(&'static str, String)> {
         let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
-        // `net::tls` names the file it could not use: the key's errors say "private key"
-        // or "the key in".
-        let key = message.contains("private key") || message.contains("the key in");
         Some(match param {
             "--tls-cert" => ("--tls-cert", path(&self.tls_cert)?),
             "--tls-key" => ("--tls-key", path(&self.tls_key)?),
-            "tls" if key => ("--tls-key", path(&self.tls_key)?),
-            "tls" => ("--tls-cert", path(&self.tls_cert)?),
+            // What `net::tls::server_config` says of the certificate chain and the key.
+            #[cfg(feature = "tls")]
+            net::tls::TLS_CERT => ("--tls-cert", path(&self.tls_cert)?),
+            #[cfg(feature = "tls")]
+            net::tls::TLS_KEY => ("--tls-key", path(&self.tls_key)?),
             #[cfg(feature = "evented")]
             "loops" => (
                 "--loops",

@@ -432,6 +432,11 @@ fn typed<'a>(args: &[&'a str]) -> (&'a str, &'a str) {
 /// `the_right_build_counterparts_and_sizes_people_write_are_served`.
 #[test]
 fn every_bad_input_exits_2_naming_the_flag_and_the_value() {
+    // With `tls`: a certificate that loads, so that the key's file is the one missing.
+    #[cfg(feature = "tls")]
+    let files = common::CertFiles::new("flags");
+    #[cfg(feature = "tls")]
+    let cert = files.path("cert.pem");
     #[rustfmt::skip]
     let mut rows: Vec<(&str, &[&str], &str)> = vec![
         // Refused by the library: named by the flag, not `max_requests_per_connection`.
@@ -464,6 +469,15 @@ fn every_bad_input_exits_2_naming_the_flag_and_the_value() {
         // A missing file (with `tls`), or a build without TLS: the flag and the file.
         (HTTP, &["--tls-cert", "cli-missing.pem", "--tls-key", "k.pem"], ""),
     ];
+    #[cfg(feature = "tls")]
+    #[rustfmt::skip]
+    let missing_files: [(&str, &[&str], &str); 2] = [
+        // Named by the flag whose file is missing, not by the first TLS flag typed.
+        (HTTP, &["--tls-cert", "cli-missing.pem", "--tls-key", &cert], "certificate chain"),
+        (HTTP, &["--tls-key", "cli-missing-key.pem", "--tls-cert", &cert], "private key"),
+    ];
+    #[cfg(feature = "tls")]
+    rows.extend_from_slice(&missing_files);
     #[rustfmt::skip]
     let this_build: &[(&str, &[&str], &str)] = if cfg!(feature = "evented") {
         &[

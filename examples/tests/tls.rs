@@ -73,7 +73,6 @@ fn without_the_tls_feature_the_flags_say_so() {
 mod with_tls {
     use std::io::{Read, Write};
     use std::net::{SocketAddr, TcpStream};
-    use std::path::PathBuf;
     use std::sync::Arc;
     use std::time::Duration;
 
@@ -84,6 +83,7 @@ mod with_tls {
     use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore};
 
     use super::*;
+    use crate::common::CertFiles;
 
     /// A TLS client of `addr` for the name `name`, offering ALPN `http/1.1`, checking the
     /// server's certificate with `config`'s verifier; the handshake is done.
@@ -195,49 +195,27 @@ mod with_tls {
         String::from_utf8(response).unwrap()
     }
 
-    /// A self-signed certificate and its key in a directory of their own (removed on drop).
-    struct Files(PathBuf);
-
-    impl Files {
-        fn new(name: &str) -> Files {
-            let dir =
-                std::env::temp_dir().join(format!("examples-tls-{name}-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).unwrap();
-            let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-            std::fs::write(dir.join("cert.pem"), cert.cert.pem()).unwrap();
-            std::fs::write(dir.join("key.pem"), cert.key_pair.serialize_pem()).unwrap();
-            Files(dir)
-        }
-        fn path(&self, name: &str) -> String {
-            self.0.join(name).to_string_lossy().into_owned()
-        }
-    }
-
-    impl Drop for Files {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-
     #[test]
     fn a_bad_file_exits_2_naming_it() {
-        let files = Files::new("bad");
+        let files = CertFiles::new("bad");
         let missing = files.path("missing.pem");
         let stderr = refused(
             HTTP,
             &["--tls-cert", &missing, "--tls-key", &files.path("key.pem")],
         );
         assert!(stderr.contains("missing.pem"), "{stderr}");
+        assert!(stderr.contains("for '--tls-cert'"), "{stderr}");
         // The certificate where the key should be.
         let cert = files.path("cert.pem");
         let stderr = refused(HTTP, &["--tls-cert", &cert, "--tls-key", &cert]);
         assert!(stderr.contains("private key"), "{stderr}");
+        assert!(stderr.contains("for '--tls-key'"), "{stderr}");
     }
 
     /// On both servers (`net`, and evnet with the `evented` feature).
     #[test]
     fn good_files_serve_tls_with_an_https_line() {
-        let files = Files::new("good");
+        let files = CertFiles::new("good");
         let (cert, key) = (files.path("cert.pem"), files.path("key.pem"));
         for (bin, scheme) in [(HTTP, "https://"), (ECHO, "tls://"), (RESP, "rediss://")] {
             let server = common::Running::start(bin, &["--tls-cert", &cert, "--tls-key", &key]);
@@ -258,7 +236,7 @@ mod with_tls {
     /// the client offers `http/1.1` to each.
     #[test]
     fn alpn_is_http11_on_http_and_none_elsewhere() {
-        let files = Files::new("alpn");
+        let files = CertFiles::new("alpn");
         let (cert, key) = (files.path("cert.pem"), files.path("key.pem"));
         for (bin, alpn) in [(HTTP, Some(&b"http/1.1"[..])), (ECHO, None), (RESP, None)] {
             let server = common::Running::start(bin, &["--tls-cert", &cert, "--tls-key", &key]);

@@ -77,6 +77,20 @@ impl Error {
         }
     }
 
+    /// [`invalid_param`](Error::invalid_param) caused by an I/O error (a file named by the
+    /// parameter that cannot be read), which is its [`source`](std::error::Error::source).
+    #[cfg(feature = "tls")]
+    pub(crate) fn invalid_param_from(
+        param: &str,
+        why: impl fmt::Display,
+        source: io::Error,
+    ) -> Self {
+        Error {
+            source: Some(source),
+            ..Error::invalid_param(param, why)
+        }
+    }
+
     /// An error of `kind` with a message and an optional I/O cause.
     pub fn new(kind: ErrorKind, message: impl Into<String>, source: Option<io::Error>) -> Self {
         Error {

@@ -55,6 +55,7 @@ pub mod metrics;
 pub mod ops;
 mod params;
 pub mod proxy;
+mod readiness;
 mod server;
 mod stats;
 mod support;

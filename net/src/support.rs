@@ -8,8 +8,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Condvar, MutexGuard};
 use std::time::Instant;
 
-use crate::__private::ServerConnection;
-use crate::connection::Connection;
+use crate::connection::{Connection, ServerConnection};
 use crate::handler::{Action, Frame, Handler};
 use crate::stats::{Counters, TimeoutKind};
 
@@ -81,17 +80,17 @@ const BATCH_OUTPUT: usize = 64 * 1024;
 /// bytes the client may be waiting to send).
 ///
 /// Returns true when the connection stays open for another request: never after its
-/// last one ([`Connection::is_last_request`], `max_requests` included). Counts `requests`
-/// (handler calls that returned), `timed_out` (a `TimedOut` error from the handler or the
-/// flush: by the connection's deadline that expired, a read's or a write's, or as the
-/// handler's own when none did), `handler_panics`; applies `max_requests` (the
-/// connection's limit).
+/// last one ([`Connection::is_last_request`]: the connection's own
+/// `max_requests_per_connection`, taken from the parameters it was made with, is reached,
+/// or the server said so). Counts `requests` (handler calls that returned), `timed_out` (a
+/// `TimedOut` error from the handler or the flush: by the connection's deadline that
+/// expired, a read's or a write's, or as the handler's own when none did),
+/// `handler_panics`.
 pub fn serve_request<H: Handler>(
     handler: &H,
     session: &mut H::Session,
     conn: &mut Connection,
     counters: &Counters,
-    max_requests: Option<u64>,
     batch: usize,
 ) -> bool {
     let mut served = 0;
@@ -109,15 +108,12 @@ pub fn serve_request<H: Handler>(
         // A handler that asks to keep the connection but took nothing of the request in
         // front of it would be handed the same bytes again forever: close instead.
         let stuck = conn.bytes_consumed() == consumed_before && !conn.buffered().is_empty();
-        let within_limit =
-            |conn: &Connection| max_requests.is_none_or(|max| conn.requests_served() + 1 < max);
         let go_on = served < batch
             && matches!(action, Ok(Action::KeepAlive))
             && !stuck
             && !conn.streamed()
             && !conn.is_last_request()
             && conn.pending_output() < BATCH_OUTPUT
-            && within_limit(conn)
             && !conn.buffered().is_empty();
         if go_on {
             match next_is_complete(handler, session, conn) {
@@ -140,8 +136,9 @@ pub fn serve_request<H: Handler>(
             counters.response_streamed();
         }
         let expired = conn.take_expired();
-        // The last request (the server said so: draining, the connection's age, ...)
-        // closes the connection whatever the handler asked.
+        // The last request (`max_requests_per_connection`, or the server said so:
+        // draining, the connection's age, ...) closes the connection whatever the handler
+        // asked.
         let last = conn.is_last_request();
         conn.count_request();
         let keep = match (action, flushed) {
@@ -155,8 +152,7 @@ pub fn serve_request<H: Handler>(
                 false
             }
         };
-        let within_limit = max_requests.is_none_or(|max| conn.requests_served() < max);
-        return keep && !stuck && !last && within_limit;
+        return keep && !stuck && !last;
     }
 }
 
@@ -249,19 +245,20 @@ mod tests {
         }
     }
 
-    fn pair() -> (TcpStream, Connection) {
+    fn pair_with(params: &ServerParams) -> (TcpStream, Connection) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (socket, _) = listener.accept().unwrap();
-        (
-            client,
-            Connection::new(socket, &ServerParams::default()).unwrap(),
-        )
+        (client, Connection::new(socket, params).unwrap())
+    }
+
+    fn pair() -> (TcpStream, Connection) {
+        pair_with(&ServerParams::default())
     }
 
     /// [`serve_request`] with [`Lines`].
-    fn serve(conn: &mut Connection, counters: &Counters, max: Option<u64>, batch: usize) -> bool {
-        serve_request(&Lines, &mut (), conn, counters, max, batch)
+    fn serve(conn: &mut Connection, counters: &Counters, batch: usize) -> bool {
+        serve_request(&Lines, &mut (), conn, counters, batch)
     }
 
     fn buffer(client: &mut TcpStream, conn: &mut Connection, bytes: &[u8]) {
@@ -278,7 +275,7 @@ mod tests {
         let (mut client, mut conn) = pair();
         let counters = Counters::default();
         buffer(&mut client, &mut conn, b"a\nb\nc\npart");
-        assert!(serve(&mut conn, &counters, None, 16));
+        assert!(serve(&mut conn, &counters, 16));
         assert_eq!(counters.snapshot().requests, 3);
         assert_eq!(conn.requests_served(), 3);
         assert_eq!(conn.buffered(), b"part", "the partial request waits");
@@ -287,14 +284,19 @@ mod tests {
         assert_eq!(&answers, b"ok\nok\nok\n");
     }
 
+    /// A batch is bounded by its size, and by the connection's `max_requests_per_connection`.
     #[test]
     fn a_batch_is_bounded_by_its_size_and_by_max_requests() {
-        let (mut client, mut conn) = pair();
+        let params = ServerParams::builder()
+            .max_requests_per_connection(3)
+            .build()
+            .unwrap();
+        let (mut client, mut conn) = pair_with(&params);
         let counters = Counters::default();
         buffer(&mut client, &mut conn, b"1\n2\n3\n4\n5\n");
-        assert!(serve(&mut conn, &counters, None, 2));
+        assert!(serve(&mut conn, &counters, 2));
         assert_eq!(counters.snapshot().requests, 2, "batch of 2");
-        assert!(!serve(&mut conn, &counters, Some(3), 16));
+        assert!(!serve(&mut conn, &counters, 16));
         assert_eq!(
             counters.snapshot().requests,
             3,
@@ -308,7 +310,7 @@ mod tests {
         let (mut client, mut conn) = pair();
         let counters = Counters::default();
         buffer(&mut client, &mut conn, b"x\ny\n");
-        assert!(serve(&mut conn, &counters, None, 1));
+        assert!(serve(&mut conn, &counters, 1));
         assert_eq!(counters.snapshot().requests, 1);
         let _ = conn.fill_buf();
         assert_eq!(conn.buffered(), b"y\n");
@@ -347,14 +349,7 @@ mod tests {
         let (_client, mut conn) = pair();
         let counters = Counters::default();
         assert!(open_session(&Bombs, &conn, &counters).is_none());
-        assert!(!serve_request(
-            &Bombs,
-            &mut (),
-            &mut conn,
-            &counters,
-            None,
-            1
-        ));
+        assert!(!serve_request(&Bombs, &mut (), &mut conn, &counters, 1));
         close_session(Bomb, &counters);
         assert_eq!(next_is_complete(&Bombs, &mut (), &mut conn), None);
         let s = counters.snapshot();

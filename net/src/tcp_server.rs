@@ -10,14 +10,14 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crate::__private::ServerConnection;
-use crate::connection::Connection;
+use crate::connection::{Connection, ServerConnection};
 use crate::error::{Error, ErrorKind, Result};
 use crate::handler::Handler;
 use crate::lifecycle::{handle_of, Engine, Lifecycle, ServerHandle, Starter};
 use crate::limits::{admit_client, ClientLimits, ClientSlot, OverClientLimit, TokenBucket};
 use crate::listening::Listening;
 use crate::params::ServerParams;
+use crate::readiness::HandshakeStep;
 use crate::server::Server;
 use crate::stats::{Counters, Stats};
 use crate::support::{self, AcceptFailure};
@@ -735,7 +735,7 @@ fn serve_connection<H: Handler>(shared: &Shared, handler: &H, accepted: Accepted
         if proceed {
             serve_requests(shared, handler, &live, &mut conn, at);
         }
-        conn.close_gracefully();
+        conn.close_notify();
     }
     shared.live().remove(&id);
     // The client's place goes with the connection, once it is closed (before the count
@@ -761,14 +761,11 @@ fn admit_proxied(shared: &Shared, conn: &Connection, client: &mut Option<ClientS
     }
 }
 
-/// The connection for an accepted socket: a TLS one when the parameters carry a TLS
-/// configuration.
+/// The blocking connection for an accepted socket: a TLS one when the parameters carry a
+/// TLS configuration.
 fn new_connection(accepted: Arc<TcpStream>, params: &ServerParams) -> io::Result<Connection> {
-    #[cfg(feature = "tls")]
-    if let Some(config) = params.tls() {
-        return Connection::new_shared_tls(accepted, params, config);
-    }
-    Connection::new_shared(accepted, params)
+    let (peer, local) = (accepted.peer_addr()?, accepted.local_addr()?);
+    Connection::from_accepted(accepted, peer, local, params, None)
 }
 
 /// Read the PROXY header, if the server expects one, before anything else (bounded by
@@ -780,7 +777,8 @@ fn proxy_header(shared: &Shared, live: &Live, conn: &mut Connection) -> bool {
     if !conn.awaits_proxy_header() {
         return true;
     }
-    let e = match while_idle(shared, live, || conn.read_proxy_header()) {
+    // On this blocking socket, one step reads the whole header within `read_timeout`.
+    let e = match while_idle(shared, live, || conn.proxy_step()) {
         None => return false,
         Some(Ok(())) => return true,
         Some(Err(e)) => e,
@@ -826,14 +824,15 @@ fn handshake(shared: &Shared, live: &Live, conn: &mut Connection) -> bool {
     if !conn.is_tls() {
         return true;
     }
-    match while_idle(shared, live, || conn.tls_handshake()) {
+    // On this blocking socket, one step runs the handshake to its end within
+    // `read_timeout`: `Done`, or `Closed` when the peer closed before sending a byte.
+    match while_idle(shared, live, || conn.handshake_step()) {
         None => false,
-        Some(Ok(done)) => {
-            if done {
-                support::count_tls_handshake(conn, &shared.counters);
-            }
-            done
+        Some(Ok(HandshakeStep::Done)) => {
+            support::count_tls_handshake(conn, &shared.counters);
+            true
         }
+        Some(Ok(_)) => false,
         Some(Err(e)) => {
             failed_before_requests(shared, Counters::tls_handshake_failed, &e);
             __log_debug!("TLS handshake with {} failed: {e}", conn.peer_addr());
@@ -925,9 +924,8 @@ fn serve_requests<H: Handler>(
                 counters.keep_alive_declined();
             }
         }
-        let max = params.max_requests_per_connection();
         // One request per call: the blocking server never frames (see `Handler::frame`).
-        if !support::serve_request(handler, &mut session, conn, counters, max, 1) {
+        if !support::serve_request(handler, &mut session, conn, counters, 1) {
             break;
         }
     }

@@ -54,8 +54,8 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::ServerConfig;
 
-use crate::connection::{HandshakeStep, Interest, WaitFn};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
+use crate::readiness::{HandshakeStep, Interest, WaitFn};
 
 /// The rustls crate this crate was built with, so that callers name the same
 /// `ServerConfig` type (`net::tls::rustls::ServerConfig`) without a dependency of their own.
@@ -63,6 +63,16 @@ pub use rustls;
 
 /// The ALPN protocol list of an HTTP/1.1 server, for [`server_config`]: `http/1.1`.
 pub const ALPN_HTTP11: &[&[u8]] = &[b"http/1.1"];
+
+/// The parameter name of the certificate chain in the errors of [`server_config`] and
+/// [`server_config_from_der`] ([`Error::invalid_param_name`]): its file cannot be read or
+/// holds no certificate, or the certificate cannot be parsed.
+pub const TLS_CERT: &str = "tls_cert";
+
+/// The parameter name of the private key in the errors of [`server_config`] and
+/// [`server_config_from_der`] ([`Error::invalid_param_name`]): its file cannot be read or
+/// holds no key, or the key does not match the certificate or cannot be used.
+pub const TLS_KEY: &str = "tls_key";
 
 /// A server configuration from a PEM certificate chain (the server's certificate first,
 /// then the intermediates) and a PEM private key (PKCS#8, PKCS#1 or SEC1), on the ring
@@ -79,10 +89,15 @@ pub const ALPN_HTTP11: &[&[u8]] = &[b"http/1.1"];
 ///   every 6 hours) and rustls' default in-memory session cache (256 sessions) for
 ///   stateful resumption.
 ///
-/// Errors (kind [`ErrorKind::InvalidParam`], never a panic) name the file and the problem:
-/// a file that cannot be read (the I/O error is the source), a file without a certificate
-/// or key, bad PEM, a key that does not match the certificate, a key rustls cannot use;
-/// or the ALPN protocol that is empty or longer than 255 bytes.
+/// Errors (kind [`InvalidParam`](crate::ErrorKind::InvalidParam), never a panic) name the
+/// file and the problem: a file that cannot be read (the I/O error is the source), a file
+/// without a certificate or key, bad PEM, a key that does not match the certificate, a key
+/// rustls cannot use; or the ALPN protocol that is empty or longer than 255 bytes. Their
+/// [`invalid_param_name`](Error::invalid_param_name) says which argument is at fault, for
+/// a program to name its own option: [`TLS_CERT`] for the certificate chain (its file, or
+/// a certificate rustls cannot parse), [`TLS_KEY`] for the private key (its file, or a key
+/// that does not match the certificate or that rustls cannot use), `tls` for the rest
+/// (ALPN).
 ///
 /// ```
 /// use std::sync::Arc;
@@ -115,10 +130,13 @@ pub const ALPN_HTTP11: &[&[u8]] = &[b"http/1.1"];
 /// let config = net::tls::server_config(&cert_path, &key_path, &[])?;
 /// assert!(config.alpn_protocols.is_empty());
 ///
-/// // A missing file is an error naming it.
+/// // A missing file is an error naming it, and the parameter it was given for.
 /// let err = net::tls::server_config(&dir.join("missing.pem"), &key_path, &[]).unwrap_err();
 /// assert!(err.is_invalid_param());
 /// assert!(err.to_string().contains("missing.pem"), "{err}");
+/// assert_eq!(err.invalid_param_name(), Some(net::tls::TLS_CERT));
+/// let err = net::tls::server_config(&cert_path, &dir.join("missing.pem"), &[]).unwrap_err();
+/// assert_eq!(err.invalid_param_name(), Some(net::tls::TLS_KEY));
 /// std::fs::remove_dir_all(&dir)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -131,19 +149,24 @@ pub fn server_config(
     let certs = load_certs(cert_chain_pem)?;
     let key = load_key(key_pem)?;
     configure(certs, key, alpn, |e| {
-        bad_tls(format_args!(
-            "the key in {} cannot serve the certificate chain in {}: {e}",
-            key_pem.display(),
-            cert_chain_pem.display()
-        ))
+        Error::invalid_param(
+            refused_param(&e),
+            format_args!(
+                "the key in {} cannot serve the certificate chain in {}: {e}",
+                key_pem.display(),
+                cert_chain_pem.display()
+            ),
+        )
     })
 }
 
 /// [`server_config`] from a certificate chain and a private key in memory (DER), such as
 /// a certificate made at run time: the same defaults, session resumption and ALPN.
 ///
-/// Errors (kind [`ErrorKind::InvalidParam`]): a key that does not match the certificate
-/// or that rustls cannot use, an empty chain, a bad ALPN protocol.
+/// Errors (kind [`InvalidParam`](crate::ErrorKind::InvalidParam)): a key that does not
+/// match the certificate or that rustls cannot use ([`TLS_KEY`]), an empty chain or a
+/// certificate rustls cannot parse ([`TLS_CERT`]), a bad ALPN protocol (`tls`), as
+/// [`invalid_param_name`](Error::invalid_param_name) says.
 ///
 /// ```
 /// use net::tls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -160,6 +183,13 @@ pub fn server_config(
 /// let key = PrivateKeyDer::from(PrivatePkcs8KeyDer::from(other.serialize_der()));
 /// let err = net::tls::server_config_from_der(chain, key, &[]).unwrap_err();
 /// assert!(err.is_invalid_param(), "{err}");
+/// assert_eq!(err.invalid_param_name(), Some(net::tls::TLS_KEY));
+///
+/// // Bytes that are no certificate.
+/// let chain = vec![CertificateDer::from(b"not a certificate".to_vec())];
+/// let key = PrivateKeyDer::from(PrivatePkcs8KeyDer::from(made.key_pair.serialize_der()));
+/// let err = net::tls::server_config_from_der(chain, key, &[]).unwrap_err();
+/// assert_eq!(err.invalid_param_name(), Some(net::tls::TLS_CERT), "{err}");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn server_config_from_der(
@@ -169,13 +199,27 @@ pub fn server_config_from_der(
 ) -> Result<Arc<ServerConfig>> {
     check_alpn(alpn)?;
     if cert_chain.is_empty() {
-        return Err(bad_tls("the certificate chain is empty"));
+        return Err(Error::invalid_param(
+            TLS_CERT,
+            "the certificate chain is empty",
+        ));
     }
     configure(cert_chain, key, alpn, |e| {
-        bad_tls(format_args!(
-            "the key cannot serve the certificate chain: {e}"
-        ))
+        Error::invalid_param(
+            refused_param(&e),
+            format_args!("the key cannot serve the certificate chain: {e}"),
+        )
     })
+}
+
+/// The parameter at fault when rustls refuses a chain and a key together: the chain when
+/// its certificate cannot be parsed, the key otherwise (it does not match the certificate,
+/// or rustls cannot use it).
+fn refused_param(e: &rustls::Error) -> &'static str {
+    match e {
+        rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented => TLS_CERT,
+        _ => TLS_KEY,
+    }
 }
 
 /// Every ALPN protocol identifier has 1 to 255 bytes (RFC 7301 §3.1).
@@ -210,45 +254,52 @@ fn configure(
     Ok(Arc::new(config))
 }
 
-/// An invalid-parameter error about `tls`.
+/// An invalid-parameter error about `tls` as a whole (not one of its files).
 fn bad_tls(why: impl fmt::Display) -> Error {
     Error::invalid_param("tls", why)
 }
 
-/// A PEM failure reading `path`: an I/O error is the source, any other is described.
-fn pem_error(what: &str, path: &Path, err: rustls::pki_types::pem::Error) -> Error {
+/// A PEM failure reading `path`, given as `param`: an I/O error is the source, any other
+/// is described.
+fn pem_error(param: &str, what: &str, path: &Path, err: rustls::pki_types::pem::Error) -> Error {
     use rustls::pki_types::pem::Error as Pem;
-    let message = format!(
-        "invalid parameter `tls`: cannot read the {what} from {}",
-        path.display()
-    );
     let source = match err {
         Pem::Io(io) => io,
         Pem::NoItemsFound => {
-            return bad_tls(format_args!("no {what} found in {}", path.display()));
+            return Error::invalid_param(
+                param,
+                format_args!("no {what} found in {}", path.display()),
+            );
         }
         other => io::Error::new(io::ErrorKind::InvalidData, other),
     };
-    Error::new(ErrorKind::InvalidParam, message, Some(source))
+    Error::invalid_param_from(
+        param,
+        format_args!("cannot read the {what} from {}", path.display()),
+        source,
+    )
 }
 
 fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
-    const WHAT: &str = "certificate chain";
+    let error = |e| pem_error(TLS_CERT, "certificate chain", path, e);
     let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| pem_error(WHAT, path, e))?
+        .map_err(error)?
         .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| pem_error(WHAT, path, e))?;
+        .map_err(error)?;
     if certs.is_empty() {
-        return Err(bad_tls(format_args!(
-            "no certificate found in {} (a PEM `CERTIFICATE` section is expected)",
-            path.display()
-        )));
+        return Err(Error::invalid_param(
+            TLS_CERT,
+            format_args!(
+                "no certificate found in {} (a PEM `CERTIFICATE` section is expected)",
+                path.display()
+            ),
+        ));
     }
     Ok(certs)
 }
 
 fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>> {
-    PrivateKeyDer::from_pem_file(path).map_err(|e| pem_error("private key", path, e))
+    PrivateKeyDer::from_pem_file(path).map_err(|e| pem_error(TLS_KEY, "private key", path, e))
 }
 
 // ----- the connection side (crate-private) --------------------------------------------

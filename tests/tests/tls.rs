@@ -768,9 +768,12 @@ fn thousand_idle_tls_connections<S: TestServer>() {
     );
 }
 
-/// Bad files make `server_config` fail with an error naming the file, never a panic.
+/// Bad files make `server_config` fail with an error naming the file, never a panic, and
+/// the parameter it was given for (`invalid_param_name`): the certificate chain's
+/// (`tls_cert`) or the key's (`tls_key`).
 #[test]
 fn bad_files_are_errors_naming_them() {
+    use net::tls::{TLS_CERT, TLS_KEY};
     let _serial = serial();
     let certs = Certs::new();
     let missing = certs.dir.join("missing.pem");
@@ -781,21 +784,32 @@ fn bad_files_are_errors_naming_them() {
         err.io_error().map(io::Error::kind),
         Some(io::ErrorKind::NotFound)
     );
+    assert_eq!(err.invalid_param_name(), Some(TLS_CERT), "{err}");
+    let err = net::tls::server_config(&certs.cert(), &missing, &[]).unwrap_err();
+    assert!(err.to_string().contains("missing.pem"), "{err}");
+    assert_eq!(
+        err.io_error().map(io::Error::kind),
+        Some(io::ErrorKind::NotFound)
+    );
+    assert_eq!(err.invalid_param_name(), Some(TLS_KEY), "{err}");
 
     let garbage = certs.dir.join("garbage.pem");
     std::fs::write(&garbage, "not a certificate\n").unwrap();
     let err = net::tls::server_config(&garbage, &certs.key(), &[]).unwrap_err();
     assert!(err.is_invalid_param(), "{err:?}");
     assert!(err.to_string().contains("garbage.pem"), "{err}");
+    assert_eq!(err.invalid_param_name(), Some(TLS_CERT), "{err}");
     // A certificate where the key should be: no key in it.
     let err = net::tls::server_config(&certs.cert(), &certs.cert(), &[]).unwrap_err();
     assert!(err.to_string().contains("private key"), "{err}");
     assert!(err.to_string().contains("cert.pem"), "{err}");
+    assert_eq!(err.invalid_param_name(), Some(TLS_KEY), "{err}");
 
     let broken = certs.dir.join("broken.pem");
     std::fs::write(&broken, "-----BEGIN CERTIFICATE-----\n!!!!\n").unwrap();
     let err = net::tls::server_config(&broken, &certs.key(), &[]).unwrap_err();
     assert!(err.to_string().contains("broken.pem"), "{err}");
+    assert_eq!(err.invalid_param_name(), Some(TLS_CERT), "{err}");
 
     // The CA's certificate with the leaf's key: they do not match.
     let err = net::tls::server_config(&certs.ca(), &certs.key(), &[]).unwrap_err();
@@ -805,6 +819,7 @@ fn bad_files_are_errors_naming_them() {
         text.contains("key.pem") && text.contains("ca.pem"),
         "{text}"
     );
+    assert_eq!(err.invalid_param_name(), Some(TLS_KEY), "{err}");
 
     // ALPN protocol identifiers have 1 to 255 bytes.
     let long = [b'x'; 256];
@@ -813,6 +828,7 @@ fn bad_files_are_errors_naming_them() {
         let err = net::tls::server_config(&certs.cert(), &certs.key(), &alpn).unwrap_err();
         assert!(err.is_invalid_param(), "{err:?}");
         assert!(err.to_string().contains("ALPN"), "{err}");
+        assert_eq!(err.invalid_param_name(), Some("tls"), "{err}");
     }
 }
 

@@ -5,6 +5,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -74,6 +75,30 @@ impl Drop for Running {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+    }
+}
+
+/// A self-signed certificate and its key (`cert.pem`, `key.pem`, made by
+/// [`TlsFiles::make`](examples::compare::tls::TlsFiles::make)) in a directory of their
+/// own, removed on drop.
+pub(crate) struct CertFiles(PathBuf);
+
+impl CertFiles {
+    pub(crate) fn new(name: &str) -> CertFiles {
+        let dir = std::env::temp_dir().join(format!("examples-tls-{name}-{}", std::process::id()));
+        examples::compare::tls::TlsFiles::make(&dir).expect("a certificate");
+        CertFiles(dir)
+    }
+
+    /// The path of `name` in the directory, as an argument.
+    pub(crate) fn path(&self, name: &str) -> String {
+        self.0.join(name).to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for CertFiles {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
