@@ -349,7 +349,7 @@ impl Waker {
     }
 }
 
-/// The [`net::WaitFn`] of evented connections with workers or adaptive dispatch: wait in
+/// The [`WaitFn`](net::__private::WaitFn) of evented connections with workers or adaptive dispatch: wait in
 /// `poll(2)` until `stream` is ready for `interest`, at most `timeout`. The wait takes a
 /// permit of the thread's kind, which keeps one worker (or one spare runner) free of
 /// peers (see [`crate::peer_wait`]; refused with an error when none is left); a loop
@@ -419,7 +419,7 @@ pub(crate) fn set_notsent_lowat(socket: BorrowedFd<'_>, bytes: usize) {
     }
 }
 
-/// The [`net::WaitFn`] of connections served inline on a loop thread: never waits (a
+/// The [`WaitFn`](net::__private::WaitFn) of connections served inline on a loop thread: never waits (a
 /// read or write that would block fails at once with `TimedOut`), so no client can stall
 /// the loop.
 pub(crate) fn never_wait(_: &TcpStream, _: Interest, _: Duration) -> io::Result<bool> {
