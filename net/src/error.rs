@@ -65,14 +65,19 @@ pub struct Error {
     kind: ErrorKind,
     message: String,
     source: Option<io::Error>,
+    /// The parameter an [`invalid_param`](Error::invalid_param) error names, and where
+    /// in `message` the reason begins.
+    param: Option<(Box<str>, usize)>,
 }
 
 impl Error {
     /// An invalid-parameter error; `param` is the parameter's name.
     pub fn invalid_param(param: &str, why: impl fmt::Display) -> Self {
+        let head = format!("invalid parameter `{param}`: ");
         Error {
             kind: ErrorKind::InvalidParam,
-            message: format!("invalid parameter `{param}`: {why}"),
+            param: Some((param.into(), head.len())),
+            message: head + &why.to_string(),
             source: None,
         }
     }
@@ -97,6 +102,7 @@ impl Error {
             kind,
             message: message.into(),
             source,
+            param: None,
         }
     }
 
@@ -125,12 +131,21 @@ impl Error {
     /// assert_eq!(net::Error::io("reading", std::io::Error::other("x")).invalid_param_name(), None);
     /// ```
     pub fn invalid_param_name(&self) -> Option<&str> {
-        if !self.is_invalid_param() {
-            return None;
-        }
-        // The message `invalid_param` wrote: "invalid parameter `NAME`: WHY".
-        let rest = self.message.strip_prefix("invalid parameter `")?;
-        rest.get(..rest.find('`')?)
+        self.param.as_ref().map(|(name, _)| &**name)
+    }
+
+    /// Why the parameter was rejected, without its name, for an error made by
+    /// [`invalid_param`](Error::invalid_param): for a program that names its own option
+    /// and wants the reason alone (`--threads 0: must be at least 1`).
+    ///
+    /// ```
+    /// let err = net::ServerParams::builder().max_threads(0).build().unwrap_err();
+    /// assert_eq!(err.to_string(), "invalid parameter `max_threads`: must be at least 1");
+    /// assert_eq!(err.invalid_param_reason(), Some("must be at least 1"));
+    /// assert_eq!(net::Error::io("reading", std::io::Error::other("x")).invalid_param_reason(), None);
+    /// ```
+    pub fn invalid_param_reason(&self) -> Option<&str> {
+        self.param.as_ref().map(|&(_, at)| &self.message[at..])
     }
 
     /// True when binding the listening socket failed.
