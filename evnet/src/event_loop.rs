@@ -1362,6 +1362,12 @@ impl<H: Handler> EventLoop<H> {
                     self.shed(id);
                     continue;
                 }
+                List::Idle if self.stage >= Stage::Draining => {
+                    // A fresh connection whose grace ended (`close_idle_in_drain`):
+                    // closed by the drain, not timed out.
+                    self.close(id);
+                    continue;
+                }
                 List::Idle if self.aged_at(id).is_some_and(|at| at <= now) => {
                     // Idle when it reached max_connection_age: closed, not timed out.
                     self.shared.counters.aged_out();
@@ -1415,15 +1421,17 @@ impl<H: Handler> EventLoop<H> {
     }
 
     /// An idle connection while the server drains: closed if it served a request; one
-    /// awaiting its first is not idle (its client has just connected and is sending it,
-    /// and a request lost on a fresh connection is one no client sends again), so it has
-    /// until its read timeout to send it (the sweep closes it then), and that request is
-    /// served as its last.
+    /// awaiting its first is not idle (its client may have just connected and be sending
+    /// it, and a request lost on a fresh connection is one no client sends again), so it
+    /// may begin it within `first_request_grace` of its accept (the sweep closes it then,
+    /// uncounted), served as its last. One silent for longer is closed now.
     fn close_idle_in_drain(&mut self, id: SlotId) {
-        if self.slab.conn(id).requests_served() > 0 {
+        let deadline = self
+            .timeouts
+            .first_request_deadline(self.slab.get(id).opened);
+        if self.slab.conn(id).requests_served() > 0 || deadline <= self.clock.now() {
             self.close(id);
         } else {
-            let deadline = self.timeouts.read_deadline(self.clock.now());
             self.slab.bring_forward(id, deadline);
         }
     }

@@ -45,6 +45,7 @@ pub struct Timeouts {
     keep_alive: f64,
     read: f64,
     write: f64,
+    first_request_grace: f64,
     /// When the sweep timer is armed to fire, if it is.
     armed: Option<f64>,
 }
@@ -56,6 +57,7 @@ impl Timeouts {
             keep_alive: params.keep_alive_timeout().as_secs_f64(),
             read: params.read_timeout().as_secs_f64(),
             write: params.write_timeout().as_secs_f64(),
+            first_request_grace: params.first_request_grace().as_secs_f64(),
             armed: None,
         }
     }
@@ -82,6 +84,12 @@ impl Timeouts {
     /// from now.
     pub fn write_deadline(&self, now: f64, set: Option<f64>) -> f64 {
         set.unwrap_or(now + self.write)
+    }
+
+    /// During a drain, the deadline of a connection accepted at `opened` for its first
+    /// request to begin (`first_request_grace` from its accept).
+    pub fn first_request_deadline(&self, opened: f64) -> f64 {
+        opened + self.first_request_grace
     }
 
     /// The deadline of a request whose first byte arrived at `started`.

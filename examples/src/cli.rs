@@ -201,7 +201,8 @@ fn other_build(e: &clap::Error, args: &[std::ffi::OsString]) -> Option<String> {
 /// let Err(bad) = Cli::try_parse_from(["prog", "--max-connections", "0"]) else { panic!() };
 /// assert_eq!(bad.exit_code(), 2);
 /// assert!(bad.to_string().contains("'0' for '--max-connections <N>'"), "{bad}");
-/// assert!(bad.to_string().contains("invalid parameter `max_connections`"), "{bad}");
+/// assert!(bad.to_string().contains("must be at least 1"), "{bad}");
+/// assert!(!bad.to_string().contains("max_connections"), "the flag, not the library's name");
 /// # Ok::<(), net::Error>(())
 /// ```
 #[derive(Debug, Clone, Args)]
@@ -663,7 +664,11 @@ impl ServerArgs {
     fn fail(&self, e: &net::Error) -> ExitCode {
         let flag = e.invalid_param_name().and_then(|param| self.flag_of(param));
         match flag {
-            Some((flag, value)) => usage_error(flag, &value, &refusal(e)),
+            Some((flag, Some(value))) => usage_error(flag, &value, &refusal(e)),
+            Some((flag, None)) => {
+                eprintln!("error: {flag}: {}", refusal(e));
+                ExitCode::from(EXIT_USAGE)
+            }
             None => {
                 eprintln!("error: {}", report(e));
                 ExitCode::from(if e.is_invalid_param() {
@@ -675,40 +680,49 @@ impl ServerArgs {
         }
     }
 
-    /// The flag and its value behind `param`, the parameter a library error names
-    /// ([`net::Error::invalid_param_name`]): the TLS files and evnet's options, which are
-    /// checked when the server is made (the other flags check their values as they are
-    /// read).
-    fn flag_of(&self, param: &str) -> Option<(&'static str, String)> {
+    /// The flag behind `param`, the parameter a library error names
+    /// ([`net::Error::invalid_param_name`]), and its value if it takes one: the TLS flags
+    /// and evnet's options, which are checked when the server is made (the other flags
+    /// check their values as they are read).
+    fn flag_of(&self, param: &str) -> Option<(&'static str, Option<String>)> {
         let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
-        Some(match param {
-            "--tls-cert" => ("--tls-cert", path(&self.tls_cert)?),
-            "--tls-key" => ("--tls-key", path(&self.tls_key)?),
-            // What `net::tls::server_config` says of the certificate chain and the key.
+        match param {
+            "--tls-self-signed" => Some(("--tls-self-signed", None)),
+            "--tls-cert" => Some(("--tls-cert", path(&self.tls_cert))),
+            "--tls-key" => Some(("--tls-key", path(&self.tls_key))),
+            // What `net::tls` says of the certificate chain and the key: of the files, or
+            // of the certificate `--tls-self-signed` made.
             #[cfg(feature = "tls")]
-            net::tls::TLS_CERT => ("--tls-cert", path(&self.tls_cert)?),
+            net::tls::TLS_CERT | net::tls::TLS_KEY if self.tls_self_signed => {
+                Some(("--tls-self-signed", None))
+            }
             #[cfg(feature = "tls")]
-            net::tls::TLS_KEY => ("--tls-key", path(&self.tls_key)?),
+            net::tls::TLS_CERT => Some(("--tls-cert", path(&self.tls_cert))),
+            #[cfg(feature = "tls")]
+            net::tls::TLS_KEY => Some(("--tls-key", path(&self.tls_key))),
             #[cfg(feature = "evented")]
-            "loops" => (
-                "--loops",
-                self.loops.map_or_else(
+            "loops" => {
+                let value = self.loops.map_or_else(
                     || format!("{} (the default)", self.options().loop_count()),
                     |n| n.to_string(),
-                ),
-            ),
+                );
+                Some(("--loops", Some(value)))
+            }
             #[cfg(feature = "evented")]
-            "workers" => ("--workers", self.workers.to_string()),
+            "workers" => Some(("--workers", Some(self.workers.to_string()))),
             #[cfg(feature = "evented")]
-            "spares" => ("--spares", self.spares?.to_string()),
+            "spares" => Some(("--spares", Some(self.spares?.to_string()))),
             #[cfg(feature = "evented")]
-            "input_budget" => ("--input-budget", format_bytes(self.input_budget)),
+            "input_budget" => Some(("--input-budget", Some(format_bytes(self.input_budget)))),
             #[cfg(feature = "evented")]
-            "output_budget" => ("--output-budget", format_bytes(self.output_budget)),
+            "output_budget" => Some(("--output-budget", Some(format_bytes(self.output_budget)))),
             #[cfg(feature = "evented")]
-            "takeover_after" => ("--takeover-after", format_duration(self.takeover_after)),
-            _ => return None,
-        })
+            "takeover_after" => Some((
+                "--takeover-after",
+                Some(format_duration(self.takeover_after)),
+            )),
+            _ => None,
+        }
     }
 }
 

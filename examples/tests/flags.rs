@@ -428,8 +428,7 @@ fn typed<'a>(args: &[&'a str]) -> (&'a str, &'a str) {
 /// Every bad input of issue 19 ("the CLI names what you typed"), on the build under test:
 /// exit status 2 before serving, and standard error names the flag as typed and its value
 /// (the first of the arguments), not the library's name for the parameter, and says the
-/// row's last column. The right-build
-/// counterparts of the other build's flags are served in
+/// row's last column. The right-build counterparts of the other build's flags are served in
 /// `the_right_build_counterparts_and_sizes_people_write_are_served`.
 #[test]
 fn every_bad_input_exits_2_naming_the_flag_and_the_value() {
@@ -479,6 +478,9 @@ fn every_bad_input_exits_2_naming_the_flag_and_the_value() {
     ];
     #[cfg(feature = "tls")]
     rows.extend_from_slice(&missing_files);
+    // A switch of a feature this binary lacks: the switch, not the library's name.
+    #[cfg(not(feature = "tls"))]
+    rows.push((HTTP, &["--tls-self-signed"], "built without TLS"));
     #[rustfmt::skip]
     let this_build: &[(&str, &[&str], &str)] = if cfg!(feature = "evented") {
         &[

@@ -45,6 +45,7 @@ pub struct ServerParams {
     filter: Option<Arc<dyn ConnectionFilter>>,
     max_connections_per_client: Option<usize>,
     max_connection_age: Option<Duration>,
+    first_request_grace: Duration,
     max_accept_rate: Option<u32>,
     evict_idle_at_capacity: bool,
     #[cfg(feature = "tls")]
@@ -71,6 +72,7 @@ impl Default for ServerParams {
             filter: None,
             max_connections_per_client: None,
             max_connection_age: None,
+            first_request_grace: Duration::from_secs(1),
             max_accept_rate: None,
             evict_idle_at_capacity: false,
             #[cfg(feature = "tls")]
@@ -172,6 +174,12 @@ impl ServerParams {
     pub fn max_connection_age(&self) -> Option<Duration> {
         self.max_connection_age
     }
+    /// How long after its accept a connection that has not sent its first request may
+    /// still send it once shutdown has begun; default 1 s. See
+    /// [`ServerParamsBuilder::first_request_grace`].
+    pub fn first_request_grace(&self) -> Duration {
+        self.first_request_grace
+    }
     /// Most connections accepted per second by one acceptor (`net`) or one event loop
     /// (`evnet`); default `None` (no limit). See [`ServerParamsBuilder::max_accept_rate`].
     pub fn max_accept_rate(&self) -> Option<u32> {
@@ -248,6 +256,7 @@ impl fmt::Debug for ServerParams {
                 &self.max_connections_per_client,
             )
             .field("max_connection_age", &self.max_connection_age)
+            .field("first_request_grace", &self.first_request_grace)
             .field("max_accept_rate", &self.max_accept_rate)
             .field("evict_idle_at_capacity", &self.evict_idle_at_capacity)
             .field("tls", &self.is_tls())
@@ -407,6 +416,30 @@ impl ServerParamsBuilder {
         self
     }
 
+    /// During a graceful shutdown, how long after its accept a connection that has not
+    /// yet begun its first request may still send it (default 1 s, at most 365 days; zero
+    /// for none). Shutdown closes idle keep-alive connections at once, but a connection
+    /// accepted a moment before it began is not idle: its client has just connected and
+    /// its first request is on the way, and a request lost on a fresh connection is one
+    /// no HTTP client sends again (RFC 9112, 9.3.1, allows a retry only on a reused
+    /// connection). Such a connection is served that request, as its last, if it begins
+    /// within this grace; then (or if it had been silent longer) it is closed. The
+    /// shutdown deadline bounds it. A silent client costs a shutdown at most this long.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let params = net::ServerParams::builder()
+    ///     .first_request_grace(Duration::from_millis(300))
+    ///     .build()?;
+    /// assert_eq!(params.first_request_grace(), Duration::from_millis(300));
+    /// assert_eq!(net::ServerParams::default().first_request_grace(), Duration::from_secs(1));
+    /// # Ok::<(), net::Error>(())
+    /// ```
+    pub fn first_request_grace(mut self, d: Duration) -> Self {
+        self.params.first_request_grace = d;
+        self
+    }
+
     /// Accept at most `per_second` connections a second (at least 1; default: no limit),
     /// with a burst of one second's worth. Above it newcomers are not refused: they wait
     /// in the kernel's listen backlog (`backlog`) until the acceptor takes them, each pause
@@ -539,6 +572,12 @@ impl ServerParamsBuilder {
                 ));
             }
         }
+        if p.first_request_grace > MAX_TIMEOUT {
+            return Err(Error::invalid_param(
+                "first_request_grace",
+                "must be at most 365 days",
+            ));
+        }
         if p.max_accept_rate == Some(0) {
             return Err(Error::invalid_param(
                 "max_accept_rate",
@@ -593,5 +632,23 @@ mod tests {
         assert_eq!(p.max_connections_per_client(), Some(1));
         assert_eq!(p.max_accept_rate(), Some(u32::MAX));
         assert!(p.above_high_water(usize::MAX, usize::MAX));
+    }
+
+    #[test]
+    fn the_first_request_grace_may_be_zero_and_at_most_a_year() {
+        let b = ServerParams::builder;
+        assert_eq!(
+            b().first_request_grace(Duration::ZERO)
+                .build()
+                .unwrap()
+                .first_request_grace(),
+            Duration::ZERO
+        );
+        assert!(b().first_request_grace(MAX_TIMEOUT).build().is_ok());
+        let err = b()
+            .first_request_grace(MAX_TIMEOUT + Duration::from_secs(1))
+            .build()
+            .unwrap_err();
+        assert_eq!(err.invalid_param_name(), Some("first_request_grace"));
     }
 }

@@ -174,14 +174,16 @@ pub trait Server: Sized + Send + fmt::Debug {
     /// thread (see [`ServerHandle`]).
     fn handle(&self) -> ServerHandle;
 
-    /// Stop accepting, close queued and idle connections, let requests in flight finish
-    /// until `deadline` has passed (then close their sockets), join every thread, and
-    /// return the final statistics. Calling it again returns the same statistics.
+    /// Stop accepting, close idle connections (and, on `net`, those queued for a busy
+    /// thread), let requests in flight finish until `deadline` has passed (then close
+    /// their sockets), join every thread, and return the final statistics. Calling it
+    /// again returns the same statistics.
     ///
     /// A request begun when shutdown begins is the connection's last. A connection
-    /// accepted but whose first request has not come yet is not idle (its client has
+    /// accepted but whose first request has not begun is not idle (its client may have
     /// just connected, and a request lost on a fresh connection is one no client sends
-    /// again): it has until its `read_timeout` (within `deadline`) to send that request,
-    /// which is served as its last.
+    /// again): it may begin that request within
+    /// [`first_request_grace`](crate::ServerParamsBuilder::first_request_grace) of its
+    /// accept (and `deadline`), served as its last; it is closed after.
     fn shutdown(&mut self, deadline: Duration) -> Result<Stats>;
 }

@@ -144,8 +144,12 @@ struct Pool {
     queue: VecDeque<Accepted>,
     /// Threads waiting for a connection.
     idle: usize,
-    /// Threads spawned for a connection, not yet running: each takes one from the queue.
+    /// Threads spawned for a connection, not yet running: each takes one from the queue
+    /// (or a thread freed first does, and it finds the queue empty).
     starting: usize,
+    /// Shutdown has cut the queue to the connections handed to a thread: from then on
+    /// those are taken and served; between shutdown's flag and this cut, nothing is.
+    cut: bool,
     threads: usize,
     handles: Vec<JoinHandle<()>>,
 }
@@ -174,9 +178,12 @@ const NOT_IDLE: u64 = u64::MAX;
 struct Live {
     socket: Arc<TcpStream>,
     busy: AtomicBool,
-    /// No request has begun on it yet (its PROXY header, TLS handshake or first request
-    /// is awaited): shutdown gives such a connection its grace instead of closing it.
+    /// No request has begun on it yet (its PROXY header, TLS handshake, the handler's
+    /// `open` or its first request is under way): shutdown gives such a connection its
+    /// grace instead of closing it.
     fresh: AtomicBool,
+    /// When it was accepted: its `first_request_grace` counts from then.
+    accepted: Instant,
     /// Since when (nanoseconds from `Shared::epoch`) it waits for its next request, or
     /// [`NOT_IDLE`]: only connections waiting between requests may be evicted (not one
     /// whose PROXY header or TLS handshake is under way).
@@ -203,10 +210,11 @@ impl Live {
         claimed
     }
 
-    /// Waiting on its peer before its first request (for its PROXY header, TLS handshake
-    /// or first request).
-    fn awaits_first_request(&self) -> bool {
-        self.fresh.load(SeqCst) && !self.busy.load(SeqCst)
+    /// Its first request has not begun and may still, by `now`, within `grace` of its
+    /// accept (whether it waits on its peer or its thread is between steps: building
+    /// its TLS session, the handler's `open`).
+    fn awaits_first_request(&self, grace: Duration, now: Instant) -> bool {
+        self.fresh.load(SeqCst) && now < self.accepted + grace
     }
 
     /// Whether shutdown ends its wait for a request now: at once for a connection that
@@ -225,18 +233,21 @@ impl Shared {
         self.live.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Whether a connection awaits its first request: queued for a thread, taken by one
-    /// but not yet among the live ones, or waiting on its peer (for its PROXY header, TLS
-    /// handshake or first request).
+    /// Whether a connection awaits its first request within its grace: queued for a
+    /// thread, taken by one but not yet among the live ones, or live and fresh
+    /// ([`Live::awaits_first_request`]).
     fn awaits_first_requests(&self) -> bool {
         if !self.pool().queue.is_empty() {
             return true;
         }
+        let (grace, now) = (self.params.first_request_grace(), Instant::now());
         // Counted when taken from the queue, live a moment later (and counted out a
         // moment after it leaves the live set: then this waits a poll more).
         let live = self.live();
         self.counters.current_connections() > live.len()
-            || live.values().any(|live| live.awaits_first_request())
+            || live
+                .values()
+                .any(|live| live.awaits_first_request(grace, now))
     }
 
     /// Wake the threads of the connections waiting on their peer (not serving a request)
@@ -308,6 +319,7 @@ impl Server for TcpServer {
                 queue: VecDeque::new(),
                 idle: 0,
                 starting: 0,
+                cut: false,
                 threads: 0,
                 handles: Vec::new(),
             }),
@@ -381,28 +393,26 @@ impl Engine for NetEngine {
         // any newcomer and are served: a connection closed unserved is a request lost on
         // a fresh connection, which no client sends again. Once the queue is cut to them
         // nothing more is queued (`dispatch` checks the flag under the pool lock), so a
-        // thread freed from now on takes one of them or exits. The flag is set before
-        // taking the lock: the last thread, when `thread_idle_time` is shorter than a
-        // turn of its idle loop, holds the lock until it sees the flag.
+        // thread freed from now on takes one of them or exits (one freed between the
+        // flag and the cut exits: `Pool::cut`). The flag is set before taking the lock:
+        // the last thread, when `thread_idle_time` is shorter than a turn of its idle
+        // loop, holds the lock until it sees the flag.
         shared.stopping.store(true, SeqCst);
         {
             let mut pool = shared.pool();
             let handed_to_a_thread = pool.idle + pool.starting;
             pool.queue.truncate(handed_to_a_thread);
+            pool.cut = true;
             shared.counters.set_queued(0);
             shared.work.notify_all();
         }
         // Wake threads waiting for a next request; busy ones finish their request.
         shared.wake_idle(|live| !live.fresh.load(SeqCst));
-        // A connection accepted before the acceptor stopped whose first request has not
-        // come yet is not idle: its client has just connected and is sending it, and a
-        // close now would lose that request on a fresh connection, which no client
-        // retries. It has until its read timeout (within the deadline) to send it.
-        let mut grace_end = Instant::now() + shared.params.read_timeout();
-        if let Some(give_up_at) = give_up_at {
-            grace_end = grace_end.min(give_up_at);
-        }
-        while Instant::now() < grace_end && shared.awaits_first_requests() {
+        // A connection accepted a moment before, whose first request has not begun, is
+        // not idle: its client has just connected and is sending it, and a close now
+        // would lose that request on a fresh connection, which no client sends again.
+        // It may begin it within `first_request_grace` of its accept (and the deadline).
+        while give_up_at.is_none_or(|t| Instant::now() < t) && shared.awaits_first_requests() {
             thread::sleep(FIRST_REQUEST_POLL);
         }
         shared.cutting.store(true, SeqCst);
@@ -656,8 +666,13 @@ fn connection_thread<H: Handler>(shared: Arc<Shared>, handler: Arc<H>) {
     let mut pool = shared.pool();
     pool.starting -= 1;
     loop {
-        // Once shutdown has begun the queue holds only the connections handed to a thread
-        // before it did (it closed the others), and none is added: they are served.
+        // Once shutdown has cut the queue it holds only the connections handed to a
+        // thread before (it closed the others), and none is added: they are served. A
+        // thread that comes here between shutdown's flag and that cut takes nothing (it
+        // would take a connection waiting for a busy thread, which the cut closes).
+        if shared.stopping.load(SeqCst) && !pool.cut {
+            break;
+        }
         if let Some(stream) = pool.queue.pop_front() {
             // Counted under the pool lock, so a connection is always either queued or
             // current for the `max_connections` check in `dispatch`.
@@ -725,6 +740,7 @@ fn serve_connection<H: Handler>(shared: &Shared, handler: &H, accepted: Accepted
         socket: Arc::clone(&socket),
         busy: AtomicBool::new(true),
         fresh: AtomicBool::new(true),
+        accepted: at,
         idle_since: AtomicU64::new(NOT_IDLE),
     });
     shared.live().insert(id, Arc::clone(&live));
@@ -807,7 +823,7 @@ fn while_idle<T>(shared: &Shared, live: &Live, wait: impl FnOnce() -> T) -> Opti
 /// as a read timeout, when it stalled: what it began to send did not all come within
 /// `read_timeout`), unless shutdown ended it.
 fn failed_before_requests(shared: &Shared, failed: fn(&Counters), e: &io::Error) {
-    if !shared.cutting.load(SeqCst) {
+    if !shared.stopping.load(SeqCst) {
         failed(&shared.counters);
         if e.kind() == io::ErrorKind::TimedOut {
             shared.counters.timed_out(crate::TimeoutKind::Read);

@@ -66,8 +66,7 @@ fn params(timeout: Duration) -> ServerParams {
         .unwrap()
 }
 
-/// One loop, two workers, adaptive dispatch (the default), takeover after 1 ms.
-/// One loop, two workers, and a takeover threshold far above what the scheduler can
+/// One loop, two workers, adaptive dispatch (the default), and a takeover threshold far above what the scheduler can
 /// delay a quick request on a busy machine (1 ms was not: an echo preempted past it was
 /// taken over or counted as a stall, and the counts these tests check were off by one),
 /// yet far below how long a gated request blocks.

@@ -365,39 +365,57 @@ fn shutdown_finishes_a_begun_request_and_cuts_a_trickler_at_the_deadline<
 
 /// Shutdown does not take its first request from a connection accepted before it: a
 /// client that has connected but not yet sent anything when the drain begins is not idle
-/// (a request lost on a fresh connection is one no client sends again). Its request is
-/// served as the connection's last, while an idle keep-alive connection closes at once;
-/// and a newcomer that never sends is closed at its read timeout, long before the
+/// (a request lost on a fresh connection is one no client sends again). Within its
+/// `first_request_grace` its request is served as the connection's last, while an idle
+/// keep-alive connection closes at once; and a newcomer that stays silent is closed when
+/// its grace ends (uncounted: the drain closed it, it did not time out), long before the
 /// shutdown deadline.
 fn shutdown_serves_the_first_request_of_a_connection_accepted_before_it<S: TestServer + 'static>() {
+    let shut_down = |server: S, what: &'static str| {
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut server = server;
+            let result = server.shutdown(Duration::from_secs(60));
+            let _ = tx.send(result.map_err(|e| e.to_string()));
+        });
+        move || match rx.recv_timeout(PATIENCE) {
+            Ok(result) => result.expect("shutdown"),
+            Err(_) => panic!("{what} held the shutdown"),
+        }
+    };
+    // A grace longer than the test: the request comes within it, however slow the test.
     let params = ServerParams::builder()
-        .read_timeout(Duration::from_secs(2))
+        .first_request_grace(Duration::from_secs(60))
         .build()
         .unwrap();
-    let mut server = start::<S, _>(Echo::new(), params);
+    let server = start::<S, _>(Echo::new(), params);
     let addr = server.local_addr();
     let mut idle = Client::connect(addr);
     idle.echo("idle");
     let mut fresh = Client::connect(addr);
-    let mut silent = Client::connect(addr);
-    await_stats(&server, "three connections", |s| s.current_connections == 3);
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let result = server.shutdown(Duration::from_secs(60));
-        let _ = tx.send(result.map_err(|e| e.to_string()));
-    });
+    await_stats(&server, "two connections", |s| s.current_connections == 2);
+    let stopped = shut_down(server, "a request within its grace");
     // The drain has begun once the idle connection is closed.
     idle.expect_closed();
     fresh.send(b"first\n");
     assert_eq!(fresh.line(), "first\n");
     fresh.expect_closed();
-    silent.expect_closed();
-    let stats = match rx.recv_timeout(PATIENCE) {
-        Ok(result) => result.expect("shutdown"),
-        Err(_) => panic!("a silent newcomer held the shutdown past its read timeout"),
-    };
+    let stats = stopped();
     assert_eq!(stats.requests, 2, "{}: {stats:?}", S::NAME);
     assert_eq!(stats.current_connections, 0, "{stats:?}");
+
+    let params = ServerParams::builder()
+        .first_request_grace(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let server = start::<S, _>(Echo::new(), params);
+    let mut silent = Client::connect(server.local_addr());
+    await_stats(&server, "the silent one", |s| s.current_connections == 1);
+    let stopped = shut_down(server, "a silent newcomer past its grace");
+    silent.expect_closed();
+    let stats = stopped();
+    assert_eq!(stats.current_connections, 0, "{stats:?}");
+    assert_eq!(stats.timed_out, 0, "{}: {stats:?}", S::NAME);
 }
 
 /// A handler that notes when it starts serving, then reads a line; a client that never

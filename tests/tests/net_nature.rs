@@ -181,3 +181,68 @@ fn shutdown_closes_queued_connections() {
     assert_eq!(stats.current_connections, 0);
     assert_eq!(stats.queued_connections, 0);
 }
+
+/// A connection whose thread is still in the handler's `open` when shutdown begins has not
+/// begun its first request: it keeps its grace (it is not taken for one that has given
+/// up waiting), and the request its client sends meanwhile is served as its last. (An
+/// evented server runs `open` on its loop, which then cannot begin a drain at all.)
+#[test]
+fn a_connection_still_opening_when_shutdown_begins_is_served_its_first_request() {
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use std::sync::{mpsc, Arc};
+    use tests::gate::Gates;
+
+    /// An echo whose second connection's `open` waits at the gate "open".
+    struct SlowOpen {
+        gates: Arc<Gates>,
+        opened: AtomicUsize,
+        echo: Echo,
+    }
+    impl net::Handler for SlowOpen {
+        type Session = ();
+        fn open(&self, _: &net::Connection) {
+            if self.opened.fetch_add(1, SeqCst) == 1 {
+                self.gates.wait("open");
+            }
+        }
+        fn serve(&self, _: &mut (), conn: &mut net::Connection) -> std::io::Result<net::Action> {
+            self.echo.serve(&mut (), conn)
+        }
+    }
+
+    let gates = Arc::new(Gates::default());
+    let handler = SlowOpen {
+        gates: Arc::clone(&gates),
+        opened: AtomicUsize::new(0),
+        echo: Echo::new(),
+    };
+    let params = ServerParams::builder()
+        .first_request_grace(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let server = start::<TcpServer, _>(handler, params);
+    let addr = server.local_addr();
+    let mut idle = Client::connect(addr);
+    idle.echo("idle");
+    let mut opening = Client::connect(addr);
+    assert!(tests::wait_until(tests::PATIENCE, || gates.waiting() == 1));
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut server = server;
+        let _ = tx.send(
+            server
+                .shutdown(Duration::from_secs(60))
+                .map_err(|e| e.to_string()),
+        );
+    });
+    // The drain has begun once the idle connection is closed; the other is still in
+    // `open`, its request sent meanwhile.
+    idle.expect_closed();
+    opening.send(b"first\n");
+    thread::sleep(Duration::from_millis(50));
+    gates.open("open");
+    assert_eq!(opening.line(), "first\n");
+    opening.expect_closed();
+    let stats = rx.recv_timeout(tests::PATIENCE).unwrap().expect("shutdown");
+    assert_eq!(stats.requests, 2, "{stats:?}");
+}
