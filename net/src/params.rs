@@ -277,42 +277,59 @@ pub struct ServerParamsBuilder {
 }
 
 impl ServerParamsBuilder {
-    /// Most threads serving connections at once (at least 1).
+    /// `net`: most threads serving connections at once (at least 1; default 64). Each open
+    /// connection holds one for its whole life, idle or not, so this is also how many
+    /// clients `net` serves at once; the next ones wait in the queue (`max_queued`).
+    /// `evnet` ignores it: its threads are its loops and workers (`evnet::EvOptions`).
     pub fn max_threads(mut self, n: usize) -> Self {
         self.params.max_threads = n;
         self
     }
-    /// Most accepted connections waiting for a thread (0: refuse when no thread is free).
+    /// `net`: most accepted connections waiting for a thread (default 64; 0: refuse when
+    /// no thread is free). One more is closed at once and counted in
+    /// [`Stats::refused_connections`](crate::Stats). `evnet` ignores it.
     pub fn max_queued(mut self, n: usize) -> Self {
         self.params.max_queued = n;
         self
     }
-    /// How long an extra idle thread lives (more than zero).
+    /// `net`: how long a thread with no connection waits for one before it exits (more
+    /// than zero; default 10 s); the last thread stays. `evnet` ignores it.
     pub fn thread_idle_time(mut self, d: Duration) -> Self {
         self.params.thread_idle_time = d;
         self
     }
-    /// Most open connections (at least 1).
+    /// Most open connections (at least 1; default 16,384): a newcomer beyond it is
+    /// refused, or, with [`evict_idle_at_capacity`](Self::evict_idle_at_capacity), takes
+    /// the place of the connection idle longest. `evnet` gives each loop its share.
     pub fn max_connections(mut self, n: usize) -> Self {
         self.params.max_connections = n;
         self
     }
-    /// Longest idle wait between requests (more than zero).
+    /// Longest wait for the next request on an open connection, the first one included
+    /// (more than zero; default 15 s). An idle connection is closed at it and counted as an
+    /// idle timeout ([`TimeoutKind::Idle`](crate::TimeoutKind)).
     pub fn keep_alive_timeout(mut self, d: Duration) -> Self {
         self.params.keep_alive_timeout = d;
         self
     }
-    /// Longest wait for more bytes of a request in progress (more than zero).
+    /// Longest time for a request to arrive whole, from its first byte, however its bytes
+    /// trickle in and whatever reads the handler makes (more than zero; default 30 s); it
+    /// also bounds a PROXY header and a TLS handshake from the accept. A client that
+    /// misses it is cut, counted as a read timeout: a slowloris holds a place no longer.
     pub fn read_timeout(mut self, d: Duration) -> Self {
         self.params.read_timeout = d;
         self
     }
-    /// Longest wait for the peer to take response bytes (more than zero).
+    /// Longest time for the peer to take a response, from its first write (more than
+    /// zero; default 30 s). A client that does not read is cut at it, counted as a write
+    /// timeout.
     pub fn write_timeout(mut self, d: Duration) -> Self {
         self.params.write_timeout = d;
         self
     }
-    /// Close a connection after this many requests (at least 1).
+    /// Close a connection after this many requests (at least 1; default: no limit). The
+    /// last one's handler sees [`Connection::is_last_request`](crate::Connection) (the
+    /// http example then says `Connection: close`).
     pub fn max_requests_per_connection(mut self, n: u64) -> Self {
         self.params.max_requests_per_connection = Some(n);
         self
@@ -322,12 +339,14 @@ impl ServerParamsBuilder {
         self.params.max_requests_per_connection = None;
         self
     }
-    /// The listen backlog (at least 1).
+    /// The listen backlog (at least 1; default 1024): connections the kernel completes
+    /// and holds until the server accepts them (each `evnet` loop's listener has its own).
     pub fn backlog(mut self, n: u32) -> Self {
         self.params.backlog = n;
         self
     }
-    /// Set `TCP_NODELAY` on accepted sockets.
+    /// Set `TCP_NODELAY` on accepted sockets (default true): responses leave at once
+    /// instead of waiting for the peer's acknowledgement of the previous segment.
     pub fn nodelay(mut self, on: bool) -> Self {
         self.params.nodelay = on;
         self
@@ -343,18 +362,24 @@ impl ServerParamsBuilder {
         self.params.proxy_protocol = on;
         self
     }
-    /// Initial read buffer capacity per connection (64 bytes to 16 MiB).
+    /// Initial read buffer capacity per connection (64 bytes to 16 MiB; default 8 KiB).
+    /// `evnet` lends a buffer only while a connection has bytes buffered, and takes it
+    /// back when it goes idle.
     pub fn read_buffer_size(mut self, n: usize) -> Self {
         self.params.read_buffer_size = n;
         self
     }
-    /// Most bytes of one partial request buffered by an evented loop (at least 1).
+    /// `evnet`: most bytes of one partial request its loop buffers (at least 1; default
+    /// 2 MiB). A larger request goes to a worker, whose handler reads the rest within the
+    /// request's read deadline. `net` reads on the connection's own thread.
     pub fn max_request_buffer(mut self, n: usize) -> Self {
         self.params.max_request_buffer = n;
         self
     }
-    /// Most response bytes held unsent per connection by an evented server (at least
-    /// 1 KiB).
+    /// `evnet`: most response bytes held unsent per connection (at least 1 KiB; default
+    /// 2 MiB); the loop sends them as the peer reads. A handler that writes more waits,
+    /// on a worker, for the peer to take them, within the write timeout. `net` writes on
+    /// the connection's own thread.
     pub fn max_output_buffer(mut self, n: usize) -> Self {
         self.params.max_output_buffer = n;
         self
