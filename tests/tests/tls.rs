@@ -861,6 +861,72 @@ fn a_request_in_the_last_handshake_flight_is_answered<S: TestServer>() {
     );
 }
 
+/// A TLS handshake under way when shutdown begins (the ClientHello sent, the client's
+/// Finished not yet) is not an idle connection: the handshake finishes and the first
+/// request is served within `first_request_grace`, its response the connection's last
+/// (`Connection: close`), while an idle TLS connection closes at once. On evnet the
+/// handshake finishes in the draining loop (a fresh slot going idle then keeps its
+/// grace); on net on the connection's thread, which shutdown leaves waiting.
+fn a_handshake_under_way_at_shutdown_finishes_and_its_first_request_is_served<
+    S: TestServer + 'static,
+>() {
+    let _serial = serial();
+    let certs = Certs::new();
+    let params = certs
+        .params()
+        .first_request_grace(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let server = start_tls::<S, _>(HttpHandler::new(), params);
+    let addr = server.local_addr();
+    let config = certs.client_config();
+    let mut idle = BufReader::new(tls_connect(&config, addr));
+    hello(&mut idle);
+    // Only the ClientHello of this one goes out before shutdown.
+    let mut tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(CLIENT_TIMEOUT)).unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let mut conn = ClientConnection::new(Arc::clone(&config), name).unwrap();
+    while conn.wants_write() {
+        conn.write_tls(&mut tcp).unwrap();
+    }
+    await_stats(&server, "two connections", |s| s.current_connections == 2);
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut server = server;
+        let _ = tx.send(
+            server
+                .shutdown(Duration::from_secs(60))
+                .map_err(|e| e.to_string()),
+        );
+    });
+    // The drain has begun once the idle connection is closed.
+    let mut rest = Vec::new();
+    if let Err(e) = idle.read_to_end(&mut rest) {
+        let timed_out = matches!(
+            e.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        );
+        assert!(!timed_out, "the idle connection was not closed: {e}");
+    }
+    assert!(rest.is_empty(), "{rest:?}");
+    let mut stream = BufReader::new(StreamOwned::new(conn, tcp));
+    stream.get_mut().write_all(GET).unwrap();
+    let (head, body) = read_response(&mut stream);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.to_ascii_lowercase().contains("connection: close"), "the last: {head}");
+    assert_eq!(body, HELLO);
+    let stats = match rx.recv_timeout(tests::PATIENCE) {
+        Ok(result) => result.expect("shutdown"),
+        Err(_) => panic!("the shutdown did not end"),
+    };
+    assert_eq!(
+        (stats.requests, stats.tls_handshake_failures),
+        (2, 0),
+        "{stats:?}"
+    );
+}
+
 /// TLS behind HAProxy in TCP mode with `send-proxy` and `send-proxy-v2` (health checks
 /// with the header included): the PROXY header is read before the handshake, the
 /// handshake and requests pass through, and the handler sees the client's address.
@@ -910,6 +976,7 @@ server_tests!(
     idle_tls_connection_memory,
     proxied_tls_behind_haproxy,
     a_request_in_the_last_handshake_flight_is_answered,
+    a_handshake_under_way_at_shutdown_finishes_and_its_first_request_is_served,
 );
 
 // ----- evnet alone ----------------------------------------------------------------------
