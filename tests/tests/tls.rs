@@ -914,7 +914,10 @@ fn a_handshake_under_way_at_shutdown_finishes_and_its_first_request_is_served<
     stream.get_mut().write_all(GET).unwrap();
     let (head, body) = read_response(&mut stream);
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    assert!(head.to_ascii_lowercase().contains("connection: close"), "the last: {head}");
+    assert!(
+        head.to_ascii_lowercase().contains("connection: close"),
+        "the last: {head}"
+    );
     assert_eq!(body, HELLO);
     let stats = match rx.recv_timeout(tests::PATIENCE) {
         Ok(result) => result.expect("shutdown"),

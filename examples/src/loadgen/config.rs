@@ -526,10 +526,11 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn config() -> Config {
+    /// An HTTP run of 10 requests to a closed port: valid, for tests to change.
+    pub(in crate::loadgen) fn config() -> Config {
         Config::new(
             "127.0.0.1:1".parse().unwrap(),
             Proto::Http,

@@ -356,15 +356,8 @@ fn share(total: u64, parts: usize, i: usize) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use super::config::tests::config;
     use super::*;
-
-    fn config() -> Config {
-        Config::new(
-            "127.0.0.1:1".parse().unwrap(),
-            Proto::Http,
-            Stop::Requests(10),
-        )
-    }
 
     #[test]
     fn shares_add_up() {
