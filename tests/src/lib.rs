@@ -408,6 +408,34 @@ pub fn await_counts<S: Server>(server: &S, want: Counts) -> Stats {
     await_stats(server, &format!("{want:?}"), |s| Counts::of(s) == want)
 }
 
+/// A server shutting down on a thread of its own ([`shutdown_in_background`]), so that a
+/// test can act on its clients while it drains.
+#[derive(Debug)]
+pub struct Stopping(std::sync::mpsc::Receiver<Result<Stats, String>>);
+
+/// Run `server.shutdown(deadline)` on a thread of its own.
+pub fn shutdown_in_background<S: Server + Send + 'static>(
+    mut server: S,
+    deadline: Duration,
+) -> Stopping {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(server.shutdown(deadline).map_err(|e| e.to_string()));
+    });
+    Stopping(rx)
+}
+
+impl Stopping {
+    /// The final statistics, once shutdown has returned within [`PATIENCE`]; panics
+    /// saying that `held` held it otherwise, or when shutdown failed.
+    pub fn stats(self, held: &str) -> Stats {
+        match self.0.recv_timeout(PATIENCE) {
+            Ok(result) => result.expect("shutdown"),
+            Err(_) => panic!("{held} held the shutdown"),
+        }
+    }
+}
+
 /// A test client: a socket with [`CLIENT_TIMEOUT`] read and write timeouts, line helpers,
 /// and a check that the server closed the connection.
 #[derive(Debug)]

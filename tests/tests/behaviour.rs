@@ -5,14 +5,14 @@
 use std::io::{self, BufRead};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
 use net::{Action, Connection, Handler, ServerParams};
 use tests::{
-    assert_timeouts, await_stats, start, start_with, stop, Client, Counter, Echo, Slow, TestServer,
-    PATIENCE,
+    assert_timeouts, await_stats, shutdown_in_background, start, start_with, stop, Client, Counter,
+    Echo, Slow, TestServer, PATIENCE,
 };
 
 /// Many requests on one connection, one at a time; `requests` counts each.
@@ -281,16 +281,9 @@ fn shutdown_with_request_in_flight<S: TestServer>() {
 
 /// Run `server.shutdown(60 s)` on a thread and insist that it return well before that
 /// deadline (within `PATIENCE`): with nothing in flight it must not wait for the deadline.
-fn shutdown_promptly<S: TestServer + 'static>(mut server: S) -> net::Stats {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let result = server.shutdown(Duration::from_secs(60));
-        let _ = tx.send(result.map_err(|e| e.to_string()));
-    });
-    match rx.recv_timeout(PATIENCE) {
-        Ok(result) => result.expect("shutdown"),
-        Err(_) => panic!("shutdown with nothing in flight waited for its deadline"),
-    }
+fn shutdown_promptly<S: TestServer + 'static>(server: S) -> net::Stats {
+    shutdown_in_background(server, Duration::from_secs(60))
+        .stats("with nothing in flight, waiting for its deadline,")
 }
 
 /// Shutdown of an idle server (acceptor blocked in accept, no connection) returns
@@ -332,7 +325,7 @@ fn shutdown_with_idle_connections<S: TestServer + 'static>() {
 fn shutdown_finishes_a_begun_request_and_cuts_a_trickler_at_the_deadline<
     S: TestServer + 'static,
 >() {
-    let mut server = start::<S, _>(Echo::new(), ServerParams::default());
+    let server = start::<S, _>(Echo::new(), ServerParams::default());
     let addr = server.local_addr();
     let mut idle = Client::connect(addr);
     idle.echo("idle");
@@ -341,21 +334,14 @@ fn shutdown_finishes_a_begun_request_and_cuts_a_trickler_at_the_deadline<
     let mut trickler = Client::connect(addr);
     trickler.send(b"never end");
     await_stats(&server, "three connections", |s| s.current_connections == 3);
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let result = server.shutdown(Duration::from_secs(3));
-        let _ = tx.send(result.map_err(|e| e.to_string()));
-    });
+    let stopping = shutdown_in_background(server, Duration::from_secs(3));
     // The drain has begun once the idle connection is closed.
     idle.expect_closed();
     begun.send(b"f\n");
     assert_eq!(begun.line(), "half\n");
     begun.expect_closed();
     trickler.expect_closed();
-    let stats = match rx.recv_timeout(PATIENCE) {
-        Ok(result) => result.expect("shutdown"),
-        Err(_) => panic!("a trickler held the shutdown past its deadline"),
-    };
+    let stats = stopping.stats("a trickler, past its deadline,");
     // Served: `idle` and `begun`; net also counts the trickler's handler call, which the
     // deadline cut (its handler reads the request; evnet's loop buffers it unserved).
     let served = if S::NAME == "net" { 3 } else { 2 };
@@ -371,18 +357,6 @@ fn shutdown_finishes_a_begun_request_and_cuts_a_trickler_at_the_deadline<
 /// its grace ends (uncounted: the drain closed it, it did not time out), long before the
 /// shutdown deadline.
 fn shutdown_serves_the_first_request_of_a_connection_accepted_before_it<S: TestServer + 'static>() {
-    let shut_down = |server: S, what: &'static str| {
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            let mut server = server;
-            let result = server.shutdown(Duration::from_secs(60));
-            let _ = tx.send(result.map_err(|e| e.to_string()));
-        });
-        move || match rx.recv_timeout(PATIENCE) {
-            Ok(result) => result.expect("shutdown"),
-            Err(_) => panic!("{what} held the shutdown"),
-        }
-    };
     // A grace longer than the test: the request comes within it, however slow the test.
     let params = ServerParams::builder()
         .first_request_grace(Duration::from_secs(60))
@@ -394,13 +368,13 @@ fn shutdown_serves_the_first_request_of_a_connection_accepted_before_it<S: TestS
     idle.echo("idle");
     let mut fresh = Client::connect(addr);
     await_stats(&server, "two connections", |s| s.current_connections == 2);
-    let stopped = shut_down(server, "a request within its grace");
+    let stopping = shutdown_in_background(server, Duration::from_secs(60));
     // The drain has begun once the idle connection is closed.
     idle.expect_closed();
     fresh.send(b"first\n");
     assert_eq!(fresh.line(), "first\n");
     fresh.expect_closed();
-    let stats = stopped();
+    let stats = stopping.stats("a request within its grace");
     assert_eq!(stats.requests, 2, "{}: {stats:?}", S::NAME);
     assert_eq!(stats.current_connections, 0, "{stats:?}");
 
@@ -411,9 +385,9 @@ fn shutdown_serves_the_first_request_of_a_connection_accepted_before_it<S: TestS
     let server = start::<S, _>(Echo::new(), params);
     let mut silent = Client::connect(server.local_addr());
     await_stats(&server, "the silent one", |s| s.current_connections == 1);
-    let stopped = shut_down(server, "a silent newcomer past its grace");
+    let stopping = shutdown_in_background(server, Duration::from_secs(60));
     silent.expect_closed();
-    let stats = stopped();
+    let stats = stopping.stats("a silent newcomer past its grace");
     assert_eq!(stats.current_connections, 0, "{stats:?}");
     assert_eq!(stats.timed_out, 0, "{}: {stats:?}", S::NAME);
 }
@@ -439,24 +413,15 @@ impl Handler for Stuck {
 /// 30 s read timeout.
 fn shutdown_deadline_cuts_a_stuck_request<S: TestServer + 'static>() {
     let started = Arc::new(AtomicUsize::new(0));
-    let mut server = start::<S, _>(Stuck(Arc::clone(&started)), ServerParams::default());
+    let server = start::<S, _>(Stuck(Arc::clone(&started)), ServerParams::default());
     let mut c = Client::connect(server.local_addr());
     c.send(b"never ends");
     assert!(
         tests::wait_until(PATIENCE, || started.load(Ordering::SeqCst) == 1),
         "the handler was never called"
     );
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let result = server.shutdown(Duration::from_millis(200));
-        let _ = tx.send(result.map_err(|e| e.to_string()));
-    });
-    match rx.recv_timeout(PATIENCE) {
-        Ok(result) => {
-            result.expect("shutdown");
-        }
-        Err(_) => panic!("shutdown did not cut the stuck request at its deadline"),
-    }
+    shutdown_in_background(server, Duration::from_millis(200))
+        .stats("the stuck request, not cut at its deadline,");
     c.expect_closed();
 }
 

@@ -189,7 +189,7 @@ fn shutdown_closes_queued_connections() {
 #[test]
 fn a_connection_still_opening_when_shutdown_begins_is_served_its_first_request() {
     use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-    use std::sync::{mpsc, Arc};
+    use std::sync::Arc;
     use tests::gate::Gates;
 
     /// An echo whose second connection's `open` waits at the gate "open".
@@ -226,15 +226,7 @@ fn a_connection_still_opening_when_shutdown_begins_is_served_its_first_request()
     idle.echo("idle");
     let mut opening = Client::connect(addr);
     assert!(tests::wait_until(tests::PATIENCE, || gates.waiting() == 1));
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut server = server;
-        let _ = tx.send(
-            server
-                .shutdown(Duration::from_secs(60))
-                .map_err(|e| e.to_string()),
-        );
-    });
+    let stopping = tests::shutdown_in_background(server, Duration::from_secs(60));
     // The drain has begun once the idle connection is closed; the other is still in
     // `open`, its request sent meanwhile.
     idle.expect_closed();
@@ -243,6 +235,6 @@ fn a_connection_still_opening_when_shutdown_begins_is_served_its_first_request()
     gates.open("open");
     assert_eq!(opening.line(), "first\n");
     opening.expect_closed();
-    let stats = rx.recv_timeout(tests::PATIENCE).unwrap().expect("shutdown");
+    let stats = stopping.stats("a request sent while `open` ran");
     assert_eq!(stats.requests, 2, "{stats:?}");
 }

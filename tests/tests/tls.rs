@@ -891,15 +891,7 @@ fn a_handshake_under_way_at_shutdown_finishes_and_its_first_request_is_served<
         conn.write_tls(&mut tcp).unwrap();
     }
     await_stats(&server, "two connections", |s| s.current_connections == 2);
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let mut server = server;
-        let _ = tx.send(
-            server
-                .shutdown(Duration::from_secs(60))
-                .map_err(|e| e.to_string()),
-        );
-    });
+    let stopping = tests::shutdown_in_background(server, Duration::from_secs(60));
     // The drain has begun once the idle connection is closed.
     let mut rest = Vec::new();
     if let Err(e) = idle.read_to_end(&mut rest) {
@@ -919,10 +911,7 @@ fn a_handshake_under_way_at_shutdown_finishes_and_its_first_request_is_served<
         "the last: {head}"
     );
     assert_eq!(body, HELLO);
-    let stats = match rx.recv_timeout(tests::PATIENCE) {
-        Ok(result) => result.expect("shutdown"),
-        Err(_) => panic!("the shutdown did not end"),
-    };
+    let stats = stopping.stats("a handshake under way");
     assert_eq!(
         (stats.requests, stats.tls_handshake_failures),
         (2, 0),
