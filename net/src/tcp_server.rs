@@ -158,9 +158,10 @@ struct Pool {
 /// between its connection and the live set, so a connection costs one descriptor; its
 /// place in its client's count, when one was taken at accept (dropped with it, wherever
 /// it ends: refused, cleared from the queue at shutdown, or closed by its thread); and
-/// when it was accepted (its age counts from then).
+/// when it was accepted (its age counts from then), and by whom (as `accept(2)` said).
 struct Accepted {
     socket: Arc<TcpStream>,
+    peer: SocketAddr,
     client: Option<ClientSlot>,
     at: Instant,
 }
@@ -536,7 +537,13 @@ fn accept_loop<H: Handler>(listener: TcpListener, shared: Arc<Shared>, handler: 
                     },
                 };
                 let socket = Arc::new(stream);
-                dispatch(&shared, &handler, Accepted { socket, client, at });
+                let accepted = Accepted {
+                    socket,
+                    peer,
+                    client,
+                    at,
+                };
+                dispatch(&shared, &handler, accepted);
             }
             // A tick without a newcomer (see `ticking`), or a retryable failure.
             Err(e) => match support::classify_accept_error(&e) {
@@ -727,6 +734,7 @@ fn serve_connection<H: Handler>(shared: &Shared, handler: &H, accepted: Accepted
     let counters = &shared.counters;
     let Accepted {
         socket,
+        peer,
         mut client,
         at,
     } = accepted;
@@ -744,7 +752,7 @@ fn serve_connection<H: Handler>(shared: &Shared, handler: &H, accepted: Accepted
         idle_since: AtomicU64::new(NOT_IDLE),
     });
     shared.live().insert(id, Arc::clone(&live));
-    if let Ok(mut conn) = new_connection(socket, params) {
+    if let Ok(mut conn) = new_connection(socket, peer, params) {
         let proceed = proxy_header(shared, &live, &mut conn)
             && admit_proxied(shared, &conn, &mut client)
             && handshake(shared, &live, &mut conn);
@@ -777,10 +785,15 @@ fn admit_proxied(shared: &Shared, conn: &Connection, client: &mut Option<ClientS
     }
 }
 
-/// The blocking connection for an accepted socket: a TLS one when the parameters carry a
-/// TLS configuration.
-fn new_connection(accepted: Arc<TcpStream>, params: &ServerParams) -> io::Result<Connection> {
-    let (peer, local) = (accepted.peer_addr()?, accepted.local_addr()?);
+/// The blocking connection for a socket accepted from `peer`: a TLS one when the
+/// parameters carry a TLS configuration. (The peer is `accept(2)`'s; only the local
+/// address, which a wildcard listener does not fix, is asked for.)
+fn new_connection(
+    accepted: Arc<TcpStream>,
+    peer: SocketAddr,
+    params: &ServerParams,
+) -> io::Result<Connection> {
+    let local = accepted.local_addr()?;
     Connection::from_accepted(accepted, peer, local, params, None)
 }
 
